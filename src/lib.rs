@@ -1,0 +1,18 @@
+//! elasticache-grpc: a gRPC facade for Amazon ElastiCache serverless caches and snapshots.
+//!
+//! The request path (DESIGN §1): the inbound tower stack in [`startup`], one handler per RPC in
+//! [`service`] (validate → convert → call → convert), conversions in [`convert`], and every AWS
+//! failure turned into one `tonic::Status` in [`aws`].
+#![forbid(unsafe_code)]
+
+pub mod aws;
+pub mod config;
+pub mod convert;
+pub mod emulator;
+pub mod middleware;
+pub mod pb;
+pub mod service;
+pub mod startup;
+pub mod status;
+pub mod telemetry;
+pub mod validate;

@@ -1,0 +1,70 @@
+//! The caller's `grpc-timeout` bounds the whole call; when it sends none, the configured default
+//! applies. Past it, the caller gets DEADLINE_EXCEEDED.
+
+use std::time::Duration;
+
+use tonic::{Code, Status, metadata::MetadataMap};
+
+use crate::aws::CallContext;
+use crate::status::{FACADE_DOMAIN, StatusBuilder};
+
+/// The timeout the caller asked for in `grpc-timeout`, if it sent a valid one.
+pub fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
+    parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+}
+
+/// Parses the gRPC wire format: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
+pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+    if value.len() < 2 || value.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+/// DEADLINE_EXCEEDED for a call that ran out of time.
+pub fn exceeded(ctx: CallContext<'_>, timeout: Duration) -> Status {
+    StatusBuilder::new(
+        Code::DeadlineExceeded,
+        format!("deadline of {} ms exceeded", timeout.as_millis()),
+        "DEADLINE_EXCEEDED",
+        FACADE_DOMAIN,
+        ctx.request_id,
+    )
+    .metadata("operation", ctx.operation)
+    .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_unit() {
+        assert_eq!(parse_grpc_timeout("300m"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_grpc_timeout("2S"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_grpc_timeout("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(parse_grpc_timeout("5M"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
+        assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+    }
+
+    #[test]
+    fn refuses_malformed_values() {
+        for bad in ["", "m", "10", "10x", "-1m", "123456789m", "1.5S"] {
+            assert_eq!(parse_grpc_timeout(bad), None, "{bad}");
+        }
+    }
+}

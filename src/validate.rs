@@ -1,0 +1,339 @@
+//! Request validation (DESIGN §4): required fields, ElastiCache name rules, S3 bucket rules,
+//! page sizes and enum numbers. Never stricter than AWS: where AWS's rule is not documented,
+//! AWS decides. Violations name the proto field, so the caller knows what to fix.
+
+use std::net::Ipv4Addr;
+
+use tonic::{Code, Status};
+
+use crate::pb;
+use crate::status::{FACADE_DOMAIN, StatusBuilder};
+
+/// One field violation: the proto field path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Proto field path, e.g. `s3_bucket_name` or `cache_usage_limits.data_storage.unit`.
+    pub field: String,
+    /// What is wrong, in words.
+    pub description: String,
+}
+
+/// Collects violations; a request is valid when none were found.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<Violation>);
+
+impl Violations {
+    fn add(&mut self, field: &str, description: impl Into<String>) {
+        self.0.push(Violation {
+            field: field.to_owned(),
+            description: description.into(),
+        });
+    }
+
+    /// The violations found.
+    pub fn list(&self) -> &[Violation] {
+        &self.0
+    }
+
+    fn into_result(self) -> Result<(), Violations> {
+        if self.0.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    /// INVALID_ARGUMENT with `BadRequest` listing every violation.
+    pub fn into_status(self, request_id: &str) -> Status {
+        let summary = self
+            .0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ");
+        StatusBuilder::new(
+            Code::InvalidArgument,
+            format!("invalid request: {summary}"),
+            "INVALID_ARGUMENT",
+            FACADE_DOMAIN,
+            request_id,
+        )
+        .details(|d| {
+            for v in self.0 {
+                d.add_bad_request_violation(v.field, v.description);
+            }
+        })
+        .build()
+    }
+
+    fn required(&mut self, field: &str, value: &str) -> bool {
+        if value.is_empty() {
+            self.add(field, "is required");
+            false
+        } else {
+            true
+        }
+    }
+
+    fn cache_name(&mut self, field: &str, value: &str) {
+        if let Err(why) = check_cache_name(value) {
+            self.add(field, why);
+        }
+    }
+
+    fn snapshot_name(&mut self, field: &str, value: &str) {
+        let len = value.chars().count();
+        if !(1..=255).contains(&len) {
+            self.add(field, format!("must be 1 to 255 characters, got {len}"));
+        }
+    }
+
+    fn bucket(&mut self, field: &str, value: &str) {
+        if let Err(why) = check_bucket_name(value) {
+            self.add(field, why);
+        }
+    }
+
+    fn range(&mut self, field: &str, value: Option<i32>, min: i32, max: Option<i32>) {
+        let Some(v) = value else { return };
+        let ok = v >= min && max.is_none_or(|m| v <= m);
+        if !ok {
+            match max {
+                Some(m) => self.add(field, format!("must be between {min} and {m}, got {v}")),
+                None => self.add(field, format!("must be at least {min}, got {v}")),
+            }
+        }
+    }
+
+    fn enum_value<E: TryFrom<i32>>(&mut self, field: &str, value: Option<i32>) {
+        if let Some(v) = value.filter(|v| E::try_from(*v).is_err()) {
+            self.add(field, format!("{v} is not a known value"));
+        }
+    }
+
+    fn optional_cache_name(&mut self, field: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.cache_name(field, v);
+        }
+    }
+
+    fn optional_snapshot_name(&mut self, field: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.snapshot_name(field, v);
+        }
+    }
+
+    fn usage_limits(&mut self, field: &str, limits: Option<&pb::CacheUsageLimits>) {
+        let Some(l) = limits else { return };
+        if let Some(d) = &l.data_storage {
+            self.enum_value::<pb::DataStorageUnit>(&format!("{field}.data_storage.unit"), d.unit);
+        }
+    }
+}
+
+/// The serverless cache name rule: 1–40 characters, a letter first, then letters, digits and
+/// single hyphens, no trailing hyphen.
+pub fn check_cache_name(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if !(1..=40).contains(&len) {
+        return Err(format!("must be 1 to 40 characters, got {len}"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err("must start with a letter".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+    {
+        return Err(format!(
+            "may contain only letters, digits and hyphens, found {c:?}"
+        ));
+    }
+    if name.contains("--") {
+        return Err("must not contain two consecutive hyphens".into());
+    }
+    if name.ends_with('-') {
+        return Err("must not end with a hyphen".into());
+    }
+    Ok(())
+}
+
+/// S3's general purpose bucket naming rules.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    const PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+    const SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    let len = name.len();
+    if !(3..=63).contains(&len) {
+        return Err(format!("must be 3 to 63 characters, got {len}"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '.' || *c == '-'))
+    {
+        return Err(format!(
+            "may contain only lowercase letters, digits, dots and hyphens, found {c:?}"
+        ));
+    }
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !name.starts_with(alnum) || !name.ends_with(alnum) {
+        return Err("must begin and end with a letter or digit".into());
+    }
+    if name.contains("..") {
+        return Err("must not contain two adjacent dots".into());
+    }
+    if name.parse::<Ipv4Addr>().is_ok() {
+        return Err("must not be formatted as an IP address".into());
+    }
+    if let Some(p) = PREFIXES.iter().find(|p| name.starts_with(*p)) {
+        return Err(format!("must not start with the reserved prefix {p:?}"));
+    }
+    if let Some(s) = SUFFIXES.iter().find(|s| name.ends_with(*s)) {
+        return Err(format!("must not end with the reserved suffix {s:?}"));
+    }
+    Ok(())
+}
+
+/// Implemented by every request message.
+pub trait Validate {
+    /// Every violation in the request, or `Ok` when it may be sent to AWS.
+    fn validate(&self) -> Result<(), Violations>;
+}
+
+impl Validate for pb::ExportServerlessCacheSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required(
+            "serverless_cache_snapshot_name",
+            &self.serverless_cache_snapshot_name,
+        ) {
+            v.snapshot_name(
+                "serverless_cache_snapshot_name",
+                &self.serverless_cache_snapshot_name,
+            );
+        }
+        if v.required("s3_bucket_name", &self.s3_bucket_name) {
+            v.bucket("s3_bucket_name", &self.s3_bucket_name);
+        }
+        v.into_result()
+    }
+}
+
+impl Validate for pb::CreateServerlessCacheSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required(
+            "serverless_cache_snapshot_name",
+            &self.serverless_cache_snapshot_name,
+        ) {
+            v.snapshot_name(
+                "serverless_cache_snapshot_name",
+                &self.serverless_cache_snapshot_name,
+            );
+        }
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
+        }
+        v.into_result()
+    }
+}
+
+impl Validate for pb::DescribeServerlessCacheSnapshotsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.optional_cache_name(
+            "serverless_cache_name",
+            self.serverless_cache_name.as_deref(),
+        );
+        v.optional_snapshot_name(
+            "serverless_cache_snapshot_name",
+            self.serverless_cache_snapshot_name.as_deref(),
+        );
+        v.range("max_results", self.max_results, 1, Some(50));
+        v.into_result()
+    }
+}
+
+impl Validate for pb::CopyServerlessCacheSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        for (field, value) in [
+            (
+                "source_serverless_cache_snapshot_name",
+                &self.source_serverless_cache_snapshot_name,
+            ),
+            (
+                "target_serverless_cache_snapshot_name",
+                &self.target_serverless_cache_snapshot_name,
+            ),
+        ] {
+            if v.required(field, value) {
+                v.snapshot_name(field, value);
+            }
+        }
+        v.into_result()
+    }
+}
+
+impl Validate for pb::DeleteServerlessCacheSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required(
+            "serverless_cache_snapshot_name",
+            &self.serverless_cache_snapshot_name,
+        ) {
+            v.snapshot_name(
+                "serverless_cache_snapshot_name",
+                &self.serverless_cache_snapshot_name,
+            );
+        }
+        v.into_result()
+    }
+}
+
+impl Validate for pb::CreateServerlessCacheRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
+        }
+        v.required("engine", &self.engine);
+        v.usage_limits("cache_usage_limits", self.cache_usage_limits.as_ref());
+        v.enum_value::<pb::NetworkType>("network_type", self.network_type);
+        v.enum_value::<pb::ConnectionType>("connection_type", self.connection_type);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::DescribeServerlessCachesRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.optional_cache_name(
+            "serverless_cache_name",
+            self.serverless_cache_name.as_deref(),
+        );
+        // AWS documents no maximum for this operation's page size: it decides.
+        v.range("max_results", self.max_results, 1, None);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::ModifyServerlessCacheRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
+        }
+        v.usage_limits("cache_usage_limits", self.cache_usage_limits.as_ref());
+        v.into_result()
+    }
+}
+
+impl Validate for pb::DeleteServerlessCacheRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
+        }
+        v.optional_snapshot_name("final_snapshot_name", self.final_snapshot_name.as_deref());
+        v.into_result()
+    }
+}
+
+#[cfg(test)]
+mod tests;
