@@ -15,4 +15,5 @@ pub mod service;
 pub mod startup;
 pub mod status;
 pub mod telemetry;
+pub mod upstream;
 pub mod validate;

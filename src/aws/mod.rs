@@ -54,6 +54,11 @@ pub fn is_throttling_code(code: &str) -> bool {
     aws_runtime::retries::classifiers::THROTTLING_ERRORS.contains(&code)
 }
 
+/// Whether an AWS error code means a failure on AWS's side.
+pub fn is_server_fault_code(code: &str) -> bool {
+    SERVER_FAULT_CODES.contains(&code)
+}
+
 /// Names of the resources a request refers to, so that `ResourceInfo` and
 /// `PreconditionFailure` can say which one a fault is about.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -439,7 +444,7 @@ fn outcome_unknown(ctx: CallContext<'_>) -> Status {
 }
 
 /// Whether a dispatch failure happened before any byte of the request left: a failed connect.
-fn nothing_was_sent(err: &(dyn StdError + 'static)) -> bool {
+pub(crate) fn nothing_was_sent(err: &(dyn StdError + 'static)) -> bool {
     if find_source::<hyper_util::client::legacy::Error>(err).is_some_and(|e| e.is_connect()) {
         return true;
     }

@@ -6,6 +6,7 @@ mod operation;
 use std::time::Duration;
 
 use aws_sdk_elasticache::Client;
+use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use crate::aws::{CallContext, status_from_sdk_error};
@@ -13,6 +14,7 @@ use crate::middleware::deadline;
 use crate::middleware::request_id::request_id_of;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheService;
+use crate::upstream::{self, RetryPolicy};
 
 pub use self::operation::Operation;
 
@@ -21,15 +23,22 @@ pub use self::operation::Operation;
 pub struct ElastiCacheGrpc {
     client: Client,
     default_timeout: Duration,
+    retry: RetryPolicy,
 }
 
 impl ElastiCacheGrpc {
     /// A service calling ElastiCache through `client`; calls without a `grpc-timeout` are bounded
     /// by `default_timeout`.
     pub fn new(client: Client, default_timeout: Duration) -> Self {
+        Self::with_retry(client, default_timeout, RetryPolicy::default())
+    }
+
+    /// Like [`ElastiCacheGrpc::new`] with an explicit retry policy.
+    pub fn with_retry(client: Client, default_timeout: Duration, retry: RetryPolicy) -> Self {
         Self {
             client,
             default_timeout,
+            retry,
         }
     }
 
@@ -40,6 +49,7 @@ impl ElastiCacheGrpc {
     ) -> Result<Response<Op::Response>, Status> {
         let request_id = request_id_of(request.metadata());
         let timeout = deadline::timeout_of(request.metadata()).unwrap_or(self.default_timeout);
+        let deadline = Instant::now() + timeout;
         let message = request.into_inner();
 
         message
@@ -54,10 +64,10 @@ impl ElastiCacheGrpc {
             mutating: Op::MUTATING,
             resources: &resources,
         };
-        let result = match tokio::time::timeout(timeout, Op::send(builder)).await {
-            Ok(Ok(output)) => Ok(Response::new(Op::Response::from(output))),
-            Ok(Err(err)) => Err(status_from_sdk_error(ctx, &err)),
-            Err(_elapsed) => Err(deadline::exceeded(ctx, timeout)),
+        let result = match upstream::call::<Op>(&self.retry, deadline, builder).await {
+            Some(Ok(output)) => Ok(Response::new(Op::Response::from(output))),
+            Some(Err(err)) => Err(status_from_sdk_error(ctx, &err)),
+            None => Err(deadline::exceeded(ctx, timeout)),
         };
         if Op::MUTATING {
             audit(ctx, &result);
