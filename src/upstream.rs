@@ -52,7 +52,7 @@ where
                 Safety::Never
             } else if nothing_was_sent(err) {
                 Safety::Always
-            } else if d.is_io() || d.is_timeout() {
+            } else if d.is_io() || d.is_timeout() || d.is_other() {
                 Safety::ReadOnly
             } else {
                 Safety::Never

@@ -8,6 +8,16 @@ use tonic::{Code, Status, metadata::MetadataMap};
 use crate::aws::CallContext;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 
+/// How much earlier than the caller's deadline the facade gives up, so that its detailed
+/// DEADLINE_EXCEEDED reaches the caller before tonic's own `grpc-timeout` timer (which starts
+/// first and answers a bare CANCELLED) or the caller's timer fires.
+pub const MARGIN: Duration = Duration::from_millis(5);
+
+/// The time this call may take: the caller's `grpc-timeout` less [`MARGIN`], else `default`.
+pub fn budget(metadata: &MetadataMap, default: Duration) -> Duration {
+    timeout_of(metadata).map_or(default, |t| t.saturating_sub(MARGIN))
+}
+
 /// The timeout the caller asked for in `grpc-timeout`, if it sent a valid one.
 pub fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
     parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
@@ -59,6 +69,16 @@ mod tests {
         assert_eq!(parse_grpc_timeout("5M"), Some(Duration::from_secs(300)));
         assert_eq!(parse_grpc_timeout("7u"), Some(Duration::from_micros(7)));
         assert_eq!(parse_grpc_timeout("9n"), Some(Duration::from_nanos(9)));
+    }
+
+    #[test]
+    fn budget_is_the_callers_timeout_less_the_margin_or_the_default() {
+        let mut md = MetadataMap::new();
+        assert_eq!(budget(&md, Duration::from_secs(30)), Duration::from_secs(30));
+        md.insert("grpc-timeout", "300m".parse().unwrap());
+        assert_eq!(budget(&md, Duration::from_secs(30)), Duration::from_millis(295));
+        md.insert("grpc-timeout", "2m".parse().unwrap());
+        assert_eq!(budget(&md, Duration::from_secs(30)), Duration::ZERO);
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl ElastiCacheGrpc {
         request: Request<Op>,
     ) -> Result<Response<Op::Response>, Status> {
         let request_id = request_id_of(request.metadata());
-        let timeout = deadline::timeout_of(request.metadata()).unwrap_or(self.default_timeout);
+        let timeout = deadline::budget(request.metadata(), self.default_timeout);
         let deadline = Instant::now() + timeout;
         let message = request.into_inner();
 

@@ -1,0 +1,9 @@
+//! End-to-end tests: the facade on 127.0.0.1:0 in front of the emulator on 127.0.0.1:0, called
+//! through the generated tonic client, so every call runs the production path (SDK signing,
+//! HTTP, XML parsing, retries).
+
+mod faults;
+mod helpers;
+mod lifecycle;
+mod retries;
+mod server;
