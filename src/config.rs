@@ -1,14 +1,21 @@
-//! Typed settings. The binary fills them from flags and `ELASTICACHE_GRPC_*` environment
-//! variables (see [`crate::cli`]); tests build them directly. AWS settings are not here: they come
+//! Typed settings: flags > `ELASTICACHE_GRPC_*` environment > config file (TOML) > defaults.
+//!
+//! The binary's flags and environment arrive as [`Overrides`] (clap reads both); the file is
+//! parsed by [`FileConfig::parse`], which tests hand a string. AWS settings are not here: they come
 //! from the standard AWS configuration chain.
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use serde::Deserialize;
 
 use crate::emulator::EmulatorConfig;
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// Human-readable text.
     #[default]
@@ -28,6 +35,76 @@ pub enum Upstream {
     Endpoint(String),
 }
 
+/// A SHA-256 digest of a bearer token. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenDigest(pub [u8; 32]);
+
+impl fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenDigest(<redacted>)")
+    }
+}
+
+/// One caller and what it may do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallerConfig {
+    /// Name used in logs, audit lines, metrics and `QuotaFailure`.
+    pub name: String,
+    /// Digest of the caller's bearer token.
+    pub token_sha256: Option<TokenDigest>,
+    /// Identity in the caller's client certificate (URI SAN, else DNS SAN, else CN).
+    pub mtls_identity: Option<String>,
+    /// RPC names the caller may call: exact names, a trailing `*`, or `*`.
+    pub allow: Vec<String>,
+    /// Buckets the caller may export to.
+    pub export_buckets: Vec<String>,
+    /// Sustained calls per second (GCRA); `None` is unlimited.
+    pub requests_per_second: Option<u32>,
+    /// Calls allowed at once above the sustained rate.
+    pub burst: Option<u32>,
+}
+
+/// Upstream call policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamSettings {
+    /// Attempts per call, the first included.
+    pub max_attempts: u32,
+    /// Backoff cap before the first retry.
+    pub initial_backoff: Duration,
+    /// Largest backoff cap.
+    pub max_backoff: Duration,
+    /// Bound on one attempt.
+    pub attempt_timeout: Duration,
+    /// Calls per second to ElastiCache from this process, all callers together.
+    pub requests_per_second: u32,
+    /// Calls allowed at once above that rate.
+    pub burst: u32,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(10),
+            requests_per_second: 20,
+            burst: 40,
+        }
+    }
+}
+
+/// TLS material; with `client_ca`, clients must present a certificate it signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain of the server.
+    pub cert: PathBuf,
+    /// PEM private key of the server.
+    pub key: PathBuf,
+    /// PEM CA that signs client certificates (mTLS).
+    pub client_ca: Option<PathBuf>,
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -37,8 +114,18 @@ pub struct Settings {
     pub default_timeout: Duration,
     /// Largest request or response message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Calls in flight across all callers; beyond it RESOURCE_EXHAUSTED at once.
+    pub max_concurrent_requests: usize,
     /// Where ElastiCache calls go.
     pub upstream: Upstream,
+    /// Retries, timeouts and the upstream rate budget.
+    pub upstream_policy: UpstreamSettings,
+    /// The known callers; empty means unauthenticated (loopback only, unless allowed).
+    pub callers: Vec<CallerConfig>,
+    /// Serve without callers on a non-loopback address.
+    pub allow_unauthenticated: bool,
+    /// TLS, when configured.
+    pub tls: Option<TlsSettings>,
 }
 
 impl Settings {
@@ -48,7 +135,436 @@ impl Settings {
             listen,
             default_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
+            max_concurrent_requests: 1024,
             upstream,
+            upstream_policy: UpstreamSettings::default(),
+            callers: Vec::new(),
+            allow_unauthenticated: false,
+            tls: None,
         }
+    }
+
+    /// Refuses what must not start (DESIGN §6: fail closed).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.callers.is_empty() && !self.listen.ip().is_loopback() && !self.allow_unauthenticated
+        {
+            return Err(ConfigError::new(
+                "callers",
+                format!(
+                    "no callers are configured, so calls would be unauthenticated; {} is not a \
+                     loopback address. Configure [[callers]] or pass --allow-unauthenticated",
+                    self.listen
+                ),
+            ));
+        }
+        if self
+            .callers
+            .iter()
+            .any(|c| c.mtls_identity.is_some() && c.token_sha256.is_none())
+            && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
+        {
+            return Err(ConfigError::new(
+                "callers",
+                "a caller is identified only by mtls_identity, but no --tls-client-ca is configured",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A configuration problem: where (file, key) and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{key}: {reason}", file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+pub struct ConfigError {
+    /// The file, when the problem is in one.
+    pub file: Option<PathBuf>,
+    /// The key, e.g. `callers[1].token_sha256`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            file: None,
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    fn in_file(mut self, file: &Path) -> Self {
+        self.file = Some(file.to_owned());
+        self
+    }
+}
+
+/// The config file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    upstream: UpstreamSection,
+    #[serde(default)]
+    callers: Vec<CallerSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<SocketAddr>,
+    log_format: Option<LogFormat>,
+    max_concurrent_requests: Option<usize>,
+    default_timeout_ms: Option<u64>,
+    max_message_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpstreamSection {
+    max_attempts: Option<u32>,
+    initial_backoff_ms: Option<u64>,
+    max_backoff_ms: Option<u64>,
+    attempt_timeout_ms: Option<u64>,
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallerSection {
+    name: String,
+    token_sha256: Option<String>,
+    mtls_identity: Option<String>,
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    export_buckets: Vec<String>,
+    requests_per_second: Option<u32>,
+    burst: Option<u32>,
+}
+
+/// The RPC names a caller's `allow` may name.
+pub const RPC_NAMES: [&str; 9] = [
+    "ExportServerlessCacheSnapshot",
+    "CreateServerlessCacheSnapshot",
+    "DescribeServerlessCacheSnapshots",
+    "CopyServerlessCacheSnapshot",
+    "DeleteServerlessCacheSnapshot",
+    "CreateServerlessCache",
+    "DescribeServerlessCaches",
+    "ModifyServerlessCache",
+    "DeleteServerlessCache",
+];
+
+impl FileConfig {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("(file)", format!("cannot read: {e}")).in_file(path))?;
+        Self::parse(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses and checks config text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let config: FileConfig = toml::from_str(text).map_err(|e| {
+            let reason = e.message().to_owned();
+            let key = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start].matches('\n').count() + 1;
+                    format!("(line {line})")
+                })
+                .unwrap_or_else(|| "(file)".into());
+            ConfigError::new(key, reason)
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let positive = |key: &str, v: Option<u64>| match v {
+            Some(0) => Err(ConfigError::new(key, "must be greater than 0")),
+            _ => Ok(()),
+        };
+        positive(
+            "server.max_concurrent_requests",
+            self.server.max_concurrent_requests.map(|v| v as u64),
+        )?;
+        positive("server.default_timeout_ms", self.server.default_timeout_ms)?;
+        positive(
+            "upstream.max_attempts",
+            self.upstream.max_attempts.map(u64::from),
+        )?;
+        positive(
+            "upstream.requests_per_second",
+            self.upstream.requests_per_second.map(u64::from),
+        )?;
+        positive("upstream.burst", self.upstream.burst.map(u64::from))?;
+        positive(
+            "upstream.attempt_timeout_ms",
+            self.upstream.attempt_timeout_ms,
+        )?;
+        let mut names = std::collections::HashSet::new();
+        for (i, c) in self.callers.iter().enumerate() {
+            let key = |k: &str| format!("callers[{i}].{k}");
+            if c.name.is_empty() {
+                return Err(ConfigError::new(key("name"), "must not be empty"));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(ConfigError::new(
+                    key("name"),
+                    format!("{:?} is used twice", c.name),
+                ));
+            }
+            if c.token_sha256.is_none() && c.mtls_identity.is_none() {
+                return Err(ConfigError::new(
+                    key("token_sha256"),
+                    "a caller needs token_sha256 or mtls_identity",
+                ));
+            }
+            if let Some(t) = &c.token_sha256 {
+                parse_digest(t).map_err(|why| ConfigError::new(key("token_sha256"), why))?;
+            }
+            for pattern in &c.allow {
+                if !valid_pattern(pattern) {
+                    return Err(ConfigError::new(
+                        key("allow"),
+                        format!("{pattern:?} names no RPC (exact names, a trailing *, or *)"),
+                    ));
+                }
+            }
+            positive(
+                &key("requests_per_second"),
+                c.requests_per_second.map(u64::from),
+            )?;
+            positive(&key("burst"), c.burst.map(u64::from))?;
+        }
+        Ok(())
+    }
+
+    /// Applies the file's values to `settings` where flags and environment set nothing.
+    pub fn apply(self, settings: &mut Settings, overrides: &Overrides) {
+        if let (None, Some(listen)) = (overrides.listen, self.server.listen) {
+            settings.listen = listen;
+        }
+        if let (None, Some(ms)) = (overrides.default_timeout_ms, self.server.default_timeout_ms) {
+            settings.default_timeout = Duration::from_millis(ms);
+        }
+        if let (None, Some(b)) = (overrides.max_message_bytes, self.server.max_message_bytes) {
+            settings.max_message_bytes = b;
+        }
+        if let Some(n) = self.server.max_concurrent_requests {
+            settings.max_concurrent_requests = n;
+        }
+        let u = &mut settings.upstream_policy;
+        let up = self.upstream;
+        u.max_attempts = up.max_attempts.unwrap_or(u.max_attempts);
+        u.initial_backoff = up
+            .initial_backoff_ms
+            .map_or(u.initial_backoff, Duration::from_millis);
+        u.max_backoff = up
+            .max_backoff_ms
+            .map_or(u.max_backoff, Duration::from_millis);
+        u.attempt_timeout = up
+            .attempt_timeout_ms
+            .map_or(u.attempt_timeout, Duration::from_millis);
+        u.requests_per_second = up.requests_per_second.unwrap_or(u.requests_per_second);
+        u.burst = up.burst.unwrap_or(u.burst);
+        settings.callers = self
+            .callers
+            .into_iter()
+            .map(|c| CallerConfig {
+                name: c.name,
+                // Checked in `check`.
+                token_sha256: c.token_sha256.and_then(|t| parse_digest(&t).ok()),
+                mtls_identity: c.mtls_identity,
+                allow: c.allow,
+                export_buckets: c.export_buckets,
+                requests_per_second: c.requests_per_second,
+                burst: c.burst,
+            })
+            .collect();
+    }
+
+    /// The log format the file asks for.
+    pub fn log_format(&self) -> Option<LogFormat> {
+        self.server.log_format
+    }
+}
+
+/// What flags and environment variables set; `None` leaves the choice to the file or default.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--default-timeout-ms`.
+    pub default_timeout_ms: Option<u64>,
+    /// `--max-message-bytes`.
+    pub max_message_bytes: Option<usize>,
+}
+
+/// Whether `pattern` is an RPC name, a prefix with a trailing `*`, or `*`.
+fn valid_pattern(pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => RPC_NAMES.iter().any(|n| n.starts_with(prefix)),
+        None => RPC_NAMES.contains(&pattern),
+    }
+}
+
+/// Whether `rpc` matches an `allow` pattern.
+pub fn pattern_matches(pattern: &str, rpc: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => rpc.starts_with(prefix),
+        None => pattern == rpc,
+    }
+}
+
+/// Parses 64 hex digits.
+pub fn parse_digest(hex_digits: &str) -> Result<TokenDigest, String> {
+    let bytes = hex::decode(hex_digits.trim())
+        .map_err(|_| "must be 64 hexadecimal digits (a SHA-256 digest)".to_owned())?;
+    let array: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| "must be 64 hexadecimal digits (a SHA-256 digest)".to_owned())?;
+    Ok(TokenDigest(array))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[server]
+max_concurrent_requests = 1024
+default_timeout_ms = 30000
+
+[upstream]
+max_attempts = 3
+initial_backoff_ms = 50
+max_backoff_ms = 2000
+requests_per_second = 20
+burst = 40
+
+[[callers]]
+name = "backup-job"
+token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+allow = ["CreateServerlessCacheSnapshot", "DescribeServerlessCacheSnapshots", "ExportServerlessCacheSnapshot"]
+export_buckets = ["corp-cache-backups"]
+requests_per_second = 10
+burst = 20
+
+[[callers]]
+name = "reporting"
+mtls_identity = "spiffe://corp.example/ns/reporting/sa/reporting"
+allow = ["Describe*"]
+"#;
+
+    fn settings() -> Settings {
+        Settings::new(([127, 0, 0, 1], 0).into(), Upstream::AwsChain)
+    }
+
+    #[test]
+    fn the_documented_example_parses_and_applies() {
+        let file = FileConfig::parse(EXAMPLE).expect("example is valid");
+        let mut s = settings();
+        file.apply(&mut s, &Overrides::default());
+        assert_eq!(s.callers.len(), 2);
+        assert_eq!(s.callers[0].name, "backup-job");
+        assert_eq!(s.callers[0].requests_per_second, Some(10));
+        assert_eq!(s.callers[0].export_buckets, ["corp-cache-backups"]);
+        assert!(s.callers[0].token_sha256.is_some());
+        assert_eq!(s.callers[1].allow, ["Describe*"]);
+        assert_eq!(s.upstream_policy.requests_per_second, 20);
+        assert_eq!(s.upstream_policy.burst, 40);
+        assert_eq!(s.max_concurrent_requests, 1024);
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file =
+            FileConfig::parse("[server]\ndefault_timeout_ms = 1000\nlisten = \"127.0.0.1:7000\"\n")
+                .unwrap();
+        let mut s = settings();
+        s.default_timeout = Duration::from_millis(5);
+        file.apply(
+            &mut s,
+            &Overrides {
+                default_timeout_ms: Some(5),
+                ..Overrides::default()
+            },
+        );
+        assert_eq!(s.default_timeout, Duration::from_millis(5));
+        assert_eq!(s.listen, "127.0.0.1:7000".parse().unwrap());
+    }
+
+    #[test]
+    fn bad_files_name_the_key_and_the_reason() {
+        let cases = [
+            (
+                "[server]\nmax_concurrent_requests = 0\n",
+                "server.max_concurrent_requests",
+                "greater than 0",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\ntoken_sha256 = \"xyz\"\n",
+                "callers[0].token_sha256",
+                "64 hexadecimal",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\n",
+                "callers[0].token_sha256",
+                "needs token_sha256 or mtls_identity",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \"x\"\nallow = [\"Nope\"]\n",
+                "callers[0].allow",
+                "names no RPC",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \"x\"\n[[callers]]\nname = \"a\"\nmtls_identity = \"y\"\n",
+                "callers[1].name",
+                "used twice",
+            ),
+            ("[server]\nbogus = 1\n", "(line 2)", "unknown field"),
+        ];
+        for (text, key, reason) in cases {
+            let err = FileConfig::parse(text).expect_err(text);
+            assert_eq!(err.key, key, "{text}");
+            assert!(err.reason.contains(reason), "{text}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn digests_never_print() {
+        let d = parse_digest(&"ab".repeat(32)).unwrap();
+        assert_eq!(format!("{d:?}"), "TokenDigest(<redacted>)");
+    }
+
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("*", "DeleteServerlessCache"));
+        assert!(pattern_matches("Describe*", "DescribeServerlessCaches"));
+        assert!(!pattern_matches("Describe*", "DeleteServerlessCache"));
+        assert!(pattern_matches(
+            "CreateServerlessCache",
+            "CreateServerlessCache"
+        ));
+        assert!(!pattern_matches(
+            "CreateServerlessCache",
+            "CreateServerlessCacheSnapshot"
+        ));
+    }
+
+    #[test]
+    fn fail_closed_without_callers_off_loopback() {
+        let mut s = Settings::new(([0, 0, 0, 0], 50051).into(), Upstream::AwsChain);
+        assert!(s.check().is_err());
+        s.allow_unauthenticated = true;
+        assert!(s.check().is_ok());
+        let s = settings();
+        assert!(s.check().is_ok());
     }
 }

@@ -9,6 +9,7 @@ pub mod aws;
 pub mod config;
 pub mod convert;
 pub mod emulator;
+pub mod identity;
 pub mod middleware;
 pub mod pb;
 pub mod service;

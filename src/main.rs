@@ -1,12 +1,16 @@
 //! `elasticache-grpc`: the server, and the standalone emulator (`elasticache-grpc emulator`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use elasticache_grpc::config::{LogFormat, Settings, Upstream};
+use elasticache_grpc::config::{
+    ConfigError, FileConfig, LogFormat, Overrides, Settings, TlsSettings, Upstream,
+};
 use elasticache_grpc::emulator::{self, EmulatorConfig};
+use elasticache_grpc::identity;
 use elasticache_grpc::startup::Application;
 use elasticache_grpc::telemetry;
 
@@ -17,33 +21,45 @@ use elasticache_grpc::telemetry;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Address to serve gRPC on.
-    #[arg(
-        long,
-        env = "ELASTICACHE_GRPC_LISTEN",
-        default_value = "127.0.0.1:50051"
-    )]
-    listen: SocketAddr,
+    /// Address to serve gRPC on [default: 127.0.0.1:50051].
+    #[arg(long, env = "ELASTICACHE_GRPC_LISTEN")]
+    listen: Option<SocketAddr>,
 
-    /// Log format.
-    #[arg(long, env = "ELASTICACHE_GRPC_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    /// Log format [default: text].
+    #[arg(long, env = "ELASTICACHE_GRPC_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
+
+    /// Config file (TOML): server limits, upstream policy, callers.
+    #[arg(long, env = "ELASTICACHE_GRPC_CONFIG")]
+    config: Option<PathBuf>,
 
     /// Start an in-process ElastiCache emulator and send every call to it (no AWS account needed).
     #[arg(long, env = "ELASTICACHE_GRPC_EMULATOR")]
     emulator: bool,
 
-    /// Bound on a call, in milliseconds, when the caller sends no grpc-timeout.
-    #[arg(
-        long,
-        env = "ELASTICACHE_GRPC_DEFAULT_TIMEOUT_MS",
-        default_value_t = 30_000
-    )]
-    default_timeout_ms: u64,
+    /// Bound on a call, in milliseconds, when the caller sends no grpc-timeout [default: 30000].
+    #[arg(long, env = "ELASTICACHE_GRPC_DEFAULT_TIMEOUT_MS")]
+    default_timeout_ms: Option<u64>,
 
-    /// Largest message accepted or sent, in bytes.
-    #[arg(long, env = "ELASTICACHE_GRPC_MAX_MESSAGE_BYTES", default_value_t = 4 * 1024 * 1024)]
-    max_message_bytes: usize,
+    /// Largest message accepted or sent, in bytes [default: 4194304].
+    #[arg(long, env = "ELASTICACHE_GRPC_MAX_MESSAGE_BYTES")]
+    max_message_bytes: Option<usize>,
+
+    /// PEM certificate chain: serve TLS.
+    #[arg(long, env = "ELASTICACHE_GRPC_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "ELASTICACHE_GRPC_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// PEM CA of client certificates: require mTLS and identify callers by certificate.
+    #[arg(long, env = "ELASTICACHE_GRPC_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+
+    /// Serve unauthenticated calls on a non-loopback address when no callers are configured.
+    #[arg(long, env = "ELASTICACHE_GRPC_ALLOW_UNAUTHENTICATED")]
+    allow_unauthenticated: bool,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -64,11 +80,30 @@ enum Command {
         #[arg(long, default_value_t = 2_000)]
         settle_ms: u64,
     },
+    /// Read a bearer token on stdin and print the SHA-256 digest to put in the config file.
+    HashToken,
 }
+
+/// Exit code for a bad configuration (EX_USAGE).
+const EXIT_BAD_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    if let Some(Command::HashToken) = cli.command {
+        return hash_token();
+    }
+    let file = match cli.config.as_deref().map(FileConfig::load).transpose() {
+        Ok(file) => file,
+        Err(err) => {
+            eprintln!("error: bad configuration: {err}");
+            return ExitCode::from(EXIT_BAD_CONFIG);
+        }
+    };
+    let log_format = cli
+        .log_format
+        .or_else(|| file.as_ref().and_then(FileConfig::log_format))
+        .unwrap_or_default();
+    telemetry::init(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,8 +114,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, file)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
+            tracing::error!("bad configuration: {err:#}");
+            eprintln!("error: bad configuration: {err:#}");
+            ExitCode::from(EXIT_BAD_CONFIG)
+        }
         Err(err) => {
             tracing::error!("{err:#}");
             eprintln!("error: {err:#}");
@@ -89,14 +129,28 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+fn hash_token() -> ExitCode {
+    let mut token = String::new();
+    if let Err(err) = std::io::stdin().read_line(&mut token) {
+        eprintln!("error: cannot read the token: {err}");
+        return ExitCode::FAILURE;
+    }
+    let token = token.trim_end_matches(['\n', '\r']);
+    if token.is_empty() {
+        eprintln!("error: no token on stdin");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", identity::hash_token(token));
+    ExitCode::SUCCESS
+}
+
+async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     if let Some(Command::Emulator { listen, settle_ms }) = cli.command {
         let config = EmulatorConfig {
             settle_time: Duration::from_millis(settle_ms),
             export_time: Duration::from_millis(settle_ms),
             ..EmulatorConfig::default()
         };
-        tracing::info!(address = %listen, "ElastiCache emulator listening");
         emulator::serve(listen, config, shutdown_signal()).await?;
         return Ok(());
     }
@@ -106,9 +160,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         Upstream::AwsChain
     };
-    let mut settings = Settings::new(cli.listen, upstream);
-    settings.default_timeout = Duration::from_millis(cli.default_timeout_ms);
-    settings.max_message_bytes = cli.max_message_bytes;
+    let overrides = Overrides {
+        listen: cli.listen,
+        default_timeout_ms: cli.default_timeout_ms,
+        max_message_bytes: cli.max_message_bytes,
+    };
+    let mut settings = Settings::new(
+        cli.listen.unwrap_or(([127, 0, 0, 1], 50051).into()),
+        upstream,
+    );
+    if let Some(ms) = cli.default_timeout_ms {
+        settings.default_timeout = Duration::from_millis(ms);
+    }
+    if let Some(bytes) = cli.max_message_bytes {
+        settings.max_message_bytes = bytes;
+    }
+    if let Some(file) = file {
+        file.apply(&mut settings, &overrides);
+    }
+    settings.allow_unauthenticated = cli.allow_unauthenticated;
+    if let (Some(cert), Some(key)) = (cli.tls_cert, cli.tls_key) {
+        settings.tls = Some(TlsSettings {
+            cert,
+            key,
+            client_ca: cli.tls_client_ca,
+        });
+    }
 
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await

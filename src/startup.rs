@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -12,16 +13,24 @@ use aws_sdk_elasticache::config::retry::RetryConfig;
 use aws_sdk_elasticache::config::{Region, timeout::TimeoutConfig};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
-use crate::config::{Settings, Upstream};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tower::layer::util::Stack;
+use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{MakeSpan, TraceLayer};
+
+use crate::config::{Settings, TlsSettings, Upstream};
 use crate::emulator::Emulator;
+use crate::identity::Callers;
+use crate::middleware::auth::AuthLayer;
+use crate::middleware::load_shed::LoadShedLayer;
+use crate::middleware::rate_limit::RateLimitLayer;
 use crate::middleware::request_id::X_REQUEST_ID;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
 use crate::service::ElastiCacheGrpc;
+use crate::upstream::Upstream as UpstreamStack;
 
 /// A bound, not yet serving, server.
 #[derive(Debug)]
@@ -36,6 +45,7 @@ pub struct Application {
 impl Application {
     /// Binds `settings.listen`, starts the emulator when asked, and builds the SDK client.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check()?;
         let (client, emulator) = upstream_client(&settings.upstream).await?;
         Self::with_client(settings, client, emulator).await
     }
@@ -83,22 +93,23 @@ impl Application {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let max = self.settings.max_message_bytes;
-        let service = ElastiCacheServiceServer::new(ElastiCacheGrpc::new(
+        let settings = self.settings;
+        let max = settings.max_message_bytes;
+        let service = ElastiCacheServiceServer::new(ElastiCacheGrpc::with_upstream(
             self.client,
-            self.settings.default_timeout,
+            settings.default_timeout,
+            UpstreamStack::new(&settings.upstream_policy),
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
 
-        // The inbound stack, outermost first:
-        // - a request id is set before anything else, so every later layer and the span see it;
-        // - the trace layer opens one span per RPC carrying that id;
-        // - the id is copied to the response last, whatever produced the response.
-        let inbound = tower::ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
-            .layer(TraceLayer::new_for_grpc().make_span_with(rpc_span))
-            .layer(PropagateRequestIdLayer::new(X_REQUEST_ID));
+        let callers = Arc::new(Callers::new(&settings.callers));
+        if callers.is_empty() {
+            tracing::warn!(
+                "no callers configured: calls are not authenticated (allowed on loopback, or with --allow-unauthenticated)"
+            );
+        }
+        let inbound = inbound_stack(callers, settings.max_concurrent_requests);
 
         let emulator = self.emulator;
         let drain = async move {
@@ -112,8 +123,16 @@ impl Application {
                 .await;
         };
 
-        tracing::info!(address = %self.local_addr, "elasticache-grpc listening");
-        Server::builder()
+        let mut server = Server::builder();
+        if let Some(tls) = &settings.tls {
+            server = server.tls_config(tls_config(tls)?)?;
+        }
+        tracing::info!(
+            address = %self.local_addr,
+            tls = settings.tls.is_some(),
+            "elasticache-grpc listening"
+        );
+        server
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(10)))
             .layer(inbound)
@@ -131,6 +150,76 @@ impl Application {
     }
 }
 
+/// The inbound tower stack, outermost first (DESIGN §1):
+/// - the request id is set before anything else, so every later layer, the span and every status
+///   see the same id;
+/// - the trace layer opens one span per RPC carrying it;
+/// - the id is copied to the response, whatever produced the response (even a refusal below);
+/// - authentication finds the caller, so everything after it knows who is calling;
+/// - the per-caller rate limit needs the caller, and refuses before a slot is taken;
+/// - load shedding is last: only calls that will really run take one of the global slots.
+pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> InboundStack {
+    tower::ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_grpc().make_span_with(RpcSpan))
+        .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(AuthLayer::new(callers))
+        .layer(RateLimitLayer)
+        .layer(LoadShedLayer::new(max_concurrent_requests))
+        .into_inner()
+}
+
+/// The layers of [`inbound_stack`], innermost first.
+pub type InboundStack = Stack<
+    LoadShedLayer,
+    Stack<
+        RateLimitLayer,
+        Stack<
+            AuthLayer,
+            Stack<
+                PropagateRequestIdLayer,
+                Stack<
+                    TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>,
+                    Stack<SetRequestIdLayer<MakeRequestUuid>, tower::layer::util::Identity>,
+                >,
+            >,
+        >,
+    >,
+>;
+
+/// One span per RPC, named `rpc`, carrying the method, the request id and (once known) the caller.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcSpan;
+
+impl<B> MakeSpan<B> for RpcSpan {
+    fn make_span(&mut self, request: &http::Request<B>) -> tracing::Span {
+        let request_id = request
+            .headers()
+            .get(&X_REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        tracing::info_span!(
+            "rpc",
+            method = %request.uri().path(),
+            request_id = %request_id,
+            caller = tracing::field::Empty
+        )
+    }
+}
+
+/// TLS from PEM files; with a client CA, client certificates are required.
+fn tls_config(tls: &TlsSettings) -> anyhow::Result<ServerTlsConfig> {
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let mut config =
+        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
+    if let Some(ca) = &tls.client_ca {
+        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(config)
+}
+
 /// Reflection serves our files with their imports, the `google.rpc` detail types and health, so
 /// grpcurl can describe any message and decode status details.
 fn reflection() -> tonic_reflection::server::Builder<'static> {
@@ -138,18 +227,12 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        // Both reflection versions are served; list both whichever one is asked.
+        // Naming services turns off tonic's "every service in the sets" listing, so name them
+        // all: both reflection versions are served, and either lists both.
+        .with_service_name(pb::SERVICE_NAME)
+        .with_service_name("grpc.health.v1.Health")
         .with_service_name("grpc.reflection.v1.ServerReflection")
         .with_service_name("grpc.reflection.v1alpha.ServerReflection")
-}
-
-fn rpc_span<B>(request: &http::Request<B>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!("rpc", method = %request.uri().path(), request_id = %request_id)
 }
 
 /// The SDK client for `upstream`, and the emulator when one was started for it.

@@ -1,22 +1,74 @@
-//! Calls to ElastiCache: the facade is the only retry authority (SDK retries are off).
+//! The upstream tower stack around the SDK client (DESIGN §1, §5). The facade is the only retry
+//! authority: SDK retries are off.
 //!
-//! Retried only when it is safe (DESIGN §5): throttling codes (AWS did nothing) and failed
-//! connects (nothing was sent) for every operation; 5xx, timeouts and lost connections only for
-//! read-only operations. Backoff is exponential with full jitter; a retry budget (retries ≤ a
-//! fraction of recent requests) keeps an outage from being amplified; no attempt or backoff starts
-//! that cannot finish before the caller's deadline.
+//! [`Upstream::call`] assembles, per call, outermost first:
+//! - **retry** ([`RetryPolicy`]): only when safe — throttling codes (AWS did nothing) and failed
+//!   connects (nothing was sent) for every operation; 5xx, timeouts and lost connections only for
+//!   read-only operations. Exponential backoff with full jitter, a retry budget (retries ≤ a
+//!   fraction of recent requests) so an outage is not amplified, and no backoff that would end
+//!   past the caller's deadline. Outermost, so every attempt goes through the layers below again;
+//! - **upstream budget** ([`BudgetLayer`]): one GCRA budget for this process's ElastiCache API
+//!   quota. Each attempt spends quota, so it sits inside the retry. It waits for a permit, but
+//!   never past the caller's deadline: then RESOURCE_EXHAUSTED `UPSTREAM_RATE_LIMITED`;
+//! - **attempt timeout** ([`AttemptTimeoutLayer`]): bounds one attempt by the per-attempt timeout
+//!   and the caller's deadline, whichever is first. Innermost, so the budget wait is not counted
+//!   against the attempt;
+//! - **the SDK call** ([`SdkCall`]).
 
 use std::error::Error as StdError;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::num::NonZeroU32;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use aws_sdk_elasticache::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 use tower::retry::budget::{Budget, TpsBudget};
+use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 use crate::aws::{find_source, is_server_fault_code, is_throttling_code, nothing_was_sent};
+use crate::config::UpstreamSettings;
+use crate::middleware::refusal::Refusal;
 use crate::service::Operation;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Why an upstream call produced no output.
+#[derive(Debug)]
+pub enum UpstreamError<E> {
+    /// The SDK's error (an AWS fault or a transport failure).
+    Sdk(SdkError<E, HttpResponse>),
+    /// One attempt took longer than the per-attempt timeout.
+    AttemptTimeout,
+    /// The caller's deadline was reached.
+    Deadline,
+    /// The upstream budget had no permit in time.
+    Refused(Refusal),
+}
+
+/// One attempt of one call: the request (a cloneable SDK fluent builder) and the call's deadline.
+#[derive(Debug)]
+pub struct Attempt<Op: Operation> {
+    builder: Op::Builder,
+    deadline: Instant,
+    number: u32,
+}
+
+impl<Op: Operation> Clone for Attempt<Op> {
+    fn clone(&self) -> Self {
+        Self {
+            builder: self.builder.clone(),
+            deadline: self.deadline,
+            number: self.number,
+        }
+    }
+}
 
 /// Whether a failed attempt may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,11 +81,16 @@ pub enum Safety {
     Never,
 }
 
-/// How a failed upstream call is classified for retries.
-pub fn classify<E>(err: &SdkError<E, HttpResponse>) -> Safety
+/// How a failed attempt is classified for retries.
+pub fn classify<E>(err: &UpstreamError<E>) -> Safety
 where
     E: ProvideErrorMetadata + StdError + 'static,
 {
+    let err = match err {
+        UpstreamError::Sdk(err) => err,
+        UpstreamError::AttemptTimeout => return Safety::ReadOnly,
+        UpstreamError::Deadline | UpstreamError::Refused(_) => return Safety::Never,
+    };
     match err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
@@ -75,14 +132,21 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Share of recent requests that may be retried.
+    pub const BUDGET_RATIO: f32 = 0.2;
+
     /// `max_attempts` attempts with the given backoff, and a budget allowing retries of at most
-    /// 20% of the requests of the last 10 s (plus 10 per second, so a quiet service can retry).
+    /// 20% of the requests of the last 10 s (plus 1 per second, so a quiet service can retry).
     pub fn new(max_attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
         Self {
             max_attempts: max_attempts.max(1),
             initial_backoff,
             max_backoff,
-            budget: Arc::new(TpsBudget::new(Duration::from_secs(10), 10, 0.2)),
+            budget: Arc::new(TpsBudget::new(
+                Duration::from_secs(10),
+                1,
+                Self::BUDGET_RATIO,
+            )),
         }
     }
 
@@ -101,8 +165,7 @@ impl RetryPolicy {
 
     /// Full jitter: uniformly random in `[0, cap]`.
     fn backoff(&self, retry: u32) -> Duration {
-        let cap = self.backoff_cap(retry);
-        cap.mul_f64(fastrand::f64())
+        self.backoff_cap(retry).mul_f64(fastrand::f64())
     }
 }
 
@@ -113,44 +176,260 @@ impl Default for RetryPolicy {
     }
 }
 
-/// Sends `builder` for `Op`, retrying what is safe, until success, a final error or `deadline`.
-/// Returns `None` when the deadline passed before an answer.
-pub async fn call<Op: Operation>(
-    policy: &RetryPolicy,
-    deadline: Instant,
-    builder: Op::Builder,
-) -> Option<Result<Op::Output, SdkError<Op::Error, HttpResponse>>> {
-    policy.budget.deposit();
-    let mut attempt = 1;
-    loop {
-        let result = tokio::time::timeout_at(deadline, Op::send(builder.clone()))
-            .await
-            .ok()?;
-        let err = match result {
-            Ok(output) => return Some(Ok(output)),
-            Err(err) => err,
-        };
-        let safe = match classify(&err) {
+impl<Op: Operation> tower::retry::Policy<Attempt<Op>, Op::Output, UpstreamError<Op::Error>>
+    for RetryPolicy
+{
+    type Future = tokio::time::Sleep;
+
+    fn retry(
+        &mut self,
+        attempt: &mut Attempt<Op>,
+        result: &mut Result<Op::Output, UpstreamError<Op::Error>>,
+    ) -> Option<Self::Future> {
+        let err = result.as_ref().err()?;
+        let safe = match classify(err) {
             Safety::Always => true,
             Safety::ReadOnly => !Op::MUTATING,
             Safety::Never => false,
         };
-        if !safe || attempt >= policy.max_attempts {
-            return Some(Err(err));
+        if !safe || attempt.number >= self.max_attempts {
+            return None;
         }
-        let backoff = policy.backoff(attempt);
+        let backoff = self.backoff(attempt.number);
         // No backoff that ends past the deadline: the caller would only wait for nothing.
-        if Instant::now() + backoff >= deadline || !policy.budget.withdraw() {
-            return Some(Err(err));
+        if Instant::now() + backoff >= attempt.deadline || !self.budget.withdraw() {
+            return None;
         }
         tracing::debug!(
             operation = Op::NAME,
-            attempt,
+            attempt = attempt.number,
             backoff_ms = backoff.as_millis() as u64,
             "retrying"
         );
-        tokio::time::sleep(backoff).await;
-        attempt += 1;
+        attempt.number += 1;
+        Some(tokio::time::sleep(backoff))
+    }
+
+    fn clone_request(&mut self, attempt: &Attempt<Op>) -> Option<Attempt<Op>> {
+        Some(attempt.clone())
+    }
+}
+
+/// The process-wide ElastiCache request budget.
+#[derive(Debug)]
+pub struct UpstreamBudget {
+    limiter: DefaultDirectRateLimiter,
+    requests_per_second: u32,
+}
+
+impl UpstreamBudget {
+    /// `requests_per_second` sustained, `burst` at once.
+    pub fn new(requests_per_second: u32, burst: u32) -> Self {
+        let rps = NonZeroU32::new(requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(burst).unwrap_or(rps);
+        Self {
+            limiter: RateLimiter::direct(Quota::per_second(rps).allow_burst(burst)),
+            requests_per_second: rps.get(),
+        }
+    }
+
+    /// Waits for a permit; refuses at once when none would come before `deadline`.
+    pub async fn acquire(&self, deadline: Instant) -> Result<(), Refusal> {
+        loop {
+            let wait = match self.limiter.check() {
+                Ok(()) => return Ok(()),
+                Err(not_until) => not_until.wait_time_from(DefaultClock::default().now()),
+            };
+            if Instant::now() + wait >= deadline {
+                return Err(Refusal::UpstreamRateLimited {
+                    requests_per_second: self.requests_per_second,
+                    retry_after: wait,
+                });
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// Adds [`BudgetService`].
+#[derive(Debug, Clone)]
+pub struct BudgetLayer(Arc<UpstreamBudget>);
+
+impl<S> Layer<S> for BudgetLayer {
+    type Service = BudgetService<S>;
+    fn layer(&self, inner: S) -> BudgetService<S> {
+        BudgetService {
+            inner,
+            budget: self.0.clone(),
+        }
+    }
+}
+
+/// Spends one permit of the upstream budget per attempt.
+#[derive(Debug, Clone)]
+pub struct BudgetService<S> {
+    inner: S,
+    budget: Arc<UpstreamBudget>,
+}
+
+impl<Op, S> Service<Attempt<Op>> for BudgetService<S>
+where
+    Op: Operation,
+    S: Service<Attempt<Op>, Error = UpstreamError<Op::Error>> + Clone + Send + 'static,
+    S::Future: Send,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, attempt: Attempt<Op>) -> Self::Future {
+        let budget = self.budget.clone();
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            budget
+                .acquire(attempt.deadline)
+                .await
+                .map_err(UpstreamError::Refused)?;
+            inner.oneshot(attempt).await
+        })
+    }
+}
+
+/// Adds [`AttemptTimeout`].
+#[derive(Debug, Clone)]
+pub struct AttemptTimeoutLayer(Duration);
+
+impl<S> Layer<S> for AttemptTimeoutLayer {
+    type Service = AttemptTimeout<S>;
+    fn layer(&self, inner: S) -> AttemptTimeout<S> {
+        AttemptTimeout {
+            inner,
+            timeout: self.0,
+        }
+    }
+}
+
+/// Bounds one attempt by the per-attempt timeout and the caller's deadline.
+#[derive(Debug, Clone)]
+pub struct AttemptTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<Op, S> Service<Attempt<Op>> for AttemptTimeout<S>
+where
+    Op: Operation,
+    S: Service<Attempt<Op>, Error = UpstreamError<Op::Error>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, attempt: Attempt<Op>) -> Self::Future {
+        let attempt_end = Instant::now() + self.timeout;
+        let deadline = attempt.deadline;
+        let future = self.inner.call(attempt);
+        Box::pin(async move {
+            match tokio::time::timeout_at(attempt_end.min(deadline), future).await {
+                Ok(result) => result,
+                Err(_) if attempt_end < deadline => Err(UpstreamError::AttemptTimeout),
+                Err(_) => Err(UpstreamError::Deadline),
+            }
+        })
+    }
+}
+
+/// The SDK call itself.
+#[derive(Debug)]
+pub struct SdkCall<Op>(PhantomData<fn() -> Op>);
+
+impl<Op> Clone for SdkCall<Op> {
+    fn clone(&self) -> Self {
+        SdkCall(PhantomData)
+    }
+}
+
+impl<Op: Operation> Service<Attempt<Op>> for SdkCall<Op> {
+    type Response = Op::Output;
+    type Error = UpstreamError<Op::Error>;
+    type Future = BoxFuture<Result<Op::Output, UpstreamError<Op::Error>>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, attempt: Attempt<Op>) -> Self::Future {
+        Box::pin(async move { Op::send(attempt.builder).await.map_err(UpstreamError::Sdk) })
+    }
+}
+
+/// Everything between a handler and the SDK: retry policy, budget, timeouts.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    retry: RetryPolicy,
+    budget: Arc<UpstreamBudget>,
+    attempt_timeout: Duration,
+}
+
+impl Upstream {
+    /// The stack configured by `settings`.
+    pub fn new(settings: &UpstreamSettings) -> Self {
+        Self {
+            retry: RetryPolicy::new(
+                settings.max_attempts,
+                settings.initial_backoff,
+                settings.max_backoff,
+            ),
+            budget: Arc::new(UpstreamBudget::new(
+                settings.requests_per_second,
+                settings.burst,
+            )),
+            attempt_timeout: settings.attempt_timeout,
+        }
+    }
+
+    /// Replaces the retry policy (tests use [`RetryPolicy::none`]).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Calls `Op` through the stack, bounded by `deadline`.
+    pub async fn call<Op: Operation>(
+        &self,
+        builder: Op::Builder,
+        deadline: Instant,
+    ) -> Result<Op::Output, UpstreamError<Op::Error>> {
+        self.retry.budget.deposit();
+        let stack = ServiceBuilder::new()
+            .layer(tower::retry::RetryLayer::new(self.retry.clone()))
+            .layer(BudgetLayer(self.budget.clone()))
+            .layer(AttemptTimeoutLayer(self.attempt_timeout))
+            .service(SdkCall::<Op>(PhantomData));
+        let attempt = Attempt::<Op> {
+            builder,
+            deadline,
+            number: 1,
+        };
+        match tokio::time::timeout_at(deadline, stack.oneshot(attempt)).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Deadline),
+        }
+    }
+}
+
+impl Default for Upstream {
+    fn default() -> Self {
+        Self::new(&UpstreamSettings::default())
     }
 }
 
@@ -178,5 +457,35 @@ mod tests {
             RetryPolicy::new(0, Duration::ZERO, Duration::ZERO).max_attempts,
             1
         );
+    }
+
+    #[tokio::test]
+    async fn budget_waits_within_the_deadline_and_refuses_beyond_it() {
+        let budget = UpstreamBudget::new(10, 1);
+        let far = Instant::now() + Duration::from_secs(5);
+        budget.acquire(far).await.expect("first permit at once");
+        // The next permit is ~100 ms away: waited for when the deadline allows it.
+        let started = Instant::now();
+        budget
+            .acquire(far)
+            .await
+            .expect("second permit after a wait");
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        // And refused at once when it does not.
+        let near = Instant::now() + Duration::from_millis(10);
+        let refusal = budget
+            .acquire(near)
+            .await
+            .expect_err("no permit before the deadline");
+        match refusal {
+            Refusal::UpstreamRateLimited {
+                requests_per_second,
+                retry_after,
+            } => {
+                assert_eq!(requests_per_second, 10);
+                assert!(retry_after > Duration::from_millis(10));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

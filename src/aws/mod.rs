@@ -67,6 +67,8 @@ pub struct Resources {
     pub existing: Vec<(ResourceKind, String)>,
     /// Resources the request would create (an AlreadyExists fault is about one of these).
     pub created: Vec<(ResourceKind, String)>,
+    /// The S3 bucket an export writes to.
+    pub bucket: Option<String>,
 }
 
 impl Resources {
@@ -83,6 +85,12 @@ impl Resources {
         if let Some(n) = name.filter(|n| !n.is_empty()) {
             self.created.push((kind, n.to_owned()));
         }
+        self
+    }
+
+    /// Records the destination bucket of an export.
+    pub fn bucket(mut self, bucket: &str) -> Self {
+        self.bucket = Some(bucket.to_owned());
         self
     }
 
@@ -200,6 +208,24 @@ known_faults! {
         ServerlessCacheNotFoundFault, ServerlessCacheSnapshotAlreadyExistsFault,
         ServiceLinkedRoleNotFoundFault,
     ];
+}
+
+/// Turns any failure of the upstream stack into the status of DESIGN §3.
+pub fn status_from_upstream_error<E>(
+    ctx: CallContext<'_>,
+    err: &crate::upstream::UpstreamError<E>,
+    timeout: Duration,
+) -> Status
+where
+    E: KnownFaults + ProvideErrorMetadata + StdError + 'static,
+{
+    use crate::upstream::UpstreamError;
+    match err {
+        UpstreamError::Sdk(err) => status_from_sdk_error(ctx, err),
+        UpstreamError::AttemptTimeout => deadline_status(ctx),
+        UpstreamError::Deadline => crate::middleware::deadline::exceeded(ctx, timeout),
+        UpstreamError::Refused(refusal) => refusal.clone().into_status(ctx.request_id),
+    }
 }
 
 /// Turns any SDK error of any of the nine operations into the status of DESIGN §3.

@@ -74,9 +74,15 @@ mod tests {
     #[test]
     fn budget_is_the_callers_timeout_less_the_margin_or_the_default() {
         let mut md = MetadataMap::new();
-        assert_eq!(budget(&md, Duration::from_secs(30)), Duration::from_secs(30));
+        assert_eq!(
+            budget(&md, Duration::from_secs(30)),
+            Duration::from_secs(30)
+        );
         md.insert("grpc-timeout", "300m".parse().unwrap());
-        assert_eq!(budget(&md, Duration::from_secs(30)), Duration::from_millis(295));
+        assert_eq!(
+            budget(&md, Duration::from_secs(30)),
+            Duration::from_millis(295)
+        );
         md.insert("grpc-timeout", "2m".parse().unwrap());
         assert_eq!(budget(&md, Duration::from_secs(30)), Duration::ZERO);
     }

@@ -1,4 +1,8 @@
-//! Inbound middleware, one module per concern.
+//! Inbound middleware, one module per concern; [`crate::startup`] assembles them in order.
 
+pub mod auth;
 pub mod deadline;
+pub mod load_shed;
+pub mod rate_limit;
+pub mod refusal;
 pub mod request_id;

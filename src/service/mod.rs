@@ -5,16 +5,20 @@ mod operation;
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use aws_sdk_elasticache::Client;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
-use crate::aws::{CallContext, status_from_sdk_error};
+use crate::aws::{CallContext, Resources, status_from_upstream_error};
+use crate::identity::Caller;
 use crate::middleware::deadline;
+use crate::middleware::refusal::Refusal;
 use crate::middleware::request_id::request_id_of;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheService;
-use crate::upstream::{self, RetryPolicy};
+use crate::upstream::{RetryPolicy, Upstream};
 
 pub use self::operation::Operation;
 
@@ -23,22 +27,31 @@ pub use self::operation::Operation;
 pub struct ElastiCacheGrpc {
     client: Client,
     default_timeout: Duration,
-    retry: RetryPolicy,
+    upstream: Upstream,
 }
 
 impl ElastiCacheGrpc {
     /// A service calling ElastiCache through `client`; calls without a `grpc-timeout` are bounded
     /// by `default_timeout`.
     pub fn new(client: Client, default_timeout: Duration) -> Self {
-        Self::with_retry(client, default_timeout, RetryPolicy::default())
+        Self::with_upstream(client, default_timeout, Upstream::default())
     }
 
     /// Like [`ElastiCacheGrpc::new`] with an explicit retry policy.
     pub fn with_retry(client: Client, default_timeout: Duration, retry: RetryPolicy) -> Self {
+        Self::with_upstream(
+            client,
+            default_timeout,
+            Upstream::default().with_retry(retry),
+        )
+    }
+
+    /// Like [`ElastiCacheGrpc::new`] with an explicit upstream stack.
+    pub fn with_upstream(client: Client, default_timeout: Duration, upstream: Upstream) -> Self {
         Self {
             client,
             default_timeout,
-            retry,
+            upstream,
         }
     }
 
@@ -50,12 +63,16 @@ impl ElastiCacheGrpc {
         let request_id = request_id_of(request.metadata());
         let timeout = deadline::budget(request.metadata(), self.default_timeout);
         let deadline = Instant::now() + timeout;
+        let caller = request.extensions().get::<Arc<Caller>>().cloned();
         let message = request.into_inner();
+        let resources = message.resources();
 
+        if let Some(caller) = &caller {
+            authorize(caller, Op::NAME, &resources).map_err(|r| r.into_status(&request_id))?;
+        }
         message
             .validate()
             .map_err(|violations| violations.into_status(&request_id))?;
-        let resources = message.resources();
         let builder = message.to_sdk(Op::builder(&self.client));
 
         let ctx = CallContext {
@@ -64,20 +81,36 @@ impl ElastiCacheGrpc {
             mutating: Op::MUTATING,
             resources: &resources,
         };
-        let result = match upstream::call::<Op>(&self.retry, deadline, builder).await {
-            Some(Ok(output)) => Ok(Response::new(Op::Response::from(output))),
-            Some(Err(err)) => Err(status_from_sdk_error(ctx, &err)),
-            None => Err(deadline::exceeded(ctx, timeout)),
+        let result = match self.upstream.call::<Op>(builder, deadline).await {
+            Ok(output) => Ok(Response::new(Op::Response::from(output))),
+            Err(err) => Err(status_from_upstream_error(ctx, &err, timeout)),
         };
         if Op::MUTATING {
-            audit(ctx, &result);
+            audit(ctx, caller.as_deref(), &result);
         }
         result
     }
 }
 
+/// The caller may call this RPC and, for an export, write to this bucket.
+fn authorize(caller: &Caller, rpc: &str, resources: &Resources) -> Result<(), Refusal> {
+    if !caller.may_call(rpc) {
+        return Err(Refusal::MethodNotAllowed {
+            caller: caller.name.clone(),
+            rpc: rpc.to_owned(),
+        });
+    }
+    match &resources.bucket {
+        Some(bucket) if !caller.may_export_to(bucket) => Err(Refusal::BucketNotAllowed {
+            caller: caller.name.clone(),
+            bucket: bucket.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// One line per mutating call on the `audit` target, so it can be routed on its own.
-fn audit<T>(ctx: CallContext<'_>, result: &Result<T, Status>) {
+fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<T, Status>) {
     let resources = ctx
         .resources
         .existing
@@ -90,9 +123,21 @@ fn audit<T>(ctx: CallContext<'_>, result: &Result<T, Status>) {
         Ok(_) => "OK".to_owned(),
         Err(status) => format!("{:?}", status.code()),
     };
+    let aws_request_id = result
+        .as_ref()
+        .err()
+        .and_then(|s| {
+            tonic_types::StatusExt::get_error_details(s)
+                .error_info()
+                .and_then(|i| i.metadata.get("aws_request_id").cloned())
+        })
+        .unwrap_or_default();
     tracing::info!(
         target: "audit",
+        caller = caller.map_or("(unauthenticated)", |c| c.name.as_str()),
         rpc = ctx.operation,
+        bucket = ctx.resources.bucket.as_deref().unwrap_or_default(),
+        aws_request_id,
         request_id = ctx.request_id,
         resources,
         outcome,

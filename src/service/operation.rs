@@ -85,7 +85,8 @@ operation! {
             ExportServerlessCacheSnapshotFluentBuilder, ExportServerlessCacheSnapshotOutput,
             ExportServerlessCacheSnapshotError),
         |r| Resources::default()
-            .existing(ServerlessCacheSnapshot, some(&r.serverless_cache_snapshot_name));
+            .existing(ServerlessCacheSnapshot, some(&r.serverless_cache_snapshot_name))
+            .bucket(&r.s3_bucket_name);
     CreateServerlessCacheSnapshotRequest => CreateServerlessCacheSnapshotResponse,
         "CreateServerlessCacheSnapshot", mutating: true,
         create_serverless_cache_snapshot::create_serverless_cache_snapshot(

@@ -27,17 +27,29 @@ async fn missing_snapshot_is_not_found_with_every_detail() {
     let info = d.error_info().expect("ErrorInfo");
     assert_eq!(info.reason, "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND");
     assert_eq!(info.domain, "elasticache.amazonaws.com");
-    assert_eq!(info.metadata["aws_error_code"], "ServerlessCacheSnapshotNotFoundFault");
+    assert_eq!(
+        info.metadata["aws_error_code"],
+        "ServerlessCacheSnapshotNotFoundFault"
+    );
     assert_eq!(info.metadata["operation"], "ExportServerlessCacheSnapshot");
     assert!(!info.metadata["aws_request_id"].is_empty());
-    assert_eq!(d.request_info().expect("RequestInfo").request_id, "req-not-found-1");
+    assert_eq!(
+        d.request_info().expect("RequestInfo").request_id,
+        "req-not-found-1"
+    );
     let resource = d.resource_info().expect("ResourceInfo");
     assert_eq!(resource.resource_name, "no-such-snapshot");
-    assert_eq!(resource.resource_type, "elasticache.v1.ServerlessCacheSnapshot");
+    assert_eq!(
+        resource.resource_type,
+        "elasticache.v1.ServerlessCacheSnapshot"
+    );
     assert!(detail_types(&status).contains(
         &"type.googleapis.com/elasticache.v1.ServerlessCacheSnapshotNotFoundFault".to_owned()
     ));
-    assert_eq!(status.metadata().get("x-request-id").unwrap(), "req-not-found-1");
+    assert_eq!(
+        status.metadata().get("x-request-id").unwrap(),
+        "req-not-found-1"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +76,10 @@ async fn state_faults_from_the_emulator() {
         .expect_err("cache not available yet");
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert_eq!(reason(&err), "INVALID_SERVERLESS_CACHE_STATE");
-    let pf = details(&err).precondition_failure().cloned().expect("PreconditionFailure");
+    let pf = details(&err)
+        .precondition_failure()
+        .cloned()
+        .expect("PreconditionFailure");
     assert_eq!(pf.violations[0].subject, cache);
 
     // The same cache again.
@@ -127,7 +142,10 @@ async fn state_faults_from_the_emulator() {
         .await
         .expect_err("target exists");
     assert_eq!(taken.code(), Code::AlreadyExists);
-    assert_eq!(details(&taken).resource_info().unwrap().resource_name, format!("{cache}-b"));
+    assert_eq!(
+        details(&taken).resource_info().unwrap().resource_name,
+        format!("{cache}-b")
+    );
 
     // A bad page token is AWS's InvalidParameterValue.
     let bad_token = app
@@ -150,7 +168,9 @@ async fn every_modelled_fault_survives_the_wire() {
     let mut app = spawn_app().await;
     for fault in Fault::ALL {
         let spec = fault.spec();
-        let status = if fault.name().contains("NotFound") && fault != Fault::ServiceLinkedRoleNotFoundFault {
+        let status = if fault.name().contains("NotFound")
+            && fault != Fault::ServiceLinkedRoleNotFoundFault
+        {
             404
         } else {
             400
@@ -183,7 +203,10 @@ async fn every_modelled_fault_survives_the_wire() {
             "{fault:?}: {:?}",
             detail_types(&err)
         );
-        assert!(err.message().contains(&format!("injected {}", spec.wire_code)));
+        assert!(
+            err.message()
+                .contains(&format!("injected {}", spec.wire_code))
+        );
     }
 }
 

@@ -118,21 +118,24 @@ pub(crate) async fn available_cache(app: &mut TestApp, name: &str) {
         })
         .await
         .expect("cache created");
-    wait_for(|| {
-        let mut c = app.client.clone();
-        let name = name.to_owned();
-        async move {
-            let r = c
-                .describe_serverless_caches(pb::DescribeServerlessCachesRequest {
-                    serverless_cache_name: Some(name),
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner();
-            r.serverless_caches.first()?.status.clone()
-        }
-    }, "available")
+    wait_for(
+        || {
+            let mut c = app.client.clone();
+            let name = name.to_owned();
+            async move {
+                let r = c
+                    .describe_serverless_caches(pb::DescribeServerlessCachesRequest {
+                        serverless_cache_name: Some(name),
+                        ..Default::default()
+                    })
+                    .await
+                    .ok()?
+                    .into_inner();
+                r.serverless_caches.first()?.status.clone()
+            }
+        },
+        "available",
+    )
     .await;
 }
 

@@ -32,7 +32,13 @@ async fn snapshot_lifecycle_create_export_copy_delete() {
         created.serverless_cache_snapshot_name.as_deref(),
         Some(format!("{cache}-snap").as_str())
     );
-    assert!(created.arn.as_deref().unwrap_or_default().ends_with(&format!("{cache}-snap")));
+    assert!(
+        created
+            .arn
+            .as_deref()
+            .unwrap_or_default()
+            .ends_with(&format!("{cache}-snap"))
+    );
     assert!(created.create_time.is_some());
     assert_eq!(
         created
@@ -65,10 +71,16 @@ async fn snapshot_lifecycle_create_export_copy_delete() {
         .expect("export accepted")
         .into_inner();
     assert_eq!(
-        exported.serverless_cache_snapshot.and_then(|s| s.status).as_deref(),
+        exported
+            .serverless_cache_snapshot
+            .and_then(|s| s.status)
+            .as_deref(),
         Some("exporting")
     );
-    assert_eq!(snapshot_status(&app, &snap).await.as_deref(), Some("exporting"));
+    assert_eq!(
+        snapshot_status(&app, &snap).await.as_deref(),
+        Some("exporting")
+    );
     wait_for_snapshot(&app, &snap, "available").await;
 
     let copy = app
@@ -98,7 +110,10 @@ async fn snapshot_lifecycle_create_export_copy_delete() {
         .expect("delete accepted")
         .into_inner();
     assert_eq!(
-        deleted.serverless_cache_snapshot.and_then(|s| s.status).as_deref(),
+        deleted
+            .serverless_cache_snapshot
+            .and_then(|s| s.status)
+            .as_deref(),
         Some("deleting")
     );
     assert_eq!(app.emulator.calls("ExportServerlessCacheSnapshot"), 2);
@@ -174,7 +189,11 @@ async fn cache_modify_and_delete_with_final_snapshot() {
         deleted.serverless_cache.and_then(|c| c.status).as_deref(),
         Some("deleting")
     );
-    assert!(snapshot_status(&app, &format!("{cache}-final")).await.is_some());
+    assert!(
+        snapshot_status(&app, &format!("{cache}-final"))
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test]

@@ -98,9 +98,11 @@ async fn dropped_connection_mutating_is_outcome_unknown_describe_is_retried() {
     assert_eq!(info.metadata["outcome"], "unknown");
     assert_eq!(app.emulator.calls("CreateServerlessCache"), 1);
 
-    app.emulator
-        .faults()
-        .inject(Some("DescribeServerlessCaches"), FaultKind::DropConnection, 1);
+    app.emulator.faults().inject(
+        Some("DescribeServerlessCaches"),
+        FaultKind::DropConnection,
+        1,
+    );
     app.client
         .describe_serverless_caches(describe())
         .await
@@ -139,7 +141,8 @@ async fn connection_refused_is_unavailable_with_retry_info() {
             .local_addr()
             .unwrap()
             .port();
-        s.upstream = elasticache_grpc::config::Upstream::Endpoint(format!("http://127.0.0.1:{port}"));
+        s.upstream =
+            elasticache_grpc::config::Upstream::Endpoint(format!("http://127.0.0.1:{port}"));
     })
     .await;
     let err = app

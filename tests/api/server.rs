@@ -48,9 +48,18 @@ async fn request_id_is_generated_and_echoed() {
     assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
 
     let mut request = tonic::Request::new(pb::DescribeServerlessCachesRequest::default());
-    request.metadata_mut().insert("x-request-id", "caller-chosen-42".parse().unwrap());
-    let response = app.client.describe_serverless_caches(request).await.expect("describe");
-    assert_eq!(response.metadata().get("x-request-id").unwrap(), "caller-chosen-42");
+    request
+        .metadata_mut()
+        .insert("x-request-id", "caller-chosen-42".parse().unwrap());
+    let response = app
+        .client
+        .describe_serverless_caches(request)
+        .await
+        .expect("describe");
+    assert_eq!(
+        response.metadata().get("x-request-id").unwrap(),
+        "caller-chosen-42"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,108 @@
+//! The HTTP control surface under `/_emulator/`, for clients that cannot hold an [`Emulator`]
+//! handle (the CI scripts): inject faults, clear them, read the call counters.
+//!
+//! [`Emulator`]: super::Emulator
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+use super::error::Fault;
+use super::faults::FaultKind;
+use super::query::Params;
+use super::server::{Shared, read_body, text_response};
+
+/// Paths under this prefix are control requests, never AWS actions.
+pub(crate) const PREFIX: &str = "/_emulator/";
+
+type HttpResponse = hyper::Response<http_body_util::Full<bytes::Bytes>>;
+
+pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpResponse {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    match (method, path.as_str()) {
+        (Method::POST, "/_emulator/faults") => {
+            let body = match read_body(request.into_body()).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(error)) => return text_response(StatusCode::BAD_REQUEST, error.to_string()),
+                Err(error) => return text_response(StatusCode::BAD_REQUEST, error.to_string()),
+            };
+            match add_fault(shared, &body) {
+                Ok(()) => text_response(StatusCode::OK, "ok\n"),
+                Err(reason) => text_response(StatusCode::BAD_REQUEST, format!("{reason}\n")),
+            }
+        }
+        (Method::POST, "/_emulator/reset") => {
+            shared.faults.clear();
+            text_response(StatusCode::OK, "ok\n")
+        }
+        (Method::GET, "/_emulator/calls") => {
+            let mut lines = String::new();
+            for (action, count) in shared.calls.snapshot() {
+                let _ = writeln!(lines, "{action} {count}");
+            }
+            text_response(StatusCode::OK, lines)
+        }
+        _ => text_response(
+            StatusCode::NOT_FOUND,
+            "unknown control endpoint; use POST /_emulator/faults, POST /_emulator/reset \
+             or GET /_emulator/calls\n",
+        ),
+    }
+}
+
+/// `action=&kind=throttle|error|delay|drop|hang&times=N&status=&code=&message=&delay_ms=`.
+fn add_fault(shared: &Shared, body: &[u8]) -> Result<(), String> {
+    let params = Params::parse(body).map_err(|error| error.to_string())?;
+    let action = params.get("action").filter(|action| !action.is_empty());
+    let kind = match params.get("kind").unwrap_or_default() {
+        "throttle" => FaultKind::Throttle,
+        "error" => {
+            let code = params
+                .get("code")
+                .filter(|code| !code.is_empty())
+                .ok_or("kind=error needs a code")?;
+            let status = match params.get("status") {
+                Some(status) => status
+                    .parse()
+                    .map_err(|_| format!("status {status:?} is not an HTTP status"))?,
+                None => Fault::from_code(code).map_or(400, Fault::status),
+            };
+            FaultKind::Error {
+                status,
+                code: code.to_owned(),
+                message: params
+                    .get("message")
+                    .unwrap_or("Fault injected by the emulator")
+                    .to_owned(),
+            }
+        }
+        "delay" => {
+            let millis = params
+                .get("delay_ms")
+                .ok_or("kind=delay needs delay_ms")?
+                .parse()
+                .map_err(|_| "delay_ms must be a whole number of milliseconds")?;
+            FaultKind::Delay(Duration::from_millis(millis))
+        }
+        "drop" => FaultKind::DropConnection,
+        "hang" => FaultKind::Hang,
+        other => {
+            return Err(format!(
+                "kind {other:?} is not one of throttle, error, delay, drop, hang"
+            ));
+        }
+    };
+    match params.get("times") {
+        None | Some("") => shared.faults.inject_always(action, kind),
+        Some(times) => {
+            let times = times
+                .parse()
+                .map_err(|_| format!("times {times:?} is not a count"))?;
+            shared.faults.inject(action, kind, times);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The faults the emulator answers with, and the one table of their wire codes and statuses.
+
+/// A fault ElastiCache can answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    // Common to all Query APIs.
+    InvalidAction,
+    InvalidParameterCombination,
+    InvalidParameterValue,
+    MalformedQueryString,
+    MissingAction,
+    MissingParameter,
+    RequestEntityTooLarge,
+    Throttling,
+    // Modelled by the nine serverless operations.
+    InvalidCredentials,
+    InvalidServerlessCacheState,
+    InvalidServerlessCacheSnapshotState,
+    InvalidUserGroupState,
+    ServerlessCacheAlreadyExists,
+    ServerlessCacheNotFound,
+    ServerlessCacheQuotaForCustomerExceeded,
+    ServerlessCacheSnapshotAlreadyExists,
+    ServerlessCacheSnapshotNotFound,
+    ServerlessCacheSnapshotQuotaExceeded,
+    ServiceLinkedRoleNotFound,
+    TagQuotaPerResourceExceeded,
+    UserGroupNotFound,
+}
+
+impl Fault {
+    /// Every fault, for looking one up by its wire code.
+    const ALL: [Fault; 21] = [
+        Fault::InvalidAction,
+        Fault::InvalidParameterCombination,
+        Fault::InvalidParameterValue,
+        Fault::MalformedQueryString,
+        Fault::MissingAction,
+        Fault::MissingParameter,
+        Fault::RequestEntityTooLarge,
+        Fault::Throttling,
+        Fault::InvalidCredentials,
+        Fault::InvalidServerlessCacheState,
+        Fault::InvalidServerlessCacheSnapshotState,
+        Fault::InvalidUserGroupState,
+        Fault::ServerlessCacheAlreadyExists,
+        Fault::ServerlessCacheNotFound,
+        Fault::ServerlessCacheQuotaForCustomerExceeded,
+        Fault::ServerlessCacheSnapshotAlreadyExists,
+        Fault::ServerlessCacheSnapshotNotFound,
+        Fault::ServerlessCacheSnapshotQuotaExceeded,
+        Fault::ServiceLinkedRoleNotFound,
+        Fault::TagQuotaPerResourceExceeded,
+        Fault::UserGroupNotFound,
+    ];
+
+    /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
+    /// "Common Errors") lists them. Some codes differ from the SDK's variant names
+    /// (`InvalidParameterValue` → `InvalidParameterValueException`, `UserGroupNotFound` →
+    /// `UserGroupNotFoundFault`).
+    const fn wire(self) -> (&'static str, u16) {
+        match self {
+            Fault::InvalidAction => ("InvalidAction", 400),
+            Fault::InvalidParameterCombination => ("InvalidParameterCombination", 400),
+            Fault::InvalidParameterValue => ("InvalidParameterValue", 400),
+            Fault::MalformedQueryString => ("MalformedQueryString", 404),
+            Fault::MissingAction => ("MissingAction", 400),
+            Fault::MissingParameter => ("MissingParameter", 400),
+            Fault::RequestEntityTooLarge => ("RequestEntityTooLarge", 413),
+            Fault::Throttling => ("Throttling", 400),
+            Fault::InvalidCredentials => ("InvalidCredentialsException", 408),
+            Fault::InvalidServerlessCacheState => ("InvalidServerlessCacheStateFault", 400),
+            Fault::InvalidServerlessCacheSnapshotState => {
+                ("InvalidServerlessCacheSnapshotStateFault", 400)
+            }
+            Fault::InvalidUserGroupState => ("InvalidUserGroupState", 400),
+            Fault::ServerlessCacheAlreadyExists => ("ServerlessCacheAlreadyExistsFault", 400),
+            Fault::ServerlessCacheNotFound => ("ServerlessCacheNotFoundFault", 404),
+            Fault::ServerlessCacheQuotaForCustomerExceeded => {
+                ("ServerlessCacheQuotaForCustomerExceededFault", 400)
+            }
+            Fault::ServerlessCacheSnapshotAlreadyExists => {
+                ("ServerlessCacheSnapshotAlreadyExistsFault", 400)
+            }
+            Fault::ServerlessCacheSnapshotNotFound => ("ServerlessCacheSnapshotNotFoundFault", 404),
+            Fault::ServerlessCacheSnapshotQuotaExceeded => {
+                ("ServerlessCacheSnapshotQuotaExceededFault", 400)
+            }
+            Fault::ServiceLinkedRoleNotFound => ("ServiceLinkedRoleNotFoundFault", 400),
+            Fault::TagQuotaPerResourceExceeded => ("TagQuotaPerResourceExceeded", 400),
+            Fault::UserGroupNotFound => ("UserGroupNotFound", 404),
+        }
+    }
+
+    /// The `<Code>` of the `ErrorResponse`.
+    pub(crate) const fn code(self) -> &'static str {
+        self.wire().0
+    }
+
+    /// The HTTP status of the `ErrorResponse`.
+    pub(crate) const fn status(self) -> u16 {
+        self.wire().1
+    }
+
+    /// The fault with this wire code, if the emulator knows it.
+    pub(crate) fn from_code(code: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|fault| fault.code() == code)
+    }
+}
+
+/// A request the emulated service refuses: what the client receives as an `ErrorResponse`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({}): {message}", fault.code(), fault.status())]
+pub(crate) struct ApiError {
+    pub(crate) fault: Fault,
+    pub(crate) message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(fault: Fault, message: impl Into<String>) -> Self {
+        Self {
+            fault,
+            message: message.into(),
+        }
+    }
+
+    /// A required parameter is absent or empty.
+    pub(crate) fn missing(parameter: &str) -> Self {
+        Self::new(
+            Fault::MissingParameter,
+            format!("The request must contain the parameter {parameter}"),
+        )
+    }
+
+    /// A parameter has a value the service does not accept.
+    pub(crate) fn invalid(parameter: &str, reason: impl std::fmt::Display) -> Self {
+        Self::new(
+            Fault::InvalidParameterValue,
+            format!("Invalid value for parameter {parameter}: {reason}"),
+        )
+    }
+
+    pub(crate) fn combination(message: impl Into<String>) -> Self {
+        Self::new(Fault::InvalidParameterCombination, message)
+    }
+}

@@ -1,0 +1,155 @@
+//! An in-process Amazon ElastiCache emulator that speaks the AWS Query protocol.
+//!
+//! It serves the nine serverless-cache operations the facade uses, exactly as ElastiCache does on
+//! the wire: form-encoded `POST /` with `Action=…&Version=2015-02-02`, XML answers in the
+//! `2015-02-02` namespace, `ErrorResponse` faults with the modelled HTTP status and an
+//! `x-amzn-RequestId` header. Any AWS client can use it — the Rust SDK, the AWS CLI, boto3 — by
+//! pointing its endpoint URL at [`Emulator::endpoint_url`]; signatures are accepted unchecked.
+//!
+//! Resources follow a time-based state machine, computed lazily on each request:
+//!
+//! | resource | transition | after |
+//! |---|---|---|
+//! | cache | `creating` → `available`, `modifying` → `available` | `settle_time` |
+//! | cache | `deleting` → gone | `settle_time` |
+//! | snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
+//! | snapshot | `exporting` → `available` | `export_time` |
+//!
+//! For tests it counts calls per action and injects faults ([`FaultInjector`]): throttling,
+//! modelled or arbitrary errors, delays, dropped connections and requests that never answer.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use elasticache_grpc::emulator::{Emulator, EmulatorConfig, FaultKind};
+//!
+//! let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorConfig::default()).await?;
+//! emulator.faults().inject(Some("ExportServerlessCacheSnapshot"), FaultKind::Throttle, 2);
+//! // … point aws-sdk-elasticache at emulator.endpoint_url() …
+//! assert_eq!(emulator.calls("ExportServerlessCacheSnapshot"), 0);
+//! emulator.shutdown();
+//! # Ok(()) }
+//! ```
+//!
+//! Non-Rust clients (the CI scripts) drive the same controls over HTTP:
+//!
+//! * `POST /_emulator/faults`, form body `action=<Action or empty>&kind=throttle|error|delay|drop|hang`
+//!   plus `times=N` (omit it to apply the fault until reset), `status`, `code`, `message` for
+//!   `error` (status defaults to the modelled one for a known code, else 400) and `delay_ms`
+//!   for `delay`;
+//! * `POST /_emulator/reset` clears every fault;
+//! * `GET /_emulator/calls` answers one `Action count` line per operation.
+
+mod control;
+mod error;
+mod faults;
+mod model;
+mod operations;
+mod query;
+mod server;
+mod store;
+mod xml;
+
+#[cfg(test)]
+mod sdk_tests;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use faults::{FaultInjector, FaultKind};
+
+/// How the emulated service behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmulatorConfig {
+    /// How long caches and snapshots stay `creating` (and caches `modifying`, resources
+    /// `deleting`) before they settle.
+    pub settle_time: Duration,
+    /// How long a snapshot stays `exporting` before it is `available` again.
+    pub export_time: Duration,
+    /// Region used in ARNs and endpoint host names.
+    pub region: String,
+    /// Account id used in ARNs.
+    pub account_id: String,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            settle_time: Duration::from_secs(2),
+            export_time: Duration::from_secs(2),
+            region: "us-east-1".to_owned(),
+            account_id: "123456789012".to_owned(),
+        }
+    }
+}
+
+/// A running emulator. Dropping it does NOT stop it; call [`Emulator::shutdown`].
+#[derive(Clone, Debug)]
+pub struct Emulator {
+    shared: Arc<server::Shared>,
+}
+
+impl Emulator {
+    /// Binds `addr` (e.g. `127.0.0.1:0`) before returning, then serves in a spawned tokio task.
+    pub async fn start(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let (emulator, _task) = server::start(addr, config).await?;
+        Ok(emulator)
+    }
+
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
+    /// The URL to give an AWS client as its endpoint, e.g. `http://127.0.0.1:PORT`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.shared.local_addr)
+    }
+
+    /// The fault injector applied to every AWS request.
+    pub fn faults(&self) -> &FaultInjector {
+        &self.shared.faults
+    }
+
+    /// Number of requests received for an action (e.g. `"ExportServerlessCacheSnapshot"`),
+    /// including failed and fault-injected ones; 0 for an action the emulator does not serve.
+    pub fn calls(&self, action: &str) -> u64 {
+        self.shared.calls.get(action)
+    }
+
+    /// Number of AWS requests received, whatever their action (control requests excluded).
+    pub fn total_calls(&self) -> u64 {
+        self.shared.calls.total()
+    }
+
+    /// Moves the emulator's clock ahead by `by`, settling transitions without waiting.
+    #[cfg(test)]
+    pub(crate) fn advance_clock(&self, by: Duration) {
+        self.shared.advance_clock(by);
+    }
+
+    /// Stops accepting connections; requests in flight finish (hung ones are cut off).
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+    }
+}
+
+/// Run standalone until `shutdown` resolves (used by the `emulator` subcommand), then stop
+/// accepting and wait for requests in flight.
+pub async fn serve(
+    addr: SocketAddr,
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (emulator, task) = server::start(addr, config).await?;
+    tracing::info!(
+        endpoint = %emulator.endpoint_url(),
+        "ElastiCache emulator listening"
+    );
+    shutdown.await;
+    emulator.shutdown();
+    task.await.map_err(std::io::Error::other)
+}

@@ -1,0 +1,576 @@
+//! The nine operations: each reads its parameters, applies itself to the store, and names what
+//! it returns. [`Operation`] carries the shared shape once; [`ACTIONS`] is the dispatch table.
+
+use std::ops::RangeInclusive;
+use std::sync::{Mutex, PoisonError};
+
+use super::error::{ApiError, Fault};
+use super::model::{Cache, Range, Snapshot, UsageLimits};
+use super::query::{Params, Tag};
+use super::store::{
+    CacheChanges, Clock, MAX_TAGS, NewCache, Page, PageRequest, SnapshotFilter, Store,
+};
+use super::xml::XmlWriter;
+
+/// One ElastiCache action.
+trait Operation {
+    /// The `Action` parameter that selects it.
+    const NAME: &'static str;
+    /// The request, validated for syntax.
+    type Input;
+    /// Reads and checks the parameters; runs outside the store lock.
+    fn parse(params: &Params) -> Result<Self::Input, ApiError>;
+    /// Applies the request to the store, whose transitions are already settled.
+    fn apply(store: &mut Store, input: Self::Input, clock: Clock) -> Result<Output, ApiError>;
+}
+
+/// What an operation returns inside its `…Result` element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Output {
+    Cache(Box<Cache>),
+    Snapshot(Snapshot),
+    Caches(Page<Cache>),
+    Snapshots(Page<Snapshot>),
+}
+
+impl Output {
+    pub(crate) fn write(&self, xml: &mut XmlWriter) {
+        match self {
+            Output::Cache(cache) => xml.element("ServerlessCache", |xml| cache.write_members(xml)),
+            Output::Snapshot(snapshot) => {
+                xml.element("ServerlessCacheSnapshot", |xml| snapshot.write_members(xml));
+            }
+            Output::Caches(page) => {
+                xml.element("ServerlessCaches", |xml| {
+                    for cache in &page.items {
+                        xml.element("member", |xml| cache.write_members(xml));
+                    }
+                });
+                xml.opt_text("NextToken", page.next_token.as_deref());
+            }
+            Output::Snapshots(page) => {
+                xml.element("ServerlessCacheSnapshots", |xml| {
+                    for snapshot in &page.items {
+                        xml.element("ServerlessCacheSnapshot", |xml| snapshot.write_members(xml));
+                    }
+                });
+                xml.opt_text("NextToken", page.next_token.as_deref());
+            }
+        }
+    }
+}
+
+/// An entry of the dispatch table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Action {
+    pub(crate) name: &'static str,
+    run: fn(&Params, &Mutex<Store>, Clock) -> Result<Output, ApiError>,
+}
+
+impl Action {
+    const fn of<O: Operation>() -> Self {
+        Self {
+            name: O::NAME,
+            run: run::<O>,
+        }
+    }
+
+    /// Handles one request against the shared store.
+    pub(crate) fn handle(
+        &self,
+        params: &Params,
+        store: &Mutex<Store>,
+        clock: Clock,
+    ) -> Result<Output, ApiError> {
+        (self.run)(params, store, clock)
+    }
+}
+
+fn run<O: Operation>(
+    params: &Params,
+    store: &Mutex<Store>,
+    clock: Clock,
+) -> Result<Output, ApiError> {
+    let input = O::parse(params)?;
+    // Store methods cannot panic half-way through an update, so a poisoned lock is still sound.
+    let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+    store.tick(clock.now);
+    O::apply(&mut store, input, clock)
+}
+
+/// Every action the emulator serves; the index is the call counter's slot.
+pub(crate) const ACTIONS: [Action; 9] = [
+    Action::of::<CreateServerlessCache>(),
+    Action::of::<DescribeServerlessCaches>(),
+    Action::of::<ModifyServerlessCache>(),
+    Action::of::<DeleteServerlessCache>(),
+    Action::of::<CreateServerlessCacheSnapshot>(),
+    Action::of::<DescribeServerlessCacheSnapshots>(),
+    Action::of::<CopyServerlessCacheSnapshot>(),
+    Action::of::<DeleteServerlessCacheSnapshot>(),
+    Action::of::<ExportServerlessCacheSnapshot>(),
+];
+
+/// The action called `name` and its index in [`ACTIONS`].
+pub(crate) fn find(name: &str) -> Option<(usize, &'static Action)> {
+    ACTIONS
+        .iter()
+        .enumerate()
+        .find(|(_, action)| action.name == name)
+}
+
+struct CreateServerlessCache;
+
+impl Operation for CreateServerlessCache {
+    const NAME: &'static str = "CreateServerlessCache";
+    type Input = NewCache;
+
+    fn parse(params: &Params) -> Result<NewCache, ApiError> {
+        Ok(NewCache {
+            name: new_cache_name(params.required("ServerlessCacheName")?)?,
+            description: description(params)?,
+            engine: params.required("Engine")?.to_ascii_lowercase(),
+            major_engine_version: params.get("MajorEngineVersion").map(str::to_owned),
+            usage_limits: usage_limits(params)?,
+            kms_key_id: non_empty(params, "KmsKeyId"),
+            security_group_ids: ids(params, "SecurityGroupIds", "SecurityGroupId", "sg-")?,
+            snapshot_arns_to_restore: params
+                .list("SnapshotArnsToRestore", "SnapshotArn")?
+                .unwrap_or_default(),
+            tags: tags(params)?,
+            user_group_id: non_empty(params, "UserGroupId"),
+            subnet_ids: ids(params, "SubnetIds", "SubnetId", "subnet-")?,
+            snapshot_retention_limit: snapshot_retention_limit(params)?,
+            daily_snapshot_time: daily_snapshot_time(params)?,
+            network_type: one_of(params, "NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
+            connection_type: one_of(params, "ConnectionType", &["public", "vpc"])?,
+        })
+    }
+
+    fn apply(store: &mut Store, input: NewCache, clock: Clock) -> Result<Output, ApiError> {
+        store
+            .create_cache(input, clock)
+            .map(|cache| Output::Cache(Box::new(cache)))
+    }
+}
+
+struct DescribeServerlessCaches;
+
+impl Operation for DescribeServerlessCaches {
+    const NAME: &'static str = "DescribeServerlessCaches";
+    type Input = (Option<String>, PageRequest);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let name = non_empty(params, "ServerlessCacheName").map(|name| cache_name(&name));
+        Ok((name, page_request(params, 1..=100)?))
+    }
+
+    fn apply(store: &mut Store, (name, page): Self::Input, _: Clock) -> Result<Output, ApiError> {
+        store
+            .describe_caches(name.as_deref(), &page)
+            .map(Output::Caches)
+    }
+}
+
+struct ModifyServerlessCache;
+
+impl Operation for ModifyServerlessCache {
+    const NAME: &'static str = "ModifyServerlessCache";
+    type Input = CacheChanges;
+
+    fn parse(params: &Params) -> Result<CacheChanges, ApiError> {
+        let changes = CacheChanges {
+            name: cache_name(params.required("ServerlessCacheName")?),
+            description: description(params)?,
+            usage_limits: usage_limits(params)?,
+            remove_user_group: params.bool("RemoveUserGroup")?.unwrap_or(false),
+            user_group_id: non_empty(params, "UserGroupId"),
+            security_group_ids: ids(params, "SecurityGroupIds", "SecurityGroupId", "sg-")?,
+            snapshot_retention_limit: snapshot_retention_limit(params)?,
+            daily_snapshot_time: daily_snapshot_time(params)?,
+            engine: params.get("Engine").map(str::to_ascii_lowercase),
+            major_engine_version: params.get("MajorEngineVersion").map(str::to_owned),
+        };
+        if changes.remove_user_group && changes.user_group_id.is_some() {
+            return Err(ApiError::combination(
+                "RemoveUserGroup and UserGroupId cannot be specified together",
+            ));
+        }
+        let changes_something = changes.description.is_some()
+            || changes.usage_limits.is_some()
+            || changes.remove_user_group
+            || changes.user_group_id.is_some()
+            || changes.security_group_ids.is_some()
+            || changes.snapshot_retention_limit.is_some()
+            || changes.daily_snapshot_time.is_some()
+            || changes.engine.is_some()
+            || changes.major_engine_version.is_some();
+        if !changes_something {
+            return Err(ApiError::combination("No modifications were requested"));
+        }
+        Ok(changes)
+    }
+
+    fn apply(store: &mut Store, input: CacheChanges, clock: Clock) -> Result<Output, ApiError> {
+        store
+            .modify_cache(input, clock)
+            .map(|cache| Output::Cache(Box::new(cache)))
+    }
+}
+
+struct DeleteServerlessCache;
+
+impl Operation for DeleteServerlessCache {
+    const NAME: &'static str = "DeleteServerlessCache";
+    type Input = (String, Option<String>);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let name = cache_name(params.required("ServerlessCacheName")?);
+        let final_snapshot = match non_empty(params, "FinalSnapshotName") {
+            Some(snapshot) => Some(snapshot_name("FinalSnapshotName", &snapshot)?),
+            None => None,
+        };
+        Ok((name, final_snapshot))
+    }
+
+    fn apply(
+        store: &mut Store,
+        (name, snapshot): Self::Input,
+        clock: Clock,
+    ) -> Result<Output, ApiError> {
+        store
+            .delete_cache(&name, snapshot, clock)
+            .map(|cache| Output::Cache(Box::new(cache)))
+    }
+}
+
+struct CreateServerlessCacheSnapshot;
+
+impl Operation for CreateServerlessCacheSnapshot {
+    const NAME: &'static str = "CreateServerlessCacheSnapshot";
+    type Input = (String, String, Option<String>, Vec<Tag>);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        Ok((
+            snapshot_name(
+                "ServerlessCacheSnapshotName",
+                params.required("ServerlessCacheSnapshotName")?,
+            )?,
+            cache_name(params.required("ServerlessCacheName")?),
+            non_empty(params, "KmsKeyId"),
+            tags(params)?,
+        ))
+    }
+
+    fn apply(
+        store: &mut Store,
+        (snapshot, cache, kms_key_id, tags): Self::Input,
+        clock: Clock,
+    ) -> Result<Output, ApiError> {
+        store
+            .create_snapshot(snapshot, &cache, kms_key_id, tags, clock)
+            .map(Output::Snapshot)
+    }
+}
+
+struct DescribeServerlessCacheSnapshots;
+
+impl Operation for DescribeServerlessCacheSnapshots {
+    const NAME: &'static str = "DescribeServerlessCacheSnapshots";
+    type Input = (SnapshotFilter, PageRequest);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let include_manual = match params.get("SnapshotType") {
+            None | Some("") | Some("manual") => true,
+            Some("automated") => false,
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    "SnapshotType",
+                    format!("{other:?} is not one of automated, manual"),
+                ));
+            }
+        };
+        let filter = SnapshotFilter {
+            cache_name: non_empty(params, "ServerlessCacheName").map(|name| cache_name(&name)),
+            snapshot_name: non_empty(params, "ServerlessCacheSnapshotName"),
+            include_manual,
+        };
+        // The API reference caps this operation's pages at 50.
+        Ok((filter, page_request(params, 1..=50)?))
+    }
+
+    fn apply(store: &mut Store, (filter, page): Self::Input, _: Clock) -> Result<Output, ApiError> {
+        store
+            .describe_snapshots(&filter, &page)
+            .map(Output::Snapshots)
+    }
+}
+
+struct CopyServerlessCacheSnapshot;
+
+impl Operation for CopyServerlessCacheSnapshot {
+    const NAME: &'static str = "CopyServerlessCacheSnapshot";
+    type Input = (String, String, Option<String>, Vec<Tag>);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        const TARGET: &str = "TargetServerlessCacheSnapshotName";
+        Ok((
+            params
+                .required("SourceServerlessCacheSnapshotName")?
+                .to_owned(),
+            snapshot_name(TARGET, params.required(TARGET)?)?,
+            non_empty(params, "KmsKeyId"),
+            tags(params)?,
+        ))
+    }
+
+    fn apply(
+        store: &mut Store,
+        (source, target, kms_key_id, tags): Self::Input,
+        clock: Clock,
+    ) -> Result<Output, ApiError> {
+        store
+            .copy_snapshot(&source, target, kms_key_id, tags, clock)
+            .map(Output::Snapshot)
+    }
+}
+
+struct DeleteServerlessCacheSnapshot;
+
+impl Operation for DeleteServerlessCacheSnapshot {
+    const NAME: &'static str = "DeleteServerlessCacheSnapshot";
+    type Input = String;
+
+    fn parse(params: &Params) -> Result<String, ApiError> {
+        Ok(params.required("ServerlessCacheSnapshotName")?.to_owned())
+    }
+
+    fn apply(store: &mut Store, name: String, clock: Clock) -> Result<Output, ApiError> {
+        store.delete_snapshot(&name, clock).map(Output::Snapshot)
+    }
+}
+
+struct ExportServerlessCacheSnapshot;
+
+impl Operation for ExportServerlessCacheSnapshot {
+    const NAME: &'static str = "ExportServerlessCacheSnapshot";
+    type Input = String;
+
+    fn parse(params: &Params) -> Result<String, ApiError> {
+        let name = params.required("ServerlessCacheSnapshotName")?.to_owned();
+        s3_bucket_name(params.required("S3BucketName")?)?;
+        Ok(name)
+    }
+
+    fn apply(store: &mut Store, name: String, clock: Clock) -> Result<Output, ApiError> {
+        store.export_snapshot(&name, clock).map(Output::Snapshot)
+    }
+}
+
+// Parameter rules shared by the operations.
+
+/// Cache names are case-insensitive: ElastiCache stores and matches them in lower case.
+fn cache_name(name: &str) -> String {
+    name.to_ascii_lowercase()
+}
+
+/// 1–40 letters, digits and hyphens, starting with a letter, no `--`, no trailing hyphen.
+fn new_cache_name(name: &str) -> Result<String, ApiError> {
+    let valid = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if !valid {
+        return Err(ApiError::invalid(
+            "ServerlessCacheName",
+            "must be 1 to 40 letters, digits or hyphens, begin with a letter, \
+             and contain no two consecutive hyphens nor end with one",
+        ));
+    }
+    Ok(cache_name(name))
+}
+
+/// Snapshot names are 1–255 characters.
+fn snapshot_name(parameter: &str, name: &str) -> Result<String, ApiError> {
+    if !(1..=255).contains(&name.chars().count()) {
+        return Err(ApiError::invalid(
+            parameter,
+            "must be between 1 and 255 characters",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn description(params: &Params) -> Result<Option<String>, ApiError> {
+    match params.get("Description") {
+        Some(text) if text.chars().count() > 255 => Err(ApiError::invalid(
+            "Description",
+            "must be at most 255 characters",
+        )),
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+fn non_empty(params: &Params, name: &str) -> Option<String> {
+    params
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+}
+
+fn one_of(params: &Params, name: &str, allowed: &[&str]) -> Result<Option<String>, ApiError> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(value) if allowed.contains(&value) => Ok(Some(value.to_owned())),
+        Some(value) => Err(ApiError::invalid(
+            name,
+            format!("{value:?} is not one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+fn ids(
+    params: &Params,
+    name: &str,
+    member: &str,
+    prefix: &str,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let ids = params.list(name, member)?;
+    if let Some(bad) = ids.iter().flatten().find(|id| !id.starts_with(prefix)) {
+        return Err(ApiError::invalid(
+            name,
+            format!("{bad:?} is not an id starting with {prefix}"),
+        ));
+    }
+    Ok(ids)
+}
+
+fn tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
+    let tags = params.tags()?;
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::new(
+            Fault::TagQuotaPerResourceExceeded,
+            format!(
+                "{} tags requested; a resource can have at most {MAX_TAGS}.",
+                tags.len()
+            ),
+        ));
+    }
+    Ok(tags)
+}
+
+fn int_in(
+    params: &Params,
+    name: &str,
+    range: RangeInclusive<i64>,
+) -> Result<Option<i64>, ApiError> {
+    match params.int(name)? {
+        Some(value) if !range.contains(&value) => Err(ApiError::invalid(
+            name,
+            format!("{value} is outside {}..={}", range.start(), range.end()),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn snapshot_retention_limit(params: &Params) -> Result<Option<i64>, ApiError> {
+    int_in(params, "SnapshotRetentionLimit", 0..=35)
+}
+
+/// `HH:MM`, UTC.
+fn daily_snapshot_time(params: &Params) -> Result<Option<String>, ApiError> {
+    let Some(time) = params.get("DailySnapshotTime") else {
+        return Ok(None);
+    };
+    let valid = match time.split_once(':') {
+        Some((hours, minutes)) => {
+            hours.len() == 2
+                && minutes.len() == 2
+                && hours.parse::<u8>().is_ok_and(|h| h < 24)
+                && minutes.parse::<u8>().is_ok_and(|m| m < 60)
+        }
+        None => false,
+    };
+    if !valid {
+        return Err(ApiError::invalid(
+            "DailySnapshotTime",
+            format!("{time:?} is not a time of day as HH:MM"),
+        ));
+    }
+    Ok(Some(time.to_owned()))
+}
+
+/// `CacheUsageLimits.DataStorage.{Maximum,Minimum,Unit}` and
+/// `CacheUsageLimits.ECPUPerSecond.{Maximum,Minimum}`.
+fn usage_limits(params: &Params) -> Result<Option<UsageLimits>, ApiError> {
+    const STORAGE: &str = "CacheUsageLimits.DataStorage";
+    const ECPU: &str = "CacheUsageLimits.ECPUPerSecond";
+    if !params.has_struct("CacheUsageLimits") {
+        return Ok(None);
+    }
+    let data_storage = if params.has_struct(STORAGE) {
+        let unit_name = format!("{STORAGE}.Unit");
+        match params.get(&unit_name) {
+            Some("GB") => {}
+            None | Some("") => return Err(ApiError::missing(&unit_name)),
+            Some(other) => {
+                return Err(ApiError::invalid(
+                    &unit_name,
+                    format!("{other:?} is not GB"),
+                ));
+            }
+        }
+        Some(range(params, STORAGE, 1..=5_000)?)
+    } else {
+        None
+    };
+    let ecpu_per_second = if params.has_struct(ECPU) {
+        Some(range(params, ECPU, 1_000..=15_000_000)?)
+    } else {
+        None
+    };
+    Ok(Some(UsageLimits {
+        data_storage,
+        ecpu_per_second,
+    }))
+}
+
+fn range(params: &Params, prefix: &str, bounds: RangeInclusive<i64>) -> Result<Range, ApiError> {
+    let maximum = int_in(params, &format!("{prefix}.Maximum"), bounds.clone())?;
+    let minimum = int_in(params, &format!("{prefix}.Minimum"), bounds)?;
+    if let (Some(minimum), Some(maximum)) = (minimum, maximum)
+        && minimum > maximum
+    {
+        return Err(ApiError::combination(format!(
+            "{prefix}.Minimum ({minimum}) is greater than {prefix}.Maximum ({maximum})"
+        )));
+    }
+    Ok(Range { minimum, maximum })
+}
+
+fn page_request(params: &Params, allowed: RangeInclusive<i64>) -> Result<PageRequest, ApiError> {
+    let max_results = int_in(params, "MaxResults", allowed)?.unwrap_or(50);
+    Ok(PageRequest {
+        next_token: params.get("NextToken").map(str::to_owned),
+        // In range, hence positive and small.
+        max_results: usize::try_from(max_results).unwrap_or(50),
+    })
+}
+
+/// S3 bucket naming rules: 3–63 lower-case letters, digits, dots and hyphens, alphanumeric ends.
+fn s3_bucket_name(bucket: &str) -> Result<(), ApiError> {
+    let valid = (3..=63).contains(&bucket.len())
+        && bucket
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+        && bucket.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && bucket.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        return Err(ApiError::invalid(
+            "S3BucketName",
+            format!("{bucket:?} is not a valid S3 bucket name"),
+        ));
+    }
+    Ok(())
+}

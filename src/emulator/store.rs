@@ -1,0 +1,733 @@
+//! The emulated account: caches and snapshots, their state machine and the service's rules.
+//!
+//! Transitions are computed lazily: every request first calls [`Store::tick`], which settles
+//! whatever is due. All methods run under the emulator's mutex and never block.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::Bound;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::EmulatorConfig;
+use super::error::{ApiError, Fault};
+use super::model::{Cache, CacheStatus, Snapshot, SnapshotStatus, UsageLimits};
+use super::query::Tag;
+
+/// Tags a resource may carry.
+pub(crate) const MAX_TAGS: usize = 50;
+
+/// ElastiCache reports an expiry on every snapshot it describes; manual ones keep it this far out.
+const SNAPSHOT_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// The moment a request is handled: monotonic for the state machine, wall clock for display.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    pub(crate) now: Instant,
+    pub(crate) wall: SystemTime,
+}
+
+impl Clock {
+    pub(crate) fn now() -> Self {
+        Self {
+            now: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+}
+
+/// Account quotas. Generous, so benchmarks never meet them; tests lower them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Quotas {
+    pub(crate) caches: usize,
+    pub(crate) snapshots: usize,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            caches: 1000,
+            snapshots: 10_000,
+        }
+    }
+}
+
+/// A `CreateServerlessCache` request, validated for syntax.
+#[derive(Debug, Default)]
+pub(crate) struct NewCache {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) engine: String,
+    pub(crate) major_engine_version: Option<String>,
+    pub(crate) usage_limits: Option<UsageLimits>,
+    pub(crate) kms_key_id: Option<String>,
+    pub(crate) security_group_ids: Option<Vec<String>>,
+    pub(crate) snapshot_arns_to_restore: Vec<String>,
+    pub(crate) tags: Vec<Tag>,
+    pub(crate) user_group_id: Option<String>,
+    pub(crate) subnet_ids: Option<Vec<String>>,
+    pub(crate) snapshot_retention_limit: Option<i64>,
+    pub(crate) daily_snapshot_time: Option<String>,
+    pub(crate) network_type: Option<String>,
+    pub(crate) connection_type: Option<String>,
+}
+
+/// A `ModifyServerlessCache` request, validated for syntax.
+#[derive(Debug, Default)]
+pub(crate) struct CacheChanges {
+    pub(crate) name: String,
+    pub(crate) description: Option<String>,
+    pub(crate) usage_limits: Option<UsageLimits>,
+    pub(crate) remove_user_group: bool,
+    pub(crate) user_group_id: Option<String>,
+    pub(crate) security_group_ids: Option<Vec<String>>,
+    pub(crate) snapshot_retention_limit: Option<i64>,
+    pub(crate) daily_snapshot_time: Option<String>,
+    pub(crate) engine: Option<String>,
+    pub(crate) major_engine_version: Option<String>,
+}
+
+/// Which page of a Describe to return.
+#[derive(Debug)]
+pub(crate) struct PageRequest {
+    pub(crate) next_token: Option<String>,
+    pub(crate) max_results: usize,
+}
+
+/// One page of a Describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Page<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) next_token: Option<String>,
+}
+
+/// Filters of `DescribeServerlessCacheSnapshots`.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotFilter {
+    pub(crate) cache_name: Option<String>,
+    pub(crate) snapshot_name: Option<String>,
+    /// `false` when asked for `automated` snapshots, which the emulator never takes.
+    pub(crate) include_manual: bool,
+}
+
+/// The emulated account in one region.
+#[derive(Debug)]
+pub(crate) struct Store {
+    settle_time: Duration,
+    export_time: Duration,
+    region: String,
+    account_id: String,
+    quotas: Quotas,
+    caches: BTreeMap<String, Cache>,
+    snapshots: BTreeMap<String, Snapshot>,
+    /// The earliest pending transition, so `tick` is free while nothing is due.
+    next_deadline: Option<Instant>,
+}
+
+impl Store {
+    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+        Self::with_quotas(config, Quotas::default())
+    }
+
+    pub(crate) fn with_quotas(config: &EmulatorConfig, quotas: Quotas) -> Self {
+        Self {
+            settle_time: config.settle_time,
+            export_time: config.export_time,
+            region: config.region.clone(),
+            account_id: config.account_id.clone(),
+            quotas,
+            caches: BTreeMap::new(),
+            snapshots: BTreeMap::new(),
+            next_deadline: None,
+        }
+    }
+
+    /// Settles every transition due at `now`.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        if self.next_deadline.is_none_or(|deadline| deadline > now) {
+            return;
+        }
+        let mut next: Option<Instant> = None;
+        let mut pending = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
+        self.caches.retain(|_, cache| match cache.settles_at {
+            Some(at) if at <= now => {
+                let deleted = cache.status == CacheStatus::Deleting;
+                cache.settles_at = None;
+                cache.status = CacheStatus::Available;
+                !deleted
+            }
+            Some(at) => {
+                pending(at);
+                true
+            }
+            None => true,
+        });
+        self.snapshots
+            .retain(|_, snapshot| match snapshot.settles_at {
+                Some(at) if at <= now => {
+                    let deleted = snapshot.status == SnapshotStatus::Deleting;
+                    snapshot.settles_at = None;
+                    snapshot.status = SnapshotStatus::Available;
+                    !deleted
+                }
+                Some(at) => {
+                    pending(at);
+                    true
+                }
+                None => true,
+            });
+        self.next_deadline = next;
+    }
+
+    pub(crate) fn create_cache(&mut self, new: NewCache, clock: Clock) -> Result<Cache, ApiError> {
+        if self.caches.contains_key(&new.name) {
+            return Err(ApiError::new(
+                Fault::ServerlessCacheAlreadyExists,
+                format!("Serverless cache {} already exists.", new.name),
+            ));
+        }
+        if self.caches.len() >= self.quotas.caches {
+            return Err(ApiError::new(
+                Fault::ServerlessCacheQuotaForCustomerExceeded,
+                format!(
+                    "You have reached the limit of {} serverless caches.",
+                    self.quotas.caches
+                ),
+            ));
+        }
+        for arn in &new.snapshot_arns_to_restore {
+            let usable = self
+                .snapshots
+                .values()
+                .any(|s| &s.arn == arn && s.status == SnapshotStatus::Available);
+            if !usable {
+                return Err(ApiError::invalid(
+                    "SnapshotArnsToRestore",
+                    format!("{arn} is not an available serverless cache snapshot"),
+                ));
+            }
+        }
+        let (major, full) = engine_version(&new.engine, new.major_engine_version.as_deref())?;
+        let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+        let cache = Cache {
+            endpoint_address: format!(
+                "{}-{suffix}.serverless.{}.cache.amazonaws.com",
+                new.name,
+                region_code(&self.region)
+            ),
+            arn: self.arn("serverlesscache", &new.name),
+            name: new.name,
+            description: new.description.unwrap_or_default(),
+            created: clock.wall,
+            status: CacheStatus::Creating,
+            settles_at: Some(self.schedule(clock.now + self.settle_time)),
+            engine: new.engine,
+            major_engine_version: major.to_owned(),
+            full_engine_version: full.to_owned(),
+            usage_limits: new.usage_limits,
+            kms_key_id: new.kms_key_id,
+            // Without them ElastiCache uses the default VPC's security group and subnets.
+            security_group_ids: new
+                .security_group_ids
+                .filter(|ids| !ids.is_empty())
+                .unwrap_or_else(|| vec!["sg-0a1b2c3d4e5f60718".to_owned()]),
+            user_group_id: new.user_group_id,
+            subnet_ids: new
+                .subnet_ids
+                .filter(|ids| !ids.is_empty())
+                .unwrap_or_else(|| {
+                    vec![
+                        "subnet-0a1b2c3d4e5f60001".to_owned(),
+                        "subnet-0a1b2c3d4e5f60002".to_owned(),
+                    ]
+                }),
+            snapshot_retention_limit: new.snapshot_retention_limit.unwrap_or(0),
+            daily_snapshot_time: new
+                .daily_snapshot_time
+                .unwrap_or_else(|| "03:00".to_owned()),
+            network_type: new.network_type.unwrap_or_else(|| "ipv4".to_owned()),
+            connection_type: new.connection_type.unwrap_or_else(|| "vpc".to_owned()),
+            tags: new.tags,
+        };
+        self.caches.insert(cache.name.clone(), cache.clone());
+        Ok(cache)
+    }
+
+    pub(crate) fn describe_caches(
+        &self,
+        name: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<Cache>, ApiError> {
+        if let Some(name) = name {
+            self.cache(name)?;
+        }
+        paginate(&self.caches, TokenKind::Cache, page, |cache| {
+            name.is_none_or(|name| cache.name == name)
+        })
+    }
+
+    pub(crate) fn modify_cache(
+        &mut self,
+        changes: CacheChanges,
+        clock: Clock,
+    ) -> Result<Cache, ApiError> {
+        let settles_at = clock.now + self.settle_time;
+        let cache = self.cache_mut(&changes.name)?;
+        require_available(cache, "modified")?;
+        let engine = changes.engine.as_deref().unwrap_or(&cache.engine);
+        let engine_changes = engine != cache.engine;
+        // The one engine change ElastiCache offers is the upgrade from Redis OSS to Valkey.
+        if engine_changes && !(cache.engine == "redis" && engine == "valkey") {
+            return Err(ApiError::combination(format!(
+                "Cannot change engine from {} to {engine}",
+                cache.engine
+            )));
+        }
+        let upgrade = if engine_changes || changes.major_engine_version.is_some() {
+            let (major, full) = engine_version(engine, changes.major_engine_version.as_deref())?;
+            if !engine_changes && version_key(major) < version_key(&cache.major_engine_version) {
+                return Err(ApiError::combination(format!(
+                    "Cannot downgrade engine version from {} to {major}",
+                    cache.major_engine_version
+                )));
+            }
+            Some((engine.to_owned(), major, full))
+        } else {
+            None
+        };
+
+        if let Some(description) = changes.description {
+            cache.description = description;
+        }
+        if let Some(limits) = changes.usage_limits {
+            cache.usage_limits = Some(limits);
+        }
+        if changes.remove_user_group {
+            cache.user_group_id = None;
+        }
+        if let Some(user_group_id) = changes.user_group_id {
+            cache.user_group_id = Some(user_group_id);
+        }
+        if let Some(ids) = changes.security_group_ids {
+            cache.security_group_ids = ids;
+        }
+        if let Some(limit) = changes.snapshot_retention_limit {
+            cache.snapshot_retention_limit = limit;
+        }
+        if let Some(time) = changes.daily_snapshot_time {
+            cache.daily_snapshot_time = time;
+        }
+        if let Some((engine, major, full)) = upgrade {
+            cache.engine = engine;
+            cache.major_engine_version = major.to_owned();
+            cache.full_engine_version = full.to_owned();
+        }
+        cache.status = CacheStatus::Modifying;
+        cache.settles_at = Some(settles_at);
+        let cache = cache.clone();
+        self.schedule(settles_at);
+        Ok(cache)
+    }
+
+    pub(crate) fn delete_cache(
+        &mut self,
+        name: &str,
+        final_snapshot: Option<String>,
+        clock: Clock,
+    ) -> Result<Cache, ApiError> {
+        let cache = self.cache(name)?;
+        require_available(cache, "deleted")?;
+        let snapshot = match final_snapshot {
+            Some(snapshot_name) => Some(self.new_snapshot(snapshot_name, cache, None, clock)?),
+            None => None,
+        };
+        let settles_at = self.schedule(clock.now + self.settle_time);
+        let cache = self.cache_mut(name)?;
+        cache.status = CacheStatus::Deleting;
+        cache.settles_at = Some(settles_at);
+        let cache = cache.clone();
+        if let Some(snapshot) = snapshot {
+            self.insert_snapshot(snapshot);
+        }
+        Ok(cache)
+    }
+
+    pub(crate) fn create_snapshot(
+        &mut self,
+        snapshot_name: String,
+        cache_name: &str,
+        kms_key_id: Option<String>,
+        tags: Vec<Tag>,
+        clock: Clock,
+    ) -> Result<Snapshot, ApiError> {
+        let cache = self.cache(cache_name)?;
+        require_available(cache, "snapshotted")?;
+        let mut snapshot = self.new_snapshot(snapshot_name, cache, kms_key_id, clock)?;
+        snapshot.tags = tags;
+        Ok(self.insert_snapshot(snapshot))
+    }
+
+    pub(crate) fn describe_snapshots(
+        &self,
+        filter: &SnapshotFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Snapshot>, ApiError> {
+        if let Some(cache_name) = &filter.cache_name {
+            self.cache(cache_name)?;
+        }
+        if let Some(snapshot_name) = &filter.snapshot_name {
+            self.snapshot(snapshot_name)?;
+        }
+        paginate(&self.snapshots, TokenKind::Snapshot, page, |snapshot| {
+            filter.include_manual
+                && filter
+                    .cache_name
+                    .as_ref()
+                    .is_none_or(|name| &snapshot.cache_name == name)
+                && filter
+                    .snapshot_name
+                    .as_ref()
+                    .is_none_or(|name| &snapshot.name == name)
+        })
+    }
+
+    pub(crate) fn copy_snapshot(
+        &mut self,
+        source: &str,
+        target: String,
+        kms_key_id: Option<String>,
+        tags: Vec<Tag>,
+        clock: Clock,
+    ) -> Result<Snapshot, ApiError> {
+        let source = self.snapshot(source)?;
+        if source.status != SnapshotStatus::Available {
+            return Err(snapshot_state(source, "copied"));
+        }
+        self.check_snapshot_name_free(&target)?;
+        let copy = Snapshot {
+            arn: self.arn("serverlesscachesnapshot", &target),
+            name: target,
+            kms_key_id: kms_key_id.or_else(|| source.kms_key_id.clone()),
+            created: clock.wall,
+            expires: clock.wall + SNAPSHOT_EXPIRY,
+            status: SnapshotStatus::Creating,
+            settles_at: Some(clock.now + self.settle_time),
+            tags,
+            ..source.clone()
+        };
+        Ok(self.insert_snapshot(copy))
+    }
+
+    pub(crate) fn delete_snapshot(
+        &mut self,
+        name: &str,
+        clock: Clock,
+    ) -> Result<Snapshot, ApiError> {
+        self.transition_snapshot(
+            name,
+            "deleted",
+            SnapshotStatus::Deleting,
+            clock.now + self.settle_time,
+        )
+    }
+
+    pub(crate) fn export_snapshot(
+        &mut self,
+        name: &str,
+        clock: Clock,
+    ) -> Result<Snapshot, ApiError> {
+        self.transition_snapshot(
+            name,
+            "exported",
+            SnapshotStatus::Exporting,
+            clock.now + self.export_time,
+        )
+    }
+
+    /// Moves an `available` snapshot into a transitional status until `settles_at`.
+    fn transition_snapshot(
+        &mut self,
+        name: &str,
+        verb: &str,
+        status: SnapshotStatus,
+        settles_at: Instant,
+    ) -> Result<Snapshot, ApiError> {
+        let snapshot = self.snapshot_mut(name)?;
+        if snapshot.status != SnapshotStatus::Available {
+            return Err(snapshot_state(snapshot, verb));
+        }
+        snapshot.status = status;
+        snapshot.settles_at = Some(settles_at);
+        let snapshot = snapshot.clone();
+        self.schedule(settles_at);
+        Ok(snapshot)
+    }
+
+    /// A `creating` snapshot of `cache`, if the name is free and the quota allows it.
+    fn new_snapshot(
+        &self,
+        name: String,
+        cache: &Cache,
+        kms_key_id: Option<String>,
+        clock: Clock,
+    ) -> Result<Snapshot, ApiError> {
+        self.check_snapshot_name_free(&name)?;
+        Ok(Snapshot {
+            arn: self.arn("serverlesscachesnapshot", &name),
+            name,
+            kms_key_id: kms_key_id.or_else(|| cache.kms_key_id.clone()),
+            created: clock.wall,
+            expires: clock.wall + SNAPSHOT_EXPIRY,
+            status: SnapshotStatus::Creating,
+            settles_at: Some(clock.now + self.settle_time),
+            bytes_used: bytes_used(&cache.name),
+            cache_name: cache.name.clone(),
+            engine: cache.engine.clone(),
+            major_engine_version: cache.major_engine_version.clone(),
+            tags: Vec::new(),
+        })
+    }
+
+    fn check_snapshot_name_free(&self, name: &str) -> Result<(), ApiError> {
+        if self.snapshots.contains_key(name) {
+            return Err(ApiError::new(
+                Fault::ServerlessCacheSnapshotAlreadyExists,
+                format!("Serverless cache snapshot {name} already exists."),
+            ));
+        }
+        if self.snapshots.len() >= self.quotas.snapshots {
+            return Err(ApiError::new(
+                Fault::ServerlessCacheSnapshotQuotaExceeded,
+                format!(
+                    "You have reached the limit of {} serverless cache snapshots.",
+                    self.quotas.snapshots
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn insert_snapshot(&mut self, snapshot: Snapshot) -> Snapshot {
+        if let Some(at) = snapshot.settles_at {
+            self.schedule(at);
+        }
+        self.snapshots
+            .insert(snapshot.name.clone(), snapshot.clone());
+        snapshot
+    }
+
+    /// Records a pending transition; returns `at` for convenience.
+    fn schedule(&mut self, at: Instant) -> Instant {
+        self.next_deadline = Some(self.next_deadline.map_or(at, |next| next.min(at)));
+        at
+    }
+
+    fn arn(&self, kind: &str, name: &str) -> String {
+        format!(
+            "arn:aws:elasticache:{}:{}:{kind}:{name}",
+            self.region, self.account_id
+        )
+    }
+
+    fn cache(&self, name: &str) -> Result<&Cache, ApiError> {
+        self.caches.get(name).ok_or_else(|| cache_not_found(name))
+    }
+
+    fn cache_mut(&mut self, name: &str) -> Result<&mut Cache, ApiError> {
+        self.caches
+            .get_mut(name)
+            .ok_or_else(|| cache_not_found(name))
+    }
+
+    fn snapshot(&self, name: &str) -> Result<&Snapshot, ApiError> {
+        self.snapshots
+            .get(name)
+            .ok_or_else(|| snapshot_not_found(name))
+    }
+
+    fn snapshot_mut(&mut self, name: &str) -> Result<&mut Snapshot, ApiError> {
+        self.snapshots
+            .get_mut(name)
+            .ok_or_else(|| snapshot_not_found(name))
+    }
+}
+
+fn cache_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        Fault::ServerlessCacheNotFound,
+        format!("Serverless cache {name} not found."),
+    )
+}
+
+fn snapshot_not_found(name: &str) -> ApiError {
+    ApiError::new(
+        Fault::ServerlessCacheSnapshotNotFound,
+        format!("Serverless cache snapshot {name} not found."),
+    )
+}
+
+fn require_available(cache: &Cache, verb: &str) -> Result<(), ApiError> {
+    if cache.status == CacheStatus::Available {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Fault::InvalidServerlessCacheState,
+        format!(
+            "Serverless cache {} is {} and cannot be {verb}; it must be available.",
+            cache.name,
+            cache.status.as_str()
+        ),
+    ))
+}
+
+fn snapshot_state(snapshot: &Snapshot, verb: &str) -> ApiError {
+    ApiError::new(
+        Fault::InvalidServerlessCacheSnapshotState,
+        format!(
+            "Serverless cache snapshot {} is {} and cannot be {verb}; it must be available.",
+            snapshot.name,
+            snapshot.status.as_str()
+        ),
+    )
+}
+
+/// `(major, full)` engine version for an engine, defaulting to its newest major version.
+fn engine_version(
+    engine: &str,
+    major: Option<&str>,
+) -> Result<(&'static str, &'static str), ApiError> {
+    const VERSIONS: [(&str, &str, &str); 4] = [
+        // engine, major, full — newest major first.
+        ("valkey", "8", "8.0"),
+        ("valkey", "7", "7.2"),
+        ("redis", "7", "7.1"),
+        ("memcached", "1.6", "1.6.22"),
+    ];
+    let mut known = VERSIONS.iter().filter(|(e, ..)| *e == engine).peekable();
+    if known.peek().is_none() {
+        return Err(ApiError::invalid(
+            "Engine",
+            format!("{engine:?} is not one of valkey, redis, memcached"),
+        ));
+    }
+    known
+        .find(|(_, m, _)| major.is_none_or(|major| major == *m))
+        .map(|(_, major, full)| (*major, *full))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "MajorEngineVersion",
+                format!(
+                    "{} is not a supported version of {engine}",
+                    major.unwrap_or("")
+                ),
+            )
+        })
+}
+
+/// Orders `7` < `7.2` < `8` numerically.
+fn version_key(version: &str) -> Vec<u64> {
+    version
+        .split('.')
+        .map(|part| part.parse().unwrap_or(0))
+        .collect()
+}
+
+/// `us-east-1` → `use1`, the region code in ElastiCache serverless host names.
+fn region_code(region: &str) -> String {
+    let mut code = String::new();
+    for part in region.split('-') {
+        let short = match part {
+            "east" => "e",
+            "west" => "w",
+            "north" => "n",
+            "south" => "s",
+            "central" => "c",
+            "northeast" => "ne",
+            "northwest" => "nw",
+            "southeast" => "se",
+            "southwest" => "sw",
+            other => other,
+        };
+        code.push_str(short);
+    }
+    code
+}
+
+/// A stable, plausible size for a snapshot of `cache_name` (1 to 512 MiB).
+fn bytes_used(cache_name: &str) -> u64 {
+    let hash = cache_name
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (1 + hash % 512) * 1024 * 1024
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TokenKind {
+    Cache,
+    Snapshot,
+}
+
+impl TokenKind {
+    fn tag(self) -> &'static str {
+        match self {
+            TokenKind::Cache => "c1",
+            TokenKind::Snapshot => "s1",
+        }
+    }
+}
+
+/// Items after the token's name, in name order. The token names the last item returned, so pages
+/// stay stable while resources come and go.
+fn paginate<T: Clone>(
+    items: &BTreeMap<String, T>,
+    kind: TokenKind,
+    page: &PageRequest,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Page<T>, ApiError> {
+    let start = match page.next_token.as_deref().filter(|token| !token.is_empty()) {
+        Some(token) => Bound::Excluded(decode_token(kind, token)?),
+        None => Bound::Unbounded,
+    };
+    let mut page_items = Vec::new();
+    let mut last_name = None;
+    let mut next_token = None;
+    for (name, item) in items.range((start, Bound::Unbounded)) {
+        if !keep(item) {
+            continue;
+        }
+        if page_items.len() == page.max_results {
+            next_token = last_name.map(|last| encode_token(kind, last));
+            break;
+        }
+        page_items.push(item.clone());
+        last_name = Some(name);
+    }
+    Ok(Page {
+        items: page_items,
+        next_token,
+    })
+}
+
+fn encode_token(kind: TokenKind, last_name: &str) -> String {
+    let mut token = String::with_capacity(3 + 2 * last_name.len());
+    token.push_str(kind.tag());
+    token.push('-');
+    for byte in last_name.bytes() {
+        let _ = write!(token, "{byte:02x}");
+    }
+    token
+}
+
+fn decode_token(kind: TokenKind, token: &str) -> Result<String, ApiError> {
+    let invalid = || ApiError::invalid("NextToken", "the token is not one this API returned");
+    let hex = token
+        .strip_prefix(kind.tag())
+        .and_then(|rest| rest.strip_prefix('-'))
+        .filter(|hex| hex.len() % 2 == 0 && hex.is_ascii())
+        .ok_or_else(invalid)?;
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| invalid())?;
+    String::from_utf8(bytes).map_err(|_| invalid())
+}

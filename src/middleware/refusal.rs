@@ -1,0 +1,202 @@
+//! The edge: every refusal of the facade's own (middleware or policy) becomes a status here, in
+//! one table, with the same details as upstream faults (domain `elasticache-grpc`).
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+
+use crate::status::{FACADE_DOMAIN, StatusBuilder};
+
+/// Why the facade refused a call before (or instead of) calling AWS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No usable credentials on the call.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The caller may not call this RPC.
+    #[error("caller {caller:?} may not call {rpc}")]
+    MethodNotAllowed {
+        /// The caller.
+        caller: String,
+        /// The RPC.
+        rpc: String,
+    },
+    /// The caller may not export to this bucket.
+    #[error("caller {caller:?} may not export to bucket {bucket:?}")]
+    BucketNotAllowed {
+        /// The caller.
+        caller: String,
+        /// The bucket.
+        bucket: String,
+    },
+    /// The caller is over its rate limit.
+    #[error("rate limit exceeded: {requests_per_second} rps for caller {caller:?}")]
+    RateLimited {
+        /// The caller.
+        caller: String,
+        /// Its sustained limit.
+        requests_per_second: u32,
+        /// When a call would pass.
+        retry_after: Duration,
+    },
+    /// Too many calls in flight.
+    #[error("overloaded: {limit} calls in flight")]
+    Overloaded {
+        /// The global cap.
+        limit: usize,
+    },
+    /// The upstream budget had no permit before the caller's deadline.
+    #[error("ElastiCache request budget exhausted: {requests_per_second} rps for this process")]
+    UpstreamRateLimited {
+        /// The budget.
+        requests_per_second: u32,
+        /// When a permit would be free.
+        retry_after: Duration,
+    },
+}
+
+impl Refusal {
+    /// The status for this refusal.
+    pub fn into_status(self, request_id: &str) -> Status {
+        let message = self.to_string();
+        let b = |code, reason| {
+            StatusBuilder::new(code, message.clone(), reason, FACADE_DOMAIN, request_id)
+        };
+        match self {
+            Refusal::Unauthenticated(_) => b(Code::Unauthenticated, "UNAUTHENTICATED").build(),
+            Refusal::MethodNotAllowed { caller, rpc } => {
+                b(Code::PermissionDenied, "METHOD_NOT_ALLOWED")
+                    .metadata("caller", caller)
+                    .metadata("rpc", rpc)
+                    .build()
+            }
+            Refusal::BucketNotAllowed { caller, bucket } => {
+                b(Code::PermissionDenied, "BUCKET_NOT_ALLOWED")
+                    .metadata("caller", caller)
+                    .metadata("bucket", bucket)
+                    .build()
+            }
+            Refusal::RateLimited {
+                caller,
+                requests_per_second,
+                retry_after,
+            } => b(Code::ResourceExhausted, "RATE_LIMITED")
+                .metadata("caller", caller.clone())
+                .details(|d| {
+                    d.set_retry_info(Some(retry_after));
+                    d.add_quota_failure_violation(
+                        format!("caller:{caller}"),
+                        format!("at most {requests_per_second} calls per second"),
+                    );
+                })
+                .build(),
+            Refusal::Overloaded { limit } => b(Code::ResourceExhausted, "OVERLOADED")
+                .details(|d| {
+                    d.set_retry_info(Some(Duration::from_millis(100)));
+                    d.add_quota_failure_violation(
+                        "server:concurrent-requests",
+                        format!("at most {limit} calls in flight"),
+                    );
+                })
+                .build(),
+            Refusal::UpstreamRateLimited {
+                requests_per_second,
+                retry_after,
+            } => b(Code::ResourceExhausted, "UPSTREAM_RATE_LIMITED")
+                .details(|d| {
+                    d.set_retry_info(Some(retry_after));
+                    d.add_quota_failure_violation(
+                        "elasticache-api-budget",
+                        format!("at most {requests_per_second} ElastiCache calls per second"),
+                    );
+                })
+                .build(),
+        }
+    }
+
+    /// The refusal as a gRPC response, for middleware.
+    pub fn into_response<B: Default>(self, request_id: &str) -> http::Response<B> {
+        self.into_status(request_id).into_http()
+    }
+}
+
+/// The request id a middleware sees (set by the request-id layer, which runs first).
+pub fn request_id_of<B>(request: &http::Request<B>) -> &str {
+    request
+        .headers()
+        .get(crate::middleware::request_id::X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tonic_types::StatusExt;
+
+    #[test]
+    fn each_refusal_has_its_code_reason_and_details() {
+        let rl = Refusal::RateLimited {
+            caller: "backup-job".into(),
+            requests_per_second: 10,
+            retry_after: Duration::from_millis(250),
+        }
+        .into_status("r1");
+        assert_eq!(rl.code(), Code::ResourceExhausted);
+        assert!(rl.message().contains("10 rps"));
+        let d = rl.get_error_details();
+        assert_eq!(d.error_info().unwrap().reason, "RATE_LIMITED");
+        assert_eq!(d.error_info().unwrap().domain, "elasticache-grpc");
+        assert_eq!(
+            d.retry_info().unwrap().retry_delay,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            d.quota_failure().unwrap().violations[0].subject,
+            "caller:backup-job"
+        );
+        assert_eq!(d.request_info().unwrap().request_id, "r1");
+
+        let cases = [
+            (
+                Refusal::Unauthenticated("missing"),
+                Code::Unauthenticated,
+                "UNAUTHENTICATED",
+            ),
+            (
+                Refusal::MethodNotAllowed {
+                    caller: "c".into(),
+                    rpc: "DeleteServerlessCache".into(),
+                },
+                Code::PermissionDenied,
+                "METHOD_NOT_ALLOWED",
+            ),
+            (
+                Refusal::BucketNotAllowed {
+                    caller: "c".into(),
+                    bucket: "b".into(),
+                },
+                Code::PermissionDenied,
+                "BUCKET_NOT_ALLOWED",
+            ),
+            (
+                Refusal::Overloaded { limit: 3 },
+                Code::ResourceExhausted,
+                "OVERLOADED",
+            ),
+            (
+                Refusal::UpstreamRateLimited {
+                    requests_per_second: 20,
+                    retry_after: Duration::from_millis(5),
+                },
+                Code::ResourceExhausted,
+                "UPSTREAM_RATE_LIMITED",
+            ),
+        ];
+        for (refusal, code, reason) in cases {
+            let s = refusal.into_status("r");
+            assert_eq!(s.code(), code);
+            assert_eq!(s.get_error_details().error_info().unwrap().reason, reason);
+        }
+    }
+}
