@@ -1887,38 +1887,112 @@ async fn a_connection_lost_on_a_mutating_call_is_not_retried() {
     server.abort();
 }
 
-#[tokio::test]
-async fn zz_probe() {
+/// A loopback listener that answers `200 OK` with a body cut short: the response is lost after
+/// AWS acted. Counts the connections.
+async fn truncating_endpoint() -> (String, Arc<AtomicUsize>, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = socket_url(listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    let task = tokio::spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
             read_request(&socket).await;
-            let _ = socket.writable().await;
-            let _ = socket.try_write(b"HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: 1000\r\n\r\n<DeleteServerlessCacheResponse>");
+            if socket.writable().await.is_ok() {
+                let _ = socket.try_write(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: 1000\r\n\r\n<Del",
+                );
+            }
             drop(socket);
         }
     });
-    let client = static_client(&url);
-    let err = client
-        .delete_serverless_cache()
-        .serverless_cache_name("x")
-        .send()
+    (url, accepted, task)
+}
+
+#[tokio::test]
+async fn a_response_cut_short_is_an_unknown_outcome_for_a_mutating_call() {
+    let (url, accepted, server) = truncating_endpoint().await;
+    let svc = ElastiCacheGrpc::new(static_client(&url), Duration::from_secs(10));
+    let status = svc
+        .handle(with_grpc_timeout(delete_cache_request(), "5S"))
         .await
         .unwrap_err();
-    println!(
-        "kind => {}",
-        aws_smithy_types::error::display::DisplayErrorContext(&err)
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let details = assert_envelope(&status, "UPSTREAM_OUTCOME_UNKNOWN", FACADE_DOMAIN);
+    assert_eq!(
+        metadata(&details).get("outcome").map(String::as_str),
+        Some("unknown")
     );
-    let s = service(client)
+    assert!(details.retry_info().is_none());
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "never repeated");
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_response_cut_short_on_a_describe_is_retried_then_unavailable() {
+    let (url, accepted, server) = truncating_endpoint().await;
+    let svc = ElastiCacheGrpc::new(static_client(&url), Duration::from_secs(10));
+    let status = svc
+        .handle(with_grpc_timeout(describe_snapshots_request(), "5S"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let details = status.get_error_details();
+    assert!(details.retry_info().is_some(), "{status:?}");
+    assert!(!metadata(&details).contains_key("outcome"));
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        RetryPolicy::default().max_attempts as usize
+    );
+    server.abort();
+}
+
+#[tokio::test]
+async fn an_error_without_any_code_is_internal_with_the_http_status() {
+    let rule =
+        mock!(aws_sdk_elasticache::Client::describe_serverless_caches).then_http_response(|| {
+            HttpResponse::new(StatusCode::try_from(400).unwrap(), SdkBody::from("<html>"))
+        });
+    let status = service(mocked(&[&rule]))
+        .handle(request(describe_caches_request()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(details.error_info().unwrap().domain, AWS_DOMAIN);
+    assert_eq!(
+        metadata(&details).get("http_status").map(String::as_str),
+        Some("400")
+    );
+    assert!(details.retry_info().is_none());
+}
+
+#[tokio::test]
+#[ignore = "bug: a 2xx whose body cannot be parsed arrives as ServiceError(Unhandled) with no \
+            code, so src/aws/mod.rs maps it to INTERNAL with a made-up aws_error_code \"Unknown\" \
+            instead of the outcome-unknown status its ResponseError branch intends"]
+async fn an_unreadable_success_body_on_a_mutating_call_is_an_unknown_outcome() {
+    let rule =
+        mock!(aws_sdk_elasticache::Client::delete_serverless_cache).then_http_response(|| {
+            HttpResponse::new(
+                StatusCode::try_from(200).unwrap(),
+                SdkBody::from("<DeleteServerlessCacheResponse><oops"),
+            )
+        });
+    let status = service(mocked(&[&rule]))
         .handle(request(delete_cache_request()))
         .await
         .unwrap_err();
-    println!(
-        "status => {:?} {} {:?}",
-        s.code(),
-        s.message(),
-        s.get_error_details().error_info()
+    // AWS answered 200: the deletion most likely happened, but the caller cannot know.
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let details = status.get_error_details();
+    assert_eq!(
+        metadata(&details).get("outcome").map(String::as_str),
+        Some("unknown"),
+        "{status:?}"
     );
-    server.abort();
+    assert!(
+        !metadata(&details).contains_key("aws_error_code"),
+        "AWS sent no error code: {status:?}"
+    );
 }

@@ -70,9 +70,11 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    let client = ElastiCacheServiceClient::connect(format!("http://{addr}"))
-        .await
-        .expect("client connects");
+    // Lazy, so that a TLS server (whose tests connect their own way) does not fail here.
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .expect("valid uri")
+        .connect_lazy();
+    let client = ElastiCacheServiceClient::new(channel);
     TestApp {
         client,
         emulator,

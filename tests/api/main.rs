@@ -2,8 +2,10 @@
 //! through the generated tonic client, so every call runs the production path (SDK signing,
 //! HTTP, XML parsing, retries).
 
+mod cli;
 mod faults;
 mod helpers;
 mod lifecycle;
 mod retries;
+mod security;
 mod server;

@@ -1,0 +1,435 @@
+//! Identity, policy, rate limits and load shedding, each proven by counting the calls the
+//! emulator received.
+
+use std::time::{Duration, Instant};
+
+use elasticache_grpc::config::{CallerConfig, Settings, Upstream, parse_digest};
+use elasticache_grpc::emulator::FaultKind;
+use elasticache_grpc::identity::hash_token;
+use elasticache_grpc::pb;
+use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
+use elasticache_grpc::startup::Application;
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::helpers::*;
+
+fn caller(name: &str, token: &str, allow: &[&str], buckets: &[&str]) -> CallerConfig {
+    CallerConfig {
+        name: name.into(),
+        token_sha256: Some(parse_digest(&hash_token(token)).unwrap()),
+        mtls_identity: None,
+        allow: allow.iter().map(|s| s.to_string()).collect(),
+        export_buckets: buckets.iter().map(|s| s.to_string()).collect(),
+        requests_per_second: None,
+        burst: None,
+    }
+}
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+fn export(bucket: &str) -> pb::ExportServerlessCacheSnapshotRequest {
+    pb::ExportServerlessCacheSnapshotRequest {
+        serverless_cache_snapshot_name: "some-snapshot".into(),
+        s3_bucket_name: bucket.into(),
+    }
+}
+
+async fn secured_app() -> TestApp {
+    spawn_app_with(|s| {
+        s.callers = vec![
+            caller(
+                "backup-job",
+                "backup-secret",
+                &["ExportServerlessCacheSnapshot", "Describe*"],
+                &["corp-cache-backups"],
+            ),
+            caller("reporting", "reporting-secret", &["Describe*"], &[]),
+        ];
+    })
+    .await
+}
+
+#[tokio::test]
+async fn missing_or_unknown_tokens_are_unauthenticated_and_never_reach_aws() {
+    let mut app = secured_app().await;
+    let none = app
+        .client
+        .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(none.code(), Code::Unauthenticated);
+    assert_eq!(reason(&none), "UNAUTHENTICATED");
+    assert_eq!(
+        details(&none).error_info().unwrap().domain,
+        "elasticache-grpc"
+    );
+
+    let wrong = app
+        .client
+        .describe_serverless_caches(with_token(
+            pb::DescribeServerlessCachesRequest::default(),
+            "not-a-known-token",
+        ))
+        .await
+        .expect_err("wrong token");
+    assert_eq!(wrong.code(), Code::Unauthenticated);
+    assert!(
+        !wrong.message().contains("not-a-known-token"),
+        "tokens never echo"
+    );
+    assert_eq!(app.emulator.total_calls(), 0);
+
+    // Health stays open for probes.
+    let ok = app
+        .client
+        .describe_serverless_caches(with_token(
+            pb::DescribeServerlessCachesRequest::default(),
+            "reporting-secret",
+        ))
+        .await;
+    assert!(ok.is_ok(), "{ok:?}");
+    assert_eq!(app.emulator.total_calls(), 1);
+}
+
+#[tokio::test]
+async fn another_callers_rights_are_permission_denied_before_aws() {
+    let mut app = secured_app().await;
+    let method = app
+        .client
+        .export_serverless_cache_snapshot(with_token(
+            export("corp-cache-backups"),
+            "reporting-secret",
+        ))
+        .await
+        .expect_err("reporting may not export");
+    assert_eq!(method.code(), Code::PermissionDenied);
+    assert_eq!(reason(&method), "METHOD_NOT_ALLOWED");
+
+    let bucket = app
+        .client
+        .export_serverless_cache_snapshot(with_token(
+            export("someone-elses-bucket"),
+            "backup-secret",
+        ))
+        .await
+        .expect_err("bucket not on the list");
+    assert_eq!(bucket.code(), Code::PermissionDenied);
+    assert_eq!(reason(&bucket), "BUCKET_NOT_ALLOWED");
+    assert_eq!(app.emulator.total_calls(), 0);
+
+    // The allowed bucket goes through (and AWS says the snapshot does not exist).
+    let allowed = app
+        .client
+        .export_serverless_cache_snapshot(with_token(export("corp-cache-backups"), "backup-secret"))
+        .await
+        .expect_err("no such snapshot");
+    assert_eq!(allowed.code(), Code::NotFound);
+    assert_eq!(app.emulator.calls("ExportServerlessCacheSnapshot"), 1);
+}
+
+#[tokio::test]
+async fn a_burst_over_the_callers_limit_passes_exactly_the_burst_and_retry_info_is_honest() {
+    let mut app = spawn_app_with(|s| {
+        let mut c = caller("limited", "limited-secret", &["*"], &[]);
+        c.requests_per_second = Some(2);
+        c.burst = Some(3);
+        s.callers = vec![c];
+    })
+    .await;
+    let mut passed = 0;
+    let mut refused = Vec::new();
+    for _ in 0..8 {
+        match app
+            .client
+            .describe_serverless_caches(with_token(
+                pb::DescribeServerlessCachesRequest::default(),
+                "limited-secret",
+            ))
+            .await
+        {
+            Ok(_) => passed += 1,
+            Err(status) => refused.push(status),
+        }
+    }
+    assert_eq!(passed, 3, "exactly the burst passes");
+    assert_eq!(refused.len(), 5);
+    assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 3);
+    let last = refused.last().unwrap();
+    assert_eq!(last.code(), Code::ResourceExhausted);
+    assert_eq!(reason(last), "RATE_LIMITED");
+    let d = details(last);
+    assert_eq!(
+        d.quota_failure().unwrap().violations[0].subject,
+        "caller:limited"
+    );
+    let delay = d.retry_info().unwrap().retry_delay.expect("a delay");
+    assert!(
+        delay > Duration::ZERO && delay <= Duration::from_millis(500),
+        "{delay:?}"
+    );
+    // Honest: after the delay, a call passes.
+    tokio::time::sleep(delay + Duration::from_millis(5)).await;
+    app.client
+        .describe_serverless_caches(with_token(
+            pb::DescribeServerlessCachesRequest::default(),
+            "limited-secret",
+        ))
+        .await
+        .expect("passes after RetryInfo's delay");
+}
+
+#[tokio::test]
+async fn the_concurrency_cap_sheds_the_excess_at_once() {
+    let app = spawn_app_with(|s| s.max_concurrent_requests = 2).await;
+    app.emulator.faults().inject_always(
+        Some("DescribeServerlessCaches"),
+        FaultKind::Delay(Duration::from_millis(400)),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let mut c = app.client.clone();
+        tasks.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let r = c
+                .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+                .await;
+            (r.map(|_| ()), started.elapsed())
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let (r, elapsed) = t.await.unwrap();
+        match r {
+            Ok(()) => ok += 1,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted);
+                assert_eq!(reason(&status), "OVERLOADED");
+                assert!(
+                    elapsed < Duration::from_millis(300),
+                    "shed at once, not queued: {elapsed:?}"
+                );
+            }
+        }
+    }
+    assert_eq!(ok, 2);
+    assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 2);
+}
+
+#[tokio::test]
+async fn the_upstream_budget_never_waits_past_the_deadline() {
+    let mut app = spawn_app_with(|s| {
+        s.upstream_policy.requests_per_second = 1;
+        s.upstream_policy.burst = 1;
+    })
+    .await;
+    app.client
+        .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+        .await
+        .expect("first call spends the only permit");
+    let mut request = tonic::Request::new(pb::DescribeServerlessCachesRequest::default());
+    request.set_timeout(Duration::from_millis(200));
+    let started = Instant::now();
+    let err = app
+        .client
+        .describe_serverless_caches(request)
+        .await
+        .expect_err("no permit within 200 ms");
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&err), "UPSTREAM_RATE_LIMITED");
+    assert!(details(&err).retry_info().is_some());
+    assert!(started.elapsed() < Duration::from_millis(200));
+    assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 1);
+}
+
+#[tokio::test]
+async fn a_retry_storm_is_bounded_by_the_retry_budget() {
+    let app = spawn_app_with(|s| {
+        s.upstream_policy.requests_per_second = 10_000;
+        s.upstream_policy.burst = 10_000;
+        s.upstream_policy.max_attempts = 3;
+        s.upstream_policy.initial_backoff = Duration::from_millis(1);
+        s.upstream_policy.max_backoff = Duration::from_millis(5);
+    })
+    .await;
+    app.emulator
+        .faults()
+        .inject_always(None, FaultKind::Throttle);
+    let requests = 100;
+    let mut tasks = Vec::new();
+    for _ in 0..requests {
+        let mut c = app.client.clone();
+        tasks.push(tokio::spawn(async move {
+            c.describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+                .await
+                .expect_err("throttled")
+                .code()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), Code::ResourceExhausted);
+    }
+    let upstream = app.emulator.calls("DescribeServerlessCaches");
+    // 20% of the requests, plus the budget's floor of 1 retry per second over its 10 s window.
+    let bound = requests + requests / 5 + 10;
+    assert!(
+        upstream <= bound,
+        "{upstream} upstream calls for {requests} requests"
+    );
+    assert!(upstream < requests * 3, "not requests × max_attempts");
+    assert!(upstream > requests, "some retries did happen");
+}
+
+#[tokio::test]
+async fn without_callers_a_non_loopback_address_refuses_to_start() {
+    let settings = Settings::new(
+        ([0, 0, 0, 0], 0).into(),
+        Upstream::Endpoint("http://127.0.0.1:9".into()),
+    );
+    let err = Application::build(settings.clone())
+        .await
+        .expect_err("fail closed");
+    assert!(err.to_string().contains("--allow-unauthenticated"), "{err}");
+    let mut allowed = settings;
+    allowed.allow_unauthenticated = true;
+    allowed.listen = ([127, 0, 0, 1], 0).into();
+    assert!(Application::build(allowed).await.is_ok());
+}
+
+mod mtls {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+
+    struct Ca {
+        issuer: Issuer<'static, KeyPair>,
+        pem: String,
+    }
+
+    fn ca(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        Ca {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    fn leaf(ca: &Ca, sans: Vec<SanType>) -> (String, String) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = sans;
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &ca.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    fn write(dir: &std::path::Path, name: &str, pem: &str) -> std::path::PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, pem).unwrap();
+        p
+    }
+
+    async fn client(
+        addr: std::net::SocketAddr,
+        server_ca: &Ca,
+        cert: &(String, String),
+    ) -> Result<ElastiCacheServiceClient<Channel>, tonic::transport::Error> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&server_ca.pem))
+            .identity(Identity::from_pem(&cert.0, &cert.1))
+            .domain_name("localhost");
+        let channel = Channel::from_shared(format!("https://{addr}"))
+            .unwrap()
+            .tls_config(tls)?
+            .connect()
+            .await?;
+        Ok(ElastiCacheServiceClient::new(channel))
+    }
+
+    #[tokio::test]
+    async fn a_client_certificate_identity_is_a_caller_and_another_ca_is_refused() {
+        let dir = std::env::temp_dir().join(unique("ecgrpc-mtls"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_ca = ca("server-ca");
+        let client_ca = ca("client-ca");
+        let rogue_ca = ca("rogue-ca");
+        let server = leaf(
+            &server_ca,
+            vec![SanType::DnsName("localhost".try_into().unwrap())],
+        );
+        let identity = "spiffe://corp.example/ns/reporting/sa/reporting";
+        let good = leaf(&client_ca, vec![SanType::URI(identity.try_into().unwrap())]);
+        let stranger = leaf(
+            &client_ca,
+            vec![SanType::URI(
+                "spiffe://corp.example/sa/other".try_into().unwrap(),
+            )],
+        );
+        let rogue = leaf(&rogue_ca, vec![SanType::URI(identity.try_into().unwrap())]);
+
+        let tls = elasticache_grpc::config::TlsSettings {
+            cert: write(&dir, "server.pem", &server.0),
+            key: write(&dir, "server.key", &server.1),
+            client_ca: Some(write(&dir, "client-ca.pem", &client_ca.pem)),
+        };
+        let app = spawn_app_with(|s| {
+            s.tls = Some(tls);
+            s.callers = vec![CallerConfig {
+                name: "reporting".into(),
+                token_sha256: None,
+                mtls_identity: Some(identity.into()),
+                allow: vec!["Describe*".into()],
+                export_buckets: vec![],
+                requests_per_second: None,
+                burst: None,
+            }];
+        })
+        .await;
+
+        let mut ok = client(app.addr, &server_ca, &good)
+            .await
+            .expect("mTLS connects");
+        ok.describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            .await
+            .expect("the certificate's identity is a caller");
+        let denied = ok
+            .delete_serverless_cache(pb::DeleteServerlessCacheRequest {
+                serverless_cache_name: "x".into(),
+                final_snapshot_name: None,
+            })
+            .await
+            .expect_err("not allowed");
+        assert_eq!(denied.code(), Code::PermissionDenied);
+
+        let mut unknown = client(app.addr, &server_ca, &stranger)
+            .await
+            .expect("valid cert");
+        let err = unknown
+            .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            .await
+            .expect_err("unknown identity");
+        assert_eq!(err.code(), Code::Unauthenticated);
+
+        // A certificate from another CA never completes the handshake.
+        let refused = match client(app.addr, &server_ca, &rogue).await {
+            Err(_) => true,
+            Ok(mut c) => c
+                .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+                .await
+                .is_err(),
+        };
+        assert!(refused, "a certificate from another CA must be refused");
+        assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
