@@ -126,6 +126,10 @@ pub struct Settings {
     pub allow_unauthenticated: bool,
     /// TLS, when configured.
     pub tls: Option<TlsSettings>,
+    /// Where Prometheus metrics are served (`/metrics`), when set.
+    pub metrics_listen: Option<SocketAddr>,
+    /// How long to keep serving, NOT_SERVING, after a shutdown signal before closing the listener.
+    pub drain_delay: Duration,
 }
 
 impl Settings {
@@ -141,6 +145,8 @@ impl Settings {
             callers: Vec::new(),
             allow_unauthenticated: false,
             tls: None,
+            metrics_listen: None,
+            drain_delay: Duration::ZERO,
         }
     }
 
@@ -215,10 +221,12 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 struct ServerSection {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
     log_format: Option<LogFormat>,
     max_concurrent_requests: Option<usize>,
     default_timeout_ms: Option<u64>,
     max_message_bytes: Option<usize>,
+    drain_delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -350,11 +358,17 @@ impl FileConfig {
         if let (None, Some(listen)) = (overrides.listen, self.server.listen) {
             settings.listen = listen;
         }
+        if let (None, Some(m)) = (overrides.metrics_listen, self.server.metrics_listen) {
+            settings.metrics_listen = Some(m);
+        }
         if let (None, Some(ms)) = (overrides.default_timeout_ms, self.server.default_timeout_ms) {
             settings.default_timeout = Duration::from_millis(ms);
         }
         if let (None, Some(b)) = (overrides.max_message_bytes, self.server.max_message_bytes) {
             settings.max_message_bytes = b;
+        }
+        if let (None, Some(ms)) = (overrides.drain_delay_ms, self.server.drain_delay_ms) {
+            settings.drain_delay = Duration::from_millis(ms);
         }
         if let Some(n) = self.server.max_concurrent_requests {
             settings.max_concurrent_requests = n;
@@ -400,10 +414,14 @@ impl FileConfig {
 pub struct Overrides {
     /// `--listen`.
     pub listen: Option<SocketAddr>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `--default-timeout-ms`.
     pub default_timeout_ms: Option<u64>,
     /// `--max-message-bytes`.
     pub max_message_bytes: Option<usize>,
+    /// `--drain-delay-ms`.
+    pub drain_delay_ms: Option<u64>,
 }
 
 /// Whether `pattern` is an RPC name, a prefix with a trailing `*`, or `*`.

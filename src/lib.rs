@@ -10,6 +10,7 @@ pub mod config;
 pub mod convert;
 pub mod emulator;
 pub mod identity;
+pub mod metrics;
 pub mod middleware;
 pub mod pb;
 pub mod service;

@@ -25,6 +25,10 @@ struct Cli {
     #[arg(long, env = "ELASTICACHE_GRPC_LISTEN")]
     listen: Option<SocketAddr>,
 
+    /// Serve Prometheus metrics at http://ADDR/metrics.
+    #[arg(long, env = "ELASTICACHE_GRPC_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
+
     /// Log format [default: text].
     #[arg(long, env = "ELASTICACHE_GRPC_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
@@ -44,6 +48,11 @@ struct Cli {
     /// Largest message accepted or sent, in bytes [default: 4194304].
     #[arg(long, env = "ELASTICACHE_GRPC_MAX_MESSAGE_BYTES")]
     max_message_bytes: Option<usize>,
+
+    /// After SIGTERM/SIGINT, milliseconds to keep serving as NOT_SERVING before closing the
+    /// listener (so load balancers notice), then drain calls in flight [default: 0].
+    #[arg(long, env = "ELASTICACHE_GRPC_DRAIN_DELAY_MS")]
+    drain_delay_ms: Option<u64>,
 
     /// PEM certificate chain: serve TLS.
     #[arg(long, env = "ELASTICACHE_GRPC_TLS_CERT", requires = "tls_key")]
@@ -162,8 +171,10 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     };
     let overrides = Overrides {
         listen: cli.listen,
+        metrics_listen: cli.metrics_listen,
         default_timeout_ms: cli.default_timeout_ms,
         max_message_bytes: cli.max_message_bytes,
+        drain_delay_ms: cli.drain_delay_ms,
     };
     let mut settings = Settings::new(
         cli.listen.unwrap_or(([127, 0, 0, 1], 50051).into()),
@@ -171,6 +182,10 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     );
     if let Some(ms) = cli.default_timeout_ms {
         settings.default_timeout = Duration::from_millis(ms);
+    }
+    settings.metrics_listen = cli.metrics_listen;
+    if let Some(ms) = cli.drain_delay_ms {
+        settings.drain_delay = Duration::from_millis(ms);
     }
     if let Some(bytes) = cli.max_message_bytes {
         settings.max_message_bytes = bytes;

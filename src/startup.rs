@@ -23,10 +23,12 @@ use tower_http::trace::{MakeSpan, TraceLayer};
 use crate::config::{Settings, TlsSettings, Upstream};
 use crate::emulator::Emulator;
 use crate::identity::Callers;
+use crate::metrics::GrpcMetricsLayer;
 use crate::middleware::auth::AuthLayer;
 use crate::middleware::load_shed::LoadShedLayer;
 use crate::middleware::rate_limit::RateLimitLayer;
 use crate::middleware::request_id::X_REQUEST_ID;
+use crate::middleware::rescue::RescueLayer;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
 use crate::service::ElastiCacheGrpc;
@@ -37,6 +39,7 @@ use crate::upstream::Upstream as UpstreamStack;
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     settings: Settings,
     client: aws_sdk_elasticache::Client,
     emulator: Option<Emulator>,
@@ -60,9 +63,20 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let local_addr = listener.local_addr()?;
+        let metrics_addr = match settings.metrics_listen {
+            Some(addr) => {
+                let bound = crate::metrics::start(addr)
+                    .await
+                    .with_context(|| format!("cannot serve metrics on {addr}"))?;
+                tracing::info!(address = %bound, "metrics at /metrics");
+                Some(bound)
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             local_addr,
+            metrics_addr,
             settings,
             client,
             emulator,
@@ -72,6 +86,11 @@ impl Application {
     /// The address the server is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address `/metrics` is served on, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The in-process emulator, when one was started.
@@ -112,15 +131,23 @@ impl Application {
         let inbound = inbound_stack(callers, settings.max_concurrent_requests);
 
         let emulator = self.emulator;
+        let drain_delay = settings.drain_delay;
         let drain = async move {
             shutdown.await;
-            tracing::info!("shutting down: draining calls in flight");
+            // NOT_SERVING first, and keep serving for `drain_delay`, so load balancers and probes
+            // see it and stop sending before the listener closes; then stop accepting and let
+            // the calls in flight finish.
             health
                 .set_not_serving::<ElastiCacheServiceServer<ElastiCacheGrpc>>()
                 .await;
             health
                 .set_service_status("", tonic_health::ServingStatus::NotServing)
                 .await;
+            tracing::info!(
+                drain_delay_ms = drain_delay.as_millis() as u64,
+                "shutting down: NOT_SERVING, then draining calls in flight"
+            );
+            tokio::time::sleep(drain_delay).await;
         };
 
         let mut server = Server::builder();
@@ -151,18 +178,23 @@ impl Application {
 }
 
 /// The inbound tower stack, outermost first (DESIGN §1):
+/// - metrics see every call, refused ones included, with the status it really ended with;
 /// - the request id is set before anything else, so every later layer, the span and every status
 ///   see the same id;
 /// - the trace layer opens one span per RPC carrying it;
 /// - the id is copied to the response, whatever produced the response (even a refusal below);
+/// - the rescue gives tonic's own bare statuses (malformed or oversized messages, unknown
+///   methods) the same details as ours — it must sit inside the id layers to know the id;
 /// - authentication finds the caller, so everything after it knows who is calling;
 /// - the per-caller rate limit needs the caller, and refuses before a slot is taken;
 /// - load shedding is last: only calls that will really run take one of the global slots.
 pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> InboundStack {
     tower::ServiceBuilder::new()
+        .layer(GrpcMetricsLayer)
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
         .layer(TraceLayer::new_for_grpc().make_span_with(RpcSpan))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
+        .layer(RescueLayer)
         .layer(AuthLayer::new(callers))
         .layer(RateLimitLayer)
         .layer(LoadShedLayer::new(max_concurrent_requests))
@@ -177,10 +209,16 @@ pub type InboundStack = Stack<
         Stack<
             AuthLayer,
             Stack<
-                PropagateRequestIdLayer,
+                RescueLayer,
                 Stack<
-                    TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>,
-                    Stack<SetRequestIdLayer<MakeRequestUuid>, tower::layer::util::Identity>,
+                    PropagateRequestIdLayer,
+                    Stack<
+                        TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>,
+                        Stack<
+                            SetRequestIdLayer<MakeRequestUuid>,
+                            Stack<GrpcMetricsLayer, tower::layer::util::Identity>,
+                        >,
+                    >,
                 >,
             >,
         >,
@@ -198,13 +236,41 @@ impl<B> MakeSpan<B> for RpcSpan {
             .get(&X_REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        let trace_id = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(trace_id_of)
+            .unwrap_or_default();
         tracing::info_span!(
             "rpc",
             method = %request.uri().path(),
             request_id = %request_id,
+            trace_id = %trace_id,
             caller = tracing::field::Empty
         )
     }
+}
+
+/// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if valid.
+pub fn trace_id_of(traceparent: &str) -> Option<&str> {
+    let mut parts = traceparent.trim().split('-');
+    let (version, trace_id, parent_id, flags) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    let valid = hex(version, 2)
+        && version != "ff"
+        && hex(trace_id, 32)
+        && trace_id.bytes().any(|b| b != b'0')
+        && hex(parent_id, 16)
+        && parent_id.bytes().any(|b| b != b'0')
+        && hex(flags, 2)
+        && (version != "00" || parts.next().is_none());
+    valid.then_some(trace_id)
 }
 
 /// TLS from PEM files; with a client CA, client certificates are required.
@@ -281,4 +347,28 @@ pub fn static_client(endpoint: &str) -> aws_sdk_elasticache::Client {
         )
         .build();
     aws_sdk_elasticache::Client::from_conf(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::trace_id_of;
+
+    #[test]
+    fn traceparent_yields_its_trace_id_when_valid() {
+        assert_eq!(
+            trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert_eq!(trace_id_of(bad), None, "{bad}");
+        }
+    }
 }

@@ -94,9 +94,13 @@ where
     match err {
         SdkError::ServiceError(service) => {
             let code = service.err().code().unwrap_or_default();
-            if is_throttling_code(code) {
+            let status = service.raw().status();
+            if code.is_empty() && status.is_success() {
+                // A success whose body could not be read: AWS acted.
+                Safety::ReadOnly
+            } else if is_throttling_code(code) {
                 Safety::Always
-            } else if service.raw().status().is_server_error() || is_server_fault_code(code) {
+            } else if status.is_server_error() || is_server_fault_code(code) {
                 Safety::ReadOnly
             } else {
                 Safety::Never
@@ -207,6 +211,7 @@ impl<Op: Operation> tower::retry::Policy<Attempt<Op>, Op::Output, UpstreamError<
             "retrying"
         );
         attempt.number += 1;
+        crate::metrics::upstream_retry(Op::NAME);
         Some(tokio::time::sleep(backoff))
     }
 
@@ -368,7 +373,30 @@ impl<Op: Operation> Service<Attempt<Op>> for SdkCall<Op> {
     }
 
     fn call(&mut self, attempt: Attempt<Op>) -> Self::Future {
-        Box::pin(async move { Op::send(attempt.builder).await.map_err(UpstreamError::Sdk) })
+        Box::pin(async move {
+            let result = Op::send(attempt.builder).await;
+            let outcome = outcome(&result);
+            if is_throttling_code(&outcome) {
+                crate::metrics::upstream_throttle(Op::NAME);
+            }
+            crate::metrics::upstream_call(Op::NAME, outcome);
+            result.map_err(UpstreamError::Sdk)
+        })
+    }
+}
+
+/// The `outcome` label of an attempt: `ok`, the AWS error code, or the transport failure.
+fn outcome<T, E: ProvideErrorMetadata>(result: &Result<T, SdkError<E, HttpResponse>>) -> String {
+    let err = match result {
+        Ok(_) => return "ok".to_owned(),
+        Err(err) => err,
+    };
+    match err {
+        SdkError::ServiceError(s) => s.err().code().unwrap_or("unknown").to_owned(),
+        SdkError::TimeoutError(_) => "timeout".to_owned(),
+        SdkError::DispatchFailure(_) => "dispatch".to_owned(),
+        SdkError::ResponseError(_) => "response".to_owned(),
+        _ => "construction".to_owned(),
     }
 }
 

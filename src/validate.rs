@@ -41,6 +41,7 @@ impl Violations {
 
     /// INVALID_ARGUMENT with `BadRequest` listing every violation.
     pub fn into_status(self, request_id: &str) -> Status {
+        crate::metrics::refusal("INVALID_ARGUMENT");
         let summary = self
             .0
             .iter()

@@ -292,23 +292,8 @@ where
             )
             .build()
         }
-        SdkError::ResponseError(_) => {
-            // The request reached AWS but the response was lost or unreadable.
-            if ctx.mutating {
-                outcome_unknown(ctx)
-            } else {
-                facade(
-                    ctx,
-                    Code::Unavailable,
-                    "the response from ElastiCache was lost or unreadable",
-                    "UPSTREAM_BAD_RESPONSE",
-                )
-                .details(|d| {
-                    d.set_retry_info(Some(RETRY_DELAY));
-                })
-                .build()
-            }
-        }
+        // The request reached AWS but the response was lost or unreadable.
+        SdkError::ResponseError(_) => unreadable_response(ctx),
         other => {
             tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(other), "could not build the ElastiCache request");
             facade(
@@ -369,6 +354,11 @@ fn service_error_status(
     aws_request_id: Option<&str>,
 ) -> Status {
     let message = message.unwrap_or_default();
+    if code.is_none() && (200..300).contains(&http_status) {
+        // AWS answered success but the body could not be read: the SDK reports that as a
+        // service error without a code. AWS did act; the caller cannot know the result.
+        return unreadable_response(ctx);
+    }
     let Some(code) = code else {
         let grpc = if http_status >= 500 {
             Code::Unavailable
@@ -455,6 +445,22 @@ fn deadline_status(ctx: CallContext<'_>) -> Status {
         "ElastiCache did not answer in time",
         "UPSTREAM_TIMEOUT",
     )
+    .build()
+}
+
+fn unreadable_response(ctx: CallContext<'_>) -> Status {
+    if ctx.mutating {
+        return outcome_unknown(ctx);
+    }
+    facade(
+        ctx,
+        Code::Unavailable,
+        "the response from ElastiCache was lost or unreadable",
+        "UPSTREAM_BAD_RESPONSE",
+    )
+    .details(|d| {
+        d.set_retry_info(Some(RETRY_DELAY));
+    })
     .build()
 }
 

@@ -51,7 +51,7 @@ struct Rule {
 
 impl FaultInjector {
     /// Apply `kind` to the next `times` calls of `action` (None = any action). Rules are consumed
-    /// in FIFO order.
+    /// in FIFO order: a call takes the oldest rule matching its action. `times == 0` adds nothing.
     pub fn inject(&self, action: Option<&str>, kind: FaultKind, times: u32) {
         if times > 0 {
             self.push(action, kind, Some(times));

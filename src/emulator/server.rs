@@ -146,6 +146,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         tracing::warn!("emulator connections did not finish in time; aborting them");
         connections.abort_all();
     }
+    tracing::debug!("emulator stopped");
 }
 
 async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {

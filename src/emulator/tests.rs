@@ -873,27 +873,3 @@ async fn shutdown_stops_accepting_and_cuts_off_hung_requests() {
     task.await.unwrap();
     assert!(TcpStream::connect(emulator.local_addr()).await.is_err());
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tmp_idle_shutdown_timing() {
-    let (emulator, task) =
-        super::server::start("127.0.0.1:0".parse().unwrap(), EmulatorConfig::default())
-            .await
-            .unwrap();
-    let mut stream = TcpStream::connect(emulator.local_addr()).await.unwrap();
-    stream
-        .write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 31\r\n\r\nAction=DescribeServerlessCaches")
-        .await
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let n = stream.read(&mut buf).await.unwrap();
-    assert!(n > 0);
-    let started = Instant::now();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    drop(stopped);
-    emulator.shutdown();
-    task.await.unwrap();
-    eprintln!("shutdown took {:?}", started.elapsed());
-    let n = stream.read(&mut buf).await.unwrap();
-    eprintln!("then read {n}");
-}

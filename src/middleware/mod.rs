@@ -6,3 +6,4 @@ pub mod load_shed;
 pub mod rate_limit;
 pub mod refusal;
 pub mod request_id;
+pub mod rescue;

@@ -58,29 +58,25 @@ pub enum Refusal {
 impl Refusal {
     /// The status for this refusal.
     pub fn into_status(self, request_id: &str) -> Status {
+        crate::metrics::refusal(self.reason());
         let message = self.to_string();
-        let b = |code, reason| {
-            StatusBuilder::new(code, message.clone(), reason, FACADE_DOMAIN, request_id)
-        };
+        let reason = self.reason();
+        let b = |code| StatusBuilder::new(code, message.clone(), reason, FACADE_DOMAIN, request_id);
         match self {
-            Refusal::Unauthenticated(_) => b(Code::Unauthenticated, "UNAUTHENTICATED").build(),
-            Refusal::MethodNotAllowed { caller, rpc } => {
-                b(Code::PermissionDenied, "METHOD_NOT_ALLOWED")
-                    .metadata("caller", caller)
-                    .metadata("rpc", rpc)
-                    .build()
-            }
-            Refusal::BucketNotAllowed { caller, bucket } => {
-                b(Code::PermissionDenied, "BUCKET_NOT_ALLOWED")
-                    .metadata("caller", caller)
-                    .metadata("bucket", bucket)
-                    .build()
-            }
+            Refusal::Unauthenticated(_) => b(Code::Unauthenticated).build(),
+            Refusal::MethodNotAllowed { caller, rpc } => b(Code::PermissionDenied)
+                .metadata("caller", caller)
+                .metadata("rpc", rpc)
+                .build(),
+            Refusal::BucketNotAllowed { caller, bucket } => b(Code::PermissionDenied)
+                .metadata("caller", caller)
+                .metadata("bucket", bucket)
+                .build(),
             Refusal::RateLimited {
                 caller,
                 requests_per_second,
                 retry_after,
-            } => b(Code::ResourceExhausted, "RATE_LIMITED")
+            } => b(Code::ResourceExhausted)
                 .metadata("caller", caller.clone())
                 .details(|d| {
                     d.set_retry_info(Some(retry_after));
@@ -90,7 +86,7 @@ impl Refusal {
                     );
                 })
                 .build(),
-            Refusal::Overloaded { limit } => b(Code::ResourceExhausted, "OVERLOADED")
+            Refusal::Overloaded { limit } => b(Code::ResourceExhausted)
                 .details(|d| {
                     d.set_retry_info(Some(Duration::from_millis(100)));
                     d.add_quota_failure_violation(
@@ -102,7 +98,7 @@ impl Refusal {
             Refusal::UpstreamRateLimited {
                 requests_per_second,
                 retry_after,
-            } => b(Code::ResourceExhausted, "UPSTREAM_RATE_LIMITED")
+            } => b(Code::ResourceExhausted)
                 .details(|d| {
                     d.set_retry_info(Some(retry_after));
                     d.add_quota_failure_violation(
@@ -111,6 +107,18 @@ impl Refusal {
                     );
                 })
                 .build(),
+        }
+    }
+
+    /// The `ErrorInfo.reason` of this refusal.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Unauthenticated(_) => "UNAUTHENTICATED",
+            Refusal::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            Refusal::BucketNotAllowed { .. } => "BUCKET_NOT_ALLOWED",
+            Refusal::RateLimited { .. } => "RATE_LIMITED",
+            Refusal::Overloaded { .. } => "OVERLOADED",
+            Refusal::UpstreamRateLimited { .. } => "UPSTREAM_RATE_LIMITED",
         }
     }
 

@@ -213,4 +213,6 @@ impl ElastiCacheService for ElastiCacheGrpc {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;

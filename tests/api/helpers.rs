@@ -19,6 +19,7 @@ pub(crate) struct TestApp {
     pub(crate) client: ElastiCacheServiceClient<Channel>,
     pub(crate) emulator: Emulator,
     pub(crate) addr: std::net::SocketAddr,
+    pub(crate) metrics_addr: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -66,6 +67,7 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
     customize(&mut settings);
     let app = Application::build(settings).await.expect("app builds");
     let addr = app.local_addr();
+    let metrics_addr = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -79,6 +81,7 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
         client,
         emulator,
         addr,
+        metrics_addr,
         stop: Some(stop),
         server: Some(server),
     }

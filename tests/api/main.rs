@@ -7,5 +7,6 @@ mod faults;
 mod helpers;
 mod lifecycle;
 mod retries;
+mod robustness;
 mod security;
 mod server;

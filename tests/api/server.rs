@@ -86,3 +86,64 @@ async fn shutdown_lets_calls_in_flight_finish() {
     let result = in_flight.await.unwrap();
     assert!(result.is_ok(), "in-flight call failed: {result:?}");
 }
+
+/// `GET /metrics` over a plain TCP connection.
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+#[tokio::test]
+async fn metrics_show_server_upstream_and_refusal_families() {
+    let mut app = spawn_app_with(|s| {
+        s.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+    })
+    .await;
+    app.emulator.faults().inject(
+        Some("DescribeServerlessCacheSnapshots"),
+        FaultKind::Throttle,
+        1,
+    );
+    app.client
+        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest::default())
+        .await
+        .expect("retried after one throttle");
+    let _ = app
+        .client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: "metrics-missing".into(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .expect_err("not found");
+    let _ = app
+        .client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest::default())
+        .await
+        .expect_err("invalid");
+    let metrics_addr = app.metrics_addr.expect("metrics on");
+    let text = scrape(metrics_addr).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    for needle in [
+        "grpc_server_started_total{grpc_service=\"elasticache.v1.ElastiCacheService\",grpc_method=\"DescribeServerlessCacheSnapshots\"",
+        "grpc_server_handled_total{grpc_service=\"elasticache.v1.ElastiCacheService\",grpc_method=\"DescribeServerlessCacheSnapshots\",grpc_type=\"unary\",grpc_code=\"OK\"}",
+        "grpc_server_handled_total{grpc_service=\"elasticache.v1.ElastiCacheService\",grpc_method=\"ExportServerlessCacheSnapshot\",grpc_type=\"unary\",grpc_code=\"NotFound\"}",
+        "grpc_server_handling_seconds_bucket{",
+        "elasticache_upstream_calls_total{operation=\"DescribeServerlessCacheSnapshots\",outcome=\"Throttling\"}",
+        "elasticache_upstream_calls_total{operation=\"ExportServerlessCacheSnapshot\",outcome=\"ServerlessCacheSnapshotNotFoundFault\"}",
+        "elasticache_upstream_retries_total{operation=\"DescribeServerlessCacheSnapshots\"}",
+        "elasticache_upstream_throttles_total{operation=\"DescribeServerlessCacheSnapshots\"}",
+        "elasticache_refusals_total{reason=\"INVALID_ARGUMENT\"}",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}

@@ -1,0 +1,336 @@
+//! Prometheus metrics (`metrics` + `metrics-exporter-prometheus`), served at `/metrics` on
+//! `--metrics-listen`. Names follow the usual gRPC server metrics:
+//!
+//! - `grpc_server_started_total{grpc_service,grpc_method,grpc_type}`
+//! - `grpc_server_handled_total{grpc_service,grpc_method,grpc_type,grpc_code}`
+//! - `grpc_server_handling_seconds{grpc_service,grpc_method,grpc_type}` (histogram)
+//! - `elasticache_upstream_calls_total{operation,outcome}`: one per attempt; `outcome` is `ok`,
+//!   the AWS error code, or the transport failure (`timeout`, `dispatch`, `response`, …)
+//! - `elasticache_upstream_retries_total{operation}`
+//! - `elasticache_upstream_throttles_total{operation}`
+//! - `elasticache_refusals_total{reason}`: the facade's own refusals (`RATE_LIMITED`,
+//!   `OVERLOADED`, `UPSTREAM_RATE_LIMITED`, `UNAUTHENTICATED`, …)
+//!
+//! Server metrics are recorded by [`GrpcMetricsLayer`], outermost in the inbound stack, so every
+//! call is counted — refused ones and health/reflection included — with the `grpc-status` it
+//! really ended with (read from the headers of a trailers-only response, else from the trailers).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use http_body::{Body, Frame};
+use metrics::{counter, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tower::{Layer, Service};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once; later calls return the same handle.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("grpc_server_handling_seconds".into()),
+                    &buckets,
+                )
+                .expect("static, non-empty bucket list")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only when another recorder was installed first; ours then stays unused.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Serves `GET /metrics` on `listener` until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle) {
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let body = if req.uri().path() == "/metrics" {
+                    Ok(handle.render())
+                } else {
+                    Err(())
+                };
+                async move {
+                    let response = match body {
+                        Ok(text) => http::Response::builder()
+                            .header("content-type", "text/plain; version=0.0.4")
+                            .body(http_body_util::Full::new(bytes::Bytes::from(text))),
+                        Err(()) => http::Response::builder()
+                            .status(http::StatusCode::NOT_FOUND)
+                            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                                b"see /metrics\n",
+                            ))),
+                    };
+                    response.map_err(std::io::Error::other)
+                }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Binds `addr` for [`serve`] and returns the bound address.
+pub async fn start(addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let handle = install();
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    tokio::spawn(serve(listener, handle));
+    Ok(local)
+}
+
+/// Counts one refusal of the facade's own.
+pub fn refusal(reason: &'static str) {
+    counter!("elasticache_refusals_total", "reason" => reason).increment(1);
+}
+
+/// Counts one upstream attempt and its outcome.
+pub fn upstream_call(operation: &'static str, outcome: String) {
+    counter!("elasticache_upstream_calls_total", "operation" => operation, "outcome" => outcome)
+        .increment(1);
+}
+
+/// Counts one retry.
+pub fn upstream_retry(operation: &'static str) {
+    counter!("elasticache_upstream_retries_total", "operation" => operation).increment(1);
+}
+
+/// Counts one throttled attempt.
+pub fn upstream_throttle(operation: &'static str) {
+    counter!("elasticache_upstream_throttles_total", "operation" => operation).increment(1);
+}
+
+/// Adds [`GrpcMetrics`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcMetricsLayer;
+
+impl<S> Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+    fn layer(&self, inner: S) -> GrpcMetrics<S> {
+        GrpcMetrics { inner }
+    }
+}
+
+/// Records the gRPC server metrics of every call.
+#[derive(Debug, Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+}
+
+/// `(service, method)` of a gRPC path `/pkg.Service/Method`.
+fn split_path(path: &str) -> (String, String) {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let service = parts.next().unwrap_or_default().to_owned();
+    let method = parts.next().unwrap_or_default().to_owned();
+    (service, method)
+}
+
+impl<S, B, RB> Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<RB>>,
+{
+    type Response = http::Response<MetricsBody<RB>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let (service, method) = split_path(request.uri().path());
+        counter!(
+            "grpc_server_started_total",
+            "grpc_service" => service.clone(),
+            "grpc_method" => method.clone(),
+            "grpc_type" => "unary"
+        )
+        .increment(1);
+        ResponseFuture {
+            inner: self.inner.call(request),
+            call: Some(CallLabels {
+                service,
+                method,
+                started: Instant::now(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct CallLabels {
+    service: String,
+    method: String,
+    started: Instant,
+}
+
+impl CallLabels {
+    fn finish(self, code: &str) {
+        counter!(
+            "grpc_server_handled_total",
+            "grpc_service" => self.service.clone(),
+            "grpc_method" => self.method.clone(),
+            "grpc_type" => "unary",
+            "grpc_code" => code.to_owned()
+        )
+        .increment(1);
+        histogram!(
+            "grpc_server_handling_seconds",
+            "grpc_service" => self.service,
+            "grpc_method" => self.method,
+            "grpc_type" => "unary"
+        )
+        .record(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// The name Prometheus users expect for a `grpc-status` value (`OK`, `NotFound`, …).
+fn code_name(status: Option<&http::HeaderValue>) -> String {
+    let code = status
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+        .unwrap_or(tonic::Code::Unknown);
+    match code {
+        tonic::Code::Ok => "OK".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Finishes the call's metrics when the status is known.
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        call: Option<CallLabels>,
+    }
+}
+
+impl<F, RB, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<RB>, E>>,
+{
+    type Output = Result<http::Response<MetricsBody<RB>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = ready!(this.inner.poll(cx));
+        let mut call = this.call.take();
+        Poll::Ready(match result {
+            Ok(response) => {
+                // A trailers-only response (every error) carries its status in the headers.
+                if let Some(status) = response.headers().get("grpc-status")
+                    && let Some(call) = call.take()
+                {
+                    call.finish(&code_name(Some(status)));
+                }
+                Ok(response.map(|body| MetricsBody { inner: body, call }))
+            }
+            Err(e) => {
+                if let Some(call) = call {
+                    call.finish("Unknown");
+                }
+                Err(e)
+            }
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that finishes the call's metrics from its trailers.
+    #[derive(Debug)]
+    pub struct MetricsBody<B> {
+        #[pin]
+        inner: B,
+        call: Option<CallLabels>,
+    }
+
+    impl<B> PinnedDrop for MetricsBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // The body ended without trailers (the client went away): the call was cancelled.
+            if let Some(call) = this.project().call.take() {
+                call.finish("Cancelled");
+            }
+        }
+    }
+}
+
+impl<B: Body> Body for MetricsBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(f)) = &frame
+            && let Some(trailers) = f.trailers_ref()
+            && let Some(call) = this.call.take()
+        {
+            call.finish(&code_name(trailers.get("grpc-status")));
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_split_into_service_and_method() {
+        assert_eq!(
+            split_path("/elasticache.v1.ElastiCacheService/ExportServerlessCacheSnapshot"),
+            (
+                "elasticache.v1.ElastiCacheService".to_owned(),
+                "ExportServerlessCacheSnapshot".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn codes_are_named_as_prometheus_users_expect() {
+        assert_eq!(code_name(Some(&http::HeaderValue::from_static("0"))), "OK");
+        assert_eq!(
+            code_name(Some(&http::HeaderValue::from_static("5"))),
+            "NotFound"
+        );
+        assert_eq!(
+            code_name(Some(&http::HeaderValue::from_static("8"))),
+            "ResourceExhausted"
+        );
+        assert_eq!(code_name(None), "Unknown");
+    }
+}
