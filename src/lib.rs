@@ -13,6 +13,7 @@ pub mod identity;
 pub mod metrics;
 pub mod middleware;
 pub mod pb;
+pub mod server;
 pub mod service;
 pub mod startup;
 pub mod status;

@@ -12,15 +12,14 @@ use aws_credential_types::Credentials;
 use aws_sdk_elasticache::config::retry::RetryConfig;
 use aws_sdk_elasticache::config::{Region, timeout::TimeoutConfig};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::service::Routes;
 use tower::layer::util::Stack;
 use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{MakeSpan, TraceLayer};
 
-use crate::config::{Settings, TlsSettings, Upstream};
+use crate::config::{Settings, Upstream};
 use crate::emulator::Emulator;
 use crate::identity::Callers;
 use crate::metrics::GrpcMetricsLayer;
@@ -31,6 +30,7 @@ use crate::middleware::request_id::X_REQUEST_ID;
 use crate::middleware::rescue::RescueLayer;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
+use crate::server::tls_acceptor;
 use crate::service::ElastiCacheGrpc;
 use crate::upstream::Upstream as UpstreamStack;
 
@@ -150,25 +150,20 @@ impl Application {
             tokio::time::sleep(drain_delay).await;
         };
 
-        let mut server = Server::builder();
-        if let Some(tls) = &settings.tls {
-            server = server.tls_config(tls_config(tls)?)?;
-        }
-        tracing::info!(
-            address = %self.local_addr,
-            tls = settings.tls.is_some(),
-            "elasticache-grpc listening"
-        );
-        server
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-            .layer(inbound)
-            .add_service(health_service)
+        let tls = settings.tls.as_ref().map(tls_acceptor).transpose()?;
+        let routes = Routes::new(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), drain)
-            .await?;
+            .prepare();
+        let stack = tower::ServiceBuilder::new().layer(inbound).service(routes);
+
+        tracing::info!(
+            address = %self.local_addr,
+            tls = tls.is_some(),
+            "elasticache-grpc listening"
+        );
+        crate::server::serve(self.listener, tls, stack, drain).await;
         if let Some(emulator) = emulator {
             emulator.shutdown();
         }
@@ -271,19 +266,6 @@ pub fn trace_id_of(traceparent: &str) -> Option<&str> {
         && hex(flags, 2)
         && (version != "00" || parts.next().is_none());
     valid.then_some(trace_id)
-}
-
-/// TLS from PEM files; with a client CA, client certificates are required.
-fn tls_config(tls: &TlsSettings) -> anyhow::Result<ServerTlsConfig> {
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-    };
-    let mut config =
-        ServerTlsConfig::new().identity(Identity::from_pem(read(&tls.cert)?, read(&tls.key)?));
-    if let Some(ca) = &tls.client_ca {
-        config = config.client_ca_root(Certificate::from_pem(read(ca)?));
-    }
-    Ok(config)
 }
 
 /// Reflection serves our files with their imports, the `google.rpc` detail types and health, so

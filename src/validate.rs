@@ -72,6 +72,24 @@ impl Violations {
         }
     }
 
+    fn required_cache_name(&mut self, field: &str, value: &str) {
+        if self.required(field, value) {
+            self.cache_name(field, value);
+        }
+    }
+
+    fn required_snapshot_name(&mut self, field: &str, value: &str) {
+        if self.required(field, value) {
+            self.snapshot_name(field, value);
+        }
+    }
+
+    fn required_bucket(&mut self, field: &str, value: &str) {
+        if self.required(field, value) {
+            self.bucket(field, value);
+        }
+    }
+
     fn cache_name(&mut self, field: &str, value: &str) {
         if let Err(why) = check_cache_name(value) {
             self.add(field, why);
@@ -199,18 +217,11 @@ pub trait Validate {
 impl Validate for pb::ExportServerlessCacheSnapshotRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
-        if v.required(
+        v.required_snapshot_name(
             "serverless_cache_snapshot_name",
             &self.serverless_cache_snapshot_name,
-        ) {
-            v.snapshot_name(
-                "serverless_cache_snapshot_name",
-                &self.serverless_cache_snapshot_name,
-            );
-        }
-        if v.required("s3_bucket_name", &self.s3_bucket_name) {
-            v.bucket("s3_bucket_name", &self.s3_bucket_name);
-        }
+        );
+        v.required_bucket("s3_bucket_name", &self.s3_bucket_name);
         v.into_result()
     }
 }
@@ -218,18 +229,11 @@ impl Validate for pb::ExportServerlessCacheSnapshotRequest {
 impl Validate for pb::CreateServerlessCacheSnapshotRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
-        if v.required(
+        v.required_snapshot_name(
             "serverless_cache_snapshot_name",
             &self.serverless_cache_snapshot_name,
-        ) {
-            v.snapshot_name(
-                "serverless_cache_snapshot_name",
-                &self.serverless_cache_snapshot_name,
-            );
-        }
-        if v.required("serverless_cache_name", &self.serverless_cache_name) {
-            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
-        }
+        );
+        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
         v.into_result()
     }
 }
@@ -263,9 +267,7 @@ impl Validate for pb::CopyServerlessCacheSnapshotRequest {
                 &self.target_serverless_cache_snapshot_name,
             ),
         ] {
-            if v.required(field, value) {
-                v.snapshot_name(field, value);
-            }
+            v.required_snapshot_name(field, value);
         }
         v.into_result()
     }
@@ -274,15 +276,10 @@ impl Validate for pb::CopyServerlessCacheSnapshotRequest {
 impl Validate for pb::DeleteServerlessCacheSnapshotRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
-        if v.required(
+        v.required_snapshot_name(
             "serverless_cache_snapshot_name",
             &self.serverless_cache_snapshot_name,
-        ) {
-            v.snapshot_name(
-                "serverless_cache_snapshot_name",
-                &self.serverless_cache_snapshot_name,
-            );
-        }
+        );
         v.into_result()
     }
 }
@@ -290,9 +287,7 @@ impl Validate for pb::DeleteServerlessCacheSnapshotRequest {
 impl Validate for pb::CreateServerlessCacheRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
-        if v.required("serverless_cache_name", &self.serverless_cache_name) {
-            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
-        }
+        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
         v.required("engine", &self.engine);
         v.usage_limits("cache_usage_limits", self.cache_usage_limits.as_ref());
         v.enum_value::<pb::NetworkType>("network_type", self.network_type);
@@ -317,9 +312,7 @@ impl Validate for pb::DescribeServerlessCachesRequest {
 impl Validate for pb::ModifyServerlessCacheRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
-        if v.required("serverless_cache_name", &self.serverless_cache_name) {
-            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
-        }
+        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
         v.usage_limits("cache_usage_limits", self.cache_usage_limits.as_ref());
         v.into_result()
     }
@@ -328,9 +321,7 @@ impl Validate for pb::ModifyServerlessCacheRequest {
 impl Validate for pb::DeleteServerlessCacheRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut v = Violations::default();
-        if v.required("serverless_cache_name", &self.serverless_cache_name) {
-            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
-        }
+        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
         v.optional_snapshot_name("final_snapshot_name", self.final_snapshot_name.as_deref());
         v.into_result()
     }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::{Either, Ready, ready};
-use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use super::refusal::{Refusal, request_id_of};
 use crate::identity::{Callers, certificate_identity};
+use crate::server::PeerCertificates;
 
 /// Path prefix of the RPCs that need a caller.
 const PROTECTED_PREFIX: &str = "/elasticache.v1.ElastiCacheService/";
@@ -104,11 +104,8 @@ impl<S> Auth<S> {
                 .by_token(token)
                 .ok_or(Refusal::Unauthenticated("unknown bearer token"));
         }
-        let certs = request
-            .extensions()
-            .get::<TlsConnectInfo<TcpConnectInfo>>()
-            .and_then(|info| info.peer_certs());
-        if let Some(leaf) = certs.as_ref().and_then(|c| c.first()) {
+        let certs = request.extensions().get::<PeerCertificates>();
+        if let Some(leaf) = certs.and_then(|c| c.0.first()) {
             return certificate_identity(leaf)
                 .and_then(|id| self.callers.by_identity(&id))
                 .ok_or(Refusal::Unauthenticated(

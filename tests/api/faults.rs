@@ -109,27 +109,7 @@ async fn state_faults_from_the_emulator() {
     assert_eq!(reason(&missing), "SERVERLESS_CACHE_NOT_FOUND");
 
     // A snapshot name already taken, on copy: ResourceInfo names the target.
-    wait_for(
-        || {
-            let mut c = app.client.clone();
-            let cache = cache.clone();
-            async move {
-                c.describe_serverless_caches(pb::DescribeServerlessCachesRequest {
-                    serverless_cache_name: Some(cache),
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner()
-                .serverless_caches
-                .first()?
-                .status
-                .clone()
-            }
-        },
-        "available",
-    )
-    .await;
+    wait_for_cache(&app, &cache, "available").await;
     available_snapshot(&mut app, &cache, &format!("{cache}-a")).await;
     available_snapshot(&mut app, &cache, &format!("{cache}-b")).await;
     let taken = app

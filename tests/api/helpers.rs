@@ -123,25 +123,24 @@ pub(crate) async fn available_cache(app: &mut TestApp, name: &str) {
         })
         .await
         .expect("cache created");
-    wait_for(
-        || {
-            let mut c = app.client.clone();
-            let name = name.to_owned();
-            async move {
-                let r = c
-                    .describe_serverless_caches(pb::DescribeServerlessCachesRequest {
-                        serverless_cache_name: Some(name),
-                        ..Default::default()
-                    })
-                    .await
-                    .ok()?
-                    .into_inner();
-                r.serverless_caches.first()?.status.clone()
-            }
-        },
-        "available",
-    )
-    .await;
+    wait_for_cache(app, name, "available").await;
+}
+
+pub(crate) async fn cache_status(app: &TestApp, name: &str) -> Option<String> {
+    let mut c = app.client.clone();
+    let r = c
+        .describe_serverless_caches(pb::DescribeServerlessCachesRequest {
+            serverless_cache_name: Some(name.to_owned()),
+            ..Default::default()
+        })
+        .await
+        .ok()?
+        .into_inner();
+    r.serverless_caches.first()?.status.clone()
+}
+
+pub(crate) async fn wait_for_cache(app: &TestApp, name: &str, status: &str) {
+    wait_for(|| cache_status(app, name), status).await;
 }
 
 /// Creates a snapshot of an available cache and waits until it is `available`.

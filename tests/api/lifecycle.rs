@@ -154,27 +154,7 @@ async fn cache_modify_and_delete_with_final_snapshot() {
     assert_eq!(storage.unit, Some(pb::DataStorageUnit::Gb as i32));
     assert_eq!(limits.ecpu_per_second.and_then(|e| e.maximum), Some(5000));
 
-    wait_for(
-        || {
-            let mut c = app.client.clone();
-            let cache = cache.clone();
-            async move {
-                c.describe_serverless_caches(pb::DescribeServerlessCachesRequest {
-                    serverless_cache_name: Some(cache),
-                    ..Default::default()
-                })
-                .await
-                .ok()?
-                .into_inner()
-                .serverless_caches
-                .first()?
-                .status
-                .clone()
-            }
-        },
-        "available",
-    )
-    .await;
+    wait_for_cache(&app, &cache, "available").await;
 
     let deleted = app
         .client

@@ -110,26 +110,48 @@ async fn dropped_connection_mutating_is_outcome_unknown_describe_is_retried() {
     assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 2);
 }
 
-#[tokio::test]
+/// A client that sends `grpc-timeout` but, unlike tonic's `Channel`, does not enforce it, so the
+/// test sees exactly what the server answers and when.
+fn non_enforcing_client(
+    addr: std::net::SocketAddr,
+) -> pb::elasti_cache_service_client::ElastiCacheServiceClient<
+    hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        tonic::body::Body,
+    >,
+> {
+    let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http();
+    let origin: http::Uri = format!("http://{addr}").parse().unwrap();
+    pb::elasti_cache_service_client::ElastiCacheServiceClient::with_origin(http, origin)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hanging_upstream_meets_the_callers_deadline() {
-    let mut app = spawn_app().await;
+    let app = spawn_app().await;
     app.emulator
         .faults()
         .inject_always(Some("DescribeServerlessCaches"), FaultKind::Hang);
+    let mut client = non_enforcing_client(app.addr);
     let mut request = tonic::Request::new(describe());
     request.set_timeout(Duration::from_millis(300));
     let started = Instant::now();
-    let err = app
-        .client
+    let err = client
         .describe_serverless_caches(request)
         .await
         .expect_err("deadline");
     let elapsed = started.elapsed();
-    assert_eq!(err.code(), Code::DeadlineExceeded);
+    // The facade answers MARGIN (5 ms) before the deadline, so that its detailed status beats
+    // an enforcing client's own timer (tonic's would report a bare CANCELLED).
+    assert_eq!(err.code(), Code::DeadlineExceeded, "{err:?}");
+    assert_eq!(reason(&err), "DEADLINE_EXCEEDED");
     assert!(
-        elapsed >= Duration::from_millis(280) && elapsed < Duration::from_millis(400),
+        elapsed >= Duration::from_millis(290) && elapsed < Duration::from_millis(400),
         "{elapsed:?}"
     );
+    // Only one attempt could start: hanging is not retried past the deadline.
+    assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 1);
 }
 
 #[tokio::test]
