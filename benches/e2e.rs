@@ -1,0 +1,995 @@
+//! End-to-end benchmark of the facade against DESIGN §9, in one run on one machine:
+//!
+//! - throughput and p50/p99 of `DescribeServerlessCacheSnapshots` through the facade (tonic
+//!   client → facade → SDK → emulator) vs a direct SDK call to the same emulator, closed loop at
+//!   equal concurrency; the facade/direct ratio is the headline;
+//! - p50/p99 at a fixed 1,000 calls/s (open loop, below saturation) and the latency the facade
+//!   adds;
+//! - the facade's RSS idle, and with 1,000 calls in flight (the emulator delays them);
+//! - time from spawning the facade to `grpc.health.v1` SERVING (median of 5);
+//! - CPU time per call of each process (load generator, facade, emulator) from `/proc/PID/stat`,
+//!   which is what the throughput ratio is made of on two shared cores.
+//!
+//! The emulator and the facade run as child processes (the release binary that `cargo bench`
+//! builds), so the facade's RSS and CPU are its own. Loopback only; every loop is bounded in time.
+//!
+//! ```sh
+//! cargo bench --bench e2e                      # defaults: --duration 10 --concurrency 16,64
+//! cargo bench --bench e2e -- --duration 5 --concurrency 16
+//! ```
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use elasticache_grpc::pb;
+use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
+use hdrhistogram::Histogram;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+/// The binary `cargo bench` built; `ELASTICACHE_GRPC_BIN` overrides it (e.g. a copy, so that a
+/// concurrent `cargo build` cannot swap it mid-run).
+fn bin() -> String {
+    std::env::var("ELASTICACHE_GRPC_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_elasticache-grpc").to_owned())
+}
+const SNAPSHOTS: usize = 10;
+const IN_FLIGHT: usize = 1_000;
+const FIXED_RATE: u32 = 1_000;
+const STARTS: usize = 5;
+/// Slices each side's measurement is cut into, alternating with the other side.
+const ROUNDS: u32 = 5;
+
+/// Command-line options (after `cargo bench --bench e2e --`).
+struct Options {
+    /// Seconds measured per closed-loop run (after a 1 s warm-up).
+    duration: u64,
+    /// Seconds of the fixed-rate run of each side.
+    fixed_secs: u64,
+    /// Concurrencies of the closed-loop runs.
+    concurrency: Vec<usize>,
+    /// Extra environment of the facade process only (experiments: `LD_PRELOAD=…`, `RUST_LOG=…`,
+    /// `TOKIO_WORKER_THREADS=…`).
+    facade_env: Vec<(String, String)>,
+}
+
+impl Options {
+    fn parse() -> Self {
+        let mut options = Options {
+            duration: 10,
+            fixed_secs: 10,
+            concurrency: vec![16, 64],
+            facade_env: Vec::new(),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = || args.next().unwrap_or_else(|| panic!("{arg} needs a value"));
+            match arg.as_str() {
+                "--duration" => options.duration = value().parse().expect("--duration SECONDS"),
+                "--fixed-secs" => options.fixed_secs = value().parse().expect("--fixed-secs N"),
+                "--concurrency" => {
+                    options.concurrency = value()
+                        .split(',')
+                        .map(|c| c.parse().expect("--concurrency N[,N…]"))
+                        .collect();
+                }
+                "--facade-env" => {
+                    let pair = value();
+                    let (k, v) = pair.split_once('=').expect("--facade-env KEY=VALUE");
+                    options.facade_env.push((k.to_owned(), v.to_owned()));
+                }
+                // `cargo bench` passes `--bench`; a filter or other harness flags are ignored.
+                _ => {}
+            }
+        }
+        options
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let options = Options::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(options))
+}
+
+async fn run(options: Options) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("elasticache-grpc-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut report = Report::default();
+
+    // The emulator: resources settle at once, so seeding needs no waiting.
+    let emulator_addr = free_port()?;
+    let mut emulator = Process::spawn(
+        "emulator",
+        Command::new(bin()).args([
+            "emulator",
+            "--listen",
+            &emulator_addr.to_string(),
+            "--settle-ms",
+            "0",
+        ]),
+        &dir,
+    )?;
+    wait_for_port(emulator_addr).await?;
+    let endpoint = format!("http://{emulator_addr}");
+    let sdk = elasticache_grpc::startup::static_client(&endpoint);
+    seed(&sdk).await?;
+
+    // The facade's config: the upstream budget (20 rps by default, to protect the AWS account)
+    // would otherwise be what is measured.
+    let config = dir.join("bench.toml");
+    std::fs::write(
+        &config,
+        "[server]\nmax_concurrent_requests = 4096\n\n\
+         [upstream]\nrequests_per_second = 1000000\nburst = 1000000\n",
+    )?;
+    let facade_addr = free_port()?;
+    let facade_cmd = || {
+        let mut cmd = Command::new(bin());
+        cmd.args(["--listen", &facade_addr.to_string(), "--config"])
+            .arg(&config)
+            .env("AWS_ENDPOINT_URL_ELASTICACHE", &endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("RUST_LOG")
+            .envs(options.facade_env.iter().map(|(k, v)| (k, v)));
+        cmd
+    };
+
+    // Start to SERVING, STARTS times; the last facade stays up for everything else.
+    let mut starts = Vec::new();
+    let mut facade = None;
+    for i in 0..STARTS {
+        let mut cmd = facade_cmd();
+        let started = Instant::now();
+        let mut process = Process::spawn("facade", &mut cmd, &dir)?;
+        wait_serving(facade_addr, started, &mut process).await?;
+        starts.push(started.elapsed());
+        if i + 1 < STARTS {
+            process.stop();
+        } else {
+            facade = Some(process);
+        }
+    }
+    let facade = facade.expect("started");
+    // For attaching a profiler (`perf record -p PID`) to the facade under load.
+    eprintln!(
+        "facade pid {}, emulator pid {}, load generator pid {}",
+        facade.pid(),
+        emulator.pid(),
+        std::process::id()
+    );
+    starts.sort();
+    report.start_to_serving = starts.clone();
+
+    // Idle RSS: started, nothing called yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    report.idle_rss_kib = proc_status_kib(facade.pid(), "VmRSS")?;
+
+    let facade_url = format!("http://{facade_addr}");
+    let channel = Endpoint::from_shared(facade_url.clone())?.connect().await?;
+    let grpc = ElastiCacheServiceClient::new(channel.clone());
+    // One call each way, so both sides have live connections before anything is timed.
+    sdk.describe_serverless_cache_snapshots().send().await?;
+    grpc.clone()
+        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest::default())
+        .await?;
+    report.idle_rss_after_first_call_kib = proc_status_kib(facade.pid(), "VmRSS")?;
+
+    // RSS with IN_FLIGHT calls held at the emulator.
+    report.in_flight = Some(in_flight_rss(&facade, emulator_addr, &facade_url).await?);
+
+    let pids = Pids {
+        facade: facade.pid(),
+        emulator: emulator.pid(),
+    };
+    let direct_fn = {
+        let sdk = sdk.clone();
+        move || {
+            let sdk = sdk.clone();
+            async move { direct_call(&sdk).await }
+        }
+    };
+    let facade_fn = {
+        let grpc = grpc.clone();
+        move || {
+            let grpc = grpc.clone();
+            async move { facade_call(grpc).await }
+        }
+    };
+    // The gRPC hop alone: a health Check through the same connection and inbound stack, no
+    // upstream call. Its latency is the floor of what any gRPC facade adds here.
+    let hop_fn = {
+        let health = HealthClient::new(channel.clone());
+        move || {
+            let mut health = health.clone();
+            async move {
+                health
+                    .check(HealthCheckRequest::default())
+                    .await
+                    .map(drop)
+                    .map_err(|s| format!("{:?}", s.code()))
+            }
+        }
+    };
+
+    // Direct and facade runs alternate in ROUNDS short slices (A B, B A, …), so a drift of the
+    // machine (another process, CPU placement) lands on both sides alike.
+    let warm = Duration::from_millis(500);
+    let slice = Duration::from_secs(options.duration) / ROUNDS;
+    for &concurrency in &options.concurrency {
+        let (mut direct, mut through) = (None, None);
+        for round in 0..ROUNDS {
+            for side in [round % 2, 1 - round % 2] {
+                if side == 0 {
+                    let run = closed_loop(concurrency, warm, slice, &pids, direct_fn.clone()).await;
+                    merge(&mut direct, run);
+                } else {
+                    let run = closed_loop(concurrency, warm, slice, &pids, facade_fn.clone()).await;
+                    merge(&mut through, run);
+                }
+            }
+        }
+        report
+            .closed
+            .push((concurrency, direct.expect("ran"), through.expect("ran")));
+    }
+
+    let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
+    let (mut fixed_direct, mut fixed_facade, mut fixed_hop) = (None, None, None);
+    for round in 0..ROUNDS {
+        for side in [round % 2, 1 - round % 2] {
+            if side == 0 {
+                let run = open_loop(FIXED_RATE, warm, slice, &pids, direct_fn.clone()).await;
+                merge(&mut fixed_direct, run);
+            } else {
+                let run = open_loop(FIXED_RATE, warm, slice, &pids, facade_fn.clone()).await;
+                merge(&mut fixed_facade, run);
+            }
+        }
+        let run = open_loop(FIXED_RATE, warm, slice, &pids, hop_fn.clone()).await;
+        merge(&mut fixed_hop, run);
+    }
+    let (fixed_direct, fixed_facade) = (fixed_direct.expect("ran"), fixed_facade.expect("ran"));
+    let fixed_hop = fixed_hop.expect("ran");
+    report.fixed = Some((fixed_direct, fixed_facade));
+    report.hop = Some(fixed_hop);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    report.after_load_rss_kib = proc_status_kib(facade.pid(), "VmRSS")?;
+    report.hwm_kib = proc_status_kib(facade.pid(), "VmHWM")?;
+
+    facade.stop();
+    emulator.stop_mut();
+    let _ = std::fs::remove_dir_all(&dir);
+
+    println!("{}", report.markdown(&options));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls
+
+async fn direct_call(sdk: &aws_sdk_elasticache::Client) -> Result<(), String> {
+    let out = sdk
+        .describe_serverless_cache_snapshots()
+        .send()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    if out.serverless_cache_snapshots().len() != SNAPSHOTS {
+        return Err("wrong snapshot count".into());
+    }
+    Ok(())
+}
+
+async fn facade_call(mut grpc: ElastiCacheServiceClient<Channel>) -> Result<(), String> {
+    let out = grpc
+        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest::default())
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+    if out.get_ref().serverless_cache_snapshots.len() != SNAPSHOTS {
+        return Err("wrong snapshot count".into());
+    }
+    Ok(())
+}
+
+async fn seed(sdk: &aws_sdk_elasticache::Client) -> anyhow::Result<()> {
+    sdk.create_serverless_cache()
+        .serverless_cache_name("bench")
+        .engine("valkey")
+        .send()
+        .await?;
+    for i in 0..SNAPSHOTS {
+        sdk.create_serverless_cache_snapshot()
+            .serverless_cache_name("bench")
+            .serverless_cache_snapshot_name(format!("bench-snapshot-{i:02}"))
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+/// One run's latencies (µs), outcome counts and CPU time per process.
+struct Run {
+    histogram: Histogram<u64>,
+    errors: u64,
+    first_error: Option<String>,
+    elapsed: Duration,
+    cpu: Cpu,
+}
+
+impl Run {
+    fn ok(&self) -> u64 {
+        self.histogram.len()
+    }
+    fn rps(&self) -> f64 {
+        self.ok() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn p(&self, q: f64) -> u64 {
+        self.histogram.value_at_quantile(q)
+    }
+    /// CPU µs per successful call of a process.
+    fn cpu_per_call(&self, seconds: f64) -> f64 {
+        seconds * 1e6 / self.ok().max(1) as f64
+    }
+}
+
+struct Pids {
+    facade: u32,
+    emulator: u32,
+}
+
+/// CPU seconds (user + system) used during a run.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    load: f64,
+    facade: f64,
+    emulator: f64,
+}
+
+impl Cpu {
+    fn sample(pids: &Pids) -> Self {
+        Cpu {
+            load: cpu_seconds("self"),
+            facade: cpu_seconds(&pids.facade.to_string()),
+            emulator: cpu_seconds(&pids.emulator.to_string()),
+        }
+    }
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            load: self.load - before.load,
+            facade: self.facade - before.facade,
+            emulator: self.emulator - before.emulator,
+        }
+    }
+}
+
+/// Adds `run` to the runs of one side.
+fn merge(total: &mut Option<Run>, run: Run) {
+    match total {
+        None => *total = Some(run),
+        Some(t) => {
+            t.histogram.add(&run.histogram).expect("same bounds");
+            t.errors += run.errors;
+            if t.first_error.is_none() {
+                t.first_error = run.first_error;
+            }
+            t.elapsed += run.elapsed;
+            t.cpu = Cpu {
+                load: t.cpu.load + run.cpu.load,
+                facade: t.cpu.facade + run.cpu.facade,
+                emulator: t.cpu.emulator + run.cpu.emulator,
+            };
+        }
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds")
+}
+
+/// `concurrency` workers call back to back: `warmup`, then `measure` measured.
+async fn closed_loop<F, Fut>(
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    pids: &Pids,
+    call: F,
+) -> Run
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send,
+{
+    let measure_from = Instant::now() + warmup;
+    let until = measure_from + measure;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut histogram = histogram();
+                let mut errors = 0;
+                let mut first_error = None;
+                loop {
+                    let start = Instant::now();
+                    if start >= until {
+                        break;
+                    }
+                    let outcome = call().await;
+                    if start < measure_from {
+                        continue;
+                    }
+                    match outcome {
+                        Ok(()) => histogram.saturating_record(micros(start.elapsed())),
+                        Err(e) => {
+                            errors += 1;
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                (histogram, errors, first_error)
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(measure_from.into()).await;
+    let before = Cpu::sample(pids);
+    tokio::time::sleep_until(until.into()).await;
+    let cpu = Cpu::sample(pids).since(before);
+    let elapsed = measure_from.elapsed();
+    let mut run = Run {
+        histogram: histogram(),
+        errors: 0,
+        first_error: None,
+        elapsed,
+        cpu,
+    };
+    for worker in workers {
+        let (h, errors, first_error) = worker.await.expect("worker");
+        run.histogram.add(h).expect("same bounds");
+        run.errors += errors;
+        if run.first_error.is_none() {
+            run.first_error = first_error;
+        }
+    }
+    // Calls that started before `until` and ended after it are counted; the rate uses the time
+    // to the last of them.
+    run.elapsed = run.elapsed.max(elapsed);
+    run
+}
+
+/// One call every 1/`rate` s for `seconds`, each on its own task (open loop: a slow call does
+/// not delay the next), after `warmup` at the same rate. Latency is from the call's start.
+async fn open_loop<F, Fut>(
+    rate: u32,
+    warmup: Duration,
+    measure: Duration,
+    pids: &Pids,
+    call: F,
+) -> Run
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let results = Arc::new(Mutex::new((histogram(), 0u64, None::<String>)));
+    let period = Duration::from_secs(1) / rate;
+    let calls_in = |d: Duration| (d.as_secs_f64() * f64::from(rate)).round() as usize;
+    let warmup = calls_in(warmup);
+    let total = warmup + calls_in(measure);
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut before = None;
+    let mut measure_start = start;
+    for i in 0..total {
+        let at = start + period * i as u32;
+        tokio::time::sleep_until(at.into()).await;
+        if i == warmup {
+            before = Some(Cpu::sample(pids));
+            measure_start = Instant::now();
+        }
+        let call = call.clone();
+        let results = results.clone();
+        let measured = i >= warmup;
+        tasks.spawn(async move {
+            let t0 = Instant::now();
+            let outcome = call().await;
+            let took = micros(t0.elapsed());
+            if measured {
+                let mut r = results.lock().expect("results");
+                match outcome {
+                    Ok(()) => r.0.saturating_record(took),
+                    Err(e) => {
+                        r.1 += 1;
+                        r.2.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    while tasks.join_next().await.is_some() {}
+    let cpu = Cpu::sample(pids).since(before.expect("measured"));
+    let elapsed = measure_start.elapsed();
+    let (histogram, errors, first_error) = std::mem::replace(
+        &mut *results.lock().expect("results"),
+        (histogram(), 0, None),
+    );
+    Run {
+        histogram,
+        errors,
+        first_error,
+        elapsed,
+        cpu,
+    }
+}
+
+/// What `IN_FLIGHT` calls held at the emulator cost the facade.
+struct InFlight {
+    peak_rss_kib: u64,
+    held_at_emulator: u64,
+    ok: usize,
+    failed: usize,
+    first_error: Option<String>,
+}
+
+/// The emulator delays the next `IN_FLIGHT` calls by 2 s; `IN_FLIGHT` calls go through the facade
+/// at once (over 10 HTTP/2 connections: a server takes ≤ 200 streams per connection), and the
+/// facade's RSS is sampled while they are held.
+async fn in_flight_rss(
+    facade: &Process,
+    emulator: SocketAddr,
+    facade_url: &str,
+) -> anyhow::Result<InFlight> {
+    let calls_before = emulator_calls(emulator).await?;
+    control(
+        emulator,
+        "POST",
+        "/_emulator/faults",
+        &format!(
+            "action=DescribeServerlessCacheSnapshots&kind=delay&delay_ms=2000&times={IN_FLIGHT}"
+        ),
+    )
+    .await?;
+    let mut channels = Vec::new();
+    for _ in 0..10 {
+        channels.push(
+            Endpoint::from_shared(facade_url.to_owned())?
+                .connect()
+                .await?,
+        );
+    }
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..IN_FLIGHT {
+        let grpc = ElastiCacheServiceClient::new(channels[i % channels.len()].clone());
+        calls.spawn(facade_call(grpc));
+    }
+    // Sample while the calls are held: they are answered 2 s after they reach the emulator.
+    let mut peak = 0;
+    let mut held = 0;
+    let until = Instant::now() + Duration::from_millis(1_800);
+    while Instant::now() < until {
+        peak = peak.max(proc_status_kib(facade.pid(), "VmRSS")?);
+        held = held.max(emulator_calls(emulator).await? - calls_before);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (mut ok, mut failed, mut first_error) = (0, 0, None);
+    while let Some(done) = calls.join_next().await {
+        match done.expect("call") {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    control(emulator, "POST", "/_emulator/reset", "").await?;
+    Ok(InFlight {
+        peak_rss_kib: peak,
+        held_at_emulator: held,
+        ok,
+        failed,
+        first_error,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+/// A child process, stopped with SIGTERM (then killed) when asked.
+struct Process {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    fn spawn(name: &'static str, cmd: &mut Command, dir: &Path) -> anyhow::Result<Self> {
+        let log = dir.join(format!("{name}.log"));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        Ok(Process { name, child, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stop(mut self) {
+        self.stop_mut();
+    }
+
+    fn stop_mut(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        eprintln!("{} did not stop on SIGTERM; killing it", self.name);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(format!(
+                "{} exited ({status}): {}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn free_port() -> std::io::Result<SocketAddr> {
+    StdListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+async fn wait_for_port(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    anyhow::bail!("nothing listens on {addr} after 10 s")
+}
+
+/// Polls `grpc.health.v1.Health/Check` for the service until SERVING, a fresh connection attempt
+/// about every millisecond.
+async fn wait_serving(
+    addr: SocketAddr,
+    started: Instant,
+    process: &mut Process,
+) -> anyhow::Result<()> {
+    let url = format!("http://{addr}");
+    while started.elapsed() < Duration::from_secs(10) {
+        if let Some(exit) = process.exited() {
+            anyhow::bail!(exit);
+        }
+        if let Ok(channel) = Endpoint::from_shared(url.clone())?
+            .connect_timeout(Duration::from_millis(100))
+            .connect()
+            .await
+        {
+            let mut health = HealthClient::new(channel);
+            let request = HealthCheckRequest {
+                service: pb::SERVICE_NAME.to_owned(),
+            };
+            if let Ok(response) = health.check(request).await
+                && response.get_ref().status == ServingStatus::Serving as i32
+            {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    anyhow::bail!("the facade was not SERVING 10 s after its start")
+}
+
+/// A `kB` field of `/proc/PID/status` (`VmRSS`, `VmHWM`).
+fn proc_status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| {
+            let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+            rest.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+        .ok_or_else(|| anyhow::anyhow!("no {field} in /proc/{pid}/status"))
+}
+
+/// User + system CPU seconds of `/proc/<pid>/stat` (`pid` may be `self`).
+fn cpu_seconds(pid: &str) -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name: state is the first; utime and stime the 12th and 13th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (field(11) + field(12)) / ticks
+}
+
+/// One HTTP/1.1 request to the emulator's control surface; the body of a 200 answer.
+async fn control(addr: SocketAddr, method: &str, path: &str, form: &str) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n\
+         content-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    anyhow::ensure!(
+        head.starts_with("HTTP/1.1 200"),
+        "{method} {path}: {answer}"
+    );
+    Ok(body.to_owned())
+}
+
+/// The emulator's count of `DescribeServerlessCacheSnapshots` calls.
+async fn emulator_calls(addr: SocketAddr) -> anyhow::Result<u64> {
+    let body = control(addr, "GET", "/_emulator/calls", "").await?;
+    Ok(body
+        .lines()
+        .find_map(|l| l.strip_prefix("DescribeServerlessCacheSnapshots "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+#[derive(Default)]
+struct Report {
+    start_to_serving: Vec<Duration>,
+    idle_rss_kib: u64,
+    idle_rss_after_first_call_kib: u64,
+    in_flight: Option<InFlight>,
+    closed: Vec<(usize, Run, Run)>,
+    fixed: Option<(Run, Run)>,
+    hop: Option<Run>,
+    after_load_rss_kib: u64,
+    hwm_kib: u64,
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn errors(run: &Run) -> String {
+    match &run.first_error {
+        None => String::new(),
+        Some(e) => format!(" ({} errors, first: {e})", run.errors),
+    }
+}
+
+impl Report {
+    fn markdown(&self, options: &Options) -> String {
+        let mut out = String::new();
+        let w = &mut out;
+        let _ = writeln!(
+            w,
+            "## Results vs DESIGN §9 budgets\n\n\
+             `DescribeServerlessCacheSnapshots` returning {SNAPSHOTS} snapshots; \
+             each side measured {} s closed loop and {} s at a fixed {FIXED_RATE}/s, in {ROUNDS} \
+             alternating slices after 0.5 s of warm-up each.\n",
+            options.duration, options.fixed_secs
+        );
+        if !options.facade_env.is_empty() {
+            let env: Vec<String> = options
+                .facade_env
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect();
+            let _ = writeln!(w, "Facade environment: {}.\n", env.join(", "));
+        }
+        let _ = writeln!(
+            w,
+            "| measure | result | budget | verdict |\n|---|---|---|---|"
+        );
+        for (c, direct, facade) in &self.closed {
+            let ratio = facade.rps() / direct.rps();
+            let _ = writeln!(
+                w,
+                "| throughput, concurrency {c}: facade / direct | {:.0} / {:.0} req/s = **{ratio:.2}×** | ≥ 0.80× | {} |",
+                facade.rps(),
+                direct.rps(),
+                verdict(ratio >= 0.8)
+            );
+        }
+        for (c, direct, facade) in &self.closed {
+            // On two saturated cores throughput is the inverse of the CPU one call costs all three
+            // processes together; this form of the ratio does not depend on how busy the rest of
+            // the machine was during either side's slices.
+            let total = |r: &Run| r.cpu_per_call(r.cpu.load + r.cpu.facade + r.cpu.emulator);
+            let ratio = total(direct) / total(facade);
+            let _ = writeln!(
+                w,
+                "| same, from CPU per call (all processes), concurrency {c}: direct / facade | {:.0} / {:.0} µs = **{ratio:.2}×** | ≥ 0.80× | {} |",
+                total(direct),
+                total(facade),
+                verdict(ratio >= 0.8)
+            );
+        }
+        if let Some((direct, facade)) = &self.fixed {
+            let p50 = facade.p(0.5) as i64 - direct.p(0.5) as i64;
+            let p99 = facade.p(0.99) as i64 - direct.p(0.99) as i64;
+            let _ = writeln!(
+                w,
+                "| added latency at {FIXED_RATE}/s, p50 | {} − {} = **{p50} µs** | ≤ 150 µs | {} |",
+                facade.p(0.5),
+                direct.p(0.5),
+                verdict(p50 <= 150)
+            );
+            let _ = writeln!(
+                w,
+                "| added latency at {FIXED_RATE}/s, p99 | {} − {} = **{p99} µs** | ≤ 1000 µs | {} |",
+                facade.p(0.99),
+                direct.p(0.99),
+                verdict(p99 <= 1000)
+            );
+        }
+        let _ = writeln!(
+            w,
+            "| idle RSS (started, no call yet) | **{:.1} MiB** | ≤ 20 MiB | {} |",
+            mib(self.idle_rss_kib),
+            verdict(mib(self.idle_rss_kib) <= 20.0)
+        );
+        if let Some(f) = &self.in_flight {
+            let _ = writeln!(
+                w,
+                "| RSS with {IN_FLIGHT} calls in flight (peak sampled; {} held at the emulator) | **{:.1} MiB** | ≤ 100 MiB | {} |",
+                f.held_at_emulator,
+                mib(f.peak_rss_kib),
+                verdict(mib(f.peak_rss_kib) <= 100.0 && f.held_at_emulator >= IN_FLIGHT as u64)
+            );
+        }
+        let median = self.start_to_serving[self.start_to_serving.len() / 2];
+        let _ = writeln!(
+            w,
+            "| start to SERVING (median of {STARTS}) | **{:.1} ms** | ≤ 200 ms | {} |",
+            median.as_secs_f64() * 1e3,
+            verdict(median <= Duration::from_millis(200))
+        );
+
+        let _ = writeln!(
+            w,
+            "\n### Closed loop (concurrency = calls in flight)\n\n\
+             | concurrency | path | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/call: load gen | facade | emulator | total |\n\
+             |---|---|---|---|---|---|---|---|---|---|"
+        );
+        let row = |w: &mut String, label: &str, run: &Run| {
+            let c = run.cpu;
+            let _ = writeln!(
+                w,
+                "{label} | {:.0} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |{}",
+                run.rps(),
+                run.p(0.5),
+                run.p(0.99),
+                run.p(0.999),
+                run.cpu_per_call(c.load),
+                run.cpu_per_call(c.facade),
+                run.cpu_per_call(c.emulator),
+                run.cpu_per_call(c.load + c.facade + c.emulator),
+                errors(run)
+            );
+        };
+        for (c, direct, facade) in &self.closed {
+            row(w, &format!("| {c} | direct SDK"), direct);
+            row(w, &format!("| {c} | through facade"), facade);
+        }
+        if let Some((direct, facade)) = &self.fixed {
+            let _ = writeln!(
+                w,
+                "\n### Fixed rate {FIXED_RATE} calls/s (open loop)\n\n\
+                 | path | calls/s | p50 µs | p99 µs | p99.9 µs | CPU µs/call: load gen | facade | emulator | total |\n\
+                 |---|---|---|---|---|---|---|---|---|"
+            );
+            row(w, "| direct SDK", direct);
+            row(w, "| through facade", facade);
+            if let Some(hop) = &self.hop {
+                row(
+                    w,
+                    "| `grpc.health.v1` Check through facade (the hop alone)",
+                    hop,
+                );
+            }
+        }
+        let _ = writeln!(w, "\n### Memory and start\n");
+        let _ = writeln!(
+            w,
+            "- facade VmRSS: idle {:.1} MiB; after the first call {:.1} MiB; after all the load \
+             {:.1} MiB; VmHWM (peak over the run) {:.1} MiB",
+            mib(self.idle_rss_kib),
+            mib(self.idle_rss_after_first_call_kib),
+            mib(self.after_load_rss_kib),
+            mib(self.hwm_kib)
+        );
+        if let Some(f) = &self.in_flight {
+            let _ = writeln!(
+                w,
+                "- {IN_FLIGHT} calls in flight (emulator delay 2 s): peak VmRSS {:.1} MiB, \
+                 {} held at the emulator at once, {} OK, {} failed{}",
+                mib(f.peak_rss_kib),
+                f.held_at_emulator,
+                f.ok,
+                f.failed,
+                f.first_error
+                    .as_ref()
+                    .map(|e| format!(" (first: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+        let starts: Vec<String> = self
+            .start_to_serving
+            .iter()
+            .map(|d| format!("{:.1}", d.as_secs_f64() * 1e3))
+            .collect();
+        let _ = writeln!(
+            w,
+            "- start to SERVING (spawn → health Check SERVING), sorted: {} ms",
+            starts.join(", ")
+        );
+        out
+    }
+}
