@@ -93,6 +93,11 @@ enum Command {
     HashToken,
 }
 
+/// jemalloc: glibc's malloc/free was a sixth of the facade's CPU per call (BENCHMARKS.md).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Exit code for a bad configuration (EX_USAGE).
 const EXIT_BAD_CONFIG: u8 = 64;
 
