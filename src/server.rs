@@ -43,7 +43,11 @@ pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
         .with_context(|| format!("no PEM certificates in {}", tls.cert.display()))?;
     let key = PrivateKeyDer::from_pem_slice(&read(&tls.key)?)
         .with_context(|| format!("no PEM private key in {}", tls.key.display()))?;
-    let builder = rustls::ServerConfig::builder();
+    // An explicit provider: never depend on which rustls crypto features other crates enable.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("the TLS provider supports no protocol version")?;
     let builder = match &tls.client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
@@ -52,7 +56,7 @@ pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
                     .add(cert.with_context(|| format!("bad PEM in {}", ca.display()))?)
                     .with_context(|| format!("bad CA certificate in {}", ca.display()))?;
             }
-            let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .context("cannot build the client certificate verifier")?;
             builder.with_client_cert_verifier(verifier)
