@@ -32,7 +32,8 @@ use tokio::time::Instant;
 use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
-use crate::aws::{find_source, is_server_fault_code, is_throttling_code, nothing_was_sent};
+pub use crate::aws::Safety;
+use crate::aws::{Failure, KnownFaults, is_throttling_code};
 use crate::config::UpstreamSettings;
 use crate::middleware::refusal::Refusal;
 use crate::service::Operation;
@@ -70,56 +71,16 @@ impl<Op: Operation> Clone for Attempt<Op> {
     }
 }
 
-/// Whether a failed attempt may be repeated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Safety {
-    /// AWS did nothing: safe for every operation.
-    Always,
-    /// AWS may have acted: safe only for read-only operations.
-    ReadOnly,
-    /// Never retried.
-    Never,
-}
-
-/// How a failed attempt is classified for retries.
+/// How a failed attempt is classified for retries: the AWS failure's [`Failure::safety`]; a
+/// per-attempt timeout is a timeout; the deadline and the upstream budget end the call.
 pub fn classify<E>(err: &UpstreamError<E>) -> Safety
 where
-    E: ProvideErrorMetadata + StdError + 'static,
+    E: KnownFaults + ProvideErrorMetadata + StdError + 'static,
 {
-    let err = match err {
-        UpstreamError::Sdk(err) => err,
-        UpstreamError::AttemptTimeout => return Safety::ReadOnly,
-        UpstreamError::Deadline | UpstreamError::Refused(_) => return Safety::Never,
-    };
     match err {
-        SdkError::ServiceError(service) => {
-            let code = service.err().code().unwrap_or_default();
-            let status = service.raw().status();
-            if code.is_empty() && status.is_success() {
-                // A success whose body could not be read: AWS acted.
-                Safety::ReadOnly
-            } else if is_throttling_code(code) {
-                Safety::Always
-            } else if status.is_server_error() || is_server_fault_code(code) {
-                Safety::ReadOnly
-            } else {
-                Safety::Never
-            }
-        }
-        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => Safety::ReadOnly,
-        SdkError::DispatchFailure(d) => {
-            if find_source::<aws_credential_types::provider::error::CredentialsError>(err).is_some()
-            {
-                Safety::Never
-            } else if nothing_was_sent(err) {
-                Safety::Always
-            } else if d.is_io() || d.is_timeout() || d.is_other() {
-                Safety::ReadOnly
-            } else {
-                Safety::Never
-            }
-        }
-        _ => Safety::Never,
+        UpstreamError::Sdk(err) => Failure::of(err).safety(),
+        UpstreamError::AttemptTimeout => Failure::Timeout.safety(),
+        UpstreamError::Deadline | UpstreamError::Refused(_) => Safety::Never,
     }
 }
 

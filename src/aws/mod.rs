@@ -228,61 +228,260 @@ where
     }
 }
 
+/// What went wrong with one upstream attempt. Decided once, here, from the SDK error; the status
+/// mapping ([`status_from_sdk_error`]) and the retry policy ([`Failure::safety`]) both read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure<'a> {
+    /// A modelled fault, recognised by the operation's error variant or by its wire code.
+    Fault {
+        /// Which one.
+        fault: Fault,
+        /// AWS's message.
+        message: &'a str,
+    },
+    /// A throttling code (AWS did nothing).
+    Throttled {
+        /// The code.
+        code: &'a str,
+        /// AWS's message.
+        message: &'a str,
+    },
+    /// A 5xx, or a code for a failure on AWS's side.
+    ServerFault {
+        /// The code, when AWS sent one.
+        code: Option<&'a str>,
+        /// AWS's message.
+        message: &'a str,
+        /// The HTTP status.
+        http_status: u16,
+    },
+    /// AWS refused the facade's own identity.
+    AccessDenied {
+        /// The code.
+        code: &'a str,
+        /// AWS's message.
+        message: &'a str,
+    },
+    /// A code this version does not know, or a 4xx without any code.
+    Unknown {
+        /// The code, when AWS sent one.
+        code: Option<&'a str>,
+        /// AWS's message.
+        message: &'a str,
+        /// The HTTP status.
+        http_status: u16,
+    },
+    /// The request reached AWS but the answer was lost or unreadable (AWS may have acted).
+    Unreadable,
+    /// The SDK's timeout, or a dispatch that timed out.
+    Timeout,
+    /// No usable credentials: nothing was sent.
+    Credentials,
+    /// The connection could not be made: nothing was sent.
+    NotSent,
+    /// The connection failed after the request may have been sent.
+    Lost,
+    /// Any other failure to send.
+    Dispatch,
+    /// The request could not be built.
+    Construction,
+}
+
+impl<'a> Failure<'a> {
+    /// Classifies an SDK error.
+    pub fn of<E>(err: &'a SdkError<E, HttpResponse>) -> Self
+    where
+        E: KnownFaults + ProvideErrorMetadata + StdError + 'static,
+    {
+        match err {
+            SdkError::ServiceError(service) => {
+                let e = service.err();
+                if let Some((fault, message)) = e.known_fault() {
+                    let message = message.or(e.message()).unwrap_or_default();
+                    return Failure::Fault { fault, message };
+                }
+                Self::of_service_error(
+                    e.code(),
+                    e.message().unwrap_or_default(),
+                    service.raw().status().as_u16(),
+                )
+            }
+            SdkError::TimeoutError(_) => Failure::Timeout,
+            SdkError::DispatchFailure(dispatch) => {
+                if find_source::<aws_credential_types::provider::error::CredentialsError>(err)
+                    .is_some()
+                {
+                    Failure::Credentials
+                } else if dispatch.is_timeout() {
+                    Failure::Timeout
+                } else if dispatch.is_io() || dispatch.is_other() {
+                    if nothing_was_sent(err) {
+                        Failure::NotSent
+                    } else {
+                        Failure::Lost
+                    }
+                } else {
+                    Failure::Dispatch
+                }
+            }
+            SdkError::ResponseError(_) => Failure::Unreadable,
+            _ => Failure::Construction,
+        }
+    }
+
+    fn of_service_error(code: Option<&'a str>, message: &'a str, http_status: u16) -> Self {
+        let Some(code) = code else {
+            return match http_status {
+                // AWS answered success but the body could not be read: the SDK reports that as
+                // a service error without a code.
+                200..=299 => Failure::Unreadable,
+                500.. => Failure::ServerFault {
+                    code: None,
+                    message,
+                    http_status,
+                },
+                _ => Failure::Unknown {
+                    code: None,
+                    message,
+                    http_status,
+                },
+            };
+        };
+        if let Some(fault) = Fault::from_wire_code(code) {
+            // A modelled fault the SDK did not expect for this operation: still ours to map.
+            Failure::Fault { fault, message }
+        } else if is_throttling_code(code) {
+            Failure::Throttled { code, message }
+        } else if http_status >= 500 || is_server_fault_code(code) {
+            Failure::ServerFault {
+                code: Some(code),
+                message,
+                http_status,
+            }
+        } else if ACCESS_DENIED_CODES.contains(&code) {
+            Failure::AccessDenied { code, message }
+        } else {
+            Failure::Unknown {
+                code: Some(code),
+                message,
+                http_status,
+            }
+        }
+    }
+
+    /// Whether an attempt that failed this way may be repeated (DESIGN §5).
+    pub fn safety(&self) -> Safety {
+        match self {
+            Failure::Throttled { .. } | Failure::NotSent => Safety::Always,
+            Failure::ServerFault { .. }
+            | Failure::Unreadable
+            | Failure::Timeout
+            | Failure::Lost => Safety::ReadOnly,
+            Failure::Fault { .. }
+            | Failure::AccessDenied { .. }
+            | Failure::Unknown { .. }
+            | Failure::Credentials
+            | Failure::Dispatch
+            | Failure::Construction => Safety::Never,
+        }
+    }
+}
+
+/// Whether a failed attempt may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Safety {
+    /// AWS did nothing: safe for every operation.
+    Always,
+    /// AWS may have acted: safe only for read-only operations.
+    ReadOnly,
+    /// Never retried.
+    Never,
+}
+
 /// Turns any SDK error of any of the nine operations into the status of DESIGN §3.
 pub fn status_from_sdk_error<E>(ctx: CallContext<'_>, err: &SdkError<E, HttpResponse>) -> Status
 where
     E: KnownFaults + ProvideErrorMetadata + StdError + 'static,
 {
-    let aws_request_id = err.request_id().map(str::to_owned);
-    match err {
-        SdkError::ServiceError(service) => {
-            let http_status = service.raw().status().as_u16();
-            let e = service.err();
-            let aws_request_id =
-                aws_request_id.or_else(|| e.meta().request_id().map(str::to_owned));
-            if let Some((fault, message)) = e.known_fault() {
-                let message = message.or(e.message()).unwrap_or_default();
-                return fault_status(ctx, fault, message, aws_request_id.as_deref());
-            }
-            service_error_status(
-                ctx,
-                e.code(),
-                e.message(),
-                http_status,
-                aws_request_id.as_deref(),
-            )
+    let aws_request_id = err.request_id().or_else(|| match err {
+        SdkError::ServiceError(service) => service.err().meta().request_id(),
+        _ => None,
+    });
+    let retry = |d: &mut tonic_types::ErrorDetails| {
+        d.set_retry_info(Some(RETRY_DELAY));
+    };
+    match Failure::of(err) {
+        Failure::Fault { fault, message } => fault_status(ctx, fault, message, aws_request_id),
+        Failure::Throttled { code, message } => {
+            aws_builder(ctx, Code::ResourceExhausted, code, message, aws_request_id)
+                .details(|d| {
+                    retry(d);
+                    d.add_quota_failure_violation("elasticache-api-rate", message);
+                })
+                .build()
         }
-        SdkError::TimeoutError(_) => deadline_status(ctx),
-        SdkError::DispatchFailure(dispatch) => {
-            if find_source::<aws_credential_types::provider::error::CredentialsError>(err).is_some()
-            {
-                // The provider's message may name files or roles; say only what happened.
-                return facade(
-                    ctx,
-                    Code::Unavailable,
-                    "the facade has no usable AWS credentials",
-                    "CREDENTIALS_UNAVAILABLE",
-                )
-                .build();
-            }
-            if dispatch.is_timeout() {
-                return deadline_status(ctx);
-            }
-            if dispatch.is_io() || dispatch.is_other() {
-                if nothing_was_sent(err) || !ctx.mutating {
-                    return facade(
-                        ctx,
-                        Code::Unavailable,
-                        "could not reach ElastiCache",
-                        "UPSTREAM_UNAVAILABLE",
-                    )
-                    .details(|d| {
-                        d.set_retry_info(Some(RETRY_DELAY));
-                    })
-                    .build();
-                }
-                return outcome_unknown(ctx);
-            }
+        Failure::ServerFault {
+            code,
+            message,
+            http_status,
+        } => with_http_status(
+            aws_builder(
+                ctx,
+                Code::Unavailable,
+                code.unwrap_or("Unknown"),
+                message,
+                aws_request_id,
+            ),
+            code,
+            http_status,
+        )
+        .details(retry)
+        .build(),
+        Failure::AccessDenied { code, message } => {
+            aws_builder(ctx, Code::PermissionDenied, code, message, aws_request_id).build()
+        }
+        Failure::Unknown {
+            code: Some(code),
+            message,
+            ..
+        } => {
+            tracing::warn!(
+                aws_error_code = code,
+                operation = ctx.operation,
+                "unknown AWS error code"
+            );
+            aws_builder(ctx, Code::Unknown, code, message, aws_request_id).build()
+        }
+        Failure::Unknown {
+            code: None,
+            message,
+            http_status,
+        } => with_http_status(
+            aws_builder(ctx, Code::Internal, "Unknown", message, aws_request_id),
+            None,
+            http_status,
+        )
+        .build(),
+        Failure::Unreadable => unreadable_response(ctx),
+        Failure::Timeout => deadline_status(ctx),
+        // The provider's message may name files or roles; say only what happened.
+        Failure::Credentials => facade(
+            ctx,
+            Code::Unavailable,
+            "the facade has no usable AWS credentials",
+            "CREDENTIALS_UNAVAILABLE",
+        )
+        .build(),
+        Failure::Lost if ctx.mutating => outcome_unknown(ctx),
+        Failure::NotSent | Failure::Lost => facade(
+            ctx,
+            Code::Unavailable,
+            "could not reach ElastiCache",
+            "UPSTREAM_UNAVAILABLE",
+        )
+        .details(retry)
+        .build(),
+        Failure::Dispatch => {
             tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(err), "unexpected dispatch failure");
             facade(
                 ctx,
@@ -292,10 +491,8 @@ where
             )
             .build()
         }
-        // The request reached AWS but the response was lost or unreadable.
-        SdkError::ResponseError(_) => unreadable_response(ctx),
-        other => {
-            tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(other), "could not build the ElastiCache request");
+        Failure::Construction => {
+            tracing::error!(error = %aws_smithy_types::error::display::DisplayErrorContext(err), "could not build the ElastiCache request");
             facade(
                 ctx,
                 Code::Internal,
@@ -304,6 +501,14 @@ where
             )
             .build()
         }
+    }
+}
+
+/// AWS sent no code: the HTTP status is all the caller can go on.
+fn with_http_status(b: StatusBuilder, code: Option<&str>, http_status: u16) -> StatusBuilder {
+    match code {
+        Some(_) => b,
+        None => b.metadata("http_status", http_status.to_string()),
     }
 }
 
@@ -343,65 +548,6 @@ pub fn fault_status(
         }),
     };
     b.build()
-}
-
-/// An unmodelled service error: throttling, server faults, access denied, or an unknown code.
-fn service_error_status(
-    ctx: CallContext<'_>,
-    code: Option<&str>,
-    message: Option<&str>,
-    http_status: u16,
-    aws_request_id: Option<&str>,
-) -> Status {
-    let message = message.unwrap_or_default();
-    if code.is_none() && (200..300).contains(&http_status) {
-        // AWS answered success but the body could not be read: the SDK reports that as a
-        // service error without a code. AWS did act; the caller cannot know the result.
-        return unreadable_response(ctx);
-    }
-    let Some(code) = code else {
-        let grpc = if http_status >= 500 {
-            Code::Unavailable
-        } else {
-            Code::Internal
-        };
-        let mut b = aws_builder(ctx, grpc, "Unknown", message, aws_request_id)
-            .metadata("http_status", http_status.to_string());
-        if grpc == Code::Unavailable {
-            b = b.details(|d| {
-                d.set_retry_info(Some(RETRY_DELAY));
-            });
-        }
-        return b.build();
-    };
-    if let Some(fault) = Fault::from_wire_code(code) {
-        // A modelled fault the SDK did not expect for this operation: still ours to map.
-        return fault_status(ctx, fault, message, aws_request_id);
-    }
-    if is_throttling_code(code) {
-        return aws_builder(ctx, Code::ResourceExhausted, code, message, aws_request_id)
-            .details(|d| {
-                d.set_retry_info(Some(RETRY_DELAY));
-                d.add_quota_failure_violation("elasticache-api-rate", message);
-            })
-            .build();
-    }
-    if http_status >= 500 || SERVER_FAULT_CODES.contains(&code) {
-        return aws_builder(ctx, Code::Unavailable, code, message, aws_request_id)
-            .details(|d| {
-                d.set_retry_info(Some(RETRY_DELAY));
-            })
-            .build();
-    }
-    if ACCESS_DENIED_CODES.contains(&code) {
-        return aws_builder(ctx, Code::PermissionDenied, code, message, aws_request_id).build();
-    }
-    tracing::warn!(
-        aws_error_code = code,
-        operation = ctx.operation,
-        "unknown AWS error code"
-    );
-    aws_builder(ctx, Code::Unknown, code, message, aws_request_id).build()
 }
 
 /// A status about an AWS error code, with the `ErrorInfo` metadata DESIGN §3 asks for.
