@@ -23,9 +23,9 @@ use crate::config::{Settings, Upstream};
 use crate::emulator::Emulator;
 use crate::identity::Callers;
 use crate::metrics::GrpcMetricsLayer;
-use crate::middleware::auth::AuthLayer;
+use crate::middleware::auth::{AuthLayer, Authenticate};
 use crate::middleware::load_shed::LoadShedLayer;
-use crate::middleware::rate_limit::RateLimitLayer;
+use crate::middleware::rate_limit::{CallerRateLimit, RateLimitLayer};
 use crate::middleware::request_id::X_REQUEST_ID;
 use crate::middleware::rescue::RescueLayer;
 use crate::pb;
@@ -190,8 +190,8 @@ pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> I
         .layer(TraceLayer::new_for_grpc().make_span_with(RpcSpan))
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(RescueLayer)
-        .layer(AuthLayer::new(callers))
-        .layer(RateLimitLayer)
+        .layer(AuthLayer::new(Authenticate::new(callers)))
+        .layer(RateLimitLayer::new(CallerRateLimit))
         .layer(LoadShedLayer::new(max_concurrent_requests))
         .into_inner()
 }

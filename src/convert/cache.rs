@@ -38,14 +38,6 @@ impl ToSdk<CreateServerlessCacheFluentBuilder> for pb::CreateServerlessCacheRequ
     }
 }
 
-impl From<CreateServerlessCacheOutput> for pb::CreateServerlessCacheResponse {
-    fn from(o: CreateServerlessCacheOutput) -> Self {
-        Self {
-            serverless_cache: o.serverless_cache.map(Into::into),
-        }
-    }
-}
-
 impl ToSdk<DescribeServerlessCachesFluentBuilder> for pb::DescribeServerlessCachesRequest {
     fn to_sdk(
         self,
@@ -86,14 +78,6 @@ impl ToSdk<ModifyServerlessCacheFluentBuilder> for pb::ModifyServerlessCacheRequ
     }
 }
 
-impl From<ModifyServerlessCacheOutput> for pb::ModifyServerlessCacheResponse {
-    fn from(o: ModifyServerlessCacheOutput) -> Self {
-        Self {
-            serverless_cache: o.serverless_cache.map(Into::into),
-        }
-    }
-}
-
 impl ToSdk<DeleteServerlessCacheFluentBuilder> for pb::DeleteServerlessCacheRequest {
     fn to_sdk(self, b: DeleteServerlessCacheFluentBuilder) -> DeleteServerlessCacheFluentBuilder {
         b.set_serverless_cache_name(required(self.serverless_cache_name))
@@ -101,10 +85,9 @@ impl ToSdk<DeleteServerlessCacheFluentBuilder> for pb::DeleteServerlessCacheRequ
     }
 }
 
-impl From<DeleteServerlessCacheOutput> for pb::DeleteServerlessCacheResponse {
-    fn from(o: DeleteServerlessCacheOutput) -> Self {
-        Self {
-            serverless_cache: o.serverless_cache.map(Into::into),
-        }
-    }
+// Outputs that carry one resource.
+single_resource_output! {
+    CreateServerlessCacheOutput => CreateServerlessCacheResponse.serverless_cache,
+    ModifyServerlessCacheOutput => ModifyServerlessCacheResponse.serverless_cache,
+    DeleteServerlessCacheOutput => DeleteServerlessCacheResponse.serverless_cache,
 }

@@ -5,6 +5,20 @@
 //! the proto field unset, and an empty `repeated` field is not sent at all.
 //! Enum numbers are checked by validation first, so here an unknown number is simply absent.
 
+/// `From<Output> for Response` of the operations whose output is one resource: the same
+/// conversion but for names.
+macro_rules! single_resource_output {
+    ($($output:ident => $response:ident.$field:ident),* $(,)?) => {$(
+        impl From<$output> for crate::pb::$response {
+            fn from(o: $output) -> Self {
+                Self {
+                    $field: o.$field.map(Into::into),
+                }
+            }
+        }
+    )*};
+}
+
 mod cache;
 mod snapshot;
 

@@ -34,14 +34,6 @@ impl ToSdk<ExportServerlessCacheSnapshotFluentBuilder>
     }
 }
 
-impl From<ExportServerlessCacheSnapshotOutput> for pb::ExportServerlessCacheSnapshotResponse {
-    fn from(o: ExportServerlessCacheSnapshotOutput) -> Self {
-        Self {
-            serverless_cache_snapshot: o.serverless_cache_snapshot.map(Into::into),
-        }
-    }
-}
-
 impl ToSdk<CreateServerlessCacheSnapshotFluentBuilder>
     for pb::CreateServerlessCacheSnapshotRequest
 {
@@ -53,14 +45,6 @@ impl ToSdk<CreateServerlessCacheSnapshotFluentBuilder>
             .set_serverless_cache_name(required(self.serverless_cache_name))
             .set_kms_key_id(self.kms_key_id)
             .set_tags(tags(self.tags))
-    }
-}
-
-impl From<CreateServerlessCacheSnapshotOutput> for pb::CreateServerlessCacheSnapshotResponse {
-    fn from(o: CreateServerlessCacheSnapshotOutput) -> Self {
-        Self {
-            serverless_cache_snapshot: o.serverless_cache_snapshot.map(Into::into),
-        }
     }
 }
 
@@ -109,14 +93,6 @@ impl ToSdk<CopyServerlessCacheSnapshotFluentBuilder> for pb::CopyServerlessCache
     }
 }
 
-impl From<CopyServerlessCacheSnapshotOutput> for pb::CopyServerlessCacheSnapshotResponse {
-    fn from(o: CopyServerlessCacheSnapshotOutput) -> Self {
-        Self {
-            serverless_cache_snapshot: o.serverless_cache_snapshot.map(Into::into),
-        }
-    }
-}
-
 impl ToSdk<DeleteServerlessCacheSnapshotFluentBuilder>
     for pb::DeleteServerlessCacheSnapshotRequest
 {
@@ -128,10 +104,10 @@ impl ToSdk<DeleteServerlessCacheSnapshotFluentBuilder>
     }
 }
 
-impl From<DeleteServerlessCacheSnapshotOutput> for pb::DeleteServerlessCacheSnapshotResponse {
-    fn from(o: DeleteServerlessCacheSnapshotOutput) -> Self {
-        Self {
-            serverless_cache_snapshot: o.serverless_cache_snapshot.map(Into::into),
-        }
-    }
+// Outputs that carry one resource.
+single_resource_output! {
+    ExportServerlessCacheSnapshotOutput => ExportServerlessCacheSnapshotResponse.serverless_cache_snapshot,
+    CreateServerlessCacheSnapshotOutput => CreateServerlessCacheSnapshotResponse.serverless_cache_snapshot,
+    CopyServerlessCacheSnapshotOutput => CopyServerlessCacheSnapshotResponse.serverless_cache_snapshot,
+    DeleteServerlessCacheSnapshotOutput => DeleteServerlessCacheSnapshotResponse.serverless_cache_snapshot,
 }

@@ -7,81 +7,48 @@
 //! probes and grpcurl `list` work without a token.
 //!
 //! ```ignore
-//! let svc = ServiceBuilder::new().layer(AuthLayer::new(callers)).service(routes);
+//! let svc = ServiceBuilder::new().layer(AuthLayer::new(Authenticate::new(callers))).service(routes);
 //! ```
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use futures_util::future::{Either, Ready, ready};
-use tower::{Layer, Service};
-
-use super::refusal::{Refusal, request_id_of};
+use super::gate::{Check, GateLayer};
+use super::refusal::Refusal;
 use crate::identity::{Callers, certificate_identity};
 use crate::server::PeerCertificates;
 
 /// Path prefix of the RPCs that need a caller.
 const PROTECTED_PREFIX: &str = "/elasticache.v1.ElastiCacheService/";
 
-/// Adds [`Auth`].
+/// Adds authentication (a [`GateLayer`] running [`Authenticate`]).
+pub type AuthLayer = GateLayer<Authenticate>;
+
+/// Finds the caller of a protected RPC.
 #[derive(Debug, Clone)]
-pub struct AuthLayer {
+pub struct Authenticate {
     callers: Arc<Callers>,
 }
 
-impl AuthLayer {
+impl Authenticate {
     /// Authenticates against `callers`.
     pub fn new(callers: Arc<Callers>) -> Self {
         Self { callers }
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-    fn layer(&self, inner: S) -> Auth<S> {
-        Auth {
-            inner,
-            callers: self.callers.clone(),
-        }
-    }
-}
-
-/// The authentication middleware.
-#[derive(Debug, Clone)]
-pub struct Auth<S> {
-    inner: S,
-    callers: Arc<Callers>,
-}
-
-impl<S, B, RB> Service<http::Request<B>> for Auth<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
-    RB: Default,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Either<Ready<Result<S::Response, S::Error>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+impl Check for Authenticate {
+    fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Refusal> {
         if self.callers.is_empty() || !request.uri().path().starts_with(PROTECTED_PREFIX) {
-            return Either::Right(self.inner.call(request));
+            return Ok(());
         }
-        match self.authenticate(&request) {
-            Ok(caller) => {
-                tracing::Span::current().record("caller", caller.name.as_str());
-                request.extensions_mut().insert(caller);
-                Either::Right(self.inner.call(request))
-            }
-            Err(refusal) => Either::Left(ready(Ok(refusal.into_response(request_id_of(&request))))),
-        }
+        let caller = self.authenticate(request)?;
+        tracing::Span::current().record("caller", caller.name.as_str());
+        request.extensions_mut().insert(caller);
+        Ok(())
     }
 }
 
-impl<S> Auth<S> {
+impl Authenticate {
     fn authenticate<B>(
         &self,
         request: &http::Request<B>,

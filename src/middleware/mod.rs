@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod deadline;
+pub mod gate;
 pub mod load_shed;
 pub mod rate_limit;
 pub mod refusal;

@@ -4,61 +4,35 @@
 //! calling; callers without a limit, and unauthenticated calls, pass.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use futures_util::future::{Either, Ready, ready};
 use governor::clock::{Clock, DefaultClock};
-use tower::{Layer, Service};
 
-use super::refusal::{Refusal, request_id_of};
+use super::gate::{Check, GateLayer};
+use super::refusal::Refusal;
 use crate::identity::Caller;
 
-/// Adds [`RateLimit`].
-#[derive(Debug, Clone, Default)]
-pub struct RateLimitLayer;
+/// Adds the per-caller rate limit (a [`GateLayer`] running [`CallerRateLimit`]).
+pub type RateLimitLayer = GateLayer<CallerRateLimit>;
 
-impl<S> Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit { inner }
-    }
-}
+/// Spends one permit of the caller's limiter, or refuses with the real wait.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallerRateLimit;
 
-/// The per-caller rate limit middleware.
-#[derive(Debug, Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-}
-
-impl<S, B, RB> Service<http::Request<B>> for RateLimit<S>
-where
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
-    RB: Default,
-{
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Either<Ready<Result<S::Response, S::Error>>, S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let refusal = request
-            .extensions()
-            .get::<Arc<Caller>>()
-            .and_then(|caller| {
-                let limit = caller.limit()?;
-                let not_until = limit.limiter.check().err()?;
-                Some(Refusal::RateLimited {
-                    caller: caller.name.clone(),
-                    requests_per_second: limit.requests_per_second,
-                    retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-                })
-            });
-        match refusal {
-            None => Either::Right(self.inner.call(request)),
-            Some(r) => Either::Left(ready(Ok(r.into_response(request_id_of(&request))))),
-        }
+impl Check for CallerRateLimit {
+    fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Refusal> {
+        let Some(caller) = request.extensions().get::<Arc<Caller>>() else {
+            return Ok(());
+        };
+        let Some(limit) = caller.limit() else {
+            return Ok(());
+        };
+        limit
+            .limiter
+            .check()
+            .map_err(|not_until| Refusal::RateLimited {
+                caller: caller.name.clone(),
+                requests_per_second: limit.requests_per_second,
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
     }
 }

@@ -48,7 +48,11 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let request_id = super::refusal::request_id_of(&request).to_owned();
+        // A refcounted clone: most responses are not rescued, so no string is made for them.
+        let request_id = request
+            .headers()
+            .get(crate::middleware::request_id::X_REQUEST_ID)
+            .cloned();
         ResponseFuture {
             inner: self.inner.call(request),
             request_id,
@@ -62,7 +66,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        request_id: String,
+        request_id: Option<http::HeaderValue>,
     }
 }
 
@@ -86,7 +90,12 @@ where
         let Some(status) = Status::from_header_map(headers) else {
             return Poll::Ready(Ok(response));
         };
-        Poll::Ready(Ok(rescue(&status, this.request_id).into_http()))
+        let request_id = this
+            .request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        Poll::Ready(Ok(rescue(&status, request_id).into_http()))
     }
 }
 

@@ -145,71 +145,33 @@ fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<T, St
     );
 }
 
-/// Every RPC delegates to the generic handler.
-#[tonic::async_trait]
-impl ElastiCacheService for ElastiCacheGrpc {
-    async fn export_serverless_cache_snapshot(
-        &self,
-        request: Request<pb::ExportServerlessCacheSnapshotRequest>,
-    ) -> Result<Response<pb::ExportServerlessCacheSnapshotResponse>, Status> {
-        self.handle(request).await
-    }
+/// Every RPC delegates to the generic handler; only the names differ.
+macro_rules! rpcs {
+    ($($method:ident($request:ident) -> $response:ident;)*) => {
+        #[tonic::async_trait]
+        impl ElastiCacheService for ElastiCacheGrpc {
+            $(
+                async fn $method(
+                    &self,
+                    request: Request<pb::$request>,
+                ) -> Result<Response<pb::$response>, Status> {
+                    self.handle(request).await
+                }
+            )*
+        }
+    };
+}
 
-    async fn create_serverless_cache_snapshot(
-        &self,
-        request: Request<pb::CreateServerlessCacheSnapshotRequest>,
-    ) -> Result<Response<pb::CreateServerlessCacheSnapshotResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn describe_serverless_cache_snapshots(
-        &self,
-        request: Request<pb::DescribeServerlessCacheSnapshotsRequest>,
-    ) -> Result<Response<pb::DescribeServerlessCacheSnapshotsResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn copy_serverless_cache_snapshot(
-        &self,
-        request: Request<pb::CopyServerlessCacheSnapshotRequest>,
-    ) -> Result<Response<pb::CopyServerlessCacheSnapshotResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn delete_serverless_cache_snapshot(
-        &self,
-        request: Request<pb::DeleteServerlessCacheSnapshotRequest>,
-    ) -> Result<Response<pb::DeleteServerlessCacheSnapshotResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn create_serverless_cache(
-        &self,
-        request: Request<pb::CreateServerlessCacheRequest>,
-    ) -> Result<Response<pb::CreateServerlessCacheResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn describe_serverless_caches(
-        &self,
-        request: Request<pb::DescribeServerlessCachesRequest>,
-    ) -> Result<Response<pb::DescribeServerlessCachesResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn modify_serverless_cache(
-        &self,
-        request: Request<pb::ModifyServerlessCacheRequest>,
-    ) -> Result<Response<pb::ModifyServerlessCacheResponse>, Status> {
-        self.handle(request).await
-    }
-
-    async fn delete_serverless_cache(
-        &self,
-        request: Request<pb::DeleteServerlessCacheRequest>,
-    ) -> Result<Response<pb::DeleteServerlessCacheResponse>, Status> {
-        self.handle(request).await
-    }
+rpcs! {
+    export_serverless_cache_snapshot(ExportServerlessCacheSnapshotRequest) -> ExportServerlessCacheSnapshotResponse;
+    create_serverless_cache_snapshot(CreateServerlessCacheSnapshotRequest) -> CreateServerlessCacheSnapshotResponse;
+    describe_serverless_cache_snapshots(DescribeServerlessCacheSnapshotsRequest) -> DescribeServerlessCacheSnapshotsResponse;
+    copy_serverless_cache_snapshot(CopyServerlessCacheSnapshotRequest) -> CopyServerlessCacheSnapshotResponse;
+    delete_serverless_cache_snapshot(DeleteServerlessCacheSnapshotRequest) -> DeleteServerlessCacheSnapshotResponse;
+    create_serverless_cache(CreateServerlessCacheRequest) -> CreateServerlessCacheResponse;
+    describe_serverless_caches(DescribeServerlessCachesRequest) -> DescribeServerlessCachesResponse;
+    modify_serverless_cache(ModifyServerlessCacheRequest) -> ModifyServerlessCacheResponse;
+    delete_serverless_cache(DeleteServerlessCacheRequest) -> DeleteServerlessCacheResponse;
 }
 
 #[cfg(test)]
