@@ -215,4 +215,6 @@ enum_mapping!(
 );
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;

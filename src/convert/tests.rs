@@ -30,6 +30,7 @@ use prost::Message;
 use prost_types::field_descriptor_proto::{Label, Type};
 
 use super::*;
+use crate::convert::fixtures::*;
 
 /// A client that is never sent anything: only its fluent builders are used.
 fn client() -> Client {
@@ -38,194 +39,6 @@ fn client() -> Client {
 }
 
 // ---- fixtures ---------------------------------------------------------------------------------
-
-fn pb_tags() -> Vec<pb::Tag> {
-    vec![
-        pb::Tag {
-            key: Some("team".into()),
-            value: Some("platform".into()),
-        },
-        pb::Tag {
-            key: Some("empty-value".into()),
-            value: None,
-        },
-    ]
-}
-
-fn sdk_tags() -> Vec<sdk::Tag> {
-    vec![
-        sdk::Tag::builder().key("team").value("platform").build(),
-        sdk::Tag::builder().key("empty-value").build(),
-    ]
-}
-
-fn pb_limits() -> pb::CacheUsageLimits {
-    pb::CacheUsageLimits {
-        data_storage: Some(pb::DataStorage {
-            maximum: Some(100),
-            minimum: Some(2),
-            unit: Some(pb::DataStorageUnit::Gb as i32),
-        }),
-        ecpu_per_second: Some(pb::EcpuPerSecond {
-            maximum: Some(15000),
-            minimum: Some(1000),
-        }),
-    }
-}
-
-fn sdk_limits() -> sdk::CacheUsageLimits {
-    sdk::CacheUsageLimits::builder()
-        .data_storage(
-            sdk::DataStorage::builder()
-                .maximum(100)
-                .minimum(2)
-                .unit(sdk::DataStorageUnit::Gb)
-                .build(),
-        )
-        .ecpu_per_second(
-            sdk::EcpuPerSecond::builder()
-                .maximum(15000)
-                .minimum(1000)
-                .build(),
-        )
-        .build()
-}
-
-fn sdk_snapshot() -> sdk::ServerlessCacheSnapshot {
-    sdk::ServerlessCacheSnapshot::builder()
-        .serverless_cache_snapshot_name("snap-1")
-        .arn("arn:aws:elasticache:us-east-1:123456789012:serverlesscachesnapshot:snap-1")
-        .kms_key_id("kms-1")
-        .snapshot_type("manual")
-        .status("available")
-        .create_time(DateTime::from_secs_and_nanos(1_700_000_000, 123_456_789))
-        .expiry_time(DateTime::from_secs_and_nanos(1_702_592_000, 1))
-        .bytes_used_for_cache("1048576")
-        .serverless_cache_configuration(
-            sdk::ServerlessCacheConfiguration::builder()
-                .serverless_cache_name("cache-1")
-                .engine("valkey")
-                .major_engine_version("8")
-                .build(),
-        )
-        .build()
-}
-
-fn pb_snapshot() -> pb::ServerlessCacheSnapshot {
-    pb::ServerlessCacheSnapshot {
-        serverless_cache_snapshot_name: Some("snap-1".into()),
-        arn: Some(
-            "arn:aws:elasticache:us-east-1:123456789012:serverlesscachesnapshot:snap-1".into(),
-        ),
-        kms_key_id: Some("kms-1".into()),
-        snapshot_type: Some("manual".into()),
-        status: Some("available".into()),
-        create_time: Some(prost_types::Timestamp {
-            seconds: 1_700_000_000,
-            nanos: 123_456_789,
-        }),
-        expiry_time: Some(prost_types::Timestamp {
-            seconds: 1_702_592_000,
-            nanos: 1,
-        }),
-        bytes_used_for_cache: Some("1048576".into()),
-        serverless_cache_configuration: Some(pb::ServerlessCacheConfiguration {
-            serverless_cache_name: Some("cache-1".into()),
-            engine: Some("valkey".into()),
-            major_engine_version: Some("8".into()),
-        }),
-    }
-}
-
-fn sdk_endpoint(address: &str, port: i32) -> sdk::Endpoint {
-    sdk::Endpoint::builder().address(address).port(port).build()
-}
-
-fn pb_endpoint(address: &str, port: i32) -> pb::Endpoint {
-    pb::Endpoint {
-        address: Some(address.into()),
-        port: Some(port),
-    }
-}
-
-fn sdk_cache() -> sdk::ServerlessCache {
-    sdk::ServerlessCache::builder()
-        .serverless_cache_name("cache-1")
-        .description("orders cache")
-        .create_time(DateTime::from_secs_and_nanos(1_650_000_000, 999_999_999))
-        .status("available")
-        .engine("valkey")
-        .major_engine_version("8")
-        .full_engine_version("8.0.1")
-        .cache_usage_limits(sdk_limits())
-        .kms_key_id("kms-2")
-        .storage_encryption_type(sdk::StorageEncryptionType::SseKms)
-        .security_group_ids("sg-1")
-        .security_group_ids("sg-2")
-        .endpoint(sdk_endpoint(
-            "cache-1.serverless.use1.cache.amazonaws.com",
-            6379,
-        ))
-        .reader_endpoint(sdk_endpoint(
-            "cache-1-ro.serverless.use1.cache.amazonaws.com",
-            6380,
-        ))
-        .arn("arn:aws:elasticache:us-east-1:123456789012:serverlesscache:cache-1")
-        .user_group_id("ug-1")
-        .subnet_ids("subnet-1")
-        .subnet_ids("subnet-2")
-        .snapshot_retention_limit(7)
-        .daily_snapshot_time("04:00")
-        .network_type(sdk::NetworkType::DualStack)
-        .connection_type(sdk::ConnectionType::Public)
-        .migration(
-            sdk::MigrationSummary::builder()
-                .status("in-progress")
-                .migration_endpoint(sdk_endpoint("10.0.0.5", 6381))
-                .cutover_mode("automatic")
-                .build(),
-        )
-        .build()
-}
-
-fn pb_cache() -> pb::ServerlessCache {
-    pb::ServerlessCache {
-        serverless_cache_name: Some("cache-1".into()),
-        description: Some("orders cache".into()),
-        create_time: Some(prost_types::Timestamp {
-            seconds: 1_650_000_000,
-            nanos: 999_999_999,
-        }),
-        status: Some("available".into()),
-        engine: Some("valkey".into()),
-        major_engine_version: Some("8".into()),
-        full_engine_version: Some("8.0.1".into()),
-        cache_usage_limits: Some(pb_limits()),
-        kms_key_id: Some("kms-2".into()),
-        storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
-        security_group_ids: vec!["sg-1".into(), "sg-2".into()],
-        endpoint: Some(pb_endpoint(
-            "cache-1.serverless.use1.cache.amazonaws.com",
-            6379,
-        )),
-        reader_endpoint: Some(pb_endpoint(
-            "cache-1-ro.serverless.use1.cache.amazonaws.com",
-            6380,
-        )),
-        arn: Some("arn:aws:elasticache:us-east-1:123456789012:serverlesscache:cache-1".into()),
-        user_group_id: Some("ug-1".into()),
-        subnet_ids: vec!["subnet-1".into(), "subnet-2".into()],
-        snapshot_retention_limit: Some(7),
-        daily_snapshot_time: Some("04:00".into()),
-        network_type: Some(pb::NetworkType::DualStack as i32),
-        connection_type: Some(pb::ConnectionType::Public as i32),
-        migration: Some(pb::MigrationSummary {
-            status: Some("in-progress".into()),
-            migration_endpoint: Some(pb_endpoint("10.0.0.5", 6381)),
-            cutover_mode: Some("automatic".into()),
-        }),
-    }
-}
 
 // ---- requests → SDK inputs --------------------------------------------------------------------
 
@@ -718,14 +531,17 @@ fn unknown_aws_enum_values_become_unspecified_but_present() {
 
 #[test]
 fn serverless_cache_converts_every_field() {
-    assert_eq!(pb::ServerlessCache::from(sdk_cache()), pb_cache());
+    assert_eq!(
+        pb::ServerlessCache::from(sdk_cache("cache-1")),
+        pb_cache("cache-1")
+    );
 }
 
 #[test]
 fn serverless_cache_snapshot_converts_every_field() {
     assert_eq!(
-        pb::ServerlessCacheSnapshot::from(sdk_snapshot()),
-        pb_snapshot()
+        pb::ServerlessCacheSnapshot::from(sdk_snapshot("snap-1")),
+        pb_snapshot("snap-1")
     );
 }
 
@@ -734,58 +550,58 @@ fn snapshot_outputs_convert() {
     assert_eq!(
         pb::ExportServerlessCacheSnapshotResponse::from(
             ExportServerlessCacheSnapshotOutput::builder()
-                .serverless_cache_snapshot(sdk_snapshot())
+                .serverless_cache_snapshot(sdk_snapshot("snap-1"))
                 .build()
         ),
         pb::ExportServerlessCacheSnapshotResponse {
-            serverless_cache_snapshot: Some(pb_snapshot())
+            serverless_cache_snapshot: Some(pb_snapshot("snap-1"))
         }
     );
     assert_eq!(
         pb::CreateServerlessCacheSnapshotResponse::from(
             CreateServerlessCacheSnapshotOutput::builder()
-                .serverless_cache_snapshot(sdk_snapshot())
+                .serverless_cache_snapshot(sdk_snapshot("snap-1"))
                 .build()
         ),
         pb::CreateServerlessCacheSnapshotResponse {
-            serverless_cache_snapshot: Some(pb_snapshot())
+            serverless_cache_snapshot: Some(pb_snapshot("snap-1"))
         }
     );
     assert_eq!(
         pb::CopyServerlessCacheSnapshotResponse::from(
             CopyServerlessCacheSnapshotOutput::builder()
-                .serverless_cache_snapshot(sdk_snapshot())
+                .serverless_cache_snapshot(sdk_snapshot("snap-1"))
                 .build()
         ),
         pb::CopyServerlessCacheSnapshotResponse {
-            serverless_cache_snapshot: Some(pb_snapshot())
+            serverless_cache_snapshot: Some(pb_snapshot("snap-1"))
         }
     );
     assert_eq!(
         pb::DeleteServerlessCacheSnapshotResponse::from(
             DeleteServerlessCacheSnapshotOutput::builder()
-                .serverless_cache_snapshot(sdk_snapshot())
+                .serverless_cache_snapshot(sdk_snapshot("snap-1"))
                 .build()
         ),
         pb::DeleteServerlessCacheSnapshotResponse {
-            serverless_cache_snapshot: Some(pb_snapshot())
+            serverless_cache_snapshot: Some(pb_snapshot("snap-1"))
         }
     );
-    let mut second = sdk_snapshot();
+    let mut second = sdk_snapshot("snap-1");
     second.serverless_cache_snapshot_name = Some("snap-2".into());
-    let mut second_pb = pb_snapshot();
+    let mut second_pb = pb_snapshot("snap-1");
     second_pb.serverless_cache_snapshot_name = Some("snap-2".into());
     assert_eq!(
         pb::DescribeServerlessCacheSnapshotsResponse::from(
             DescribeServerlessCacheSnapshotsOutput::builder()
                 .next_token("page-2")
-                .serverless_cache_snapshots(sdk_snapshot())
+                .serverless_cache_snapshots(sdk_snapshot("snap-1"))
                 .serverless_cache_snapshots(second)
                 .build()
         ),
         pb::DescribeServerlessCacheSnapshotsResponse {
             next_token: Some("page-2".into()),
-            serverless_cache_snapshots: vec![pb_snapshot(), second_pb],
+            serverless_cache_snapshots: vec![pb_snapshot("snap-1"), second_pb],
         }
     );
 }
@@ -795,44 +611,44 @@ fn cache_outputs_convert() {
     assert_eq!(
         pb::CreateServerlessCacheResponse::from(
             CreateServerlessCacheOutput::builder()
-                .serverless_cache(sdk_cache())
+                .serverless_cache(sdk_cache("cache-1"))
                 .build()
         ),
         pb::CreateServerlessCacheResponse {
-            serverless_cache: Some(pb_cache())
+            serverless_cache: Some(pb_cache("cache-1"))
         }
     );
     assert_eq!(
         pb::ModifyServerlessCacheResponse::from(
             ModifyServerlessCacheOutput::builder()
-                .serverless_cache(sdk_cache())
+                .serverless_cache(sdk_cache("cache-1"))
                 .build()
         ),
         pb::ModifyServerlessCacheResponse {
-            serverless_cache: Some(pb_cache())
+            serverless_cache: Some(pb_cache("cache-1"))
         }
     );
     assert_eq!(
         pb::DeleteServerlessCacheResponse::from(
             DeleteServerlessCacheOutput::builder()
-                .serverless_cache(sdk_cache())
+                .serverless_cache(sdk_cache("cache-1"))
                 .build()
         ),
         pb::DeleteServerlessCacheResponse {
-            serverless_cache: Some(pb_cache())
+            serverless_cache: Some(pb_cache("cache-1"))
         }
     );
     assert_eq!(
         pb::DescribeServerlessCachesResponse::from(
             DescribeServerlessCachesOutput::builder()
                 .next_token("page-9")
-                .serverless_caches(sdk_cache())
+                .serverless_caches(sdk_cache("cache-1"))
                 .serverless_caches(sdk::ServerlessCache::builder().build())
                 .build()
         ),
         pb::DescribeServerlessCachesResponse {
             next_token: Some("page-9".into()),
-            serverless_caches: vec![pb_cache(), pb::ServerlessCache::default()],
+            serverless_caches: vec![pb_cache("cache-1"), pb::ServerlessCache::default()],
         }
     );
 }
