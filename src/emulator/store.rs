@@ -123,6 +123,63 @@ pub(crate) struct Store {
     next_deadline: Option<Instant>,
 }
 
+/// A resource that goes through a timed transition (`creating`, `modifying`, `exporting`,
+/// `deleting`) and then settles.
+trait Settling {
+    /// When the transition ends, if one is under way.
+    fn settles_at(&mut self) -> &mut Option<Instant>;
+    /// Whether the transition is a deletion (the resource disappears when it settles).
+    fn is_deleting(&self) -> bool;
+    /// Marks the resource `available`.
+    fn make_available(&mut self);
+}
+
+impl Settling for Cache {
+    fn settles_at(&mut self) -> &mut Option<Instant> {
+        &mut self.settles_at
+    }
+    fn is_deleting(&self) -> bool {
+        self.status == CacheStatus::Deleting
+    }
+    fn make_available(&mut self) {
+        self.status = CacheStatus::Available;
+    }
+}
+
+impl Settling for Snapshot {
+    fn settles_at(&mut self) -> &mut Option<Instant> {
+        &mut self.settles_at
+    }
+    fn is_deleting(&self) -> bool {
+        self.status == SnapshotStatus::Deleting
+    }
+    fn make_available(&mut self) {
+        self.status = SnapshotStatus::Available;
+    }
+}
+
+/// Settles what is due at `now` (dropping what was being deleted) and reports, through
+/// `pending`, when the rest are due.
+fn settle<T: Settling>(
+    resources: &mut BTreeMap<String, T>,
+    now: Instant,
+    pending: &mut impl FnMut(Instant),
+) {
+    resources.retain(|_, resource| match *resource.settles_at() {
+        Some(at) if at <= now => {
+            let deleted = resource.is_deleting();
+            *resource.settles_at() = None;
+            resource.make_available();
+            !deleted
+        }
+        Some(at) => {
+            pending(at);
+            true
+        }
+        None => true,
+    });
+}
+
 impl Store {
     pub(crate) fn new(config: &EmulatorConfig) -> Self {
         Self::with_quotas(config, Quotas::default())
@@ -148,33 +205,8 @@ impl Store {
         }
         let mut next: Option<Instant> = None;
         let mut pending = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        self.caches.retain(|_, cache| match cache.settles_at {
-            Some(at) if at <= now => {
-                let deleted = cache.status == CacheStatus::Deleting;
-                cache.settles_at = None;
-                cache.status = CacheStatus::Available;
-                !deleted
-            }
-            Some(at) => {
-                pending(at);
-                true
-            }
-            None => true,
-        });
-        self.snapshots
-            .retain(|_, snapshot| match snapshot.settles_at {
-                Some(at) if at <= now => {
-                    let deleted = snapshot.status == SnapshotStatus::Deleting;
-                    snapshot.settles_at = None;
-                    snapshot.status = SnapshotStatus::Available;
-                    !deleted
-                }
-                Some(at) => {
-                    pending(at);
-                    true
-                }
-                None => true,
-            });
+        settle(&mut self.caches, now, &mut pending);
+        settle(&mut self.snapshots, now, &mut pending);
         self.next_deadline = next;
     }
 
