@@ -12,6 +12,14 @@
 # Needs BuildKit (the default builder since Docker 23) for the cache mounts.
 
 FROM rust:1.95-slim-bookworm AS builder
+# rust:*-slim has gcc and libc6-dev but no make, which tikv-jemalloc-sys runs to build jemalloc
+# (aws-lc-sys and ring need only the C compiler). .ci/docker-build-check.sh installs this same
+# list and runs the build below with only the image's tools on PATH. Unpinned: bookworm is a
+# stable release, and a pinned version breaks once a point release replaces it.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends make \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Everything cargo needs (see .dockerignore for what stays out of the context).
 COPY . .

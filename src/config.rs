@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::emulator::EmulatorConfig;
+use crate::methods::rpc_names;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
@@ -130,7 +131,21 @@ pub struct Settings {
     pub metrics_listen: Option<SocketAddr>,
     /// How long to keep serving, NOT_SERVING, after a shutdown signal before closing the listener.
     pub drain_delay: Duration,
+    /// A connection that has not finished its TLS handshake and HTTP/2 preface within this is
+    /// closed.
+    pub handshake_timeout: Duration,
+    /// Open connections at most; beyond it new connections are closed at once.
+    pub max_connections: usize,
+    /// HTTP/2 keep-alive: a PING after this long without traffic…
+    pub keepalive_interval: Duration,
+    /// …and the connection is closed when its answer takes longer than this.
+    pub keepalive_timeout: Duration,
+    /// The config file the settings came from, for error messages.
+    pub config_file: Option<PathBuf>,
 }
+
+/// The smallest `max_message_bytes`: below it not even a one-resource response fits.
+pub const MIN_MESSAGE_BYTES: usize = 1024;
 
 impl Settings {
     /// Defaults for everything, talking to `upstream`.
@@ -147,6 +162,11 @@ impl Settings {
             tls: None,
             metrics_listen: None,
             drain_delay: Duration::ZERO,
+            handshake_timeout: Duration::from_secs(5),
+            max_connections: 4096,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            config_file: None,
         }
     }
 
@@ -163,16 +183,43 @@ impl Settings {
                 ),
             ));
         }
-        if self
-            .callers
-            .iter()
-            .any(|c| c.mtls_identity.is_some() && c.token_sha256.is_none())
-            && self.tls.as_ref().is_none_or(|t| t.client_ca.is_none())
-        {
+        let in_file = |e: ConfigError| match &self.config_file {
+            Some(file) => e.in_file(file),
+            None => e,
+        };
+        if self.max_message_bytes < MIN_MESSAGE_BYTES {
             return Err(ConfigError::new(
-                "callers",
-                "a caller is identified only by mtls_identity, but no --tls-client-ca is configured",
+                "max_message_bytes",
+                format!(
+                    "{} is too small to carry a response: at least {MIN_MESSAGE_BYTES}",
+                    self.max_message_bytes
+                ),
             ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new(
+                "max_connections",
+                "must be greater than 0",
+            ));
+        }
+        check_identities_unique(&self.callers).map_err(in_file)?;
+        let client_ca = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if !client_ca
+            && let Some((i, c)) = self
+                .callers
+                .iter()
+                .enumerate()
+                .find(|(_, c)| c.mtls_identity.is_some() && c.token_sha256.is_none())
+        {
+            return Err(in_file(ConfigError::new(
+                format!("callers[{i}].mtls_identity"),
+                format!(
+                    "caller {:?} can only be identified by a client certificate, but no \
+                     --tls-client-ca is configured: add --tls-cert, --tls-key and \
+                     --tls-client-ca, or give the caller a token_sha256",
+                    c.name
+                ),
+            )));
         }
         Ok(())
     }
@@ -199,7 +246,8 @@ impl ConfigError {
         }
     }
 
-    fn in_file(mut self, file: &Path) -> Self {
+    /// The same problem, in `file`.
+    pub fn in_file(mut self, file: &Path) -> Self {
         self.file = Some(file.to_owned());
         self
     }
@@ -220,13 +268,17 @@ pub struct FileConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServerSection {
-    listen: Option<SocketAddr>,
-    metrics_listen: Option<SocketAddr>,
+    listen: Option<String>,
+    metrics_listen: Option<String>,
     log_format: Option<LogFormat>,
     max_concurrent_requests: Option<usize>,
     default_timeout_ms: Option<u64>,
     max_message_bytes: Option<usize>,
     drain_delay_ms: Option<u64>,
+    handshake_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    keepalive_interval_ms: Option<u64>,
+    keepalive_timeout_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,19 +305,6 @@ struct CallerSection {
     requests_per_second: Option<u32>,
     burst: Option<u32>,
 }
-
-/// The RPC names a caller's `allow` may name.
-pub const RPC_NAMES: [&str; 9] = [
-    "ExportServerlessCacheSnapshot",
-    "CreateServerlessCacheSnapshot",
-    "DescribeServerlessCacheSnapshots",
-    "CopyServerlessCacheSnapshot",
-    "DeleteServerlessCacheSnapshot",
-    "CreateServerlessCache",
-    "DescribeServerlessCaches",
-    "ModifyServerlessCache",
-    "DeleteServerlessCache",
-];
 
 impl FileConfig {
     /// Reads and checks a config file.
@@ -315,6 +354,38 @@ impl FileConfig {
             "upstream.attempt_timeout_ms",
             self.upstream.attempt_timeout_ms,
         )?;
+        positive(
+            "server.handshake_timeout_ms",
+            self.server.handshake_timeout_ms,
+        )?;
+        positive(
+            "server.max_connections",
+            self.server.max_connections.map(|v| v as u64),
+        )?;
+        positive(
+            "server.keepalive_interval_ms",
+            self.server.keepalive_interval_ms,
+        )?;
+        positive(
+            "server.keepalive_timeout_ms",
+            self.server.keepalive_timeout_ms,
+        )?;
+        if let Some(bytes) = self.server.max_message_bytes
+            && bytes < MIN_MESSAGE_BYTES
+        {
+            return Err(ConfigError::new(
+                "server.max_message_bytes",
+                format!("{bytes} is too small to carry a response: at least {MIN_MESSAGE_BYTES}"),
+            ));
+        }
+        for (key, addr) in [
+            ("server.listen", &self.server.listen),
+            ("server.metrics_listen", &self.server.metrics_listen),
+        ] {
+            if let Some(addr) = addr {
+                resolve(addr).map_err(|why| ConfigError::new(key, why))?;
+            }
+        }
         let mut names = std::collections::HashSet::new();
         for (i, c) in self.callers.iter().enumerate() {
             let key = |k: &str| format!("callers[{i}].{k}");
@@ -336,6 +407,23 @@ impl FileConfig {
             if let Some(t) = &c.token_sha256 {
                 parse_digest(t).map_err(|why| ConfigError::new(key("token_sha256"), why))?;
             }
+            if c.mtls_identity
+                .as_deref()
+                .is_some_and(|id| id.trim().is_empty())
+            {
+                return Err(ConfigError::new(
+                    key("mtls_identity"),
+                    "must not be empty: no certificate has an empty identity",
+                ));
+            }
+            for bucket in &c.export_buckets {
+                crate::validate::check_bucket_name(bucket).map_err(|why| {
+                    ConfigError::new(
+                        key("export_buckets"),
+                        format!("{bucket:?} can never match a bucket: {why}"),
+                    )
+                })?;
+            }
             for pattern in &c.allow {
                 if !valid_pattern(pattern) {
                     return Err(ConfigError::new(
@@ -350,16 +438,48 @@ impl FileConfig {
             )?;
             positive(&key("burst"), c.burst.map(u64::from))?;
         }
-        Ok(())
+        let callers: Vec<_> = self
+            .callers
+            .iter()
+            .map(|c| CallerConfig {
+                name: c.name.clone(),
+                token_sha256: c.token_sha256.as_deref().and_then(|t| parse_digest(t).ok()),
+                mtls_identity: c.mtls_identity.clone(),
+                allow: Vec::new(),
+                export_buckets: Vec::new(),
+                requests_per_second: None,
+                burst: None,
+            })
+            .collect();
+        check_identities_unique(&callers)
     }
 
     /// Applies the file's values to `settings` where flags and environment set nothing.
     pub fn apply(self, settings: &mut Settings, overrides: &Overrides) {
-        if let (None, Some(listen)) = (overrides.listen, self.server.listen) {
+        // Addresses resolved in `check`.
+        let listen = self.server.listen.as_deref().and_then(|a| resolve(a).ok());
+        if let (None, Some(listen)) = (overrides.listen, listen) {
             settings.listen = listen;
         }
-        if let (None, Some(m)) = (overrides.metrics_listen, self.server.metrics_listen) {
+        let metrics = self
+            .server
+            .metrics_listen
+            .as_deref()
+            .and_then(|a| resolve(a).ok());
+        if let (None, Some(m)) = (overrides.metrics_listen, metrics) {
             settings.metrics_listen = Some(m);
+        }
+        if let Some(ms) = self.server.handshake_timeout_ms {
+            settings.handshake_timeout = Duration::from_millis(ms);
+        }
+        if let Some(n) = self.server.max_connections {
+            settings.max_connections = n;
+        }
+        if let Some(ms) = self.server.keepalive_interval_ms {
+            settings.keepalive_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = self.server.keepalive_timeout_ms {
+            settings.keepalive_timeout = Duration::from_millis(ms);
         }
         if let (None, Some(ms)) = (overrides.default_timeout_ms, self.server.default_timeout_ms) {
             settings.default_timeout = Duration::from_millis(ms);
@@ -427,9 +547,48 @@ pub struct Overrides {
 /// Whether `pattern` is an RPC name, a prefix with a trailing `*`, or `*`.
 fn valid_pattern(pattern: &str) -> bool {
     match pattern.strip_suffix('*') {
-        Some(prefix) => RPC_NAMES.iter().any(|n| n.starts_with(prefix)),
-        None => RPC_NAMES.contains(&pattern),
+        Some(prefix) => rpc_names().any(|n| n.starts_with(prefix)),
+        None => rpc_names().any(|n| n == pattern),
     }
+}
+
+/// Every identity belongs to one caller: two callers with one token digest or one certificate
+/// identity would let the last one silently win (and one caller use the other's rights).
+fn check_identities_unique(callers: &[CallerConfig]) -> Result<(), ConfigError> {
+    for (j, later) in callers.iter().enumerate() {
+        for (i, earlier) in callers[..j].iter().enumerate() {
+            let same_token =
+                later.token_sha256.is_some() && later.token_sha256 == earlier.token_sha256;
+            let same_identity =
+                later.mtls_identity.is_some() && later.mtls_identity == earlier.mtls_identity;
+            let key = match (same_token, same_identity) {
+                (true, _) => "token_sha256",
+                (_, true) => "mtls_identity",
+                _ => continue,
+            };
+            return Err(ConfigError::new(
+                format!("callers[{j}].{key}"),
+                format!(
+                    "callers {:?} (callers[{i}]) and {:?} (callers[{j}]) have the same {key}: \
+                     every identity must belong to exactly one caller",
+                    earlier.name, later.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `host:port` (an IP address or a name such as `localhost`) to the first address.
+pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(parsed) = addr.parse() {
+        return Ok(parsed);
+    }
+    addr.to_socket_addrs()
+        .map_err(|e| format!("{addr:?} is not an address (HOST:PORT): {e}"))?
+        .next()
+        .ok_or_else(|| format!("{addr:?} resolves to no address"))
 }
 
 /// Whether `rpc` matches an `allow` pattern.

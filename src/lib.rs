@@ -5,11 +5,13 @@
 //! failure turned into one `tonic::Status` in [`aws`].
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod aws;
 pub mod config;
 pub mod convert;
 pub mod emulator;
 pub mod identity;
+pub mod methods;
 pub mod metrics;
 pub mod middleware;
 pub mod pb;

@@ -21,12 +21,12 @@ use elasticache_grpc::telemetry;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
-    /// Address to serve gRPC on [default: 127.0.0.1:50051].
-    #[arg(long, env = "ELASTICACHE_GRPC_LISTEN")]
+    /// Address to serve gRPC on, HOST:PORT [default: 127.0.0.1:50051].
+    #[arg(long, env = "ELASTICACHE_GRPC_LISTEN", value_parser = resolve)]
     listen: Option<SocketAddr>,
 
     /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long, env = "ELASTICACHE_GRPC_METRICS_LISTEN")]
+    #[arg(long, env = "ELASTICACHE_GRPC_METRICS_LISTEN", value_parser = resolve)]
     metrics_listen: Option<SocketAddr>,
 
     /// Log format [default: text].
@@ -45,7 +45,16 @@ struct Cli {
     #[arg(long, env = "ELASTICACHE_GRPC_DEFAULT_TIMEOUT_MS")]
     default_timeout_ms: Option<u64>,
 
-    /// Largest message accepted or sent, in bytes [default: 4194304].
+    /// Milliseconds a new connection has to finish its TLS handshake and HTTP/2 preface before it
+    /// is closed [default: 5000].
+    #[arg(long, env = "ELASTICACHE_GRPC_HANDSHAKE_TIMEOUT_MS")]
+    handshake_timeout_ms: Option<u64>,
+
+    /// Open connections at most; beyond it new connections are closed at once [default: 4096].
+    #[arg(long, env = "ELASTICACHE_GRPC_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+
+    /// Largest message accepted or sent, in bytes, at least 1024 [default: 4194304].
     #[arg(long, env = "ELASTICACHE_GRPC_MAX_MESSAGE_BYTES")]
     max_message_bytes: Option<usize>,
 
@@ -62,7 +71,8 @@ struct Cli {
     #[arg(long, env = "ELASTICACHE_GRPC_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
 
-    /// PEM CA of client certificates: require mTLS and identify callers by certificate.
+    /// PEM CA of client certificates: ask clients for one, and identify callers by certificate
+    /// (clients without one are identified by their token).
     #[arg(long, env = "ELASTICACHE_GRPC_TLS_CLIENT_CA", requires = "tls_cert")]
     tls_client_ca: Option<PathBuf>,
 
@@ -78,13 +88,18 @@ struct Cli {
 enum Command {
     /// Run only the ElastiCache emulator, for any AWS client (AWS CLI, boto3, SDKs).
     Emulator {
-        /// Address to serve the AWS Query protocol on.
+        /// Address to serve the AWS Query protocol on (loopback unless --allow-remote).
         #[arg(
             long,
             env = "ELASTICACHE_GRPC_EMULATOR_LISTEN",
-            default_value = "127.0.0.1:4566"
+            default_value = "127.0.0.1:4566",
+            value_parser = resolve
         )]
         listen: SocketAddr,
+        /// Serve on a non-loopback address. The emulator's control API (/_emulator/faults,
+        /// /_emulator/reset) has no authentication: anyone who can reach it can change its state.
+        #[arg(long)]
+        allow_remote: bool,
         /// Milliseconds a cache or snapshot stays `creating` (and a snapshot `exporting`).
         #[arg(long, default_value_t = 2_000)]
         settle_ms: u64,
@@ -105,6 +120,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::HashToken) = cli.command {
         return hash_token();
+    }
+    if let Some(Command::Emulator {
+        listen,
+        allow_remote: false,
+        ..
+    }) = &cli.command
+        && !listen.ip().is_loopback()
+    {
+        eprintln!(
+            "error: bad configuration: emulator --listen {listen} is not a loopback address; the \
+             emulator's control API has no authentication. Pass --allow-remote to serve it anyway"
+        );
+        return ExitCode::from(EXIT_BAD_CONFIG);
     }
     let file = match cli.config.as_deref().map(FileConfig::load).transpose() {
         Ok(file) => file,
@@ -130,13 +158,12 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, file)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Said once, on stderr, whatever the log format: a person reads it at start-up.
         Err(err) if err.downcast_ref::<ConfigError>().is_some() => {
-            tracing::error!("bad configuration: {err:#}");
             eprintln!("error: bad configuration: {err:#}");
             ExitCode::from(EXIT_BAD_CONFIG)
         }
         Err(err) => {
-            tracing::error!("{err:#}");
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
@@ -149,7 +176,9 @@ fn hash_token() -> ExitCode {
         eprintln!("error: cannot read the token: {err}");
         return ExitCode::FAILURE;
     }
-    let token = token.trim_end_matches(['\n', '\r']);
+    // The bearer check ignores whitespace around the token (HTTP strips it from header values),
+    // so the digest is of the token without it too.
+    let token = token.trim();
     if token.is_empty() {
         eprintln!("error: no token on stdin");
         return ExitCode::FAILURE;
@@ -159,7 +188,10 @@ fn hash_token() -> ExitCode {
 }
 
 async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
-    if let Some(Command::Emulator { listen, settle_ms }) = cli.command {
+    if let Some(Command::Emulator {
+        listen, settle_ms, ..
+    }) = cli.command
+    {
         let config = EmulatorConfig {
             settle_time: Duration::from_millis(settle_ms),
             export_time: Duration::from_millis(settle_ms),
@@ -195,8 +227,16 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     if let Some(bytes) = cli.max_message_bytes {
         settings.max_message_bytes = bytes;
     }
+    settings.config_file = cli.config.clone();
     if let Some(file) = file {
         file.apply(&mut settings, &overrides);
+    }
+    // Flags and environment win over the file.
+    if let Some(ms) = cli.handshake_timeout_ms {
+        settings.handshake_timeout = Duration::from_millis(ms);
+    }
+    if let Some(n) = cli.max_connections {
+        settings.max_connections = n;
     }
     settings.allow_unauthenticated = cli.allow_unauthenticated;
     if let (Some(cert), Some(key)) = (cli.tls_cert, cli.tls_key) {
@@ -209,6 +249,11 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
 
     let app = Application::build(settings).await?;
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// `HOST:PORT`, with HOST an address or a name (`localhost:50051`).
+fn resolve(addr: &str) -> Result<SocketAddr, String> {
+    elasticache_grpc::config::resolve(addr)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -138,13 +138,23 @@ pub struct GrpcMetrics<S> {
     inner: S,
 }
 
-/// `(service, method)` of a gRPC path `/pkg.Service/Method`.
-fn split_path(path: &str) -> (String, String) {
-    let mut parts = path.trim_start_matches('/').splitn(2, '/');
-    let service = parts.next().unwrap_or_default().to_owned();
-    let method = parts.next().unwrap_or_default().to_owned();
-    (service, method)
+/// The labels of a request path: a known method's names, else `unknown` for all three, so made-up
+/// paths share one series instead of adding one each.
+fn labels(path: &str) -> CallLabels {
+    let (service, method, call_type) = match crate::methods::lookup(path) {
+        Some(m) => (m.service, m.name, m.call_type.label()),
+        None => (UNKNOWN, UNKNOWN, UNKNOWN),
+    };
+    CallLabels {
+        service,
+        method,
+        call_type,
+        started: Instant::now(),
+    }
 }
+
+/// The label value of everything the server does not know.
+const UNKNOWN: &str = "unknown";
 
 impl<S, B, RB> Service<http::Request<B>> for GrpcMetrics<S>
 where
@@ -159,62 +169,75 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let (service, method) = split_path(request.uri().path());
+        let call = labels(request.uri().path());
         counter!(
             "grpc_server_started_total",
-            "grpc_service" => service.clone(),
-            "grpc_method" => method.clone(),
-            "grpc_type" => "unary"
+            "grpc_service" => call.service,
+            "grpc_method" => call.method,
+            "grpc_type" => call.call_type
         )
         .increment(1);
         ResponseFuture {
             inner: self.inner.call(request),
-            call: Some(CallLabels {
-                service,
-                method,
-                started: Instant::now(),
-            }),
+            call: Some(call),
         }
     }
 }
 
 #[derive(Debug)]
 struct CallLabels {
-    service: String,
-    method: String,
+    service: &'static str,
+    method: &'static str,
+    call_type: &'static str,
     started: Instant,
 }
 
 impl CallLabels {
-    fn finish(self, code: &str) {
+    fn finish(self, code: &'static str) {
         counter!(
             "grpc_server_handled_total",
-            "grpc_service" => self.service.clone(),
-            "grpc_method" => self.method.clone(),
-            "grpc_type" => "unary",
-            "grpc_code" => code.to_owned()
+            "grpc_service" => self.service,
+            "grpc_method" => self.method,
+            "grpc_type" => self.call_type,
+            "grpc_code" => code
         )
         .increment(1);
         histogram!(
             "grpc_server_handling_seconds",
             "grpc_service" => self.service,
             "grpc_method" => self.method,
-            "grpc_type" => "unary"
+            "grpc_type" => self.call_type
         )
         .record(self.started.elapsed().as_secs_f64());
     }
 }
 
 /// The name Prometheus users expect for a `grpc-status` value (`OK`, `NotFound`, …).
-fn code_name(status: Option<&http::HeaderValue>) -> String {
+fn code_name(status: Option<&http::HeaderValue>) -> &'static str {
+    use tonic::Code;
     let code = status
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
-        .map(tonic::Code::from_i32)
-        .unwrap_or(tonic::Code::Unknown);
+        .map(Code::from_i32)
+        .unwrap_or(Code::Unknown);
     match code {
-        tonic::Code::Ok => "OK".to_owned(),
-        other => format!("{other:?}"),
+        Code::Ok => "OK",
+        Code::Cancelled => "Cancelled",
+        Code::Unknown => "Unknown",
+        Code::InvalidArgument => "InvalidArgument",
+        Code::DeadlineExceeded => "DeadlineExceeded",
+        Code::NotFound => "NotFound",
+        Code::AlreadyExists => "AlreadyExists",
+        Code::PermissionDenied => "PermissionDenied",
+        Code::ResourceExhausted => "ResourceExhausted",
+        Code::FailedPrecondition => "FailedPrecondition",
+        Code::Aborted => "Aborted",
+        Code::OutOfRange => "OutOfRange",
+        Code::Unimplemented => "Unimplemented",
+        Code::Internal => "Internal",
+        Code::Unavailable => "Unavailable",
+        Code::DataLoss => "DataLoss",
+        Code::Unauthenticated => "Unauthenticated",
     }
 }
 
@@ -244,7 +267,7 @@ where
                 if let Some(status) = response.headers().get("grpc-status")
                     && let Some(call) = call.take()
                 {
-                    call.finish(&code_name(Some(status)));
+                    call.finish(code_name(Some(status)));
                 }
                 Ok(response.map(|body| MetricsBody { inner: body, call }))
             }
@@ -291,7 +314,7 @@ impl<B: Body> Body for MetricsBody<B> {
             && let Some(trailers) = f.trailers_ref()
             && let Some(call) = this.call.take()
         {
-            call.finish(&code_name(trailers.get("grpc-status")));
+            call.finish(code_name(trailers.get("grpc-status")));
         }
         Poll::Ready(frame)
     }
@@ -310,13 +333,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paths_split_into_service_and_method() {
+    fn known_paths_label_as_themselves_and_the_rest_as_unknown() {
+        let known = labels("/elasticache.v1.ElastiCacheService/ExportServerlessCacheSnapshot");
         assert_eq!(
-            split_path("/elasticache.v1.ElastiCacheService/ExportServerlessCacheSnapshot"),
+            (known.service, known.method, known.call_type),
             (
-                "elasticache.v1.ElastiCacheService".to_owned(),
-                "ExportServerlessCacheSnapshot".to_owned()
+                "elasticache.v1.ElastiCacheService",
+                "ExportServerlessCacheSnapshot",
+                "unary"
             )
+        );
+        let reflection = labels("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo");
+        assert_eq!(reflection.call_type, "bidi_stream");
+        let made_up = labels("/elasticache.v1.ElastiCacheService/Made-Up-12345");
+        assert_eq!(
+            (made_up.service, made_up.method, made_up.call_type),
+            ("unknown", "unknown", "unknown")
         );
     }
 

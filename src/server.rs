@@ -10,18 +10,25 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use futures_util::future::Either;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{self, RootCertStore, server::WebPkiClientVerifier};
 use tower::{Service, ServiceExt};
@@ -32,8 +39,9 @@ use crate::config::TlsSettings;
 #[derive(Debug, Clone)]
 pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
 
-/// A TLS acceptor from PEM files; with a client CA, client certificates are required and
-/// verified against it. ALPN offers `h2`.
+/// A TLS acceptor from PEM files. With a client CA, client certificates are requested and, when
+/// sent, verified against it; a client without one still connects (it is identified by its
+/// token, and health and reflection stay open). ALPN offers `h2`.
 pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -57,6 +65,7 @@ pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
                     .with_context(|| format!("bad CA certificate in {}", ca.display()))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .allow_unauthenticated()
                 .build()
                 .context("cannot build the client certificate verifier")?;
             builder.with_client_cert_verifier(verifier)
@@ -70,14 +79,55 @@ pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// How the server treats connections.
+#[derive(Debug, Clone)]
+pub struct ConnectionPolicy {
+    /// A connection must finish its TLS handshake and send the HTTP/2 preface within this.
+    pub handshake_timeout: Duration,
+    /// Open connections at most (in handshake or established); beyond it new ones are closed.
+    pub max_connections: usize,
+    /// HTTP/2 keep-alive: a PING after this long without traffic…
+    pub keepalive_interval: Duration,
+    /// …and the connection is closed when its answer takes longer than this.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for ConnectionPolicy {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(5),
+            max_connections: 4096,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The HTTP/2 connection preface a client sends first (RFC 9113 §3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What an HTTP/1 client reads: a refusal it can parse, instead of HTTP/2 frames it cannot.
+const HTTP1_REFUSAL_BODY: &str = "This is a gRPC server: it speaks HTTP/2 only. Use a gRPC client (grpcurl, a generated stub).\n";
+
+/// How long, once no call is in flight, the drain still waits for connections to go away by
+/// themselves before closing them (the last responses are flushed well within it).
+const DRAIN_FLUSH: Duration = Duration::from_millis(250);
+
 /// Serves `service` on every connection `listener` accepts until `shutdown` resolves; then stops
-/// accepting, tells every connection to go away (HTTP/2 GOAWAY) and waits for the calls in
-/// flight to finish.
+/// accepting, closes the connections that never finished their handshake, tells every other
+/// connection to go away (HTTP/2 GOAWAY), waits for the calls in flight to finish, and closes
+/// what is left (idle or dead peers that do not go away by themselves).
+///
+/// Before a connection is handed to HTTP/2 it must finish its TLS handshake (when TLS is on) and
+/// send the HTTP/2 preface within `policy.handshake_timeout`: sockets that send nothing, half a
+/// preface or half a TLS record are closed then, so they cannot pile up, starve the file
+/// descriptors probes need, or hold up shutdown. An HTTP/1 request gets a readable 505.
 pub async fn serve<S, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     service: S,
     shutdown: impl Future<Output = ()>,
+    policy: ConnectionPolicy,
 ) where
     S: Service<http::Request<tonic::body::Body>, Response = http::Response<B>, Error = Infallible>
         + Clone
@@ -91,14 +141,18 @@ pub async fn serve<S, B>(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(10));
-    // gRPC is HTTP/2 only; refusing HTTP/1 up front gives a clear error instead of a 404.
+        .keep_alive_interval(Some(policy.keepalive_interval))
+        .keep_alive_timeout(policy.keepalive_timeout);
+    // gRPC is HTTP/2 only; the preface was checked before hyper sees the connection.
     let builder = builder.http2_only();
     let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(policy.max_connections));
+    let in_flight = InFlight::default();
+    let (closing_tx, closing) = watch::channel(false);
+    let mut last_over_limit_warning: Option<tokio::time::Instant> = None;
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -110,34 +164,81 @@ pub async fn serve<S, B>(
                 }
             },
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // Closed at once (dropped): a full server keeps answering the connections it has.
+            connection_closed("over_limit");
+            let now = tokio::time::Instant::now();
+            if last_over_limit_warning.is_none_or(|t| now - t >= Duration::from_secs(10)) {
+                last_over_limit_warning = Some(now);
+                tracing::warn!(
+                    max_connections = policy.max_connections,
+                    "connection limit reached: closing new connections"
+                );
+            }
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let tls = tls.clone();
+        let mut closing = closing.clone();
+        let in_flight = in_flight.clone();
+        let handshake_timeout = policy.handshake_timeout;
         tokio::spawn(async move {
-            match tls {
-                None => {
+            let _permit = permit;
+            let handshake = async {
+                match tls {
+                    None => {
+                        let io = preface(stream, peer).await?;
+                        Some(Either::Left(io))
+                    }
+                    Some(acceptor) => {
+                        let stream = match acceptor.accept(stream).await {
+                            Ok(stream) => stream,
+                            Err(err) => {
+                                connection_closed("tls_handshake_failed");
+                                tracing::warn!(%peer, "TLS handshake failed: {err}");
+                                return None;
+                            }
+                        };
+                        let certs = stream.get_ref().1.peer_certificates().map(|chain| {
+                            PeerCertificates(Arc::new(
+                                chain.iter().map(|c| c.clone().into_owned()).collect(),
+                            ))
+                        });
+                        let io = preface(stream, peer).await?;
+                        Some(Either::Right((io, certs)))
+                    }
+                }
+            };
+            // Until the handshake is done the connection is not hyper's: close it ourselves on
+            // timeout or shutdown.
+            let established = tokio::select! {
+                done = tokio::time::timeout(handshake_timeout, handshake) => match done {
+                    Ok(Some(io)) => io,
+                    Ok(None) => return,
+                    Err(_) => {
+                        connection_closed("handshake_timeout");
+                        tracing::debug!(%peer, "closed a connection that did not finish its handshake in time");
+                        return;
+                    }
+                },
+                _ = closing.wait_for(|closing| *closing) => return,
+            };
+            match established {
+                Either::Left(io) => {
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), hyper_service(service, None))
+                        .serve_connection(TokioIo::new(io), hyper_service(service, None, in_flight))
                         .into_owned();
                     let _ = watcher.watch(conn).await;
                 }
-                Some(acceptor) => {
-                    let stream = match acceptor.accept(stream).await {
-                        Ok(stream) => stream,
-                        Err(err) => {
-                            tracing::debug!("TLS handshake failed: {err}");
-                            return;
-                        }
-                    };
-                    let certs = stream.get_ref().1.peer_certificates().map(|chain| {
-                        PeerCertificates(Arc::new(
-                            chain.iter().map(|c| c.clone().into_owned()).collect(),
-                        ))
-                    });
+                Either::Right((io, certs)) => {
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), hyper_service(service, certs))
+                        .serve_connection(
+                            TokioIo::new(io),
+                            hyper_service(service, certs, in_flight),
+                        )
                         .into_owned();
                     let _ = watcher.watch(conn).await;
                 }
@@ -145,17 +246,193 @@ pub async fn serve<S, B>(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    let _ = closing_tx.send(true);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = async {
+            in_flight.idle().await;
+            tokio::time::sleep(DRAIN_FLUSH).await;
+        } => tracing::info!("no call in flight: closing the connections that remain"),
+    }
 }
 
-/// Adapts the tower stack to hyper: tonic's body type, and the peer's certificates.
+/// Reads the HTTP/2 preface; the stream replays it to hyper. `None` (after answering an HTTP/1
+/// request with a readable refusal) when the client does not speak HTTP/2.
+async fn preface<IO>(mut io: IO, peer: SocketAddr) -> Option<Prefaced<IO>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut read = [0u8; PREFACE.len()];
+    let mut n = 0;
+    while n < PREFACE.len() {
+        match io.read(&mut read[n..]).await {
+            Ok(0) | Err(_) => return None,
+            Ok(k) => n += k,
+        }
+        if read[..n] != PREFACE[..n] {
+            let http1 = read[..n]
+                .iter()
+                .take_while(|b| **b != b' ')
+                .all(u8::is_ascii_uppercase)
+                && read[..n].contains(&b' ');
+            if http1 {
+                connection_closed("http1");
+                tracing::debug!(%peer, "answered an HTTP/1 request with 505");
+                let refusal = format!(
+                    "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain; \
+                     charset=utf-8\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{}",
+                    HTTP1_REFUSAL_BODY.len(),
+                    HTTP1_REFUSAL_BODY
+                );
+                let _ = io.write_all(refusal.as_bytes()).await;
+                let _ = io.shutdown().await;
+            } else {
+                connection_closed("not_http2");
+            }
+            return None;
+        }
+    }
+    Some(Prefaced { io, replayed: 0 })
+}
+
+/// Counts a connection the server closed before serving it, by why.
+fn connection_closed(reason: &'static str) {
+    metrics::counter!("elasticache_connections_closed_total", "reason" => reason).increment(1);
+}
+
+pin_project_lite::pin_project! {
+    /// A connection whose HTTP/2 preface was read already: hyper reads it again from here.
+    #[derive(Debug)]
+    struct Prefaced<IO> {
+        #[pin]
+        io: IO,
+        replayed: usize,
+    }
+}
+
+impl<IO: AsyncRead> AsyncRead for Prefaced<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        if *this.replayed < PREFACE.len() {
+            let rest = &PREFACE[*this.replayed..];
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
+            *this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        this.io.poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite> AsyncWrite for Prefaced<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().io.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().io.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
+}
+
+/// The calls in flight on every connection: a call counts from its request until its response
+/// body is done (or dropped), so a drain knows when nothing is left to send.
+#[derive(Debug, Clone, Default)]
+struct InFlight(Arc<(AtomicUsize, Notify)>);
+
+impl InFlight {
+    fn start(&self) -> CallGuard {
+        self.0.0.fetch_add(1, Ordering::SeqCst);
+        CallGuard(self.clone())
+    }
+
+    /// Resolves when no call is in flight.
+    async fn idle(&self) {
+        loop {
+            let notified = self.0.1.notified();
+            if self.0.0.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One call in flight; dropping it ends the call.
+#[derive(Debug)]
+struct CallGuard(InFlight);
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        if self.0.0.0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.0.1.notify_waiters();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its call counted in flight until it is done.
+    #[derive(Debug)]
+    struct Counted<B> {
+        #[pin]
+        inner: B,
+        _call: CallGuard,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Counted<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Adapts the tower stack to hyper: tonic's body type, the peer's certificates, and the count of
+/// calls in flight.
 fn hyper_service<S, B>(
     service: S,
     certs: Option<PeerCertificates>,
+    in_flight: InFlight,
 ) -> TowerToHyperService<
     impl Service<
         http::Request<hyper::body::Incoming>,
-        Response = http::Response<B>,
+        Response = http::Response<Counted<B>>,
         Error = Infallible,
         Future: Send,
     > + Clone,
@@ -167,13 +444,17 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    TowerToHyperService::new(service.map_request(
-        move |request: http::Request<hyper::body::Incoming>| {
-            let mut request = request.map(tonic::body::Body::new);
-            if let Some(certs) = &certs {
-                request.extensions_mut().insert(certs.clone());
-            }
-            request
-        },
-    ))
+    let service = tower::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let call = in_flight.start();
+        let mut request = request.map(tonic::body::Body::new);
+        if let Some(certs) = &certs {
+            request.extensions_mut().insert(certs.clone());
+        }
+        let future = service.clone().oneshot(request);
+        async move {
+            let response = future.await?;
+            Ok::<_, Infallible>(response.map(|inner| Counted { inner, _call: call }))
+        }
+    });
+    TowerToHyperService::new(service)
 }

@@ -17,20 +17,22 @@ use tonic::service::Routes;
 use tower::layer::util::Stack;
 use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::{MakeSpan, TraceLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::config::{Settings, Upstream};
 use crate::emulator::Emulator;
 use crate::identity::Callers;
 use crate::metrics::GrpcMetricsLayer;
 use crate::middleware::auth::{AuthLayer, Authenticate};
+use crate::middleware::content_type::{ContentTypeLayer, GrpcContentType};
 use crate::middleware::load_shed::LoadShedLayer;
 use crate::middleware::rate_limit::{CallerRateLimit, RateLimitLayer};
-use crate::middleware::request_id::X_REQUEST_ID;
+use crate::middleware::request_id::{SanitizeRequestIdLayer, X_REQUEST_ID};
 use crate::middleware::rescue::RescueLayer;
+use crate::middleware::trace::{RpcLog, RpcSpan};
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
-use crate::server::tls_acceptor;
+use crate::server::{ConnectionPolicy, tls_acceptor};
 use crate::service::ElastiCacheGrpc;
 use crate::upstream::Upstream as UpstreamStack;
 
@@ -114,11 +116,14 @@ impl Application {
 
         let settings = self.settings;
         let max = settings.max_message_bytes;
-        let service = ElastiCacheServiceServer::new(ElastiCacheGrpc::with_upstream(
-            self.client,
-            settings.default_timeout,
-            UpstreamStack::new(&settings.upstream_policy),
-        ))
+        let service = ElastiCacheServiceServer::new(
+            ElastiCacheGrpc::with_upstream(
+                self.client,
+                settings.default_timeout,
+                UpstreamStack::new(&settings.upstream_policy),
+            )
+            .with_max_response_bytes(max),
+        )
         .max_decoding_message_size(max)
         .max_encoding_message_size(max);
 
@@ -163,7 +168,13 @@ impl Application {
             tls = tls.is_some(),
             "elasticache-grpc listening"
         );
-        crate::server::serve(self.listener, tls, stack, drain).await;
+        let policy = ConnectionPolicy {
+            handshake_timeout: settings.handshake_timeout,
+            max_connections: settings.max_connections,
+            keepalive_interval: settings.keepalive_interval,
+            keepalive_timeout: settings.keepalive_timeout,
+        };
+        crate::server::serve(self.listener, tls, stack, drain, policy).await;
         if let Some(emulator) = emulator {
             emulator.shutdown();
         }
@@ -174,27 +185,44 @@ impl Application {
 
 /// The inbound tower stack, outermost first (DESIGN §1):
 /// - metrics see every call, refused ones included, with the status it really ended with;
+/// - a caller's unusable request id (too long, not visible ASCII) is dropped before the request-id
+///   layer, which then generates one, so no later layer, log line or header carries it;
 /// - the request id is set before anything else, so every later layer, the span and every status
 ///   see the same id;
-/// - the trace layer opens one span per RPC carrying it;
+/// - the trace layer opens one span per RPC carrying it, and logs how the call ended;
 /// - the id is copied to the response, whatever produced the response (even a refusal below);
 /// - the rescue gives tonic's own bare statuses (malformed or oversized messages, unknown
 ///   methods) the same details as ours — it must sit inside the id layers to know the id;
+/// - what is not gRPC is refused before anyone looks at its credentials;
 /// - authentication finds the caller, so everything after it knows who is calling;
 /// - the per-caller rate limit needs the caller, and refuses before a slot is taken;
 /// - load shedding is last: only calls that will really run take one of the global slots.
 pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> InboundStack {
     tower::ServiceBuilder::new()
         .layer(GrpcMetricsLayer)
+        .layer(SanitizeRequestIdLayer)
         .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_grpc().make_span_with(RpcSpan))
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(RpcSpan)
+                .on_request(())
+                .on_body_chunk(())
+                .on_response(RpcLog)
+                .on_eos(RpcLog)
+                .on_failure(()),
+        )
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(RescueLayer)
+        .layer(ContentTypeLayer::new(GrpcContentType))
         .layer(AuthLayer::new(Authenticate::new(callers)))
         .layer(RateLimitLayer::new(CallerRateLimit))
         .layer(LoadShedLayer::new(max_concurrent_requests))
         .into_inner()
 }
+
+/// The trace layer of [`inbound_stack`].
+pub type RpcTraceLayer =
+    TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan, (), RpcLog, (), RpcLog, ()>;
 
 /// The layers of [`inbound_stack`], innermost first.
 pub type InboundStack = Stack<
@@ -204,14 +232,20 @@ pub type InboundStack = Stack<
         Stack<
             AuthLayer,
             Stack<
-                RescueLayer,
+                ContentTypeLayer,
                 Stack<
-                    PropagateRequestIdLayer,
+                    RescueLayer,
                     Stack<
-                        TraceLayer<SharedClassifier<GrpcErrorsAsFailures>, RpcSpan>,
+                        PropagateRequestIdLayer,
                         Stack<
-                            SetRequestIdLayer<MakeRequestUuid>,
-                            Stack<GrpcMetricsLayer, tower::layer::util::Identity>,
+                            RpcTraceLayer,
+                            Stack<
+                                SetRequestIdLayer<MakeRequestUuid>,
+                                Stack<
+                                    SanitizeRequestIdLayer,
+                                    Stack<GrpcMetricsLayer, tower::layer::util::Identity>,
+                                >,
+                            >,
                         >,
                     >,
                 >,
@@ -219,54 +253,6 @@ pub type InboundStack = Stack<
         >,
     >,
 >;
-
-/// One span per RPC, named `rpc`, carrying the method, the request id and (once known) the caller.
-#[derive(Debug, Clone, Copy)]
-pub struct RpcSpan;
-
-impl<B> MakeSpan<B> for RpcSpan {
-    fn make_span(&mut self, request: &http::Request<B>) -> tracing::Span {
-        let request_id = request
-            .headers()
-            .get(&X_REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let trace_id = request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(trace_id_of)
-            .unwrap_or_default();
-        tracing::info_span!(
-            "rpc",
-            method = %request.uri().path(),
-            request_id = %request_id,
-            trace_id = %trace_id,
-            caller = tracing::field::Empty
-        )
-    }
-}
-
-/// The trace id of a W3C `traceparent` header (`00-<32 hex>-<16 hex>-<2 hex>`), if valid.
-pub fn trace_id_of(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace_id, parent_id, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-    };
-    let valid = hex(version, 2)
-        && version != "ff"
-        && hex(trace_id, 32)
-        && trace_id.bytes().any(|b| b != b'0')
-        && hex(parent_id, 16)
-        && parent_id.bytes().any(|b| b != b'0')
-        && hex(flags, 2)
-        && (version != "00" || parts.next().is_none());
-    valid.then_some(trace_id)
-}
 
 /// Reflection serves our files with their imports, the `google.rpc` detail types and health, so
 /// grpcurl can describe any message and decode status details.
@@ -295,6 +281,7 @@ pub async fn upstream_client(
                 .retry_config(RetryConfig::disabled())
                 .load()
                 .await;
+            log_aws_settings(&shared, |name| std::env::var_os(name).is_some());
             Ok((aws_sdk_elasticache::Client::new(&shared), None))
         }
         Upstream::Emulator(config) => {
@@ -305,6 +292,45 @@ pub async fn upstream_client(
             Ok((static_client(&emulator.endpoint_url()), Some(emulator)))
         }
         Upstream::Endpoint(url) => Ok((static_client(url), None)),
+    }
+}
+
+/// One line saying which AWS settings were found (never a secret), and a warning when there is no
+/// region: without one no call can be sent, and every call answers FAILED_PRECONDITION
+/// `REGION_MISSING`.
+fn log_aws_settings(shared: &aws_config::SdkConfig, is_set: impl Fn(&str) -> bool) {
+    let region = shared.region().map(|r| r.to_string());
+    let endpoint = if is_set("AWS_ENDPOINT_URL_ELASTICACHE") {
+        "AWS_ENDPOINT_URL_ELASTICACHE"
+    } else if is_set("AWS_ENDPOINT_URL") {
+        "AWS_ENDPOINT_URL"
+    } else {
+        "default"
+    };
+    let credentials = if is_set("AWS_ACCESS_KEY_ID") {
+        "environment (AWS_ACCESS_KEY_ID)"
+    } else if is_set("AWS_WEB_IDENTITY_TOKEN_FILE") {
+        "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)"
+    } else if is_set("AWS_PROFILE") {
+        "profile (AWS_PROFILE)"
+    } else if is_set("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        || is_set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    {
+        "container (ECS / EKS Pod Identity)"
+    } else {
+        "default chain (profile files, then instance metadata)"
+    };
+    tracing::info!(
+        region = region.as_deref().unwrap_or("(none)"),
+        endpoint,
+        credentials,
+        "AWS settings"
+    );
+    if region.is_none() {
+        tracing::warn!(
+            "no AWS region found (AWS_REGION, AWS_DEFAULT_REGION or a profile's region): every \
+             call will fail with FAILED_PRECONDITION REGION_MISSING until one is set"
+        );
     }
 }
 
@@ -329,28 +355,4 @@ pub fn static_client(endpoint: &str) -> aws_sdk_elasticache::Client {
         )
         .build();
     aws_sdk_elasticache::Client::from_conf(config)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::trace_id_of;
-
-    #[test]
-    fn traceparent_yields_its_trace_id_when_valid() {
-        assert_eq!(
-            trace_id_of("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        for bad in [
-            "",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
-            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
-            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
-        ] {
-            assert_eq!(trace_id_of(bad), None, "{bad}");
-        }
-    }
 }

@@ -29,7 +29,6 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
-use tower::retry::budget::{Budget, TpsBudget};
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 pub use crate::aws::Safety;
@@ -37,6 +36,10 @@ use crate::aws::{Failure, KnownFaults, is_throttling_code};
 use crate::config::UpstreamSettings;
 use crate::middleware::refusal::Refusal;
 use crate::service::Operation;
+
+mod retry_budget;
+
+pub use self::retry_budget::RetryBudget;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
@@ -93,12 +96,12 @@ pub struct RetryPolicy {
     pub initial_backoff: Duration,
     /// Largest backoff cap.
     pub max_backoff: Duration,
-    budget: Arc<TpsBudget>,
+    budget: Arc<RetryBudget>,
 }
 
 impl RetryPolicy {
     /// Share of recent requests that may be retried.
-    pub const BUDGET_RATIO: f32 = 0.2;
+    pub const BUDGET_RATIO: f64 = 0.2;
 
     /// `max_attempts` attempts with the given backoff, and a budget allowing retries of at most
     /// 20% of the requests of the last 10 s (plus 1 per second, so a quiet service can retry).
@@ -107,7 +110,7 @@ impl RetryPolicy {
             max_attempts: max_attempts.max(1),
             initial_backoff,
             max_backoff,
-            budget: Arc::new(TpsBudget::new(
+            budget: Arc::new(RetryBudget::new(
                 Duration::from_secs(10),
                 1,
                 Self::BUDGET_RATIO,

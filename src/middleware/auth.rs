@@ -15,10 +15,8 @@ use std::sync::Arc;
 use super::gate::{Check, GateLayer};
 use super::refusal::Refusal;
 use crate::identity::{Callers, certificate_identity};
+use crate::methods::SERVICE_PREFIX;
 use crate::server::PeerCertificates;
-
-/// Path prefix of the RPCs that need a caller.
-const PROTECTED_PREFIX: &str = "/elasticache.v1.ElastiCacheService/";
 
 /// Adds authentication (a [`GateLayer`] running [`Authenticate`]).
 pub type AuthLayer = GateLayer<Authenticate>;
@@ -38,7 +36,7 @@ impl Authenticate {
 
 impl Check for Authenticate {
     fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Refusal> {
-        if self.callers.is_empty() || !request.uri().path().starts_with(PROTECTED_PREFIX) {
+        if self.callers.is_empty() || !request.uri().path().starts_with(SERVICE_PREFIX) {
             return Ok(());
         }
         let caller = self.authenticate(request)?;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures_util::future::{Either, Ready, ready};
 use tower::{Layer, Service};
 
-use super::refusal::{Refusal, request_id_of};
+use super::refusal::{Refusal, refuse};
 
 /// What a gate decides about one request.
 pub trait Check {
@@ -62,7 +62,7 @@ where
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         match self.check.check(&mut request) {
             Ok(()) => Either::Right(self.inner.call(request)),
-            Err(refusal) => Either::Left(ready(Ok(refusal.into_response(request_id_of(&request))))),
+            Err(refusal) => Either::Left(ready(Ok(refuse(refusal, &request)))),
         }
     }
 }

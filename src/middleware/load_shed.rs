@@ -1,7 +1,9 @@
 //! Global concurrency cap with load shedding: at most N calls in flight across all callers; the
 //! next one gets RESOURCE_EXHAUSTED `OVERLOADED` at once — never a queue, so latency stays bounded
 //! and the caller can go elsewhere. Innermost of the inbound stack, so refused-early calls
-//! (unauthenticated, rate limited) never take a slot.
+//! (unauthenticated, rate limited) never take a slot. Health and reflection take no slot and are
+//! never shed: a busy server must still answer its probes, or the kubelet restarts a pod that is
+//! merely busy.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,7 +14,8 @@ use futures_util::future::{Either, Ready, ready};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
-use super::refusal::{Refusal, request_id_of};
+use super::refusal::{Refusal, refuse};
+use crate::methods::SERVICE_PREFIX;
 
 /// Adds [`LoadShed`].
 #[derive(Debug, Clone)]
@@ -64,14 +67,20 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if !request.uri().path().starts_with(SERVICE_PREFIX) {
+            return Either::Right(ResponseFuture {
+                inner: self.inner.call(request),
+                _permit: None,
+            });
+        }
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => Either::Right(ResponseFuture {
                 inner: self.inner.call(request),
-                _permit: permit,
+                _permit: Some(permit),
             }),
             Err(_) => {
                 let refusal = Refusal::Overloaded { limit: self.limit };
-                Either::Left(ready(Ok(refusal.into_response(request_id_of(&request)))))
+                Either::Left(ready(Ok(refuse(refusal, &request))))
             }
         }
     }
@@ -83,7 +92,7 @@ pin_project_lite::pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        _permit: OwnedSemaphorePermit,
+        _permit: Option<OwnedSemaphorePermit>,
     }
 }
 

@@ -1,10 +1,13 @@
 //! The edge: every refusal of the facade's own (middleware or policy) becomes a status here, in
 //! one table, with the same details as upstream faults (domain `elasticache-grpc`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tonic::{Code, Status};
 
+use crate::audit::Audit;
+use crate::identity::Caller;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 
 /// Why the facade refused a call before (or instead of) calling AWS.
@@ -44,6 +47,15 @@ pub enum Refusal {
     Overloaded {
         /// The global cap.
         limit: usize,
+    },
+    /// The request is not gRPC: its content type is not `application/grpc[+proto]`.
+    #[error(
+        "content-type {content_type:?} is not supported: this server speaks gRPC \
+         (content-type application/grpc or application/grpc+proto)"
+    )]
+    UnsupportedContentType {
+        /// What the request said.
+        content_type: String,
     },
     /// The upstream budget had no permit before the caller's deadline.
     #[error("ElastiCache request budget exhausted: {requests_per_second} rps for this process")]
@@ -86,6 +98,9 @@ impl Refusal {
                     );
                 })
                 .build(),
+            Refusal::UnsupportedContentType { content_type } => b(Code::Unimplemented)
+                .metadata("content_type", content_type)
+                .build(),
             Refusal::Overloaded { limit } => b(Code::ResourceExhausted)
                 .details(|d| {
                     d.set_retry_info(Some(Duration::from_millis(100)));
@@ -118,14 +133,41 @@ impl Refusal {
             Refusal::BucketNotAllowed { .. } => "BUCKET_NOT_ALLOWED",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
             Refusal::Overloaded { .. } => "OVERLOADED",
+            Refusal::UnsupportedContentType { .. } => "UNSUPPORTED_CONTENT_TYPE",
             Refusal::UpstreamRateLimited { .. } => "UPSTREAM_RATE_LIMITED",
         }
     }
+}
 
-    /// The refusal as a gRPC response, for middleware.
-    pub fn into_response<B: Default>(self, request_id: &str) -> http::Response<B> {
-        self.into_status(request_id).into_http()
+/// Answers `request` with `refusal`, for middleware: the status response, and the audit line
+/// when the request is a mutating RPC (refused calls are audited like every other).
+pub fn refuse<B, RB: Default>(refusal: Refusal, request: &http::Request<B>) -> http::Response<RB> {
+    // A request that is not gRPC at all also gets HTTP 415, as the gRPC over HTTP/2 spec asks.
+    let not_grpc = matches!(refusal, Refusal::UnsupportedContentType { .. });
+    let request_id = request_id_of(request);
+    let status = refusal.into_status(request_id);
+    if let Some(rpc) = crate::methods::rpc_of(request.uri().path()).filter(|m| m.mutating) {
+        let caller = request.extensions().get::<Arc<Caller>>();
+        Audit {
+            caller: caller.map(|c| c.name.as_str()),
+            rpc: rpc.name,
+            request_id,
+            resources: "",
+            bucket: "",
+        }
+        .status(&status);
     }
+    let mut response = status.into_http();
+    if not_grpc {
+        *response.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    }
+    response
+}
+
+/// Whether a content type is gRPC's (`application/grpc`, `application/grpc+proto`, …).
+pub fn is_grpc_content_type(value: &http::HeaderValue) -> bool {
+    let v = value.as_bytes();
+    v.starts_with(b"application/grpc") && matches!(v.get(16), None | Some(b'+') | Some(b';'))
 }
 
 /// The request id a middleware sees (set by the request-id layer, which runs first).

@@ -3,14 +3,16 @@
 
 mod operation;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use aws_sdk_elasticache::Client;
+use aws_sdk_elasticache::operation::RequestId as _;
+use prost::Message as _;
 use tokio::time::Instant;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
+use crate::audit::Audit;
 use crate::aws::{CallContext, Resources, status_from_upstream_error};
 use crate::identity::Caller;
 use crate::middleware::deadline;
@@ -18,6 +20,7 @@ use crate::middleware::refusal::Refusal;
 use crate::middleware::request_id::request_id_of;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheService;
+use crate::status::{FACADE_DOMAIN, StatusBuilder};
 use crate::upstream::{RetryPolicy, Upstream};
 
 pub use self::operation::Operation;
@@ -28,6 +31,10 @@ pub struct ElastiCacheGrpc {
     client: Client,
     default_timeout: Duration,
     upstream: Upstream,
+    /// Largest response that can be sent (the server's encoding limit).
+    max_response_bytes: usize,
+    /// The SDK client has no region: every call would fail before it is sent.
+    region_missing: bool,
 }
 
 impl ElastiCacheGrpc {
@@ -48,11 +55,21 @@ impl ElastiCacheGrpc {
 
     /// Like [`ElastiCacheGrpc::new`] with an explicit upstream stack.
     pub fn with_upstream(client: Client, default_timeout: Duration, upstream: Upstream) -> Self {
+        let region_missing = client.config().region().is_none();
         Self {
             client,
             default_timeout,
             upstream,
+            max_response_bytes: usize::MAX,
+            region_missing,
         }
+    }
+
+    /// Responses larger than `bytes` cannot be sent: the call is answered with a status that says
+    /// the operation succeeded upstream instead (see [`response_too_large`]).
+    pub fn with_max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
     }
 
     /// Serves one RPC of any operation.
@@ -66,40 +83,80 @@ impl ElastiCacheGrpc {
         let caller = request.extensions().get::<Arc<Caller>>().cloned();
         let message = request.into_inner();
         let resources = message.resources();
-
-        if let Some(caller) = &caller {
-            authorize(caller, Op::NAME, &resources).map_err(|r| r.into_status(&request_id))?;
-        }
-        message
-            .validate()
-            .map_err(|violations| violations.into_status(&request_id))?;
-        let builder = message.to_sdk(Op::builder(&self.client));
-
         let ctx = CallContext {
             operation: Op::NAME,
             request_id: &request_id,
             mutating: Op::MUTATING,
             resources: &resources,
         };
-        let result = match self.upstream.call::<Op>(builder, deadline).await {
-            Ok(output) => Ok(Response::new(Op::Response::from(output))),
-            Err(err) => Err(status_from_upstream_error(ctx, &err, timeout)),
-        };
+        let result = self
+            .serve(ctx, caller.as_deref(), message, deadline, timeout)
+            .await;
         if Op::MUTATING {
             audit(ctx, caller.as_deref(), &result);
         }
-        result
+        result.map(|(response, _)| Response::new(response))
+    }
+
+    /// authorize → validate → authorize resources → call → convert; the response and AWS's
+    /// request id.
+    async fn serve<Op: Operation>(
+        &self,
+        ctx: CallContext<'_>,
+        caller: Option<&Caller>,
+        message: Op,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(Op::Response, String), Status> {
+        let refused = |r: Refusal| r.into_status(ctx.request_id);
+        if let Some(caller) = caller {
+            may_call(caller, Op::NAME).map_err(refused)?;
+        }
+        // Validation before the bucket check: an empty bucket is "required", not "not allowed".
+        message
+            .validate()
+            .map_err(|violations| violations.into_status(ctx.request_id))?;
+        if let Some(caller) = caller {
+            may_use(caller, ctx.resources).map_err(refused)?;
+        }
+        if self.region_missing {
+            return Err(region_missing(ctx));
+        }
+        let builder = message.to_sdk(Op::builder(&self.client));
+        let output = self
+            .upstream
+            .call::<Op>(builder, deadline)
+            .await
+            .map_err(|err| status_from_upstream_error(ctx, &err, timeout))?;
+        let aws_request_id = output.request_id().unwrap_or_default().to_owned();
+        let response = Op::Response::from(output);
+        let size = response.encoded_len();
+        if size > self.max_response_bytes {
+            return Err(response_too_large(
+                ctx,
+                &aws_request_id,
+                size,
+                self.max_response_bytes,
+            ));
+        }
+        Ok((response, aws_request_id))
     }
 }
 
-/// The caller may call this RPC and, for an export, write to this bucket.
-fn authorize(caller: &Caller, rpc: &str, resources: &Resources) -> Result<(), Refusal> {
-    if !caller.may_call(rpc) {
-        return Err(Refusal::MethodNotAllowed {
+/// The caller may call this RPC.
+fn may_call(caller: &Caller, rpc: &str) -> Result<(), Refusal> {
+    if caller.may_call(rpc) {
+        Ok(())
+    } else {
+        Err(Refusal::MethodNotAllowed {
             caller: caller.name.clone(),
             rpc: rpc.to_owned(),
-        });
+        })
     }
+}
+
+/// The caller may use the resources the request names: for an export, write to its bucket.
+fn may_use(caller: &Caller, resources: &Resources) -> Result<(), Refusal> {
     match &resources.bucket {
         Some(bucket) if !caller.may_export_to(bucket) => Err(Refusal::BucketNotAllowed {
             caller: caller.name.clone(),
@@ -109,8 +166,65 @@ fn authorize(caller: &Caller, rpc: &str, resources: &Resources) -> Result<(), Re
     }
 }
 
-/// One line per mutating call on the `audit` target, so it can be routed on its own.
-fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<T, Status>) {
+/// FAILED_PRECONDITION `REGION_MISSING`: the service has no AWS region, so no call can be sent.
+/// Said at once, never retried: a configuration problem is not a network failure.
+fn region_missing(ctx: CallContext<'_>) -> Status {
+    StatusBuilder::new(
+        Code::FailedPrecondition,
+        "this service has no AWS region configured (set AWS_REGION or a profile's region and \
+         restart it); nothing was sent to ElastiCache",
+        "REGION_MISSING",
+        FACADE_DOMAIN,
+        ctx.request_id,
+    )
+    .metadata("operation", ctx.operation)
+    .details(|d| {
+        d.add_precondition_failure_violation(
+            "CONFIGURATION",
+            "aws:region",
+            "the service's AWS configuration has no region",
+        );
+    })
+    .build()
+}
+
+/// RESOURCE_EXHAUSTED `RESPONSE_TOO_LARGE`: ElastiCache did what was asked, but the response is
+/// larger than the server may send. The status says the operation succeeded
+/// (`ErrorInfo.metadata.upstream_outcome = succeeded`), so the caller does not retry it as if it
+/// had failed.
+pub fn response_too_large(
+    ctx: CallContext<'_>,
+    aws_request_id: &str,
+    size: usize,
+    limit: usize,
+) -> Status {
+    StatusBuilder::new(
+        Code::ResourceExhausted,
+        format!(
+            "{} succeeded in ElastiCache, but its response ({size} bytes) is larger than this \
+             server's max_message_bytes ({limit}); describe the resource to read it",
+            ctx.operation
+        ),
+        "RESPONSE_TOO_LARGE",
+        FACADE_DOMAIN,
+        ctx.request_id,
+    )
+    .metadata("operation", ctx.operation)
+    .metadata("upstream_outcome", "succeeded")
+    .metadata("aws_request_id", aws_request_id)
+    .metadata("response_bytes", size.to_string())
+    .metadata("max_message_bytes", limit.to_string())
+    .details(|d| {
+        d.add_quota_failure_violation(
+            "server:max-message-bytes",
+            format!("responses of at most {limit} bytes"),
+        );
+    })
+    .build()
+}
+
+/// The audit line of a mutating call (see [`crate::audit`]).
+fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<(T, String), Status>) {
     let resources = ctx
         .resources
         .existing
@@ -119,30 +233,17 @@ fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<T, St
         .map(|(kind, name)| format!("{}={name}", kind.as_str()))
         .collect::<Vec<_>>()
         .join(",");
-    let outcome = match result {
-        Ok(_) => "OK".to_owned(),
-        Err(status) => format!("{:?}", status.code()),
+    let line = Audit {
+        caller: caller.map(|c| c.name.as_str()),
+        rpc: ctx.operation,
+        request_id: ctx.request_id,
+        resources: &resources,
+        bucket: ctx.resources.bucket.as_deref().unwrap_or_default(),
     };
-    let aws_request_id = result
-        .as_ref()
-        .err()
-        .and_then(|s| {
-            tonic_types::StatusExt::get_error_details(s)
-                .error_info()
-                .and_then(|i| i.metadata.get("aws_request_id").cloned())
-        })
-        .unwrap_or_default();
-    tracing::info!(
-        target: "audit",
-        caller = caller.map_or("(unauthenticated)", |c| c.name.as_str()),
-        rpc = ctx.operation,
-        bucket = ctx.resources.bucket.as_deref().unwrap_or_default(),
-        aws_request_id,
-        request_id = ctx.request_id,
-        resources,
-        outcome,
-        "mutating call"
-    );
+    match result {
+        Ok((_, aws_request_id)) => line.ok(aws_request_id),
+        Err(status) => line.status(status),
+    }
 }
 
 /// Every RPC delegates to the generic handler; only the names differ.

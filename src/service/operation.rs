@@ -22,11 +22,11 @@ pub trait Operation: Validate + ToSdk<Self::Builder> + Send + Sized + 'static {
     /// Whether the operation changes state in AWS.
     const MUTATING: bool;
     /// The proto response.
-    type Response: From<Self::Output> + Send + 'static;
+    type Response: From<Self::Output> + prost::Message + Send + 'static;
     /// The SDK fluent builder; cloneable so an attempt can be repeated.
     type Builder: Clone + Send + 'static;
     /// The SDK output.
-    type Output: Send + 'static;
+    type Output: aws_sdk_elasticache::operation::RequestId + Send + 'static;
     /// The SDK's error enum of this operation.
     type Error: KnownFaults + ProvideErrorMetadata + StdError + Send + Sync + 'static;
 

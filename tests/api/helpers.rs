@@ -1,6 +1,13 @@
-//! `spawn_app()`: the emulator and the facade, both bound to port 0, and a connected client.
+//! `spawn_app()`: the emulator and the facade, both bound to port 0, and a connected client;
+//! [`Binary`]: the facade as a child process, its log lines kept for the test to read.
 
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut};
 
 use elasticache_grpc::config::{Settings, Upstream};
 use elasticache_grpc::emulator::{Emulator, EmulatorConfig};
@@ -9,6 +16,7 @@ use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use elasticache_grpc::startup::Application;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -189,4 +197,215 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("status never became {want:?}; last seen {last:?}");
+}
+
+/// The facade binary as a child process (bound to `127.0.0.1:0` unless `args` say otherwise), in
+/// front of `endpoint` when given, with static test credentials and region; its stderr lines are
+/// kept for the test. An `env` entry with an empty value removes that variable.
+pub(crate) struct Binary {
+    child: Option<Child>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_elasticache-grpc");
+
+/// The value after `key` in a log line, text (`key=value`) or JSON (`"key":"value"`).
+fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    if let Some(start) = line.find(&format!("\"{key}\":\"")) {
+        let rest = &line[start + key.len() + 4..];
+        return rest.split('"').next();
+    }
+    let start = line.find(&format!("{key}="))?;
+    line[start + key.len() + 1..].split_whitespace().next()
+}
+
+impl Binary {
+    /// Starts the binary and waits until it listens; panics with its output when it does not.
+    pub(crate) fn spawn(endpoint: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Binary {
+        let mut command = Command::new(BIN);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        command
+            .args(args)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_PROFILE")
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped());
+        if let Some(endpoint) = endpoint {
+            command.env("AWS_ENDPOINT_URL_ELASTICACHE", endpoint);
+        }
+        for (k, v) in env {
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
+        }
+        let mut child = command.spawn().expect("binary starts");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    lines.lock().unwrap().push(line.clone());
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let mut metrics_addr = None;
+        let addr = loop {
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+                let _ = child.kill();
+                panic!(
+                    "the binary never listened; its output:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
+            };
+            if line.contains("metrics at /metrics") {
+                metrics_addr = field(&line, "address").and_then(|a| a.parse().ok());
+            }
+            if line.contains("elasticache-grpc listening") {
+                break field(&line, "address")
+                    .and_then(|a| a.parse().ok())
+                    .expect("address field");
+            }
+        };
+        Binary {
+            child: Some(child),
+            addr,
+            metrics_addr,
+            lines,
+        }
+    }
+
+    /// Everything the binary wrote to stderr so far.
+    pub(crate) fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Sends SIGTERM.
+    pub(crate) fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end, at most `limit`; its exit status.
+    pub(crate) async fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().unwrap();
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+
+    /// Hands the process over (it is no longer killed on drop).
+    pub(crate) fn into_child(mut self) -> Child {
+        self.child.take().unwrap()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Resident memory of `pid`, in KiB.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Sends and receives raw bytes, so a test can put anything on the wire.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RawCodec;
+
+impl Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+    fn decoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+}
+
+impl Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let bytes = src.copy_to_bytes(src.remaining());
+        Ok(Some(bytes.to_vec()))
+    }
+}
+
+/// A unary call of any path with raw bytes, on `channel`.
+pub(crate) async fn raw_call_on(
+    channel: Channel,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc.unary(tonic::Request::new(body), path.parse().unwrap(), RawCodec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// `GET /metrics` over a plain TCP connection.
+pub(crate) async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("metrics port");
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.unwrap();
+    body
 }

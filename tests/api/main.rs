@@ -4,6 +4,7 @@
 
 mod cli;
 mod faults;
+mod hardening;
 mod helpers;
 mod lifecycle;
 mod retries;

@@ -1,56 +1,18 @@
 //! Bad bytes on the wire, graceful shutdown under load with a real SIGTERM, and a soak.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut};
 use elasticache_grpc::emulator::{Emulator, EmulatorConfig, FaultKind};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::Channel;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 
 use crate::helpers::*;
-
-/// Sends and receives raw bytes, so a test can put anything on the wire.
-#[derive(Debug, Default, Clone)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let bytes = src.copy_to_bytes(src.remaining());
-        Ok(Some(bytes.to_vec()))
-    }
-}
 
 async fn raw_call(addr: SocketAddr, method: &str, body: Vec<u8>) -> Result<Vec<u8>, tonic::Status> {
     let channel = Channel::from_shared(format!("http://{addr}"))
@@ -58,14 +20,12 @@ async fn raw_call(addr: SocketAddr, method: &str, body: Vec<u8>) -> Result<Vec<u
         .connect()
         .await
         .unwrap();
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
-    let path = format!("/elasticache.v1.ElastiCacheService/{method}")
-        .parse()
-        .unwrap();
-    grpc.unary(tonic::Request::new(body), path, RawCodec)
-        .await
-        .map(tonic::Response::into_inner)
+    raw_call_on(
+        channel,
+        &format!("/elasticache.v1.ElastiCacheService/{method}"),
+        body,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -108,37 +68,13 @@ async fn malformed_and_oversized_messages_get_a_clean_status_and_the_server_carr
         .expect("the server carries on");
 }
 
-/// The facade binary as a child process, in front of `emulator`; returns it and its address.
+/// The facade binary in front of `emulator`, JSON logs; returns it and its address.
 fn spawn_binary(emulator: &Emulator, extra: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_elasticache-grpc"))
-        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-        .args(extra)
-        .env("AWS_ENDPOINT_URL_ELASTICACHE", emulator.endpoint_url())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the binary logs its address before anything else ends")
-            .unwrap();
-        if line.contains("elasticache-grpc listening") {
-            let start = line.find("\"address\":\"").expect("address field") + 11;
-            let end = start + line[start..].find('"').unwrap();
-            break line[start..end].parse().unwrap();
-        }
-    };
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let mut args = vec!["--log-format", "json"];
+    args.extend_from_slice(extra);
+    let binary = Binary::spawn(Some(&emulator.endpoint_url()), &args, &[]);
+    let addr = binary.addr;
+    (binary.into_child(), addr)
 }
 
 #[tokio::test]
@@ -224,18 +160,6 @@ async fn sigterm_under_load_finishes_accepted_calls_reports_not_serving_and_refu
         .unwrap();
     assert!(exit.success(), "{exit:?}");
     emulator.shutdown();
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// A few minutes at a moderate rate against the binary: RSS must level off, not grow.

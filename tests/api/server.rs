@@ -87,21 +87,6 @@ async fn shutdown_lets_calls_in_flight_finish() {
     assert!(result.is_ok(), "in-flight call failed: {result:?}");
 }
 
-/// `GET /metrics` over a plain TCP connection.
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("metrics port");
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.unwrap();
-    body
-}
-
 #[tokio::test]
 async fn metrics_show_server_upstream_and_refusal_families() {
     let mut app = spawn_app_with(|s| {
