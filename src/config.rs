@@ -715,6 +715,114 @@ allow = ["Describe*"]
     }
 
     #[test]
+    fn identities_belong_to_one_caller_and_entries_must_be_able_to_match() {
+        let digest = "ab".repeat(32);
+        let cases = [
+            (
+                format!(
+                    "[[callers]]\nname = \"reader\"\ntoken_sha256 = \"{digest}\"\nallow = [\"Describe*\"]\n\
+                     [[callers]]\nname = \"admin\"\ntoken_sha256 = \"{}\"\nallow = [\"*\"]\n",
+                    digest.to_uppercase()
+                ),
+                "callers[1].token_sha256",
+                "\"reader\" (callers[0]) and \"admin\" (callers[1]) have the same token_sha256",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \"spiffe://x\"\n\
+                 [[callers]]\nname = \"b\"\nmtls_identity = \"spiffe://x\"\n"
+                    .to_owned(),
+                "callers[1].mtls_identity",
+                "\"a\" (callers[0]) and \"b\" (callers[1]) have the same mtls_identity",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \"x\"\nexport_buckets = [\"\"]\n"
+                    .to_owned(),
+                "callers[0].export_buckets",
+                "can never match",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \"x\"\nexport_buckets = [\"Corp-Backups\"]\n"
+                    .to_owned(),
+                "callers[0].export_buckets",
+                "lowercase",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \"x\"\nallow = [\"\"]\n".to_owned(),
+                "callers[0].allow",
+                "names no RPC",
+            ),
+            (
+                "[[callers]]\nname = \"a\"\nmtls_identity = \" \"\n".to_owned(),
+                "callers[0].mtls_identity",
+                "must not be empty",
+            ),
+            (
+                "[server]\nmax_message_bytes = 0\n".to_owned(),
+                "server.max_message_bytes",
+                "too small",
+            ),
+            (
+                "[server]\nlisten = \"nowhere\"\n".to_owned(),
+                "server.listen",
+                "not an address",
+            ),
+        ];
+        for (text, key, reason) in cases {
+            let err = FileConfig::parse(&text).expect_err(&text);
+            assert_eq!(err.key, key, "{text}");
+            assert!(err.reason.contains(reason), "{text}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn settings_refuse_duplicates_and_an_mtls_caller_without_a_client_ca_naming_file_and_caller() {
+        let caller = |name: &str, id: &str| CallerConfig {
+            name: name.into(),
+            token_sha256: None,
+            mtls_identity: Some(id.into()),
+            allow: vec!["*".into()],
+            export_buckets: vec![],
+            requests_per_second: None,
+            burst: None,
+        };
+        let mut s = settings();
+        s.config_file = Some(PathBuf::from("/etc/ecg.toml"));
+        s.callers = vec![caller("reporting", "spiffe://r")];
+        let err = s.check().expect_err("no client CA");
+        let text = err.to_string();
+        assert!(
+            text.starts_with("/etc/ecg.toml: callers[0].mtls_identity"),
+            "{text}"
+        );
+        assert!(text.contains("\"reporting\""), "{text}");
+        s.tls = Some(TlsSettings {
+            cert: "c".into(),
+            key: "k".into(),
+            client_ca: Some("ca".into()),
+        });
+        assert!(s.check().is_ok());
+        s.callers.push(caller("other", "spiffe://r"));
+        let err = s.check().expect_err("duplicate identity");
+        assert!(
+            err.to_string()
+                .contains("\"reporting\" (callers[0]) and \"other\""),
+            "{err}"
+        );
+        let mut s = settings();
+        s.max_message_bytes = 0;
+        assert_eq!(s.check().expect_err("zero").key, "max_message_bytes");
+    }
+
+    #[test]
+    fn listen_addresses_may_be_names() {
+        let file = FileConfig::parse("[server]\nlisten = \"localhost:7000\"\n").unwrap();
+        let mut s = settings();
+        file.apply(&mut s, &Overrides::default());
+        assert!(s.listen.ip().is_loopback());
+        assert_eq!(s.listen.port(), 7000);
+    }
+
+    #[test]
     fn digests_never_print() {
         let d = parse_digest(&"ab".repeat(32)).unwrap();
         assert_eq!(format!("{d:?}"), "TokenDigest(<redacted>)");

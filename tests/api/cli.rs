@@ -1,9 +1,10 @@
-//! The binary's own behaviour: `hash-token`, and a bad config file refused with exit code 64.
+//! The binary's own behaviour: `hash-token`, bad configurations refused with exit code 64, and
+//! the standalone emulator's address rule.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_elasticache-grpc");
+use crate::helpers::BIN;
 
 #[test]
 fn hash_token_prints_the_sha256_of_stdin() {
@@ -60,4 +61,109 @@ fn no_callers_on_a_public_address_refuses_to_start_with_64() {
         .expect("binary runs");
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-unauthenticated"));
+}
+
+/// Runs the binary to completion with test AWS settings; its exit code and stderr.
+fn run(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "y")
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn config_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("ecgrpc-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn two_callers_with_one_token_exit_64_naming_both() {
+    let digest = "ab".repeat(32);
+    let path = config_file(
+        "dup",
+        &format!(
+            "[[callers]]\nname = \"reader\"\ntoken_sha256 = \"{digest}\"\nallow = [\"Describe*\"]\n\
+             [[callers]]\nname = \"admin\"\ntoken_sha256 = \"{digest}\"\nallow = [\"*\"]\n"
+        ),
+    );
+    let (code, stderr) = run(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("\"reader\""), "{stderr}");
+    assert!(stderr.contains("\"admin\""), "{stderr}");
+    assert!(stderr.contains("callers[1].token_sha256"), "{stderr}");
+}
+
+#[test]
+fn an_mtls_caller_without_a_client_ca_is_named_once_with_the_file() {
+    let path = config_file(
+        "mtls-only",
+        "[[callers]]\nname = \"reporting\"\nmtls_identity = \"spiffe://corp/reporting\"\nallow = [\"Describe*\"]\n",
+    );
+    let (code, stderr) = run(&[
+        "--config",
+        path.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains("--tls-client-ca"), "{stderr}");
+    assert_eq!(
+        stderr.matches("\"reporting\"").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
+
+#[test]
+fn a_message_limit_too_small_for_any_response_exits_64() {
+    let (code, stderr) = run(&["--listen", "127.0.0.1:0", "--max-message-bytes", "0"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("max_message_bytes"), "{stderr}");
+}
+
+#[test]
+fn hash_token_and_the_bearer_check_agree_about_whitespace() {
+    let mut child = Command::new(BIN)
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"  padded-token \t\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        elasticache_grpc::identity::hash_token("padded-token")
+    );
+}
+
+#[test]
+fn the_standalone_emulator_refuses_a_non_loopback_address_unless_told() {
+    let (code, stderr) = run(&["emulator", "--listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("--allow-remote"), "{stderr}");
+    assert!(stderr.contains("no authentication"), "{stderr}");
 }

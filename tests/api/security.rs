@@ -301,6 +301,32 @@ async fn without_callers_a_non_loopback_address_refuses_to_start() {
     assert!(Application::build(allowed).await.is_ok());
 }
 
+#[tokio::test]
+async fn an_empty_bucket_is_required_not_forbidden_and_padded_tokens_authenticate() {
+    let mut app = secured_app().await;
+    let err = app
+        .client
+        .export_serverless_cache_snapshot(with_token(export(""), "backup-secret"))
+        .await
+        .expect_err("no bucket");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("s3_bucket_name: is required"),
+        "{err:?}"
+    );
+    // The bearer check ignores whitespace around the token, as `hash-token` does.
+    let mut padded = tonic::Request::new(pb::DescribeServerlessCachesRequest::default());
+    padded.metadata_mut().insert(
+        "authorization",
+        "Bearer   reporting-secret ".parse().unwrap(),
+    );
+    app.client
+        .describe_serverless_caches(padded)
+        .await
+        .expect("a padded token is the same token");
+    assert_eq!(app.emulator.calls("ExportServerlessCacheSnapshot"), 0);
+}
+
 mod mtls {
     use super::*;
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
@@ -430,6 +456,113 @@ mod mtls {
         };
         assert!(refused, "a certificate from another CA must be refused");
         assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Client certificates are requested, not required: on one TLS listener a token caller
+    /// without a certificate, a health check without one, and a certificate caller all work; a
+    /// connection that stops in the middle of its TLS handshake is closed after the timeout.
+    #[tokio::test]
+    async fn tokens_health_and_certificates_share_one_mtls_listener() {
+        use elasticache_grpc::identity::hash_token;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_check_response::ServingStatus;
+        use tonic_health::pb::health_client::HealthClient;
+
+        let dir = std::env::temp_dir().join(unique("ecgrpc-mtls-mixed"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_ca = ca("server-ca");
+        let client_ca = ca("client-ca");
+        let server = leaf(
+            &server_ca,
+            vec![SanType::DnsName("localhost".try_into().unwrap())],
+        );
+        let identity = "spiffe://corp.example/sa/reporting";
+        let cert = leaf(&client_ca, vec![SanType::URI(identity.try_into().unwrap())]);
+        let tls = elasticache_grpc::config::TlsSettings {
+            cert: write(&dir, "server.pem", &server.0),
+            key: write(&dir, "server.key", &server.1),
+            client_ca: Some(write(&dir, "client-ca.pem", &client_ca.pem)),
+        };
+        let app = spawn_app_with(|s| {
+            s.tls = Some(tls);
+            s.handshake_timeout = Duration::from_millis(400);
+            s.callers = vec![
+                CallerConfig {
+                    name: "reporting".into(),
+                    token_sha256: None,
+                    mtls_identity: Some(identity.into()),
+                    allow: vec!["Describe*".into()],
+                    export_buckets: vec![],
+                    requests_per_second: None,
+                    burst: None,
+                },
+                CallerConfig {
+                    token_sha256: Some(parse_digest(&hash_token("ops-secret")).unwrap()),
+                    ..caller("ops", "unused", &["Describe*"], &[])
+                },
+            ];
+        })
+        .await;
+
+        let no_cert = Channel::from_shared(format!("https://{}", app.addr))
+            .unwrap()
+            .tls_config(
+                ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(&server_ca.pem))
+                    .domain_name("localhost"),
+            )
+            .unwrap()
+            .connect()
+            .await
+            .expect("a client without a certificate connects");
+        let mut token_caller = ElastiCacheServiceClient::new(no_cert.clone());
+        token_caller
+            .describe_serverless_caches(with_token(
+                pb::DescribeServerlessCachesRequest::default(),
+                "ops-secret",
+            ))
+            .await
+            .expect("a token caller without a certificate");
+        let anonymous = token_caller
+            .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            .await
+            .expect_err("neither token nor certificate");
+        assert_eq!(anonymous.code(), Code::Unauthenticated);
+        let serving = HealthClient::new(no_cert)
+            .check(HealthCheckRequest::default())
+            .await
+            .expect("health without a certificate")
+            .into_inner();
+        assert_eq!(serving.status(), ServingStatus::Serving);
+
+        let mut cert_caller = client(app.addr, &server_ca, &cert).await.expect("mTLS");
+        cert_caller
+            .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            .await
+            .expect("a certificate caller");
+        assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 2);
+
+        // Half a TLS record (a ClientHello header promising bytes that never come).
+        let mut stalled = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        stalled
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let closed = tokio::time::timeout(Duration::from_secs(3), async {
+            loop {
+                match stalled.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a stalled TLS handshake was never closed");
+        assert!(started.elapsed() < Duration::from_millis(1500));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
