@@ -202,6 +202,12 @@ impl Settings {
                 "must be greater than 0",
             ));
         }
+        if self.handshake_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "handshake_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
         check_identities_unique(&self.callers).map_err(in_file)?;
         let client_ca = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if !client_ca

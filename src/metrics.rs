@@ -54,16 +54,43 @@ pub fn install() -> PrometheusHandle {
         .clone()
 }
 
-/// Serves `GET /metrics` on `listener` until the process ends.
+/// Scrapers connected at once, at most; more are closed at once.
+const MAX_SCRAPERS: usize = 64;
+
+/// Serves `GET /metrics` on `listener` until the process ends. Like the gRPC port it bounds what
+/// a connection can hold: the request head must arrive within 5 s, a connection lives at most
+/// 30 s (scrapers reconnect), and at most [`MAX_SCRAPERS`] are open at once.
 pub async fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle) {
     use hyper::service::service_fn;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let scrapers = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_SCRAPERS));
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(5));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(std::time::Duration::from_secs(30)))
+        .keep_alive_timeout(std::time::Duration::from_secs(10));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => {
+                // Out of file descriptors and the like: back off rather than spin.
+                tracing::warn!("metrics: accept failed: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = scrapers.clone().try_acquire_owned() else {
             continue;
         };
         let handle = handle.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let body = if req.uri().path() == "/metrics" {
                     Ok(handle.render())
@@ -84,9 +111,8 @@ pub async fn serve(listener: tokio::net::TcpListener, handle: PrometheusHandle) 
                     response.map_err(std::io::Error::other)
                 }
             });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(30), conn).await;
         });
     }
 }

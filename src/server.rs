@@ -149,7 +149,8 @@ pub async fn serve<S, B>(
     let connections = Arc::new(Semaphore::new(policy.max_connections));
     let in_flight = InFlight::default();
     let (closing_tx, closing) = watch::channel(false);
-    let mut last_over_limit_warning: Option<tokio::time::Instant> = None;
+    let mut over_limit_warning = Throttled::default();
+    let tls_warning = Arc::new(std::sync::Mutex::new(Throttled::default()));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -167,9 +168,7 @@ pub async fn serve<S, B>(
         let Ok(permit) = connections.clone().try_acquire_owned() else {
             // Closed at once (dropped): a full server keeps answering the connections it has.
             connection_closed("over_limit");
-            let now = tokio::time::Instant::now();
-            if last_over_limit_warning.is_none_or(|t| now - t >= Duration::from_secs(10)) {
-                last_over_limit_warning = Some(now);
+            if over_limit_warning.due() {
                 tracing::warn!(
                     max_connections = policy.max_connections,
                     "connection limit reached: closing new connections"
@@ -185,6 +184,7 @@ pub async fn serve<S, B>(
         let mut closing = closing.clone();
         let in_flight = in_flight.clone();
         let handshake_timeout = policy.handshake_timeout;
+        let tls_warning = tls_warning.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let handshake = async {
@@ -198,7 +198,14 @@ pub async fn serve<S, B>(
                             Ok(stream) => stream,
                             Err(err) => {
                                 connection_closed("tls_handshake_failed");
-                                tracing::warn!(%peer, "TLS handshake failed: {err}");
+                                // One line per 10 s at WARN, so scanners cannot flood the log;
+                                // every failure is counted in the metric.
+                                let due = tls_warning.lock().is_ok_and(|mut w| w.due());
+                                if due {
+                                    tracing::warn!(%peer, "TLS handshake refused: {err} (further failures within 10 s are logged at DEBUG)");
+                                } else {
+                                    tracing::debug!(%peer, "TLS handshake refused: {err}");
+                                }
                                 return None;
                             }
                         };
@@ -249,10 +256,9 @@ pub async fn serve<S, B>(
     let _ = closing_tx.send(true);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = async {
-            in_flight.idle().await;
-            tokio::time::sleep(DRAIN_FLUSH).await;
-        } => tracing::info!("no call in flight: closing the connections that remain"),
+        () = in_flight.quiet_for(DRAIN_FLUSH) => {
+            tracing::info!("no call in flight: closing the connections that remain");
+        }
     }
 }
 
@@ -286,6 +292,13 @@ where
                 );
                 let _ = io.write_all(refusal.as_bytes()).await;
                 let _ = io.shutdown().await;
+                // Read what the client still sends before closing: closing a socket with unread
+                // data resets it, and the client would see a reset instead of the answer.
+                let mut sink = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    while let Ok(1..) = io.read(&mut sink).await {}
+                })
+                .await;
             } else {
                 connection_closed("not_http2");
             }
@@ -358,8 +371,26 @@ impl<IO: AsyncWrite> AsyncWrite for Prefaced<IO> {
     }
 }
 
-/// The calls in flight on every connection: a call counts from its request until its response
-/// body is done (or dropped), so a drain knows when nothing is left to send.
+/// At most one event per 10 s: for warnings an attacker could otherwise repeat at will.
+#[derive(Debug, Default)]
+struct Throttled(Option<tokio::time::Instant>);
+
+impl Throttled {
+    /// Whether the event may be reported now (and, if so, starts a new 10 s).
+    fn due(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        if self.0.is_some_and(|t| now - t < Duration::from_secs(10)) {
+            return false;
+        }
+        self.0 = Some(now);
+        true
+    }
+}
+
+/// The `ElastiCacheService` calls in flight on every connection: a call counts from its request
+/// until its response body is done (or dropped), so a drain knows when nothing is left to send.
+/// Health and reflection streams do not count: a health `Watch` never ends by itself and must
+/// not hold a shutdown.
 #[derive(Debug, Clone, Default)]
 struct InFlight(Arc<(AtomicUsize, Notify)>);
 
@@ -377,6 +408,18 @@ impl InFlight {
                 return;
             }
             notified.await;
+        }
+    }
+
+    /// Resolves once no call was in flight at either end of a `quiet` period (a call that
+    /// started during the period and is still running restarts the wait).
+    async fn quiet_for(&self, quiet: Duration) {
+        loop {
+            self.idle().await;
+            tokio::time::sleep(quiet).await;
+            if self.0.0.load(Ordering::SeqCst) == 0 {
+                return;
+            }
         }
     }
 }
@@ -399,7 +442,7 @@ pin_project_lite::pin_project! {
     struct Counted<B> {
         #[pin]
         inner: B,
-        _call: CallGuard,
+        _call: Option<CallGuard>,
     }
 }
 
@@ -445,7 +488,11 @@ where
     S::Future: Send + 'static,
 {
     let service = tower::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-        let call = in_flight.start();
+        let call = request
+            .uri()
+            .path()
+            .starts_with(crate::methods::SERVICE_PREFIX)
+            .then(|| in_flight.start());
         let mut request = request.map(tonic::body::Body::new);
         if let Some(certs) = &certs {
             request.extensions_mut().insert(certs.clone());

@@ -148,13 +148,13 @@ pub fn refuse<B, RB: Default>(refusal: Refusal, request: &http::Request<B>) -> h
     let status = refusal.into_status(request_id);
     if let Some(rpc) = crate::methods::rpc_of(request.uri().path()).filter(|m| m.mutating) {
         let caller = request.extensions().get::<Arc<Caller>>();
-        Audit {
-            caller: caller.map(|c| c.name.as_str()),
-            rpc: rpc.name,
+        Audit::new(
+            caller.map(|c| c.name.as_str()),
+            rpc.name,
             request_id,
-            resources: "",
-            bucket: "",
-        }
+            String::new(),
+            "",
+        )
         .status(&status);
     }
     let mut response = status.into_http();

@@ -5,8 +5,8 @@
 //! (`INVALID_ARGUMENT`, `NOT_FOUND`, `UNAUTHENTICATED`, …) at INFO, overload and upstream trouble
 //! (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, `DEADLINE_EXCEEDED`) at WARN, and only the service's own
 //! failures (`INTERNAL`, `UNKNOWN`, `DATA_LOSS`) at ERROR — each with the code, the
-//! `ErrorInfo.reason` and the message. Values a caller controls are written escaped (quotes,
-//! backslashes and control characters), so no request can forge a log line.
+//! `ErrorInfo.reason` and the message. Values a caller controls are recorded as strings, which
+//! the text format writes quoted and escaped, so no request can forge a log line or field.
 
 use std::time::Duration;
 
@@ -37,8 +37,8 @@ impl<B> MakeSpan<B> for RpcSpan {
             .unwrap_or_default();
         tracing::info_span!(
             "rpc",
-            method = %request.uri().path().escape_debug(),
-            request_id = %request_id.escape_debug(),
+            method = request.uri().path(),
+            request_id,
             trace_id = %trace_id,
             caller = tracing::field::Empty
         )
@@ -137,7 +137,7 @@ fn log_end(headers: &HeaderMap, latency: Duration) {
                 $level,
                 code = ?code,
                 reason,
-                message = %message.escape_debug(),
+                status_message = message,
                 latency_us,
                 "rpc failed"
             )

@@ -89,11 +89,15 @@ impl ElastiCacheGrpc {
             mutating: Op::MUTATING,
             resources: &resources,
         };
+        // Written when the call ends, or as `cancelled` if the caller goes away first.
+        let audit = Op::MUTATING.then(|| audit_line(ctx, caller.as_deref()));
         let result = self
             .serve(ctx, caller.as_deref(), message, deadline, timeout)
             .await;
-        if Op::MUTATING {
-            audit(ctx, caller.as_deref(), &result);
+        match (audit, &result) {
+            (Some(audit), Ok((_, aws_request_id))) => audit.ok(aws_request_id),
+            (Some(audit), Err(status)) => audit.status(status),
+            (None, _) => {}
         }
         result.map(|(response, _)| Response::new(response))
     }
@@ -202,8 +206,13 @@ pub fn response_too_large(
         Code::ResourceExhausted,
         format!(
             "{} succeeded in ElastiCache, but its response ({size} bytes) is larger than this \
-             server's max_message_bytes ({limit}); describe the resource to read it",
-            ctx.operation
+             server's max_message_bytes ({limit}); {}",
+            ctx.operation,
+            if ctx.mutating {
+                "do not repeat it: describe the resource to read its state"
+            } else {
+                "ask for fewer results (max_results) or raise max_message_bytes"
+            }
         ),
         "RESPONSE_TOO_LARGE",
         FACADE_DOMAIN,
@@ -224,7 +233,7 @@ pub fn response_too_large(
 }
 
 /// The audit line of a mutating call (see [`crate::audit`]).
-fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<(T, String), Status>) {
+fn audit_line(ctx: CallContext<'_>, caller: Option<&Caller>) -> Audit {
     let resources = ctx
         .resources
         .existing
@@ -233,17 +242,13 @@ fn audit<T>(ctx: CallContext<'_>, caller: Option<&Caller>, result: &Result<(T, S
         .map(|(kind, name)| format!("{}={name}", kind.as_str()))
         .collect::<Vec<_>>()
         .join(",");
-    let line = Audit {
-        caller: caller.map(|c| c.name.as_str()),
-        rpc: ctx.operation,
-        request_id: ctx.request_id,
-        resources: &resources,
-        bucket: ctx.resources.bucket.as_deref().unwrap_or_default(),
-    };
-    match result {
-        Ok((_, aws_request_id)) => line.ok(aws_request_id),
-        Err(status) => line.status(status),
-    }
+    Audit::new(
+        caller.map(|c| c.name.as_str()),
+        ctx.operation,
+        ctx.request_id,
+        resources,
+        ctx.resources.bucket.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Every RPC delegates to the generic handler; only the names differ.
