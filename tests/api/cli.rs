@@ -8,17 +8,8 @@ use crate::helpers::BIN;
 
 #[test]
 fn hash_token_prints_the_sha256_of_stdin() {
-    let mut child = Command::new(BIN)
-        .arg("hash-token")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    child.stdin.take().unwrap().write_all(b"test\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
+        hash_token_of(b"test\n"),
         "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
     );
 }
@@ -79,29 +70,41 @@ fn run(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
-fn config_file(name: &str, text: &str) -> std::path::PathBuf {
+/// Starts the binary on loopback with `config` as its config file; exit code, stderr and the
+/// file's path (already removed).
+fn start_with_config(name: &str, config: &str) -> (Option<i32>, String, String) {
     let path = std::env::temp_dir().join(format!("ecgrpc-{name}-{}.toml", std::process::id()));
-    std::fs::write(&path, text).unwrap();
-    path
+    std::fs::write(&path, config).unwrap();
+    let file = path.to_str().unwrap().to_owned();
+    let (code, stderr) = run(&["--config", &file, "--listen", "127.0.0.1:0"]);
+    let _ = std::fs::remove_file(&path);
+    (code, stderr, file)
+}
+
+/// What `hash-token` prints for `stdin`.
+fn hash_token_of(stdin: &[u8]) -> String {
+    let mut child = Command::new(BIN)
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[test]
 fn two_callers_with_one_token_exit_64_naming_both() {
     let digest = "ab".repeat(32);
-    let path = config_file(
+    let (code, stderr, _) = start_with_config(
         "dup",
         &format!(
             "[[callers]]\nname = \"reader\"\ntoken_sha256 = \"{digest}\"\nallow = [\"Describe*\"]\n\
              [[callers]]\nname = \"admin\"\ntoken_sha256 = \"{digest}\"\nallow = [\"*\"]\n"
         ),
     );
-    let (code, stderr) = run(&[
-        "--config",
-        path.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let _ = std::fs::remove_file(&path);
     assert_eq!(code, Some(64), "{stderr}");
     assert!(stderr.contains("\"reader\""), "{stderr}");
     assert!(stderr.contains("\"admin\""), "{stderr}");
@@ -110,19 +113,12 @@ fn two_callers_with_one_token_exit_64_naming_both() {
 
 #[test]
 fn an_mtls_caller_without_a_client_ca_is_named_once_with_the_file() {
-    let path = config_file(
+    let (code, stderr, file) = start_with_config(
         "mtls-only",
         "[[callers]]\nname = \"reporting\"\nmtls_identity = \"spiffe://corp/reporting\"\nallow = [\"Describe*\"]\n",
     );
-    let (code, stderr) = run(&[
-        "--config",
-        path.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
-    let _ = std::fs::remove_file(&path);
     assert_eq!(code, Some(64), "{stderr}");
-    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    assert!(stderr.contains(&file), "{stderr}");
     assert!(stderr.contains("--tls-client-ca"), "{stderr}");
     assert_eq!(
         stderr.matches("\"reporting\"").count(),
@@ -140,22 +136,8 @@ fn a_message_limit_too_small_for_any_response_exits_64() {
 
 #[test]
 fn hash_token_and_the_bearer_check_agree_about_whitespace() {
-    let mut child = Command::new(BIN)
-        .arg("hash-token")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"  padded-token \t\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap().trim(),
+        hash_token_of(b"  padded-token \t\n"),
         elasticache_grpc::identity::hash_token("padded-token")
     );
 }

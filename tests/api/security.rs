@@ -365,6 +365,52 @@ mod mtls {
         p
     }
 
+    /// A temporary directory with a server certificate (for `localhost`, from `server_ca`) and a
+    /// client CA, as the server's TLS settings.
+    struct Pki {
+        dir: std::path::PathBuf,
+        server_ca: Ca,
+        client_ca: Ca,
+        tls: elasticache_grpc::config::TlsSettings,
+    }
+
+    impl Drop for Pki {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn pki(name: &str) -> Pki {
+        let dir = std::env::temp_dir().join(unique(name));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server_ca = ca("server-ca");
+        let client_ca = ca("client-ca");
+        let server = leaf(
+            &server_ca,
+            vec![SanType::DnsName("localhost".try_into().unwrap())],
+        );
+        let tls = elasticache_grpc::config::TlsSettings {
+            cert: write(&dir, "server.pem", &server.0),
+            key: write(&dir, "server.key", &server.1),
+            client_ca: Some(write(&dir, "client-ca.pem", &client_ca.pem)),
+        };
+        Pki {
+            dir,
+            server_ca,
+            client_ca,
+            tls,
+        }
+    }
+
+    /// A caller identified by its certificate only, allowed `Describe*`.
+    fn certificate_caller(name: &str, identity: &str) -> CallerConfig {
+        CallerConfig {
+            token_sha256: None,
+            mtls_identity: Some(identity.into()),
+            ..caller(name, "unused", &["Describe*"], &[])
+        }
+    }
+
     async fn client(
         addr: std::net::SocketAddr,
         server_ca: &Ca,
@@ -384,45 +430,25 @@ mod mtls {
 
     #[tokio::test]
     async fn a_client_certificate_identity_is_a_caller_and_another_ca_is_refused() {
-        let dir = std::env::temp_dir().join(unique("ecgrpc-mtls"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let server_ca = ca("server-ca");
-        let client_ca = ca("client-ca");
+        let pki = pki("ecgrpc-mtls");
+        let (server_ca, client_ca) = (&pki.server_ca, &pki.client_ca);
         let rogue_ca = ca("rogue-ca");
-        let server = leaf(
-            &server_ca,
-            vec![SanType::DnsName("localhost".try_into().unwrap())],
-        );
         let identity = "spiffe://corp.example/ns/reporting/sa/reporting";
-        let good = leaf(&client_ca, vec![SanType::URI(identity.try_into().unwrap())]);
+        let good = leaf(client_ca, vec![SanType::URI(identity.try_into().unwrap())]);
         let stranger = leaf(
-            &client_ca,
+            client_ca,
             vec![SanType::URI(
                 "spiffe://corp.example/sa/other".try_into().unwrap(),
             )],
         );
         let rogue = leaf(&rogue_ca, vec![SanType::URI(identity.try_into().unwrap())]);
-
-        let tls = elasticache_grpc::config::TlsSettings {
-            cert: write(&dir, "server.pem", &server.0),
-            key: write(&dir, "server.key", &server.1),
-            client_ca: Some(write(&dir, "client-ca.pem", &client_ca.pem)),
-        };
         let app = spawn_app_with(|s| {
-            s.tls = Some(tls);
-            s.callers = vec![CallerConfig {
-                name: "reporting".into(),
-                token_sha256: None,
-                mtls_identity: Some(identity.into()),
-                allow: vec!["Describe*".into()],
-                export_buckets: vec![],
-                requests_per_second: None,
-                burst: None,
-            }];
+            s.tls = Some(pki.tls.clone());
+            s.callers = vec![certificate_caller("reporting", identity)];
         })
         .await;
 
-        let mut ok = client(app.addr, &server_ca, &good)
+        let mut ok = client(app.addr, server_ca, &good)
             .await
             .expect("mTLS connects");
         ok.describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
@@ -437,7 +463,7 @@ mod mtls {
             .expect_err("not allowed");
         assert_eq!(denied.code(), Code::PermissionDenied);
 
-        let mut unknown = client(app.addr, &server_ca, &stranger)
+        let mut unknown = client(app.addr, server_ca, &stranger)
             .await
             .expect("valid cert");
         let err = unknown
@@ -447,7 +473,7 @@ mod mtls {
         assert_eq!(err.code(), Code::Unauthenticated);
 
         // A certificate from another CA never completes the handshake.
-        let refused = match client(app.addr, &server_ca, &rogue).await {
+        let refused = match client(app.addr, server_ca, &rogue).await {
             Err(_) => true,
             Ok(mut c) => c
                 .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
@@ -456,7 +482,6 @@ mod mtls {
         };
         assert!(refused, "a certificate from another CA must be refused");
         assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 1);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Client certificates are requested, not required: on one TLS listener a token caller
@@ -470,34 +495,17 @@ mod mtls {
         use tonic_health::pb::health_check_response::ServingStatus;
         use tonic_health::pb::health_client::HealthClient;
 
-        let dir = std::env::temp_dir().join(unique("ecgrpc-mtls-mixed"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let server_ca = ca("server-ca");
-        let client_ca = ca("client-ca");
-        let server = leaf(
-            &server_ca,
-            vec![SanType::DnsName("localhost".try_into().unwrap())],
-        );
+        let pki = pki("ecgrpc-mtls-mixed");
         let identity = "spiffe://corp.example/sa/reporting";
-        let cert = leaf(&client_ca, vec![SanType::URI(identity.try_into().unwrap())]);
-        let tls = elasticache_grpc::config::TlsSettings {
-            cert: write(&dir, "server.pem", &server.0),
-            key: write(&dir, "server.key", &server.1),
-            client_ca: Some(write(&dir, "client-ca.pem", &client_ca.pem)),
-        };
+        let cert = leaf(
+            &pki.client_ca,
+            vec![SanType::URI(identity.try_into().unwrap())],
+        );
         let app = spawn_app_with(|s| {
-            s.tls = Some(tls);
+            s.tls = Some(pki.tls.clone());
             s.handshake_timeout = Duration::from_millis(400);
             s.callers = vec![
-                CallerConfig {
-                    name: "reporting".into(),
-                    token_sha256: None,
-                    mtls_identity: Some(identity.into()),
-                    allow: vec!["Describe*".into()],
-                    export_buckets: vec![],
-                    requests_per_second: None,
-                    burst: None,
-                },
+                certificate_caller("reporting", identity),
                 CallerConfig {
                     token_sha256: Some(parse_digest(&hash_token("ops-secret")).unwrap()),
                     ..caller("ops", "unused", &["Describe*"], &[])
@@ -510,7 +518,7 @@ mod mtls {
             .unwrap()
             .tls_config(
                 ClientTlsConfig::new()
-                    .ca_certificate(Certificate::from_pem(&server_ca.pem))
+                    .ca_certificate(Certificate::from_pem(&pki.server_ca.pem))
                     .domain_name("localhost"),
             )
             .unwrap()
@@ -537,7 +545,7 @@ mod mtls {
             .into_inner();
         assert_eq!(serving.status(), ServingStatus::Serving);
 
-        let mut cert_caller = client(app.addr, &server_ca, &cert).await.expect("mTLS");
+        let mut cert_caller = client(app.addr, &pki.server_ca, &cert).await.expect("mTLS");
         cert_caller
             .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
             .await
@@ -563,6 +571,5 @@ mod mtls {
         .await;
         assert!(closed.is_ok(), "a stalled TLS handshake was never closed");
         assert!(started.elapsed() < Duration::from_millis(1500));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
