@@ -11,6 +11,10 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{CallerConfig, TokenDigest, pattern_matches};
 
+/// The verified client certificate chain of a TLS connection, in the request extensions.
+#[derive(Debug, Clone)]
+pub struct PeerCertificates(pub Arc<Vec<rustls_pki_types::CertificateDer<'static>>>);
+
 /// An authenticated caller, put in the request extensions by the authentication layer.
 #[derive(Debug)]
 pub struct Caller {

@@ -9,12 +9,16 @@ pub mod audit;
 pub mod aws;
 pub mod config;
 pub mod convert;
-pub mod emulator;
+/// The ElastiCache emulator (its own crate, `crates/emulator`), for `--emulator` and the tests.
+pub use elasticache_emulator as emulator;
 pub mod identity;
 pub mod methods;
 pub mod metrics;
 pub mod middleware;
+pub mod operation;
 pub mod pb;
+pub mod refusal;
+pub mod request_id;
 pub mod server;
 pub mod service;
 pub mod startup;

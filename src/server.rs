@@ -34,10 +34,7 @@ use tokio_rustls::rustls::{self, RootCertStore, server::WebPkiClientVerifier};
 use tower::{Service, ServiceExt};
 
 use crate::config::TlsSettings;
-
-/// The verified client certificate chain of a TLS connection, in the request extensions.
-#[derive(Debug, Clone)]
-pub struct PeerCertificates(pub Arc<Vec<CertificateDer<'static>>>);
+use crate::identity::PeerCertificates;
 
 /// A TLS acceptor from PEM files. With a client CA, client certificates are requested and, when
 /// sent, verified against it; a client without one still connects (it is identified by its

@@ -32,10 +32,13 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceBuilder, ServiceExt};
 
 pub use crate::aws::Safety;
-use crate::aws::{Failure, KnownFaults, is_throttling_code};
+use crate::aws::{
+    CallContext, Failure, KnownFaults, deadline_exceeded, deadline_status, is_throttling_code,
+    status_from_sdk_error,
+};
 use crate::config::UpstreamSettings;
-use crate::middleware::refusal::Refusal;
-use crate::service::Operation;
+use crate::operation::Operation;
+use crate::refusal::Refusal;
 
 mod retry_budget;
 
@@ -54,6 +57,21 @@ pub enum UpstreamError<E> {
     Deadline,
     /// The upstream budget had no permit in time.
     Refused(Refusal),
+}
+
+impl<E> UpstreamError<E>
+where
+    E: KnownFaults + ProvideErrorMetadata + StdError + 'static,
+{
+    /// The status of DESIGN §3 for this failure; `timeout` is the call's whole time budget.
+    pub fn into_status(self, ctx: CallContext<'_>, timeout: Duration) -> tonic::Status {
+        match self {
+            UpstreamError::Sdk(err) => status_from_sdk_error(ctx, &err),
+            UpstreamError::AttemptTimeout => deadline_status(ctx),
+            UpstreamError::Deadline => deadline_exceeded(ctx, timeout),
+            UpstreamError::Refused(refusal) => refusal.into_status(ctx.request_id),
+        }
+    }
 }
 
 /// One attempt of one call: the request (a cloneable SDK fluent builder) and the call's deadline.

@@ -210,24 +210,6 @@ known_faults! {
     ];
 }
 
-/// Turns any failure of the upstream stack into the status of DESIGN §3.
-pub fn status_from_upstream_error<E>(
-    ctx: CallContext<'_>,
-    err: &crate::upstream::UpstreamError<E>,
-    timeout: Duration,
-) -> Status
-where
-    E: KnownFaults + ProvideErrorMetadata + StdError + 'static,
-{
-    use crate::upstream::UpstreamError;
-    match err {
-        UpstreamError::Sdk(err) => status_from_sdk_error(ctx, err),
-        UpstreamError::AttemptTimeout => deadline_status(ctx),
-        UpstreamError::Deadline => crate::middleware::deadline::exceeded(ctx, timeout),
-        UpstreamError::Refused(refusal) => refusal.clone().into_status(ctx.request_id),
-    }
-}
-
 /// What went wrong with one upstream attempt. Decided once, here, from the SDK error; the status
 /// mapping ([`status_from_sdk_error`]) and the retry policy ([`Failure::safety`]) both read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -584,7 +566,21 @@ fn facade(ctx: CallContext<'_>, code: Code, message: &str, reason: &str) -> Stat
         .metadata("operation", ctx.operation)
 }
 
-fn deadline_status(ctx: CallContext<'_>) -> Status {
+/// DEADLINE_EXCEEDED for a call that ran out of time.
+pub fn deadline_exceeded(ctx: CallContext<'_>, timeout: Duration) -> Status {
+    StatusBuilder::new(
+        Code::DeadlineExceeded,
+        format!("deadline of {} ms exceeded", timeout.as_millis()),
+        "DEADLINE_EXCEEDED",
+        FACADE_DOMAIN,
+        ctx.request_id,
+    )
+    .metadata("operation", ctx.operation)
+    .build()
+}
+
+/// DEADLINE_EXCEEDED `UPSTREAM_TIMEOUT`: one attempt took longer than the per-attempt timeout.
+pub fn deadline_status(ctx: CallContext<'_>) -> Status {
     facade(
         ctx,
         Code::DeadlineExceeded,

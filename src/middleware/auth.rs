@@ -13,10 +13,9 @@
 use std::sync::Arc;
 
 use super::gate::{Check, GateLayer};
-use super::refusal::Refusal;
-use crate::identity::{Callers, certificate_identity};
+use crate::identity::{Callers, PeerCertificates, certificate_identity};
 use crate::methods::SERVICE_PREFIX;
-use crate::server::PeerCertificates;
+use crate::refusal::Refusal;
 
 /// Adds authentication (a [`GateLayer`] running [`Authenticate`]).
 pub type AuthLayer = GateLayer<Authenticate>;

@@ -3,7 +3,7 @@
 //! usual details, instead of a decoding error from deep inside tonic.
 
 use super::gate::{Check, GateLayer};
-use super::refusal::{Refusal, is_grpc_content_type};
+use crate::refusal::{Refusal, is_grpc_content_type};
 
 /// Adds the content-type check (a [`GateLayer`] running [`GrpcContentType`]).
 pub type ContentTypeLayer = GateLayer<GrpcContentType>;

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use futures_util::future::{Either, Ready, ready};
 use tower::{Layer, Service};
 
-use super::refusal::{Refusal, refuse};
+use crate::refusal::{Refusal, refuse};
 
 /// What a gate decides about one request.
 pub trait Check {

@@ -14,8 +14,8 @@ use futures_util::future::{Either, Ready, ready};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::{Layer, Service};
 
-use super::refusal::{Refusal, refuse};
 use crate::methods::SERVICE_PREFIX;
+use crate::refusal::{Refusal, refuse};
 
 /// Adds [`LoadShed`].
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use governor::clock::{Clock, DefaultClock};
 
 use super::gate::{Check, GateLayer};
-use super::refusal::Refusal;
 use crate::identity::Caller;
+use crate::refusal::Refusal;
 
 /// Adds the per-caller rate limit (a [`GateLayer`] running [`CallerRateLimit`]).
 pub type RateLimitLayer = GateLayer<CallerRateLimit>;

@@ -51,7 +51,7 @@ where
         // A refcounted clone: most responses are not rescued, so no string is made for them.
         let request_id = request
             .headers()
-            .get(crate::middleware::request_id::X_REQUEST_ID)
+            .get(crate::request_id::X_REQUEST_ID)
             .cloned();
         ResponseFuture {
             inner: self.inner.call(request),

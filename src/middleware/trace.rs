@@ -16,7 +16,7 @@ use tonic_types::StatusExt;
 use tower_http::trace::{MakeSpan, OnEos, OnResponse};
 use tracing::{Level, Span};
 
-use super::request_id::X_REQUEST_ID;
+use crate::request_id::X_REQUEST_ID;
 
 /// One span per RPC, named `rpc`, carrying the method, the request id and (once known) the caller.
 #[derive(Debug, Clone, Copy)]

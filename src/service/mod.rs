@@ -1,7 +1,7 @@
 //! The `elasticache.v1.ElastiCacheService` implementation: one generic handler
 //! ([`ElastiCacheGrpc::handle`]) serves every RPC — validate → convert → call → convert.
 
-mod operation;
+mod deadline;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,17 +13,15 @@ use tokio::time::Instant;
 use tonic::{Code, Request, Response, Status};
 
 use crate::audit::Audit;
-use crate::aws::{CallContext, Resources, status_from_upstream_error};
+use crate::aws::{CallContext, Resources};
 use crate::identity::Caller;
-use crate::middleware::deadline;
-use crate::middleware::refusal::Refusal;
-use crate::middleware::request_id::request_id_of;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheService;
+use crate::refusal::Refusal;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 use crate::upstream::{RetryPolicy, Upstream};
 
-pub use self::operation::Operation;
+pub use crate::operation::Operation;
 
 /// The service: an SDK client and the call policy.
 #[derive(Debug, Clone)]
@@ -77,7 +75,7 @@ impl ElastiCacheGrpc {
         &self,
         request: Request<Op>,
     ) -> Result<Response<Op::Response>, Status> {
-        let request_id = request_id_of(request.metadata());
+        let request_id = crate::request_id::of_metadata(request.metadata());
         let timeout = deadline::budget(request.metadata(), self.default_timeout);
         let deadline = Instant::now() + timeout;
         let caller = request.extensions().get::<Arc<Caller>>().cloned();
@@ -131,7 +129,7 @@ impl ElastiCacheGrpc {
             .upstream
             .call::<Op>(builder, deadline)
             .await
-            .map_err(|err| status_from_upstream_error(ctx, &err, timeout))?;
+            .map_err(|err| err.into_status(ctx, timeout))?;
         let aws_request_id = output.request_id().unwrap_or_default().to_owned();
         let response = Op::Response::from(output);
         let size = response.encoded_len();

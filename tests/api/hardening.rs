@@ -96,6 +96,10 @@ async fn ten_thousand_unknown_paths_leave_metrics_and_memory_bounded() {
     );
     let after = rss_kib(binary.pid());
     let text = scrape(binary.metrics_addr.expect("metrics on")).await;
+    println!(
+        "10,000 unknown paths: /metrics {} bytes, RSS {before} -> {after} KiB, {unimplemented} UNIMPLEMENTED",
+        text.len()
+    );
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(
         text.len() < 64 * 1024,

@@ -295,10 +295,16 @@ async fn without_callers_a_non_loopback_address_refuses_to_start() {
         .await
         .expect_err("fail closed");
     assert!(err.to_string().contains("--allow-unauthenticated"), "{err}");
-    let mut allowed = settings;
+    // With the explicit flag the same non-loopback address passes the check (checked without
+    // binding it: tests bind loopback only).
+    let mut allowed = settings.clone();
     allowed.allow_unauthenticated = true;
-    allowed.listen = ([127, 0, 0, 1], 0).into();
-    assert!(Application::build(allowed).await.is_ok());
+    assert!(allowed.check().is_ok(), "{:?}", allowed.check());
+    // And on loopback no flag is needed.
+    let mut loopback = settings;
+    loopback.listen = ([127, 0, 0, 1], 0).into();
+    assert!(loopback.check().is_ok());
+    assert!(Application::build(loopback).await.is_ok());
 }
 
 #[tokio::test]

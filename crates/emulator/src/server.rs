@@ -2,12 +2,12 @@
 //! action on the store, applies injected faults, and writes the XML answer.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -18,87 +18,15 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use super::error::{ApiError, Fault};
 use super::faults::{FaultInjector, FaultKind};
-use super::operations::{self, ACTIONS};
+use super::http::{ConnectionDropped, HttpResponse, read_body};
+use super::operations;
 use super::query::Params;
-use super::store::{Clock, Store};
+use super::shared::{CallCounters, Shared};
+use super::store::Store;
 use super::{Emulator, EmulatorConfig, control, xml};
-
-/// Largest request body accepted; ElastiCache requests are a few hundred bytes.
-pub(crate) const MAX_BODY: usize = 1024 * 1024;
 
 /// How long a stopping emulator waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Everything the request handlers share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) local_addr: SocketAddr,
-    pub(crate) store: Mutex<Store>,
-    pub(crate) faults: FaultInjector,
-    pub(crate) calls: CallCounters,
-    /// Flips to `true` once to stop the emulator.
-    pub(crate) shutdown: watch::Sender<bool>,
-    /// How far tests have moved the emulator's clock ahead, in nanoseconds.
-    clock_skew: AtomicU64,
-}
-
-impl Shared {
-    /// The emulator's notion of now.
-    fn clock(&self) -> Clock {
-        let skew = Duration::from_nanos(self.clock_skew.load(Ordering::Relaxed));
-        let now = Clock::now();
-        Clock {
-            now: now.now + skew,
-            wall: now.wall + skew,
-        }
-    }
-
-    /// Moves the clock ahead, so tests settle transitions without sleeping.
-    #[cfg(test)]
-    pub(crate) fn advance_clock(&self, by: Duration) {
-        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
-        self.clock_skew.fetch_add(nanos, Ordering::Relaxed);
-    }
-}
-
-/// Requests received, per action and in total; lock-free because every request bumps them.
-#[derive(Debug)]
-pub(crate) struct CallCounters {
-    total: AtomicU64,
-    per_action: [AtomicU64; ACTIONS.len()],
-}
-
-impl CallCounters {
-    fn new() -> Self {
-        Self {
-            total: AtomicU64::new(0),
-            per_action: [const { AtomicU64::new(0) }; ACTIONS.len()],
-        }
-    }
-
-    pub(crate) fn get(&self, action: &str) -> u64 {
-        operations::find(action).map_or(0, |(index, _)| {
-            self.per_action[index].load(Ordering::Relaxed)
-        })
-    }
-
-    pub(crate) fn total(&self) -> u64 {
-        self.total.load(Ordering::Relaxed)
-    }
-
-    /// `(action, count)` for every served action, in table order.
-    pub(crate) fn snapshot(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        ACTIONS
-            .iter()
-            .zip(&self.per_action)
-            .map(|(action, count)| (action.name, count.load(Ordering::Relaxed)))
-    }
-}
-
-/// The error that makes hyper close a connection without answering.
-#[derive(Debug, thiserror::Error)]
-#[error("connection dropped by the emulator")]
-pub(crate) struct ConnectionDropped;
 
 /// Binds, then serves in a spawned task that ends once the emulator is shut down and the
 /// requests in flight are done.
@@ -178,8 +106,6 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-type HttpResponse = Response<Full<Bytes>>;
-
 /// Resolves once the emulator is told to stop.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // An error means the sender is gone, which only happens once everything is stopping.
@@ -193,7 +119,7 @@ async fn handle(
     if request.uri().path().starts_with(control::PREFIX) {
         return Ok(control::handle(shared, request).await);
     }
-    shared.calls.total.fetch_add(1, Ordering::Relaxed);
+    shared.calls.request();
     let request_id = uuid::Uuid::new_v4().to_string();
     // Query APIs take their parameters from the body, or from the URL of a GET.
     let input = if request.method() == Method::GET {
@@ -214,7 +140,7 @@ async fn handle(
     };
     let action = operations::find(action_name);
     if let Some((index, _)) = action {
-        shared.calls.per_action[index].fetch_add(1, Ordering::Relaxed);
+        shared.calls.action(index);
     }
 
     match shared.faults.take(action_name) {
@@ -260,21 +186,6 @@ async fn handle(
     Ok(response)
 }
 
-/// The whole body, or a 413 fault past [`MAX_BODY`]; a connection that breaks mid-body is
-/// dropped.
-pub(crate) async fn read_body(
-    body: Incoming,
-) -> Result<Result<Bytes, ApiError>, ConnectionDropped> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(Ok(collected.to_bytes())),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Ok(Err(ApiError::new(
-            Fault::RequestEntityTooLarge,
-            format!("Request bodies are limited to {MAX_BODY} bytes"),
-        ))),
-        Err(_) => Err(ConnectionDropped),
-    }
-}
-
 fn error_response(error: &ApiError, request_id: &str) -> HttpResponse {
     xml_error(
         error.fault.status(),
@@ -298,16 +209,5 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> HttpRespo
     if let Ok(value) = HeaderValue::from_str(request_id) {
         headers.insert("x-amzn-requestid", value);
     }
-    response
-}
-
-/// A plain-text response, for the control surface.
-pub(crate) fn text_response(status: StatusCode, body: impl Into<Bytes>) -> HttpResponse {
-    let mut response = Response::new(Full::new(body.into()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
     response
 }

@@ -144,7 +144,7 @@ impl Refusal {
 pub fn refuse<B, RB: Default>(refusal: Refusal, request: &http::Request<B>) -> http::Response<RB> {
     // A request that is not gRPC at all also gets HTTP 415, as the gRPC over HTTP/2 spec asks.
     let not_grpc = matches!(refusal, Refusal::UnsupportedContentType { .. });
-    let request_id = request_id_of(request);
+    let request_id = crate::request_id::of_request(request);
     let status = refusal.into_status(request_id);
     if let Some(rpc) = crate::methods::rpc_of(request.uri().path()).filter(|m| m.mutating) {
         let caller = request.extensions().get::<Arc<Caller>>();
@@ -168,15 +168,6 @@ pub fn refuse<B, RB: Default>(refusal: Refusal, request: &http::Request<B>) -> h
 pub fn is_grpc_content_type(value: &http::HeaderValue) -> bool {
     let v = value.as_bytes();
     v.starts_with(b"application/grpc") && matches!(v.get(16), None | Some(b'+') | Some(b';'))
-}
-
-/// The request id a middleware sees (set by the request-id layer, which runs first).
-pub fn request_id_of<B>(request: &http::Request<B>) -> &str {
-    request
-        .headers()
-        .get(crate::middleware::request_id::X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

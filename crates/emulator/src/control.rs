@@ -11,13 +11,12 @@ use hyper::{Method, Request, StatusCode};
 
 use super::error::Fault;
 use super::faults::FaultKind;
+use super::http::{HttpResponse, read_body, text_response};
 use super::query::Params;
-use super::server::{Shared, read_body, text_response};
+use super::shared::Shared;
 
 /// Paths under this prefix are control requests, never AWS actions.
 pub(crate) const PREFIX: &str = "/_emulator/";
-
-type HttpResponse = hyper::Response<http_body_util::Full<bytes::Bytes>>;
 
 pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpResponse {
     let method = request.method().clone();

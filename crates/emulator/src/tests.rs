@@ -753,7 +753,7 @@ async fn malformed_requests_get_query_faults() {
         assert!(response.head.contains("x-amzn-requestid: "));
         assert!(response.head.contains("content-type: text/xml"));
     }
-    let too_big = vec![b'a'; super::server::MAX_BODY + 1];
+    let too_big = vec![b'a'; super::http::MAX_BODY + 1];
     let response = raw(addr, "POST", "/", &too_big).await.unwrap();
     assert_eq!(response.status, 413);
     // Query APIs also answer GET with the parameters in the URL.
@@ -848,8 +848,19 @@ async fn serve_returns_once_told_to_stop() {
             let _ = stopped.await;
         },
     ));
+    // It serves until told to stop…
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !server.is_finished(),
+        "serve returned before it was told to stop"
+    );
+    // …and then returns Ok, promptly.
     stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(2), server)
+        .await
+        .expect("serve returns once told to stop")
+        .unwrap()
+        .expect("a clean stop");
 }
 
 #[tokio::test]

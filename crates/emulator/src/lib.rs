@@ -20,7 +20,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use elasticache_grpc::emulator::{Emulator, EmulatorConfig, FaultKind};
+//! use elasticache_emulator::{Emulator, EmulatorConfig, FaultKind};
 //!
 //! let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorConfig::default()).await?;
 //! emulator.faults().inject(Some("ExportServerlessCacheSnapshot"), FaultKind::Throttle, 2);
@@ -42,10 +42,12 @@
 mod control;
 mod error;
 mod faults;
+mod http;
 mod model;
 mod operations;
 mod query;
 mod server;
+mod shared;
 mod store;
 mod xml;
 
@@ -89,7 +91,7 @@ impl Default for EmulatorConfig {
 /// A running emulator. Dropping it does NOT stop it; call [`Emulator::shutdown`].
 #[derive(Clone, Debug)]
 pub struct Emulator {
-    shared: Arc<server::Shared>,
+    shared: Arc<shared::Shared>,
 }
 
 impl Emulator {

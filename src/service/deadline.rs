@@ -3,29 +3,26 @@
 
 use std::time::Duration;
 
-use tonic::{Code, Status, metadata::MetadataMap};
-
-use crate::aws::CallContext;
-use crate::status::{FACADE_DOMAIN, StatusBuilder};
+use tonic::metadata::MetadataMap;
 
 /// How much before the caller's deadline the facade answers. A client starts its deadline timer
 /// before the request leaves and gives up when it fires (tonic clients then report a bare
 /// CANCELLED); answering a little earlier is what lets the caller see the facade's
 /// DEADLINE_EXCEEDED with its details. 5 ms covers loopback and in-cluster round trips.
-pub const MARGIN: Duration = Duration::from_millis(5);
+pub(crate) const MARGIN: Duration = Duration::from_millis(5);
 
 /// The time this call may take: the caller's `grpc-timeout` less [`MARGIN`], else `default`.
-pub fn budget(metadata: &MetadataMap, default: Duration) -> Duration {
+pub(crate) fn budget(metadata: &MetadataMap, default: Duration) -> Duration {
     timeout_of(metadata).map_or(default, |t| t.saturating_sub(MARGIN))
 }
 
 /// The timeout the caller asked for in `grpc-timeout`, if it sent a valid one.
-pub fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
+pub(crate) fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
     parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
 }
 
 /// Parses the gRPC wire format: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).
-pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
+pub(crate) fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
         return None;
     }
@@ -43,19 +40,6 @@ pub fn parse_grpc_timeout(value: &str) -> Option<Duration> {
         "n" => Duration::from_nanos(n),
         _ => return None,
     })
-}
-
-/// DEADLINE_EXCEEDED for a call that ran out of time.
-pub fn exceeded(ctx: CallContext<'_>, timeout: Duration) -> Status {
-    StatusBuilder::new(
-        Code::DeadlineExceeded,
-        format!("deadline of {} ms exceeded", timeout.as_millis()),
-        "DEADLINE_EXCEEDED",
-        FACADE_DOMAIN,
-        ctx.request_id,
-    )
-    .metadata("operation", ctx.operation)
-    .build()
 }
 
 #[cfg(test)]
