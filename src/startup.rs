@@ -192,12 +192,13 @@ impl Application {
 ///   see the same id;
 /// - the trace layer opens one span per RPC carrying it, and logs how the call ended;
 /// - the id is copied to the response, whatever produced the response (even a refusal below);
-/// - the rescue gives tonic's own bare statuses (malformed or oversized messages, unknown
-///   methods) the same details as ours — it must sit inside the id layers to know the id;
 /// - what is not gRPC is refused before anyone looks at its credentials;
 /// - authentication finds the caller, so everything after it knows who is calling;
 /// - the per-caller rate limit needs the caller, and refuses before a slot is taken;
-/// - load shedding is last: only calls that will really run take one of the global slots.
+/// - load shedding: only calls that will really run take one of the global slots;
+/// - the rescue is innermost: it gives tonic's own bare statuses (malformed or oversized
+///   messages, unknown methods) the same details as ours, and it must know the id (set above)
+///   and the caller (found above) to write the audit line of a mutating call that ends there.
 pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> InboundStack {
     tower::ServiceBuilder::new()
         .layer(GrpcMetricsLayer)
@@ -213,11 +214,11 @@ pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> I
                 .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
-        .layer(RescueLayer)
         .layer(ContentTypeLayer::new(GrpcContentType))
         .layer(AuthLayer::new(Authenticate::new(callers)))
         .layer(RateLimitLayer::new(CallerRateLimit))
         .layer(LoadShedLayer::new(max_concurrent_requests))
+        .layer(RescueLayer)
         .into_inner()
 }
 
@@ -227,15 +228,15 @@ pub type RpcTraceLayer =
 
 /// The layers of [`inbound_stack`], innermost first.
 pub type InboundStack = Stack<
-    LoadShedLayer,
+    RescueLayer,
     Stack<
-        RateLimitLayer,
+        LoadShedLayer,
         Stack<
-            AuthLayer,
+            RateLimitLayer,
             Stack<
-                ContentTypeLayer,
+                AuthLayer,
                 Stack<
-                    RescueLayer,
+                    ContentTypeLayer,
                     Stack<
                         PropagateRequestIdLayer,
                         Stack<

@@ -6,15 +6,20 @@
 //! INVALID_ARGUMENT, not INTERNAL; an oversized one RESOURCE_EXHAUSTED, not OUT_OF_RANGE.
 //!
 //! Only trailers-only responses (every error tonic makes) without `grpc-status-details-bin` are
-//! touched, so statuses built by the facade pass through unchanged.
+//! touched, so statuses built by the facade pass through unchanged. A mutating call that ends
+//! here (its message could not be decoded) gets its audit line too, with the caller: the layer
+//! sits innermost, after authentication, so it knows who called.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tonic::{Code, Status};
 use tower::{Layer, Service};
 
+use crate::audit::Audit;
+use crate::identity::Caller;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 
 /// Adds [`Rescue`].
@@ -53,9 +58,13 @@ where
             .headers()
             .get(crate::request_id::X_REQUEST_ID)
             .cloned();
+        let audited = crate::methods::rpc_of(request.uri().path())
+            .filter(|m| m.mutating)
+            .map(|m| (m.name, request.extensions().get::<Arc<Caller>>().cloned()));
         ResponseFuture {
             inner: self.inner.call(request),
             request_id,
+            audited,
         }
     }
 }
@@ -67,6 +76,8 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         request_id: Option<http::HeaderValue>,
+        // The RPC and caller of a mutating call, for its audit line.
+        audited: Option<(&'static str, Option<Arc<Caller>>)>,
     }
 }
 
@@ -95,7 +106,18 @@ where
             .as_ref()
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        Poll::Ready(Ok(rescue(&status, request_id).into_http()))
+        let rescued = rescue(&status, request_id);
+        if let Some((rpc, caller)) = this.audited.take() {
+            Audit::new(
+                caller.as_deref().map(|c| c.name.as_str()),
+                rpc,
+                request_id,
+                String::new(),
+                "",
+            )
+            .status(&rescued);
+        }
+        Poll::Ready(Ok(rescued.into_http()))
     }
 }
 

@@ -578,6 +578,20 @@ async fn every_mutating_call_is_audited_whatever_its_outcome() {
         .await
         .expect_err("too large to send");
     assert_eq!(reason(&too_large), "RESPONSE_TOO_LARGE");
+    // A mutating call whose message cannot be decoded (tonic refuses it before our handler).
+    let mut grpc = tonic::client::Grpc::new(channel(binary.addr).await);
+    grpc.ready().await.unwrap();
+    let malformed = grpc
+        .unary(
+            request(vec![0xff, 0xff, 0xff], ops, "a-malformed"),
+            "/elasticache.v1.ElastiCacheService/DeleteServerlessCache"
+                .parse()
+                .unwrap(),
+            RawCodec,
+        )
+        .await
+        .expect_err("not protobuf");
+    assert_eq!(reason(&malformed), "MALFORMED_MESSAGE");
     // Not mutating: no audit line.
     c.describe_serverless_caches(request(
         pb::DescribeServerlessCachesRequest {
@@ -640,6 +654,14 @@ async fn every_mutating_call_is_audited_whatever_its_outcome() {
             "UNAUTHENTICATED",
         ),
         ("a-ok", "ops", "CreateServerlessCache", "ok", "Ok", ""),
+        (
+            "a-malformed",
+            "ops",
+            "DeleteServerlessCache",
+            "error",
+            "InvalidArgument",
+            "MALFORMED_MESSAGE",
+        ),
         (
             "a-cancelled",
             "ops",
