@@ -35,10 +35,13 @@ impl<B> MakeSpan<B> for RpcSpan {
             .and_then(|v| v.to_str().ok())
             .and_then(trace_id_of)
             .unwrap_or_default();
+        // Written as they are (Display, not the slower quoting Debug): neither can break a line
+        // or a field, since a URI path has no spaces, quotes or control characters, and a request
+        // id reaching here is at most 128 characters of visible ASCII (see `sanitize_request_id`).
         tracing::info_span!(
             "rpc",
-            method = request.uri().path(),
-            request_id,
+            method = %request.uri().path(),
+            request_id = %request_id,
             trace_id = %trace_id,
             caller = tracing::field::Empty
         )
@@ -90,7 +93,9 @@ impl OnEos for RpcLog {
     fn on_eos(self, trailers: Option<&HeaderMap>, stream_duration: Duration, _span: &Span) {
         match trailers {
             Some(trailers) => log_end(trailers, stream_duration),
-            None => tracing::info!(
+            // A body that ended without trailers: the peer went away (the metrics count it as
+            // cancelled); not worth a line at INFO.
+            None => tracing::debug!(
                 latency_us = stream_duration.as_micros() as u64,
                 "rpc ended without a status"
             ),
