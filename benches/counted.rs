@@ -22,24 +22,19 @@
 //! and fails when (b) is more than 5% above it: counts are repeatable (three runs of (b) spread
 //! over 1.3%), so growth beyond that is a change of the code, not of the machine.
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+mod common;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{SNAPSHOTS, bin, free_port, seed};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
-
-/// The binary `cargo bench` built; `ELASTICACHE_GRPC_BIN` overrides it.
-fn bin() -> String {
-    std::env::var("ELASTICACHE_GRPC_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_elasticache-grpc").to_owned())
-}
-
-const SNAPSHOTS: usize = 10;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -105,10 +100,6 @@ impl Drop for Process {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> std::io::Result<SocketAddr> {
-    StdListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 async fn wait_for_port(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
@@ -238,18 +229,7 @@ async fn run((n1, n2): (usize, usize)) -> anyhow::Result<u64> {
     wait_for_port(emulator_addr, Duration::from_secs(10)).await?;
     let endpoint = format!("http://{emulator_addr}");
     let sdk = elasticache_grpc::startup::static_client(&endpoint);
-    sdk.create_serverless_cache()
-        .serverless_cache_name("bench")
-        .engine("valkey")
-        .send()
-        .await?;
-    for i in 0..SNAPSHOTS {
-        sdk.create_serverless_cache_snapshot()
-            .serverless_cache_name("bench")
-            .serverless_cache_snapshot_name(format!("bench-snapshot-{i:02}"))
-            .send()
-            .await?;
-    }
+    seed(&sdk).await?;
     // The upstream budget (20 rps by default) would otherwise be what is measured.
     let config = dir.join("bench.toml");
     std::fs::write(

@@ -18,14 +18,17 @@
 //! cargo bench --bench e2e -- --duration 5 --concurrency 16
 //! ```
 
+mod common;
+
 use std::fmt::Write as _;
 use std::future::Future;
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{SNAPSHOTS, bin, free_port, seed};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use hdrhistogram::Histogram;
@@ -35,13 +38,6 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-/// The binary `cargo bench` built; `ELASTICACHE_GRPC_BIN` overrides it (e.g. a copy, so that a
-/// concurrent `cargo build` cannot swap it mid-run).
-fn bin() -> String {
-    std::env::var("ELASTICACHE_GRPC_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_elasticache-grpc").to_owned())
-}
-const SNAPSHOTS: usize = 10;
 const IN_FLIGHT: usize = 1_000;
 const FIXED_RATE: u32 = 1_000;
 const STARTS: usize = 5;
@@ -302,22 +298,6 @@ async fn facade_call(mut grpc: ElastiCacheServiceClient<Channel>) -> Result<(), 
         .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
     if out.get_ref().serverless_cache_snapshots.len() != SNAPSHOTS {
         return Err("wrong snapshot count".into());
-    }
-    Ok(())
-}
-
-async fn seed(sdk: &aws_sdk_elasticache::Client) -> anyhow::Result<()> {
-    sdk.create_serverless_cache()
-        .serverless_cache_name("bench")
-        .engine("valkey")
-        .send()
-        .await?;
-    for i in 0..SNAPSHOTS {
-        sdk.create_serverless_cache_snapshot()
-            .serverless_cache_name("bench")
-            .serverless_cache_snapshot_name(format!("bench-snapshot-{i:02}"))
-            .send()
-            .await?;
     }
     Ok(())
 }
@@ -670,10 +650,6 @@ impl Drop for Process {
             let _ = self.child.wait();
         }
     }
-}
-
-fn free_port() -> std::io::Result<SocketAddr> {
-    StdListener::bind("127.0.0.1:0")?.local_addr()
 }
 
 async fn wait_for_port(addr: SocketAddr) -> anyhow::Result<()> {

@@ -16,42 +16,21 @@ fn hash_token_prints_the_sha256_of_stdin() {
 
 #[test]
 fn a_bad_config_file_exits_64_naming_file_key_and_reason() {
-    let path = std::env::temp_dir().join(format!("ecgrpc-bad-{}.toml", std::process::id()));
-    std::fs::write(
-        &path,
+    let (code, stderr, file) = start_with_config(
+        "bad",
         "[[callers]]\nname = \"x\"\ntoken_sha256 = \"not-hex\"\nallow = [\"*\"]\n",
-    )
-    .unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "--config",
-            path.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .output()
-        .expect("binary runs");
-    let _ = std::fs::remove_file(&path);
-    assert_eq!(out.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
+    );
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains(&file), "{stderr}");
     assert!(stderr.contains("callers[0].token_sha256"), "{stderr}");
     assert!(stderr.contains("64 hexadecimal digits"), "{stderr}");
 }
 
 #[test]
 fn no_callers_on_a_public_address_refuses_to_start_with_64() {
-    let out = Command::new(BIN)
-        .args(["--listen", "0.0.0.0:0"])
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "x")
-        .env("AWS_SECRET_ACCESS_KEY", "y")
-        .output()
-        .expect("binary runs");
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-unauthenticated"));
+    let (code, stderr) = run(&["--listen", "0.0.0.0:0"]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("--allow-unauthenticated"), "{stderr}");
 }
 
 /// Runs the binary to completion with test AWS settings; its exit code and stderr.
