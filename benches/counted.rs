@@ -19,8 +19,8 @@
 //! ```
 //!
 //! `--check FILE` reads the committed figure from the line `counted-guard: facade_describe=N`
-//! and fails when (b) is more than 5% above it: counts are repeatable (three runs of (b) spread
-//! over 1.3%), so growth beyond that is a change of the code, not of the machine.
+//! and fails when (b) is more than 5% above it: counts are repeatable (seven runs of (b) spread
+//! over 2.3%), so growth beyond that is a change of the code, not of the machine.
 
 mod common;
 
