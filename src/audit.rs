@@ -48,6 +48,12 @@ impl Audit {
         }
     }
 
+    /// The line of a call refused or ended before its body was read (middleware, tonic's own
+    /// decoding): no resources are known.
+    pub fn unread(caller: Option<&str>, rpc: &'static str, request_id: &str) -> Self {
+        Self::new(caller, rpc, request_id, String::new(), "")
+    }
+
     /// The call succeeded; `aws_request_id` is AWS's id of the call.
     pub fn ok(mut self, aws_request_id: &str) {
         self.line("ok", Code::Ok, "", aws_request_id);

@@ -125,6 +125,15 @@ impl Refusal {
         }
     }
 
+    /// The HTTP status of the refusal's response: 200, as for every gRPC status, except for a
+    /// request that is not gRPC at all, which gets 415 as the gRPC over HTTP/2 spec asks.
+    pub fn http_status(&self) -> http::StatusCode {
+        match self {
+            Refusal::UnsupportedContentType { .. } => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            _ => http::StatusCode::OK,
+        }
+    }
+
     /// The `ErrorInfo.reason` of this refusal.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -142,25 +151,15 @@ impl Refusal {
 /// Answers `request` with `refusal`, for middleware: the status response, and the audit line
 /// when the request is a mutating RPC (refused calls are audited like every other).
 pub fn refuse<B, RB: Default>(refusal: Refusal, request: &http::Request<B>) -> http::Response<RB> {
-    // A request that is not gRPC at all also gets HTTP 415, as the gRPC over HTTP/2 spec asks.
-    let not_grpc = matches!(refusal, Refusal::UnsupportedContentType { .. });
+    let http_status = refusal.http_status();
     let request_id = crate::request_id::of_request(request);
     let status = refusal.into_status(request_id);
     if let Some(rpc) = crate::methods::rpc_of(request.uri().path()).filter(|m| m.mutating) {
         let caller = request.extensions().get::<Arc<Caller>>();
-        Audit::new(
-            caller.map(|c| c.name.as_str()),
-            rpc.name,
-            request_id,
-            String::new(),
-            "",
-        )
-        .status(&status);
+        Audit::unread(caller.map(|c| c.name.as_str()), rpc.name, request_id).status(&status);
     }
     let mut response = status.into_http();
-    if not_grpc {
-        *response.status_mut() = http::StatusCode::UNSUPPORTED_MEDIA_TYPE;
-    }
+    *response.status_mut() = http_status;
     response
 }
 

@@ -108,14 +108,8 @@ where
             .unwrap_or_default();
         let rescued = rescue(&status, request_id);
         if let Some((rpc, caller)) = this.audited.take() {
-            Audit::new(
-                caller.as_deref().map(|c| c.name.as_str()),
-                rpc,
-                request_id,
-                String::new(),
-                "",
-            )
-            .status(&rescued);
+            Audit::unread(caller.as_deref().map(|c| c.name.as_str()), rpc, request_id)
+                .status(&rescued);
         }
         Poll::Ready(Ok(rescued.into_http()))
     }
