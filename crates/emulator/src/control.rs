@@ -1,5 +1,6 @@
 //! The HTTP control surface under `/_emulator/`, for clients that cannot hold an [`Emulator`]
-//! handle (the CI scripts): inject faults, clear them, read the call counters.
+//! handle (the CI scripts): inject faults, hold resources in their transitional status and
+//! release them, reset both, read the call counters.
 //!
 //! [`Emulator`]: super::Emulator
 
@@ -22,19 +23,22 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpR
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     match (method, path.as_str()) {
-        (Method::POST, "/_emulator/faults") => {
-            let body = match read_body(request.into_body()).await {
-                Ok(Ok(body)) => body,
-                Ok(Err(error)) => return text_response(StatusCode::BAD_REQUEST, error.to_string()),
-                Err(error) => return text_response(StatusCode::BAD_REQUEST, error.to_string()),
-            };
-            match add_fault(shared, &body) {
-                Ok(()) => text_response(StatusCode::OK, "ok\n"),
-                Err(reason) => text_response(StatusCode::BAD_REQUEST, format!("{reason}\n")),
-            }
+        (Method::POST, "/_emulator/faults") => answer(
+            form(request)
+                .await
+                .and_then(|params| add_fault(shared, &params)),
+        ),
+        (Method::POST, "/_emulator/hold") => {
+            answer(form(request).await.and_then(|params| hold(shared, &params)))
         }
+        (Method::POST, "/_emulator/release") => answer(
+            form(request)
+                .await
+                .and_then(|params| release(shared, &params)),
+        ),
         (Method::POST, "/_emulator/reset") => {
             shared.faults.clear();
+            shared.lock_store().release_all();
             text_response(StatusCode::OK, "ok\n")
         }
         (Method::GET, "/_emulator/calls") => {
@@ -46,15 +50,52 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpR
         }
         _ => text_response(
             StatusCode::NOT_FOUND,
-            "unknown control endpoint; use POST /_emulator/faults, POST /_emulator/reset \
-             or GET /_emulator/calls\n",
+            "unknown control endpoint; use POST /_emulator/faults, POST /_emulator/hold, \
+             POST /_emulator/release, POST /_emulator/reset or GET /_emulator/calls\n",
         ),
     }
 }
 
+/// The form parameters of a control request's body.
+async fn form(request: Request<Incoming>) -> Result<Params, String> {
+    let body = match read_body(request.into_body()).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return Err(error.to_string()),
+        Err(error) => return Err(error.to_string()),
+    };
+    Params::parse(&body).map_err(|error| error.to_string())
+}
+
+/// `200 ok`, or `400` with the reason.
+fn answer(outcome: Result<(), String>) -> HttpResponse {
+    match outcome {
+        Ok(()) => text_response(StatusCode::OK, "ok\n"),
+        Err(reason) => text_response(StatusCode::BAD_REQUEST, format!("{reason}\n")),
+    }
+}
+
+/// `name=<cache or snapshot name>`, required.
+fn hold(shared: &Shared, params: &Params) -> Result<(), String> {
+    let name = params
+        .get("name")
+        .filter(|name| !name.is_empty())
+        .ok_or("hold needs name=<cache or snapshot name>")?;
+    shared.lock_store().hold(name);
+    Ok(())
+}
+
+/// `name=<name>`; an empty or missing name releases every hold.
+fn release(shared: &Shared, params: &Params) -> Result<(), String> {
+    let mut store = shared.lock_store();
+    match params.get("name").filter(|name| !name.is_empty()) {
+        Some(name) => store.release(name),
+        None => store.release_all(),
+    }
+    Ok(())
+}
+
 /// `action=&kind=throttle|error|delay|drop|hang&times=N&status=&code=&message=&delay_ms=`.
-fn add_fault(shared: &Shared, body: &[u8]) -> Result<(), String> {
-    let params = Params::parse(body).map_err(|error| error.to_string())?;
+fn add_fault(shared: &Shared, params: &Params) -> Result<(), String> {
     let action = params.get("action").filter(|action| !action.is_empty());
     let kind = match params.get("kind").unwrap_or_default() {
         "throttle" => FaultKind::Throttle,

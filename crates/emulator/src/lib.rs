@@ -15,6 +15,12 @@
 //! | snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
 //! | snapshot | `exporting` → `available` | `export_time` |
 //!
+//! A test can hold a name ([`Emulator::hold`]) to freeze the cache and the snapshot of that name
+//! in their transitional status — `creating`, `modifying`, `exporting`, or `deleting` (still
+//! listed) — past the times above, then release it ([`Emulator::release`],
+//! [`Emulator::release_all`]): a resource whose time has passed settles on the next request, the
+//! others when their time comes.
+//!
 //! For tests it counts calls per action and injects faults ([`FaultInjector`]): throttling,
 //! modelled or arbitrary errors, delays, dropped connections and requests that never answer.
 //!
@@ -36,7 +42,11 @@
 //!   plus `times=N` (omit it to apply the fault until reset), `status`, `code`, `message` for
 //!   `error` (status defaults to the modelled one for a known code, else 400) and `delay_ms`
 //!   for `delay`;
-//! * `POST /_emulator/reset` clears every fault;
+//! * `POST /_emulator/hold`, form body `name=<cache or snapshot name>`, holds that name as
+//!   [`Emulator::hold`] does (400 without a name);
+//! * `POST /_emulator/release`, form body `name=<name>`, releases it; an empty or missing name
+//!   releases every hold;
+//! * `POST /_emulator/reset` clears every fault and releases every hold;
 //! * `GET /_emulator/calls` answers one `Action count` line per operation.
 
 mod control;
@@ -125,6 +135,28 @@ impl Emulator {
     /// Number of AWS requests received, whatever their action (control requests excluded).
     pub fn total_calls(&self) -> u64 {
         self.shared.calls.total()
+    }
+
+    /// Holds the cache and the snapshot named `name` in their transitional status until
+    /// [`release`](Emulator::release)d: whether they exist now or are created later, they stay
+    /// `creating`, `modifying`, `exporting` or `deleting` however long that takes (a `deleting`
+    /// one stays listed), so a test can observe the in-between state. Other resources settle as
+    /// usual. Cache names match case-insensitively, as ElastiCache's do; snapshot names exactly.
+    /// Holding a name already held does nothing.
+    pub fn hold(&self, name: &str) {
+        self.shared.lock_store().hold(name);
+    }
+
+    /// Ends a hold placed with [`hold`](Emulator::hold). What it held settles on the first
+    /// request at or after its due time: at once on the next request if that time has passed.
+    /// Releasing a name not held does nothing.
+    pub fn release(&self, name: &str) {
+        self.shared.lock_store().release(name);
+    }
+
+    /// Ends every hold, as [`release`](Emulator::release) does for one name.
+    pub fn release_all(&self) {
+        self.shared.lock_store().release_all();
     }
 
     /// Moves the emulator's clock ahead by `by`, settling transitions without waiting.

@@ -2,8 +2,8 @@
 //! and the emulator's clock.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -26,6 +26,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The store, locked. Store methods cannot panic half-way through an update, so a poisoned
+    /// lock is still sound.
+    pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The emulator's notion of now.
     pub(crate) fn clock(&self) -> Clock {
         let skew = Duration::from_nanos(self.clock_skew.load(Ordering::Relaxed));

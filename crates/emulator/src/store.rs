@@ -1,9 +1,11 @@
 //! The emulated account: caches and snapshots, their state machine and the service's rules.
 //!
 //! Transitions are computed lazily: every request first calls [`Store::tick`], which settles
-//! whatever is due. All methods run under the emulator's mutex and never block.
+//! whatever is due. Tests may hold a name ([`Store::hold`]): its resources then stay in their
+//! transitional status until released. All methods run under the emulator's mutex and never
+//! block.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::ops::Bound;
 use std::time::{Duration, Instant, SystemTime};
@@ -119,7 +121,12 @@ pub(crate) struct Store {
     quotas: Quotas,
     caches: BTreeMap<String, Cache>,
     snapshots: BTreeMap<String, Snapshot>,
-    /// The earliest pending transition, so `tick` is free while nothing is due.
+    /// Held names, as cache names (lower case, as caches are stored) and as snapshot names
+    /// (exact): resources named so do not settle until released.
+    held_caches: BTreeSet<String>,
+    held_snapshots: BTreeSet<String>,
+    /// The earliest pending transition of a resource not held, so `tick` is free while nothing
+    /// is due. It may be early (`tick` then recomputes it), never late.
     next_deadline: Option<Instant>,
 }
 
@@ -159,13 +166,16 @@ impl Settling for Snapshot {
 }
 
 /// Settles what is due at `now` (dropping what was being deleted) and reports, through
-/// `pending`, when the rest are due.
+/// `pending`, when the rest are due. Held resources neither settle nor count as pending:
+/// releasing them reschedules them.
 fn settle<T: Settling>(
     resources: &mut BTreeMap<String, T>,
+    held: &BTreeSet<String>,
     now: Instant,
     pending: &mut impl FnMut(Instant),
 ) {
-    resources.retain(|_, resource| match *resource.settles_at() {
+    resources.retain(|name, resource| match *resource.settles_at() {
+        Some(_) if held.contains(name) => true,
         Some(at) if at <= now => {
             let deleted = resource.is_deleting();
             *resource.settles_at() = None;
@@ -194,6 +204,8 @@ impl Store {
             quotas,
             caches: BTreeMap::new(),
             snapshots: BTreeMap::new(),
+            held_caches: BTreeSet::new(),
+            held_snapshots: BTreeSet::new(),
             next_deadline: None,
         }
     }
@@ -205,9 +217,57 @@ impl Store {
         }
         let mut next: Option<Instant> = None;
         let mut pending = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        settle(&mut self.caches, now, &mut pending);
-        settle(&mut self.snapshots, now, &mut pending);
+        settle(&mut self.caches, &self.held_caches, now, &mut pending);
+        settle(&mut self.snapshots, &self.held_snapshots, now, &mut pending);
         self.next_deadline = next;
+    }
+
+    /// Holds the cache and the snapshot named `name`, existing now or created later, in their
+    /// transitional status (`creating`, `modifying`, `exporting`, `deleting`) until released.
+    /// Cache names match case-insensitively, as ElastiCache's do; snapshot names exactly.
+    pub(crate) fn hold(&mut self, name: &str) {
+        self.held_caches.insert(name.to_ascii_lowercase());
+        self.held_snapshots.insert(name.to_owned());
+    }
+
+    /// Ends a hold placed with [`Store::hold`]; what it held settles on the next `tick` at or
+    /// after its due time (at once if that has passed). Releasing a name not held does nothing.
+    pub(crate) fn release(&mut self, name: &str) {
+        let cache = name.to_ascii_lowercase();
+        if self.held_caches.remove(&cache) {
+            self.reschedule_cache(&cache);
+        }
+        if self.held_snapshots.remove(name) {
+            self.reschedule_snapshot(name);
+        }
+    }
+
+    /// Ends every hold.
+    pub(crate) fn release_all(&mut self) {
+        for name in std::mem::take(&mut self.held_caches) {
+            self.reschedule_cache(&name);
+        }
+        for name in std::mem::take(&mut self.held_snapshots) {
+            self.reschedule_snapshot(&name);
+        }
+    }
+
+    /// Puts a released cache's pending transition back on the schedule `tick` consults.
+    fn reschedule_cache(&mut self, name: &str) {
+        if let Some(at) = self.caches.get(name).and_then(|cache| cache.settles_at) {
+            self.schedule(at);
+        }
+    }
+
+    /// Puts a released snapshot's pending transition back on the schedule `tick` consults.
+    fn reschedule_snapshot(&mut self, name: &str) {
+        if let Some(at) = self
+            .snapshots
+            .get(name)
+            .and_then(|snapshot| snapshot.settles_at)
+        {
+            self.schedule(at);
+        }
     }
 
     pub(crate) fn create_cache(&mut self, new: NewCache, clock: Clock) -> Result<Cache, ApiError> {

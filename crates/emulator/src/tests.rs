@@ -503,6 +503,71 @@ fn snapshots_export_only_when_available() {
 }
 
 #[test]
+fn held_resources_settle_only_once_released() {
+    use super::store::CacheChanges;
+    let start = Instant::now();
+    let mut store = store();
+    let t0 = clock(start, Duration::ZERO);
+    // A hold placed before the cache exists applies to it; cache names match in any case.
+    store.hold("C1");
+    store.create_cache(new_cache("c1"), t0).unwrap();
+    store.create_cache(new_cache("c2"), t0).unwrap();
+    let late = t0.now + SETTLE * 10;
+    assert_eq!(status_of(&mut store, "c1", late), Ok(CacheStatus::Creating));
+    assert_eq!(
+        status_of(&mut store, "c2", late),
+        Ok(CacheStatus::Available)
+    );
+    // Overdue, it settles on the first tick after release, even at the same instant.
+    store.release("c1");
+    assert_eq!(
+        status_of(&mut store, "c1", late),
+        Ok(CacheStatus::Available)
+    );
+
+    // Released before its due time (after a tick that skipped it), it settles when that comes.
+    let t1 = clock(start, SETTLE * 10);
+    store.hold("c1");
+    let change = CacheChanges {
+        name: "c1".into(),
+        description: Some("changed".into()),
+        ..CacheChanges::default()
+    };
+    store.modify_cache(change, t1).unwrap();
+    assert_eq!(
+        status_of(&mut store, "c1", t1.now + SETTLE / 2),
+        Ok(CacheStatus::Modifying)
+    );
+    store.release("c1");
+    assert_eq!(
+        status_of(&mut store, "c1", t1.now + SETTLE / 2),
+        Ok(CacheStatus::Modifying)
+    );
+    assert_eq!(
+        status_of(&mut store, "c1", t1.now + SETTLE),
+        Ok(CacheStatus::Available)
+    );
+
+    // A held deletion stays listed until every hold is released.
+    let t2 = clock(start, SETTLE * 12);
+    store.hold("c2");
+    store.hold("unused");
+    store.delete_cache("c2", None, t2).unwrap();
+    assert_eq!(
+        status_of(&mut store, "c2", t2.now + SETTLE * 5),
+        Ok(CacheStatus::Deleting)
+    );
+    store.release("unused");
+    assert_eq!(
+        status_of(&mut store, "c2", t2.now + SETTLE * 5),
+        Ok(CacheStatus::Deleting)
+    );
+    store.release_all();
+    let gone = status_of(&mut store, "c2", t2.now + SETTLE * 5).unwrap_err();
+    assert_eq!(gone.fault, Fault::ServerlessCacheNotFound);
+}
+
+#[test]
 fn modify_follows_the_engine_upgrade_rules() {
     use super::store::CacheChanges;
     let start = Instant::now();
@@ -834,6 +899,208 @@ async fn control_surface_injects_faults_and_reports_calls() {
             .unwrap()
             .status,
         404
+    );
+    emulator.shutdown();
+}
+
+/// Long enough that nothing settles on its own: hold tests move the clock.
+const SLOW: Duration = Duration::from_secs(3600);
+
+async fn slow_emulator() -> Emulator {
+    let config = EmulatorConfig {
+        settle_time: SLOW,
+        export_time: SLOW,
+        ..EmulatorConfig::default()
+    };
+    Emulator::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap()
+}
+
+/// Sends one Query request (`Version` added) and returns its answer.
+async fn query(emulator: &Emulator, params: &str) -> RawResponse {
+    let body = format!("Version=2015-02-02&{params}");
+    raw(emulator.local_addr(), "POST", "/", body.as_bytes())
+        .await
+        .unwrap()
+}
+
+/// Sends one Query request that must succeed and returns the first `<Status>` in its answer.
+async fn status_after(emulator: &Emulator, params: &str) -> String {
+    let response = query(emulator, params).await;
+    assert_eq!(response.status, 200, "{params}: {}", response.body);
+    let start = response.body.find("<Status>").unwrap() + "<Status>".len();
+    let end = response.body.find("</Status>").unwrap();
+    response.body[start..end].to_owned()
+}
+
+async fn cache_status(emulator: &Emulator, name: &str) -> String {
+    let params = format!("Action=DescribeServerlessCaches&ServerlessCacheName={name}");
+    status_after(emulator, &params).await
+}
+
+async fn snapshot_status_of(emulator: &Emulator, name: &str) -> String {
+    let params =
+        format!("Action=DescribeServerlessCacheSnapshots&ServerlessCacheSnapshotName={name}");
+    status_after(emulator, &params).await
+}
+
+/// An `available` cache `c1` with `available` snapshots of `names`.
+async fn available_snapshots(emulator: &Emulator, names: &[&str]) {
+    status_after(
+        emulator,
+        "Action=CreateServerlessCache&ServerlessCacheName=c1&Engine=valkey",
+    )
+    .await;
+    emulator.advance_clock(SLOW);
+    for name in names {
+        let params = format!(
+            "Action=CreateServerlessCacheSnapshot&ServerlessCacheName=c1\
+             &ServerlessCacheSnapshotName={name}"
+        );
+        assert_eq!(status_after(emulator, &params).await, "creating");
+    }
+    emulator.advance_clock(SLOW);
+    for name in names {
+        assert_eq!(snapshot_status_of(emulator, name).await, "available");
+    }
+}
+
+#[tokio::test]
+async fn held_snapshot_stays_exporting_until_released() {
+    let emulator = slow_emulator().await;
+    available_snapshots(&emulator, &["s1", "s2"]).await;
+    emulator.hold("s1");
+    for name in ["s1", "s2"] {
+        let export = format!(
+            "Action=ExportServerlessCacheSnapshot&ServerlessCacheSnapshotName={name}\
+             &S3BucketName=my-bucket"
+        );
+        assert_eq!(status_after(&emulator, &export).await, "exporting");
+    }
+    emulator.advance_clock(SLOW * 2);
+    // Past its export time, the held snapshot is still exporting; the other one is not held.
+    assert_eq!(snapshot_status_of(&emulator, "s1").await, "exporting");
+    assert_eq!(snapshot_status_of(&emulator, "s2").await, "available");
+    assert_eq!(snapshot_status_of(&emulator, "s1").await, "exporting");
+    emulator.release("s1");
+    assert_eq!(snapshot_status_of(&emulator, "s1").await, "available");
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn held_deleting_snapshot_stays_listed_until_released() {
+    let emulator = slow_emulator().await;
+    available_snapshots(&emulator, &["s1"]).await;
+    emulator.hold("s1");
+    let delete = "Action=DeleteServerlessCacheSnapshot&ServerlessCacheSnapshotName=s1";
+    assert_eq!(status_after(&emulator, delete).await, "deleting");
+    emulator.advance_clock(SLOW * 2);
+    let listed = query(&emulator, "Action=DescribeServerlessCacheSnapshots").await;
+    assert!(
+        listed
+            .body
+            .contains("<ServerlessCacheSnapshotName>s1</ServerlessCacheSnapshotName>")
+            && listed.body.contains("<Status>deleting</Status>"),
+        "{}",
+        listed.body
+    );
+    emulator.release_all();
+    let gone = query(
+        &emulator,
+        "Action=DescribeServerlessCacheSnapshots&ServerlessCacheSnapshotName=s1",
+    )
+    .await;
+    assert_eq!(
+        (gone.status, code_of(&gone.body)),
+        (404, "ServerlessCacheSnapshotNotFoundFault")
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn hold_placed_before_creation_keeps_a_cache_creating() {
+    let emulator = slow_emulator().await;
+    emulator.hold("c1");
+    let create = "Action=CreateServerlessCache&ServerlessCacheName=c1&Engine=valkey";
+    assert_eq!(status_after(&emulator, create).await, "creating");
+    emulator.advance_clock(SLOW * 2);
+    assert_eq!(cache_status(&emulator, "c1").await, "creating");
+    let modify = query(
+        &emulator,
+        "Action=ModifyServerlessCache&ServerlessCacheName=c1&Description=x",
+    )
+    .await;
+    assert_eq!(
+        (modify.status, code_of(&modify.body)),
+        (400, "InvalidServerlessCacheStateFault")
+    );
+    emulator.release("c1");
+    assert_eq!(cache_status(&emulator, "c1").await, "available");
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn control_surface_holds_and_releases() {
+    let emulator = slow_emulator().await;
+    let addr = emulator.local_addr();
+    for body in [&b""[..], b"name=", b"other=c1"] {
+        let refused = raw(addr, "POST", "/_emulator/hold", body).await.unwrap();
+        assert_eq!(refused.status, 400, "{}", refused.body);
+        assert!(refused.body.contains("name="), "{}", refused.body);
+    }
+
+    let create = |name: &str| {
+        format!("Action=CreateServerlessCache&ServerlessCacheName={name}&Engine=valkey")
+    };
+    for name in ["c1", "c2", "c3", "c4"] {
+        let held = raw(
+            addr,
+            "POST",
+            "/_emulator/hold",
+            format!("name={name}").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(held.status, 200, "{}", held.body);
+        status_after(&emulator, &create(name)).await;
+    }
+    emulator.advance_clock(SLOW * 2);
+    for name in ["c1", "c2", "c3", "c4"] {
+        assert_eq!(cache_status(&emulator, name).await, "creating", "{name}");
+    }
+
+    // One name…
+    let released = raw(addr, "POST", "/_emulator/release", b"name=c1")
+        .await
+        .unwrap();
+    assert_eq!(released.status, 200, "{}", released.body);
+    assert_eq!(cache_status(&emulator, "c1").await, "available");
+    assert_eq!(cache_status(&emulator, "c2").await, "creating");
+    // …every name, with an empty one…
+    let released = raw(addr, "POST", "/_emulator/release", b"name=")
+        .await
+        .unwrap();
+    assert_eq!(released.status, 200, "{}", released.body);
+    for name in ["c2", "c3", "c4"] {
+        assert_eq!(cache_status(&emulator, name).await, "available", "{name}");
+    }
+
+    // …and with none, or by resetting.
+    for (path, name) in [("/_emulator/release", "c5"), ("/_emulator/reset", "c6")] {
+        emulator.hold(name);
+        status_after(&emulator, &create(name)).await;
+        emulator.advance_clock(SLOW * 2);
+        assert_eq!(cache_status(&emulator, name).await, "creating", "{name}");
+        let released = raw(addr, "POST", path, b"").await.unwrap();
+        assert_eq!(released.status, 200, "{path}: {}", released.body);
+        assert_eq!(cache_status(&emulator, name).await, "available", "{path}");
+    }
+    let unknown = raw(addr, "GET", "/_emulator/nope", b"").await.unwrap();
+    assert!(
+        unknown.body.contains("POST /_emulator/hold"),
+        "{}",
+        unknown.body
     );
     emulator.shutdown();
 }
