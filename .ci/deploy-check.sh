@@ -64,14 +64,18 @@ doc = yaml.safe_load(open(f"{sys.argv[1]}/configmap.yaml"))
 cfg = tomllib.loads(doc["data"]["config.toml"])
 known = {  # src/config.rs FileConfig (deny_unknown_fields)
     "server": {"listen", "metrics_listen", "log_format", "max_concurrent_requests",
-               "default_timeout_ms", "max_message_bytes"},
+               "default_timeout_ms", "max_message_bytes", "drain_delay_ms",
+               "handshake_timeout_ms", "max_connections", "keepalive_interval_ms",
+               "keepalive_timeout_ms", "coalesce_describes"},
     "upstream": {"max_attempts", "initial_backoff_ms", "max_backoff_ms", "attempt_timeout_ms",
                  "requests_per_second", "burst"},
+    "watch": {"poll_interval_ms", "settled_poll_interval_ms", "heartbeat_ms", "max_duration_ms",
+              "max_watches"},
     "callers": {"name", "token_sha256", "mtls_identity", "allow", "export_buckets",
                 "requests_per_second", "burst"},
 }
 errors = [f"unknown section [{k}]" for k in cfg if k not in known]
-for section in ("server", "upstream"):
+for section in ("server", "upstream", "watch"):
     errors += [f"unknown key {section}.{k}" for k in cfg.get(section, {}) if k not in known[section]]
 callers = cfg.get("callers", [])
 if not callers:

@@ -122,11 +122,13 @@ async fn run(options: Options) -> anyhow::Result<()> {
     seed(&sdk).await?;
 
     // The facade's config: the upstream budget (20 rps by default, to protect the AWS account)
-    // would otherwise be what is measured.
+    // would otherwise be what is measured. Coalescing is off: every load-generator call is the
+    // same Describe, and sharing concurrent ones would measure fewer SDK calls, not the cost of
+    // one call through the facade.
     let config = dir.join("bench.toml");
     std::fs::write(
         &config,
-        "[server]\nmax_concurrent_requests = 4096\n\n\
+        "[server]\nmax_concurrent_requests = 4096\ncoalesce_describes = false\n\n\
          [upstream]\nrequests_per_second = 1000000\nburst = 1000000\n",
     )?;
     let facade_addr = free_port()?;

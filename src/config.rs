@@ -95,6 +95,33 @@ impl Default for UpstreamSettings {
     }
 }
 
+/// How watches poll and how long they last (`[watch]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchSettings {
+    /// Time between polls of a resource in a transitional state.
+    pub poll_interval: Duration,
+    /// Time between polls of a settled resource (watched with `keep_watching_when_settled`).
+    pub settled_poll_interval: Duration,
+    /// A heartbeat message when nothing changed for this long.
+    pub heartbeat: Duration,
+    /// Longest a watch lasts, whatever the caller's deadline.
+    pub max_duration: Duration,
+    /// Open watches at most, all callers together; beyond it RESOURCE_EXHAUSTED.
+    pub max_watches: usize,
+}
+
+impl Default for WatchSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(2),
+            settled_poll_interval: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(15),
+            max_duration: Duration::from_secs(3600),
+            max_watches: 10_000,
+        }
+    }
+}
+
 /// TLS material; with `client_ca`, clients must present a certificate it signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
@@ -140,6 +167,10 @@ pub struct Settings {
     pub keepalive_interval: Duration,
     /// …and the connection is closed when its answer takes longer than this.
     pub keepalive_timeout: Duration,
+    /// Identical read-only calls in flight at once share one upstream call.
+    pub coalesce_describes: bool,
+    /// Watches: poll intervals, heartbeat, limits.
+    pub watch: WatchSettings,
     /// The config file the settings came from, for error messages.
     pub config_file: Option<PathBuf>,
 }
@@ -166,6 +197,8 @@ impl Settings {
             max_connections: 4096,
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
+            coalesce_describes: true,
+            watch: WatchSettings::default(),
             config_file: None,
         }
     }
@@ -269,6 +302,18 @@ pub struct FileConfig {
     upstream: UpstreamSection,
     #[serde(default)]
     callers: Vec<CallerSection>,
+    #[serde(default)]
+    watch: WatchSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WatchSection {
+    poll_interval_ms: Option<u64>,
+    settled_poll_interval_ms: Option<u64>,
+    heartbeat_ms: Option<u64>,
+    max_duration_ms: Option<u64>,
+    max_watches: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -285,6 +330,7 @@ struct ServerSection {
     max_connections: Option<usize>,
     keepalive_interval_ms: Option<u64>,
     keepalive_timeout_ms: Option<u64>,
+    coalesce_describes: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -376,6 +422,12 @@ impl FileConfig {
             "server.keepalive_timeout_ms",
             self.server.keepalive_timeout_ms,
         )?;
+        let w = &self.watch;
+        positive("watch.poll_interval_ms", w.poll_interval_ms)?;
+        positive("watch.settled_poll_interval_ms", w.settled_poll_interval_ms)?;
+        positive("watch.heartbeat_ms", w.heartbeat_ms)?;
+        positive("watch.max_duration_ms", w.max_duration_ms)?;
+        positive("watch.max_watches", w.max_watches.map(|v| v as u64))?;
         if let Some(bytes) = self.server.max_message_bytes
             && bytes < MIN_MESSAGE_BYTES
         {
@@ -499,6 +551,9 @@ impl FileConfig {
         if let Some(n) = self.server.max_concurrent_requests {
             settings.max_concurrent_requests = n;
         }
+        if let Some(on) = self.server.coalesce_describes {
+            settings.coalesce_describes = on;
+        }
         let u = &mut settings.upstream_policy;
         let up = self.upstream;
         u.max_attempts = up.max_attempts.unwrap_or(u.max_attempts);
@@ -513,6 +568,13 @@ impl FileConfig {
             .map_or(u.attempt_timeout, Duration::from_millis);
         u.requests_per_second = up.requests_per_second.unwrap_or(u.requests_per_second);
         u.burst = up.burst.unwrap_or(u.burst);
+        let w = &mut settings.watch;
+        let ms = |v: Option<u64>, default: Duration| v.map_or(default, Duration::from_millis);
+        w.poll_interval = ms(self.watch.poll_interval_ms, w.poll_interval);
+        w.settled_poll_interval = ms(self.watch.settled_poll_interval_ms, w.settled_poll_interval);
+        w.heartbeat = ms(self.watch.heartbeat_ms, w.heartbeat);
+        w.max_duration = ms(self.watch.max_duration_ms, w.max_duration);
+        w.max_watches = self.watch.max_watches.unwrap_or(w.max_watches);
         settings.callers = self
             .callers
             .into_iter()
@@ -712,6 +774,17 @@ allow = ["Describe*"]
                 "used twice",
             ),
             ("[server]\nbogus = 1\n", "(line 2)", "unknown field"),
+            (
+                "[watch]\npoll_interval_ms = 0\n",
+                "watch.poll_interval_ms",
+                "greater than 0",
+            ),
+            (
+                "[watch]\nmax_watches = 0\n",
+                "watch.max_watches",
+                "greater than 0",
+            ),
+            ("[watch]\npoll_every = 1\n", "(line 2)", "unknown field"),
         ];
         for (text, key, reason) in cases {
             let err = FileConfig::parse(text).expect_err(text);
@@ -817,6 +890,61 @@ allow = ["Describe*"]
         let mut s = settings();
         s.max_message_bytes = 0;
         assert_eq!(s.check().expect_err("zero").key, "max_message_bytes");
+    }
+
+    /// The Kubernetes ConfigMap's config.toml is read by this parser, not only by a YAML lint.
+    #[test]
+    fn the_shipped_configmap_parses() {
+        let yaml = include_str!("../deploy/kubernetes/configmap.yaml");
+        let start = yaml.find("config.toml: |").expect("config.toml key") + "config.toml: |".len();
+        let toml: String = yaml[start..]
+            .lines()
+            .skip(1)
+            .take_while(|line| line.is_empty() || line.starts_with("    "))
+            .map(|line| format!("{}\n", line.strip_prefix("    ").unwrap_or(line)))
+            .collect();
+        let file = FileConfig::parse(&toml).expect("the ConfigMap's config.toml is valid");
+        let mut s = settings();
+        file.apply(&mut s, &Overrides::default());
+        assert_eq!(s.upstream_policy.requests_per_second, 10);
+        assert_eq!(s.watch.max_watches, 10_000);
+        assert!(
+            s.callers[0]
+                .allow
+                .iter()
+                .any(|a| a == "WatchServerlessCacheSnapshot")
+        );
+    }
+
+    #[test]
+    fn the_watch_section_and_coalescing_apply() {
+        let file = FileConfig::parse(
+            "[server]\ncoalesce_describes = false\n\n[watch]\npoll_interval_ms = 500\n\
+             settled_poll_interval_ms = 7000\nheartbeat_ms = 3000\nmax_duration_ms = 60000\n\
+             max_watches = 12\n",
+        )
+        .unwrap();
+        let mut s = settings();
+        assert!(s.coalesce_describes);
+        assert_eq!(s.watch, WatchSettings::default());
+        file.apply(&mut s, &Overrides::default());
+        assert!(!s.coalesce_describes);
+        assert_eq!(
+            s.watch,
+            WatchSettings {
+                poll_interval: Duration::from_millis(500),
+                settled_poll_interval: Duration::from_secs(7),
+                heartbeat: Duration::from_secs(3),
+                max_duration: Duration::from_secs(60),
+                max_watches: 12,
+            }
+        );
+        let mut untouched = settings();
+        FileConfig::parse("[watch]\nheartbeat_ms = 1000\n")
+            .unwrap()
+            .apply(&mut untouched, &Overrides::default());
+        assert_eq!(untouched.watch.heartbeat, Duration::from_secs(1));
+        assert_eq!(untouched.watch.poll_interval, Duration::from_secs(2));
     }
 
     #[test]

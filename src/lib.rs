@@ -26,3 +26,4 @@ pub mod status;
 pub mod telemetry;
 pub mod upstream;
 pub mod validate;
+pub mod watch;

@@ -71,7 +71,7 @@ const fn open(service: &'static str, name: &'static str, call_type: CallType) ->
 }
 
 /// Every method the server answers.
-pub const METHODS: [Method; 13] = [
+pub const METHODS: [Method; 15] = [
     rpc("ExportServerlessCacheSnapshot", true),
     rpc("CreateServerlessCacheSnapshot", true),
     rpc("DescribeServerlessCacheSnapshots", false),
@@ -81,6 +81,14 @@ pub const METHODS: [Method; 13] = [
     rpc("DescribeServerlessCaches", false),
     rpc("ModifyServerlessCache", true),
     rpc("DeleteServerlessCache", true),
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchServerlessCacheSnapshot", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchServerlessCache", false)
+    },
     open("grpc.health.v1.Health", "Check", CallType::Unary),
     open("grpc.health.v1.Health", "Watch", CallType::ServerStream),
     open(
@@ -137,6 +145,42 @@ mod tests {
         ] {
             assert!(lookup(unknown).is_none(), "{unknown}");
         }
-        assert_eq!(rpc_names().count(), 9);
+        let watch = lookup("/elasticache.v1.ElastiCacheService/WatchServerlessCache").unwrap();
+        assert_eq!(watch.call_type, CallType::ServerStream);
+        assert!(!watch.mutating && watch.is_protected());
+    }
+
+    /// The table lists exactly the proto's RPCs, with their streaming kind.
+    #[test]
+    fn the_table_matches_the_proto_service() {
+        use prost::Message as _;
+        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET).unwrap();
+        let service = set
+            .file
+            .iter()
+            .flat_map(|f| &f.service)
+            .find(|s| s.name() == "ElastiCacheService")
+            .unwrap();
+        let mut from_proto: Vec<_> = service
+            .method
+            .iter()
+            .map(|m| {
+                let call_type = match (m.client_streaming(), m.server_streaming()) {
+                    (false, false) => CallType::Unary,
+                    (false, true) => CallType::ServerStream,
+                    _ => CallType::BidiStream,
+                };
+                (m.name().to_owned(), call_type)
+            })
+            .collect();
+        let mut from_table: Vec<_> = METHODS
+            .iter()
+            .filter(|m| m.is_protected())
+            .map(|m| (m.name.to_owned(), m.call_type))
+            .collect();
+        from_proto.sort_by(|a, b| a.0.cmp(&b.0));
+        from_table.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(from_table, from_proto);
+        assert_eq!(rpc_names().count(), 11);
     }
 }

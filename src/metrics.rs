@@ -10,6 +10,11 @@
 //! - `elasticache_upstream_throttles_total{operation}`
 //! - `elasticache_refusals_total{reason}`: the facade's own refusals (`RATE_LIMITED`,
 //!   `OVERLOADED`, `UPSTREAM_RATE_LIMITED`, `UNAUTHENTICATED`, …)
+//! - `elasticache_watches_open{kind}` (gauge): open Watch streams (`kind` `snapshot` or `cache`)
+//! - `elasticache_watch_pollers{kind}` (gauge): resources polled for watches, one poller each
+//! - `elasticache_watch_polls_total{kind}`: Describe calls made by the pollers
+//! - `elasticache_coalesced_calls_total{operation}`: calls answered by an identical call already
+//!   in flight — upstream calls saved
 //!
 //! Server metrics are recorded by [`GrpcMetricsLayer`], outermost in the inbound stack, so every
 //! call is counted — refused ones and health/reflection included — with the `grpc-status` it
@@ -23,7 +28,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use http_body::{Body, Frame};
-use metrics::{counter, histogram};
+use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 
@@ -145,6 +150,26 @@ pub fn upstream_retry(operation: &'static str) {
 /// Counts one throttled attempt.
 pub fn upstream_throttle(operation: &'static str) {
     counter!("elasticache_upstream_throttles_total", "operation" => operation).increment(1);
+}
+
+/// Counts one call that shared an identical call in flight instead of calling ElastiCache.
+pub fn coalesced_call(operation: &'static str) {
+    counter!("elasticache_coalesced_calls_total", "operation" => operation).increment(1);
+}
+
+/// One more (`+1.0`) or one fewer (`-1.0`) open watch of `kind`.
+pub fn watches_open(kind: &'static str, delta: f64) {
+    gauge!("elasticache_watches_open", "kind" => kind).increment(delta);
+}
+
+/// One more (`+1.0`) or one fewer (`-1.0`) poller of `kind`.
+pub fn watch_pollers(kind: &'static str, delta: f64) {
+    gauge!("elasticache_watch_pollers", "kind" => kind).increment(delta);
+}
+
+/// Counts one poll of a watched resource.
+pub fn watch_poll(kind: &'static str) {
+    counter!("elasticache_watch_polls_total", "kind" => kind).increment(1);
 }
 
 /// Adds [`GrpcMetrics`].

@@ -16,13 +16,15 @@ use crate::pb;
 use crate::validate::Validate;
 
 /// One AWS operation behind one RPC.
-pub trait Operation: Validate + ToSdk<Self::Builder> + Send + Sized + 'static {
+pub trait Operation:
+    Validate + ToSdk<Self::Builder> + prost::Message + Clone + Send + Sized + 'static
+{
     /// The AWS operation (and RPC) name.
     const NAME: &'static str;
     /// Whether the operation changes state in AWS.
     const MUTATING: bool;
     /// The proto response.
-    type Response: From<Self::Output> + prost::Message + Send + 'static;
+    type Response: From<Self::Output> + prost::Message + Clone + Send + Sync + 'static;
     /// The SDK fluent builder; cloneable so an attempt can be repeated.
     type Builder: Clone + Send + 'static;
     /// The SDK output.

@@ -57,6 +57,15 @@ pub enum Refusal {
         /// What the request said.
         content_type: String,
     },
+    /// Too many watches open.
+    #[error("too many watches: {limit} open, all callers together")]
+    TooManyWatches {
+        /// The cap (`[watch] max_watches`).
+        limit: usize,
+    },
+    /// The server is shutting down: a watch ends so the caller watches again elsewhere.
+    #[error("this server is shutting down; watch again (another replica will answer)")]
+    ShuttingDown,
     /// The upstream budget had no permit before the caller's deadline.
     #[error("ElastiCache request budget exhausted: {requests_per_second} rps for this process")]
     UpstreamRateLimited {
@@ -110,6 +119,20 @@ impl Refusal {
                     );
                 })
                 .build(),
+            Refusal::TooManyWatches { limit } => b(Code::ResourceExhausted)
+                .details(|d| {
+                    d.set_retry_info(Some(Duration::from_secs(1)));
+                    d.add_quota_failure_violation(
+                        "server:concurrent-watches",
+                        format!("at most {limit} watches open"),
+                    );
+                })
+                .build(),
+            Refusal::ShuttingDown => b(Code::Unavailable)
+                .details(|d| {
+                    d.set_retry_info(Some(Duration::from_millis(100)));
+                })
+                .build(),
             Refusal::UpstreamRateLimited {
                 requests_per_second,
                 retry_after,
@@ -144,6 +167,8 @@ impl Refusal {
             Refusal::Overloaded { .. } => "OVERLOADED",
             Refusal::UnsupportedContentType { .. } => "UNSUPPORTED_CONTENT_TYPE",
             Refusal::UpstreamRateLimited { .. } => "UPSTREAM_RATE_LIMITED",
+            Refusal::TooManyWatches { .. } => "TOO_MANY_WATCHES",
+            Refusal::ShuttingDown => "SHUTTING_DOWN",
         }
     }
 }

@@ -117,16 +117,18 @@ impl Application {
 
         let settings = self.settings;
         let max = settings.max_message_bytes;
-        let service = ElastiCacheServiceServer::new(
-            ElastiCacheGrpc::with_upstream(
-                self.client,
-                settings.default_timeout,
-                UpstreamStack::new(&settings.upstream_policy),
-            )
-            .with_max_response_bytes(max),
+        let grpc = ElastiCacheGrpc::with_upstream(
+            self.client,
+            settings.default_timeout,
+            UpstreamStack::new(&settings.upstream_policy),
         )
-        .max_decoding_message_size(max)
-        .max_encoding_message_size(max);
+        .with_max_response_bytes(max)
+        .with_coalescing(settings.coalesce_describes)
+        .with_watch_settings(settings.watch.clone());
+        let watches = grpc.watches().clone();
+        let service = ElastiCacheServiceServer::new(grpc)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
 
         let callers = Arc::new(Callers::new(&settings.callers));
         if callers.is_empty() {
@@ -154,6 +156,9 @@ impl Application {
                 "shutting down: NOT_SERVING, then draining calls in flight"
             );
             tokio::time::sleep(drain_delay).await;
+            // Open watches would hold the drain until their deadline: end them, so their
+            // callers watch again on another replica.
+            watches.shut_down();
         };
 
         let tls = settings.tls.as_ref().map(tls_acceptor).transpose()?;

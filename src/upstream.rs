@@ -66,10 +66,19 @@ where
     /// The status of DESIGN §3 for this failure; `timeout` is the call's whole time budget.
     pub fn into_status(self, ctx: CallContext<'_>, timeout: Duration) -> tonic::Status {
         match self {
-            UpstreamError::Sdk(err) => status_from_sdk_error(ctx, &err),
+            UpstreamError::Refused(refusal) => refusal.into_status(ctx.request_id),
+            other => other.to_status(ctx, timeout),
+        }
+    }
+
+    /// Like [`UpstreamError::into_status`], for a failure shared by several callers (a
+    /// coalesced call, a watch's poll): each gets the status with its own request id.
+    pub fn to_status(&self, ctx: CallContext<'_>, timeout: Duration) -> tonic::Status {
+        match self {
+            UpstreamError::Sdk(err) => status_from_sdk_error(ctx, err),
             UpstreamError::AttemptTimeout => deadline_status(ctx),
             UpstreamError::Deadline => deadline_exceeded(ctx, timeout),
-            UpstreamError::Refused(refusal) => refusal.into_status(ctx.request_id),
+            UpstreamError::Refused(refusal) => refusal.clone().into_status(ctx.request_id),
         }
     }
 }

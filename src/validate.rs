@@ -327,5 +327,24 @@ impl Validate for pb::DeleteServerlessCacheRequest {
     }
 }
 
+impl Validate for pb::WatchServerlessCacheSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required_snapshot_name(
+            "serverless_cache_snapshot_name",
+            &self.serverless_cache_snapshot_name,
+        );
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchServerlessCacheRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
+        v.into_result()
+    }
+}
+
 #[cfg(test)]
 mod tests;

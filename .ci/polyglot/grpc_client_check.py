@@ -210,11 +210,25 @@ def main():
         expect(status == "exporting", f"describe says {status!r} right after the export, expected exporting")
 
     checks.run("grpc-describe-shows-exporting", describe_exporting, needs=["grpc-export-snapshot-exporting"])
-    checks.run(
-        "grpc-export-settles-available",
-        lambda: wait_snapshot(snapshot_name, "available"),
-        needs=["grpc-export-snapshot-exporting"],
-    )
+    def watch(name, **kwargs):
+        """Reads a snapshot watch to its end: (event name, status, settled) per message."""
+        stream = stub.WatchServerlessCacheSnapshot(
+            service_pb2.WatchServerlessCacheSnapshotRequest(serverless_cache_snapshot_name=name, **kwargs),
+            timeout=SETTLE_TIMEOUT_S,
+        )
+        return [
+            (service_pb2.WatchEvent.Name(m.event), m.serverless_cache_snapshot.status, m.settled) for m in stream
+        ]
+
+    def watch_export_to_its_end():
+        # Instead of polling: the stream says "exporting", then "available", then ends with OK.
+        seen = watch(snapshot_name)
+        expect(
+            seen == [("WATCH_EVENT_INITIAL", "exporting", False), ("WATCH_EVENT_CHANGED", "available", True)],
+            f"watch of the export saw {seen}",
+        )
+
+    checks.run("grpc-export-settles-available", watch_export_to_its_end, needs=["grpc-export-snapshot-exporting"])
 
     def copy():
         response, _ = call(
@@ -238,15 +252,17 @@ def main():
         snap = response.serverless_cache_snapshot
         expect(snap.serverless_cache_snapshot_name == copy_name, f"name {snap.serverless_cache_snapshot_name!r}")
         expect(snap.status == "deleting", f"status {snap.status!r}, expected deleting")
-
-        def gone():
-            try:
-                describe_snapshot(copy_name)
-            except grpc.RpcError as err:
-                return err.code()
-            return "still listed"
-
-        poll(gone, lambda r: r == grpc.StatusCode.NOT_FOUND, SETTLE_TIMEOUT_S, POLL_S, what="deleted snapshot NOT_FOUND")
+        # Watched to its end: the last message says it was deleted, then the stream ends with OK.
+        seen = watch(copy_name)
+        expect(
+            seen == [("WATCH_EVENT_INITIAL", "deleting", False), ("WATCH_EVENT_DELETED", "deleting", False)],
+            f"watch of the deletion saw {seen}",
+        )
+        err = failing_call(
+            stub.DescribeServerlessCacheSnapshots,
+            service_pb2.DescribeServerlessCacheSnapshotsRequest(serverless_cache_snapshot_name=copy_name),
+        )
+        expect_code(err, grpc.StatusCode.NOT_FOUND)
 
     checks.run("grpc-delete-snapshot", delete_copy, needs=["grpc-copy-snapshot"])
 

@@ -265,6 +265,33 @@ else
     fail grpcurl-missing-field-bad-request-json "status $grc: $(tr '\n' ' ' <<<"$gout" | head -c 600)"
 fi
 
+# A watch through grpcurl, which prints each message as it arrives: the embedded emulator keeps a
+# new cache `creating` for ~2 s, so 1 s in, the output shows "creating" and not yet "available";
+# then the stream ends by itself (status 0) after the settled "available".
+phase="grpcurl watch"
+watch_cache=polyglot-watch-$$
+gcurl -d "{\"serverless_cache_name\": \"$watch_cache\", \"engine\": \"valkey\"}" \
+    "$facade_addr" elasticache.v1.ElastiCacheService/CreateServerlessCache
+if [[ $grc -ne 0 ]]; then
+    fail grpcurl-watch-streams "CreateServerlessCache: status $grc: $(tr '\n' ' ' <<<"$gout" | head -c 300)"
+else
+    timeout 30 "$grpcurl" -plaintext -max-time 20 -d "{\"serverless_cache_name\": \"$watch_cache\"}" \
+        "$facade_addr" elasticache.v1.ElastiCacheService/WatchServerlessCache >"$work/watch.out" 2>&1 &
+    watch_pid=$!
+    sleep 1
+    early=$(cat "$work/watch.out")
+    wrc=0
+    wait "$watch_pid" || wrc=$?
+    late=$(cat "$work/watch.out")
+    if grep -q '"status": "creating"' <<<"$early" && ! grep -q '"status": "available"' <<<"$early" \
+        && [[ $wrc -eq 0 ]] && grep -q '"status": "available"' <<<"$late" \
+        && grep -q '"event": "WATCH_EVENT_CHANGED"' <<<"$late" && grep -q '"settled": true' <<<"$late"; then
+        pass grpcurl-watch-streams
+    else
+        fail grpcurl-watch-streams "status $wrc; after 1 s: $(tr '\n' ' ' <<<"$early" | head -c 300); at the end: $(tr '\n' ' ' <<<"$late" | head -c 600)"
+    fi
+fi
+
 phase="gRPC client checks"
 run_py grpc_client_check.py 180 grpc_client_check.py --addr "$facade_addr" --gen "$gen"
 

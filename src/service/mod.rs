@@ -1,6 +1,7 @@
 //! The `elasticache.v1.ElastiCacheService` implementation: one generic handler
 //! ([`ElastiCacheGrpc::handle`]) serves every RPC — validate → convert → call → convert.
 
+mod coalesce;
 mod deadline;
 
 use std::sync::Arc;
@@ -13,13 +14,18 @@ use tokio::time::Instant;
 use tonic::{Code, Request, Response, Status};
 
 use crate::audit::Audit;
-use crate::aws::{CallContext, Resources};
+use crate::aws::{CallContext, Resources, deadline_exceeded};
+use crate::config::WatchSettings;
 use crate::identity::Caller;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheService;
 use crate::refusal::Refusal;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 use crate::upstream::{RetryPolicy, Upstream};
+use crate::validate::Validate;
+use crate::watch::{CacheWatch, SnapshotWatch, WatchStream, Watched, Watches};
+
+use self::coalesce::Coalescer;
 
 pub use crate::operation::Operation;
 
@@ -33,6 +39,11 @@ pub struct ElastiCacheGrpc {
     max_response_bytes: usize,
     /// The SDK client has no region: every call would fail before it is sent.
     region_missing: bool,
+    /// Identical read-only calls in flight share one upstream call (`None`: every call is its
+    /// own).
+    coalescer: Option<Arc<Coalescer>>,
+    /// The Watch RPCs' pollers.
+    watches: Watches,
 }
 
 impl ElastiCacheGrpc {
@@ -54,13 +65,43 @@ impl ElastiCacheGrpc {
     /// Like [`ElastiCacheGrpc::new`] with an explicit upstream stack.
     pub fn with_upstream(client: Client, default_timeout: Duration, upstream: Upstream) -> Self {
         let region_missing = client.config().region().is_none();
+        let watches = Watches::new(
+            client.clone(),
+            upstream.clone(),
+            WatchSettings::default(),
+            default_timeout,
+        );
         Self {
             client,
             default_timeout,
             upstream,
             max_response_bytes: usize::MAX,
             region_missing,
+            coalescer: Some(Arc::default()),
+            watches,
         }
+    }
+
+    /// Whether identical read-only calls in flight at once share one upstream call (the default).
+    pub fn with_coalescing(mut self, on: bool) -> Self {
+        self.coalescer = on.then(Arc::default);
+        self
+    }
+
+    /// Watches poll and last as `settings` say.
+    pub fn with_watch_settings(mut self, settings: WatchSettings) -> Self {
+        self.watches = Watches::new(
+            self.client.clone(),
+            self.upstream.clone(),
+            settings,
+            self.default_timeout,
+        );
+        self
+    }
+
+    /// The Watch RPCs' pollers (to end the watches at shutdown, or to count them).
+    pub fn watches(&self) -> &Watches {
+        &self.watches
     }
 
     /// Responses larger than `bytes` cannot be sent: the call is answered with a status that says
@@ -124,14 +165,26 @@ impl ElastiCacheGrpc {
         if self.region_missing {
             return Err(region_missing(ctx));
         }
-        let builder = message.to_sdk(Op::builder(&self.client));
-        let output = self
-            .upstream
-            .call::<Op>(builder, deadline)
-            .await
-            .map_err(|err| err.into_status(ctx, timeout))?;
-        let aws_request_id = output.request_id().unwrap_or_default().to_owned();
-        let response = Op::Response::from(output);
+        let coalescer = self.coalescer.as_ref().filter(|_| !Op::MUTATING);
+        let (response, aws_request_id) = if let Some(coalescer) = coalescer {
+            match coalescer
+                .call(&self.client, &self.upstream, message, deadline)
+                .await
+            {
+                Some(Ok(answer)) => answer,
+                Some(Err(err)) => return Err(err.to_status(ctx, timeout)),
+                None => return Err(deadline_exceeded(ctx, timeout)),
+            }
+        } else {
+            let builder = message.to_sdk(Op::builder(&self.client));
+            let output = self
+                .upstream
+                .call::<Op>(builder, deadline)
+                .await
+                .map_err(|err| err.into_status(ctx, timeout))?;
+            let aws_request_id = output.request_id().unwrap_or_default().to_owned();
+            (Op::Response::from(output), aws_request_id)
+        };
         let size = response.encoded_len();
         if size > self.max_response_bytes {
             return Err(response_too_large(
@@ -142,6 +195,39 @@ impl ElastiCacheGrpc {
             ));
         }
         Ok((response, aws_request_id))
+    }
+}
+
+impl ElastiCacheGrpc {
+    /// Serves one Watch RPC: authorise, validate, then stream from the resource's poller.
+    pub async fn watch<W: Watched>(
+        &self,
+        request: Request<W::Request>,
+    ) -> Result<Response<WatchStream<W::Message>>, Status> {
+        let request_id = crate::request_id::of_metadata(request.metadata()).to_owned();
+        let caller_timeout =
+            deadline::timeout_of(request.metadata()).map(|t| t.saturating_sub(deadline::MARGIN));
+        let caller = request.extensions().get::<Arc<Caller>>().cloned();
+        let message = request.into_inner();
+        if let Some(caller) = &caller {
+            may_call(caller, W::RPC).map_err(|r| r.into_status(&request_id))?;
+        }
+        message
+            .validate()
+            .map_err(|violations| violations.into_status(&request_id))?;
+        if self.region_missing {
+            let resources = Resources::default();
+            return Err(region_missing(CallContext {
+                operation: W::RPC,
+                request_id: &request_id,
+                mutating: false,
+                resources: &resources,
+            }));
+        }
+        let stream = self
+            .watches
+            .start::<W>(&message, request_id, caller_timeout)?;
+        Ok(Response::new(stream))
     }
 }
 
@@ -251,7 +337,14 @@ fn audit_line(ctx: CallContext<'_>, caller: Option<&Caller>) -> Audit {
 
 /// Every RPC delegates to the generic handler; only the names differ.
 macro_rules! rpcs {
-    ($($method:ident($request:ident) -> $response:ident;)*) => {
+    (
+        unary {
+            $($method:ident($request:ident) -> $response:ident;)*
+        }
+        watch {
+            $($watch:ident($watched:ident) -> $stream:ident;)*
+        }
+    ) => {
         #[tonic::async_trait]
         impl ElastiCacheService for ElastiCacheGrpc {
             $(
@@ -262,11 +355,22 @@ macro_rules! rpcs {
                     self.handle(request).await
                 }
             )*
+            $(
+                type $stream = WatchStream<<$watched as Watched>::Message>;
+
+                async fn $watch(
+                    &self,
+                    request: Request<<$watched as Watched>::Request>,
+                ) -> Result<Response<Self::$stream>, Status> {
+                    self.watch::<$watched>(request).await
+                }
+            )*
         }
     };
 }
 
 rpcs! {
+    unary {
     export_serverless_cache_snapshot(ExportServerlessCacheSnapshotRequest) -> ExportServerlessCacheSnapshotResponse;
     create_serverless_cache_snapshot(CreateServerlessCacheSnapshotRequest) -> CreateServerlessCacheSnapshotResponse;
     describe_serverless_cache_snapshots(DescribeServerlessCacheSnapshotsRequest) -> DescribeServerlessCacheSnapshotsResponse;
@@ -276,6 +380,11 @@ rpcs! {
     describe_serverless_caches(DescribeServerlessCachesRequest) -> DescribeServerlessCachesResponse;
     modify_serverless_cache(ModifyServerlessCacheRequest) -> ModifyServerlessCacheResponse;
     delete_serverless_cache(DeleteServerlessCacheRequest) -> DeleteServerlessCacheResponse;
+    }
+    watch {
+        watch_serverless_cache_snapshot(SnapshotWatch) -> WatchServerlessCacheSnapshotStream;
+        watch_serverless_cache(CacheWatch) -> WatchServerlessCacheStream;
+    }
 }
 
 #[cfg(test)]

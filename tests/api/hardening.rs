@@ -221,10 +221,10 @@ async fn health_is_never_load_shed() {
         FaultKind::Delay(Duration::from_millis(3000)),
     );
     let mut held = Vec::new();
-    for _ in 0..2 {
+    for i in 0..2 {
         let mut c = app.client.clone();
         held.push(tokio::spawn(async move {
-            c.describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            c.describe_serverless_caches(distinct_describe(i as i32))
                 .await
         }));
     }

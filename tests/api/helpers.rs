@@ -95,6 +95,15 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
     }
 }
 
+/// The `i`th of a set of Describes that differ (page size `i + 1`), so that they are not
+/// coalesced into one upstream call: tests that count upstream calls or hold slots send these.
+pub(crate) fn distinct_describe(i: i32) -> pb::DescribeServerlessCachesRequest {
+    pb::DescribeServerlessCachesRequest {
+        max_results: Some(i + 1),
+        ..Default::default()
+    }
+}
+
 /// A name unique within the test run.
 pub(crate) fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -11,3 +11,4 @@ mod retries;
 mod robustness;
 mod security;
 mod server;
+mod watch;

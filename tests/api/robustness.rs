@@ -97,10 +97,10 @@ async fn sigterm_under_load_finishes_accepted_calls_reports_not_serving_and_refu
 
     let calls = 16;
     let mut in_flight = Vec::new();
-    for _ in 0..calls {
+    for i in 0..calls {
         let mut c = client.clone();
         in_flight.push(tokio::spawn(async move {
-            c.describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            c.describe_serverless_caches(distinct_describe(i as i32))
                 .await
         }));
     }

@@ -192,12 +192,12 @@ async fn the_concurrency_cap_sheds_the_excess_at_once() {
         FaultKind::Delay(Duration::from_millis(400)),
     );
     let mut tasks = Vec::new();
-    for _ in 0..6 {
+    for i in 0..6 {
         let mut c = app.client.clone();
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
             let r = c
-                .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+                .describe_serverless_caches(distinct_describe(i as i32))
                 .await;
             (r.map(|_| ()), started.elapsed())
         }));
@@ -262,10 +262,10 @@ async fn a_retry_storm_is_bounded_by_the_retry_budget() {
         .inject_always(None, FaultKind::Throttle);
     let requests = 100;
     let mut tasks = Vec::new();
-    for _ in 0..requests {
+    for i in 0..requests {
         let mut c = app.client.clone();
         tasks.push(tokio::spawn(async move {
-            c.describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+            c.describe_serverless_caches(distinct_describe(i as i32))
                 .await
                 .expect_err("throttled")
                 .code()

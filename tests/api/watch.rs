@@ -1,0 +1,771 @@
+//! Watch RPCs and coalesced Describes, against the emulator: resources are held in their
+//! transitional state (`Emulator::hold`) and released when the test says, and upstream calls are
+//! counted at the emulator.
+
+use std::time::{Duration, Instant};
+
+use elasticache_grpc::config::{CallerConfig, Settings, parse_digest};
+use elasticache_grpc::emulator::FaultKind;
+use elasticache_grpc::identity::hash_token;
+use elasticache_grpc::pb;
+use elasticache_grpc::pb::WatchEvent;
+use tonic::{Code, Streaming};
+
+use crate::helpers::*;
+
+const DESCRIBE_SNAPSHOTS: &str = "DescribeServerlessCacheSnapshots";
+
+/// Fast polls so the tests run in well under a second each.
+fn fast(settings: &mut Settings) {
+    settings.watch.poll_interval = Duration::from_millis(50);
+    settings.watch.settled_poll_interval = Duration::from_millis(50);
+}
+
+fn watch_snapshot(name: &str) -> pb::WatchServerlessCacheSnapshotRequest {
+    pb::WatchServerlessCacheSnapshotRequest {
+        serverless_cache_snapshot_name: name.into(),
+        keep_watching_when_settled: false,
+    }
+}
+
+fn watch_cache(name: &str) -> pb::WatchServerlessCacheRequest {
+    pb::WatchServerlessCacheRequest {
+        serverless_cache_name: name.into(),
+        keep_watching_when_settled: false,
+    }
+}
+
+/// One message of a stream, reduced to what the tests compare: event, status, settled.
+type Seen = (WatchEvent, String, bool);
+
+fn snapshot_message(m: &pb::WatchServerlessCacheSnapshotResponse) -> Seen {
+    let snapshot = m.serverless_cache_snapshot.as_ref().expect("resource set");
+    (
+        m.event(),
+        snapshot.status.clone().unwrap_or_default(),
+        m.settled,
+    )
+}
+
+fn cache_message(m: &pb::WatchServerlessCacheResponse) -> Seen {
+    let cache = m.serverless_cache.as_ref().expect("resource set");
+    (
+        m.event(),
+        cache.status.clone().unwrap_or_default(),
+        m.settled,
+    )
+}
+
+/// The next message, within 5 s.
+async fn next<M>(stream: &mut Streaming<M>) -> Result<Option<M>, tonic::Status> {
+    tokio::time::timeout(Duration::from_secs(5), stream.message())
+        .await
+        .expect("a message or the end within 5 s")
+}
+
+/// Reads the stream to its end: the messages and how it ended.
+async fn drain<M, T>(
+    stream: &mut Streaming<M>,
+    each: impl Fn(&M) -> T,
+) -> (Vec<T>, Result<(), tonic::Status>) {
+    let mut seen = Vec::new();
+    loop {
+        match next(stream).await {
+            Ok(Some(m)) => seen.push(each(&m)),
+            Ok(None) => return (seen, Ok(())),
+            Err(status) => return (seen, Err(status)),
+        }
+    }
+}
+
+fn initial(status: &str, settled: bool) -> Seen {
+    (WatchEvent::Initial, status.into(), settled)
+}
+
+fn changed(status: &str, settled: bool) -> Seen {
+    (WatchEvent::Changed, status.into(), settled)
+}
+
+#[tokio::test]
+async fn create_cache_is_watched_from_creating_to_available_then_ok() {
+    let mut app = spawn_app_with(fast).await;
+    let name = unique("watched-cache");
+    app.emulator.hold(&name);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: name.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(watch_cache(&name))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(cache_message(&first), initial("creating", false));
+    assert!(first.observed_at.is_some());
+    app.emulator.release(&name);
+    let (rest, end) = drain(&mut stream, cache_message).await;
+    assert_eq!(rest, vec![changed("available", true)]);
+    end.expect("ends with OK once available");
+}
+
+#[tokio::test]
+async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() {
+    let mut app = spawn_app_with(fast).await;
+    let cache = unique("watch-src");
+    available_cache(&mut app, &cache).await;
+    let snapshot = unique("watch-snap");
+    let copy = unique("watch-copy");
+    app.emulator.hold(&snapshot);
+    app.emulator.hold(&copy);
+
+    // Each step: start the change, watch it while held, release, read to the end.
+    async fn watched(app: &mut TestApp, name: &str) -> (Vec<Seen>, Result<(), tonic::Status>) {
+        let mut stream = app
+            .client
+            .watch_serverless_cache_snapshot(watch_snapshot(name))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = next(&mut stream).await.unwrap().unwrap();
+        app.emulator.release(name);
+        let (mut seen, end) = drain(&mut stream, snapshot_message).await;
+        seen.insert(0, snapshot_message(&first));
+        app.emulator.hold(name);
+        (seen, end)
+    }
+
+    app.client
+        .create_serverless_cache_snapshot(pb::CreateServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            serverless_cache_name: cache.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (seen, end) = watched(&mut app, &snapshot).await;
+    assert_eq!(
+        seen,
+        vec![initial("creating", false), changed("available", true)]
+    );
+    end.unwrap();
+
+    app.client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .unwrap();
+    let (seen, end) = watched(&mut app, &snapshot).await;
+    assert_eq!(
+        seen,
+        vec![initial("exporting", false), changed("available", true)]
+    );
+    end.unwrap();
+
+    app.client
+        .copy_serverless_cache_snapshot(pb::CopyServerlessCacheSnapshotRequest {
+            source_serverless_cache_snapshot_name: snapshot.clone(),
+            target_serverless_cache_snapshot_name: copy.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let (seen, end) = watched(&mut app, &copy).await;
+    assert_eq!(
+        seen,
+        vec![initial("creating", false), changed("available", true)]
+    );
+    end.unwrap();
+
+    app.client
+        .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: copy.clone(),
+        })
+        .await
+        .unwrap();
+    let (seen, end) = watched(&mut app, &copy).await;
+    assert_eq!(
+        seen,
+        vec![
+            initial("deleting", false),
+            (WatchEvent::Deleted, "deleting".into(), false)
+        ],
+        "a deleted snapshot's last message says so and carries its last state"
+    );
+    end.expect("a deleted resource ends the stream with OK");
+}
+
+#[tokio::test]
+async fn keep_watching_goes_past_settled_states_until_deletion() {
+    let mut app = spawn_app_with(fast).await;
+    let cache = unique("keep-src");
+    available_cache(&mut app, &cache).await;
+    let snapshot = unique("keep-snap");
+    available_snapshot(&mut app, &cache, &snapshot).await;
+    let mut stream = app
+        .client
+        .watch_serverless_cache_snapshot(pb::WatchServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            keep_watching_when_settled: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(snapshot_message(&first), initial("available", true));
+    app.emulator.hold(&snapshot);
+    app.client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .unwrap();
+    let m = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(snapshot_message(&m), changed("exporting", false));
+    app.emulator.release(&snapshot);
+    let m = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(
+        snapshot_message(&m),
+        changed("available", true),
+        "settled again, and the stream stays open"
+    );
+    app.client
+        .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+        })
+        .await
+        .unwrap();
+    let (seen, end) = drain(&mut stream, snapshot_message).await;
+    let events: Vec<_> = seen.iter().map(|s| s.0).collect();
+    assert_eq!(events.last(), Some(&WatchEvent::Deleted), "{seen:?}");
+    end.unwrap();
+}
+
+#[tokio::test]
+async fn a_missing_resource_ends_at_once_with_the_not_found_a_describe_gets() {
+    let mut app = spawn_app_with(fast).await;
+    let described = app
+        .client
+        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest {
+            serverless_cache_snapshot_name: Some("no-such-snapshot".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    let watched = match app
+        .client
+        .watch_serverless_cache_snapshot(watch_snapshot("no-such-snapshot"))
+        .await
+    {
+        Ok(response) => next(&mut response.into_inner()).await.unwrap_err(),
+        Err(status) => status,
+    };
+    assert_eq!(watched.code(), Code::NotFound);
+    assert_eq!(watched.code(), described.code());
+    assert_eq!(reason(&watched), reason(&described));
+    assert_eq!(detail_types(&watched), detail_types(&described));
+    let resource = details(&watched).resource_info().cloned().unwrap();
+    assert_eq!(resource.resource_name, "no-such-snapshot");
+    assert_eq!(
+        format!("{resource:?}"),
+        format!("{:?}", details(&described).resource_info().unwrap()),
+        "the same ResourceInfo as the Describe's"
+    );
+
+    let cache = match app
+        .client
+        .watch_serverless_cache(watch_cache("no-such-cache"))
+        .await
+    {
+        Ok(response) => next(&mut response.into_inner()).await.unwrap_err(),
+        Err(status) => status,
+    };
+    assert_eq!(cache.code(), Code::NotFound);
+    assert_eq!(reason(&cache), "SERVERLESS_CACHE_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_hundred_watchers_of_one_snapshot_share_one_poll_and_see_the_same_sequence() {
+    let interval = Duration::from_secs(1);
+    let transition = Duration::from_secs(3);
+    let mut app = spawn_app_with(|s| s.watch.poll_interval = interval).await;
+    let cache = unique("many-src");
+    available_cache(&mut app, &cache).await;
+    let snapshot = unique("many-snap");
+    available_snapshot(&mut app, &cache, &snapshot).await;
+    app.emulator.hold(&snapshot);
+    app.client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .unwrap();
+    let before = app.emulator.calls(DESCRIBE_SNAPSHOTS);
+    let watchers = (0..100).map(|_| {
+        let mut client = app.client.clone();
+        let snapshot = snapshot.clone();
+        tokio::spawn(async move {
+            let mut stream = client
+                .watch_serverless_cache_snapshot(watch_snapshot(&snapshot))
+                .await
+                .unwrap()
+                .into_inner();
+            drain(&mut stream, snapshot_message).await
+        })
+    });
+    let watchers: Vec<_> = watchers.collect();
+    tokio::time::sleep(transition).await;
+    app.emulator.release(&snapshot);
+    let mut sequences = Vec::new();
+    for watcher in watchers {
+        let (seen, end) = watcher.await.unwrap();
+        end.unwrap();
+        sequences.push(seen);
+    }
+    let calls = app.emulator.calls(DESCRIBE_SNAPSHOTS) - before;
+    let allowed = (transition.as_secs_f64() / interval.as_secs_f64()) as u64 + 3;
+    assert!(
+        calls <= allowed,
+        "{calls} Describe calls for 100 watchers; at most {allowed}"
+    );
+    let expected = vec![initial("exporting", false), changed("available", true)];
+    assert!(
+        sequences.iter().all(|s| *s == expected),
+        "every watcher saw {expected:?}; got {:?}",
+        sequences.iter().find(|s| **s != expected)
+    );
+}
+
+#[tokio::test]
+async fn identical_describes_in_flight_share_one_call_and_different_ones_do_not() {
+    let app = spawn_app().await;
+    app.emulator.faults().inject_always(
+        Some(DESCRIBE_SNAPSHOTS),
+        FaultKind::Delay(Duration::from_millis(300)),
+    );
+    let describe = |name: String, request_id: String| {
+        let mut client = app.client.clone();
+        tokio::spawn(async move {
+            let mut request = tonic::Request::new(pb::DescribeServerlessCacheSnapshotsRequest {
+                serverless_cache_snapshot_name: Some(name),
+                ..Default::default()
+            });
+            request
+                .metadata_mut()
+                .insert("x-request-id", request_id.parse().unwrap());
+            client.describe_serverless_cache_snapshots(request).await
+        })
+    };
+
+    // 50 identical: one upstream call, one answer (a NOT_FOUND here), each with its own id.
+    let calls: Vec<_> = (0..50)
+        .map(|i| describe("shared-missing".into(), format!("same-{i}")))
+        .collect();
+    for (i, call) in calls.into_iter().enumerate() {
+        let status = call.await.unwrap().unwrap_err();
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(
+            details(&status).request_info().unwrap().request_id,
+            format!("same-{i}"),
+            "a shared failure carries each caller's own request id"
+        );
+    }
+    assert_eq!(app.emulator.calls(DESCRIBE_SNAPSHOTS), 1);
+
+    // 50 different: 50 upstream calls.
+    let calls: Vec<_> = (0..50)
+        .map(|i| describe(format!("missing-{i}"), format!("different-{i}")))
+        .collect();
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap_err().code(), Code::NotFound);
+    }
+    assert_eq!(app.emulator.calls(DESCRIBE_SNAPSHOTS), 51);
+
+    // Nothing is kept after the call: the same request again is a new upstream call.
+    app.emulator.faults().clear();
+    let again = describe("shared-missing".into(), "later".into());
+    assert_eq!(again.await.unwrap().unwrap_err().code(), Code::NotFound);
+    assert_eq!(app.emulator.calls(DESCRIBE_SNAPSHOTS), 52);
+}
+
+#[tokio::test]
+async fn a_stuck_resource_meets_the_callers_deadline_with_its_last_status() {
+    let mut app = spawn_app_with(fast).await;
+    let cache = unique("stuck");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut request = tonic::Request::new(watch_cache(&cache));
+    request.set_timeout(Duration::from_millis(500));
+    let started = Instant::now();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(request)
+        .await
+        .unwrap()
+        .into_inner();
+    let (seen, end) = drain(&mut stream, cache_message).await;
+    let took = started.elapsed();
+    assert_eq!(seen, vec![initial("creating", false)]);
+    let status = end.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(
+        (Duration::from_millis(450)..Duration::from_millis(650)).contains(&took),
+        "ended after {took:?}"
+    );
+    let info = details(&status).error_info().cloned().unwrap();
+    assert_eq!(info.reason, "DEADLINE_EXCEEDED");
+    assert_eq!(info.metadata["last_status"], "creating");
+    assert_eq!(info.metadata["operation"], "WatchServerlessCache");
+}
+
+#[tokio::test]
+async fn watches_without_a_deadline_end_at_the_servers_maximum() {
+    let mut app = spawn_app_with(|s| {
+        fast(s);
+        s.watch.max_duration = Duration::from_millis(300);
+    })
+    .await;
+    let cache = unique("forever");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(watch_cache(&cache))
+        .await
+        .unwrap()
+        .into_inner();
+    let (_, end) = drain(&mut stream, cache_message).await;
+    let status = end.unwrap_err();
+    assert_eq!(status.code(), Code::DeadlineExceeded);
+    assert_eq!(reason(&status), "MAX_WATCH_DURATION");
+}
+
+#[tokio::test]
+async fn a_cancelled_watch_stops_its_polling() {
+    let interval = Duration::from_millis(100);
+    let mut app = spawn_app_with(|s| s.watch.poll_interval = interval).await;
+    let cache = unique("cancel-src");
+    available_cache(&mut app, &cache).await;
+    let snapshot = unique("cancel-snap");
+    available_snapshot(&mut app, &cache, &snapshot).await;
+    app.emulator.hold(&snapshot);
+    app.client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .unwrap();
+    let before = app.emulator.calls(DESCRIBE_SNAPSHOTS);
+    let mut stream = app
+        .client
+        .watch_serverless_cache_snapshot(watch_snapshot(&snapshot))
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut stream).await.unwrap().unwrap();
+    tokio::time::sleep(interval * 3).await;
+    let while_watched = app.emulator.calls(DESCRIBE_SNAPSHOTS) - before;
+    assert!(
+        while_watched >= 3,
+        "polled {while_watched} times in 3 intervals"
+    );
+    drop(stream);
+    // A poll in flight when the watcher left may still land; then nothing.
+    tokio::time::sleep(interval).await;
+    let after_cancel = app.emulator.calls(DESCRIBE_SNAPSHOTS);
+    tokio::time::sleep(interval * 2).await;
+    assert_eq!(
+        app.emulator.calls(DESCRIBE_SNAPSHOTS),
+        after_cancel,
+        "no poll once the last watcher left"
+    );
+}
+
+#[tokio::test]
+async fn throttled_polls_are_retried_and_the_watch_ends_normally() {
+    let mut app = spawn_app_with(|s| {
+        fast(s);
+        // One attempt per poll, so the three throttles fail three polls.
+        s.upstream_policy.max_attempts = 1;
+    })
+    .await;
+    let cache = unique("throttle-src");
+    available_cache(&mut app, &cache).await;
+    let snapshot = unique("throttle-snap");
+    available_snapshot(&mut app, &cache, &snapshot).await;
+    app.emulator.hold(&snapshot);
+    app.client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .unwrap();
+    let before = app.emulator.calls(DESCRIBE_SNAPSHOTS);
+    app.emulator
+        .faults()
+        .inject(Some(DESCRIBE_SNAPSHOTS), FaultKind::Throttle, 3);
+    let mut stream = app
+        .client
+        .watch_serverless_cache_snapshot(watch_snapshot(&snapshot))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(snapshot_message(&first), initial("exporting", false));
+    assert!(
+        app.emulator.calls(DESCRIBE_SNAPSHOTS) - before >= 4,
+        "three throttled polls, then one that answered"
+    );
+    app.emulator.release(&snapshot);
+    let (seen, end) = drain(&mut stream, snapshot_message).await;
+    assert_eq!(seen, vec![changed("available", true)]);
+    end.unwrap();
+}
+
+#[tokio::test]
+async fn a_poll_failure_a_describe_would_not_recover_from_ends_the_watch_with_its_status() {
+    let mut app = spawn_app_with(fast).await;
+    let cache = unique("denied-src");
+    available_cache(&mut app, &cache).await;
+    let snapshot = unique("denied-snap");
+    available_snapshot(&mut app, &cache, &snapshot).await;
+    app.emulator.faults().inject_always(
+        Some(DESCRIBE_SNAPSHOTS),
+        FaultKind::Error {
+            status: 403,
+            code: "AccessDenied".into(),
+            message: "not authorized".into(),
+        },
+    );
+    let mut stream = app
+        .client
+        .watch_serverless_cache_snapshot(watch_snapshot(&snapshot))
+        .await
+        .unwrap()
+        .into_inner();
+    let (seen, end) = drain(&mut stream, snapshot_message).await;
+    assert!(seen.is_empty());
+    let status = end.unwrap_err();
+    let described = app
+        .client
+        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest {
+            serverless_cache_snapshot_name: Some(snapshot.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    assert_eq!(status.code(), described.code());
+    assert_eq!(reason(&status), reason(&described));
+    assert_eq!(status.message(), described.message());
+}
+
+#[tokio::test]
+async fn heartbeats_repeat_the_state_when_nothing_changes() {
+    let mut app = spawn_app_with(|s| {
+        fast(s);
+        s.watch.heartbeat = Duration::from_millis(200);
+    })
+    .await;
+    let cache = unique("beat");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(watch_cache(&cache))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    let started = Instant::now();
+    let beat = next(&mut stream).await.unwrap().unwrap();
+    let waited = started.elapsed();
+    assert_eq!(
+        cache_message(&beat),
+        (WatchEvent::Heartbeat, "creating".into(), false)
+    );
+    assert!(
+        (Duration::from_millis(150)..Duration::from_millis(500)).contains(&waited),
+        "heartbeat after {waited:?}"
+    );
+    let (t0, t1) = (first.observed_at.unwrap(), beat.observed_at.unwrap());
+    assert!(
+        (t1.seconds, t1.nanos) > (t0.seconds, t0.nanos),
+        "the heartbeat says when the state was last read: {t0:?} then {t1:?}"
+    );
+}
+
+fn caller(name: &str, token: &str, allow: &[&str]) -> CallerConfig {
+    CallerConfig {
+        name: name.into(),
+        token_sha256: Some(parse_digest(&hash_token(token)).unwrap()),
+        mtls_identity: None,
+        allow: allow.iter().map(|s| s.to_string()).collect(),
+        export_buckets: Vec::new(),
+        requests_per_second: None,
+        burst: None,
+    }
+}
+
+fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
+}
+
+#[tokio::test]
+async fn a_caller_without_the_watch_rpc_is_denied_and_nothing_reaches_aws() {
+    let mut app = spawn_app_with(|s| {
+        s.callers = vec![caller("reporting", "reporting-secret", &["Describe*"]), {
+            let mut c = caller("watcher", "watcher-secret", &["Watch*"]);
+            c.requests_per_second = Some(1);
+            c.burst = Some(1);
+            c
+        }];
+    })
+    .await;
+    let status = match app
+        .client
+        .watch_serverless_cache_snapshot(with_token(watch_snapshot("any"), "reporting-secret"))
+        .await
+    {
+        Ok(response) => next(&mut response.into_inner()).await.unwrap_err(),
+        Err(status) => status,
+    };
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(reason(&status), "METHOD_NOT_ALLOWED");
+    assert_eq!(app.emulator.total_calls(), 0);
+
+    // Starting a watch is one call against the caller's rate limit (burst 1 here).
+    let first = match app
+        .client
+        .watch_serverless_cache_snapshot(with_token(watch_snapshot("any"), "watcher-secret"))
+        .await
+    {
+        Ok(response) => next(&mut response.into_inner()).await.unwrap_err(),
+        Err(status) => status,
+    };
+    assert_eq!(first.code(), Code::NotFound, "{first:?}");
+    let second = app
+        .client
+        .watch_serverless_cache_snapshot(with_token(watch_snapshot("any"), "watcher-secret"))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&second), "RATE_LIMITED");
+}
+
+#[tokio::test]
+async fn open_watches_are_capped_separately_from_calls() {
+    let mut app = spawn_app_with(|s| {
+        fast(s);
+        s.watch.max_watches = 1;
+        s.max_concurrent_requests = 1;
+    })
+    .await;
+    let cache = unique("capped");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut open = app
+        .client
+        .watch_serverless_cache(watch_cache(&cache))
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut open).await.unwrap().unwrap();
+    // The open watch takes no in-flight slot: a unary call still runs (cap 1).
+    let described = app
+        .client
+        .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+        .await;
+    assert!(described.is_ok(), "{described:?}");
+    let status = match app.client.watch_serverless_cache(watch_cache(&cache)).await {
+        Ok(response) => next(&mut response.into_inner()).await.unwrap_err(),
+        Err(status) => status,
+    };
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&status), "TOO_MANY_WATCHES");
+    let quota = details(&status).quota_failure().cloned().unwrap();
+    assert_eq!(quota.violations[0].subject, "server:concurrent-watches");
+    drop(open);
+    // The slot comes back when the watch ends.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = app
+        .client
+        .watch_serverless_cache(watch_cache(&cache))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(next(&mut again).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_watches_so_the_drain_does_not_wait_for_them() {
+    let mut app = spawn_app_with(fast).await;
+    let cache = unique("draining");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(watch_cache(&cache))
+        .await
+        .unwrap()
+        .into_inner();
+    next(&mut stream).await.unwrap().unwrap();
+    let reader = tokio::spawn(async move { drain(&mut stream, cache_message).await });
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), app.stop())
+        .await
+        .expect("the server stops with a watch open");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let (_, end) = reader.await.unwrap();
+    let status = end.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert_eq!(reason(&status), "SHUTTING_DOWN");
+}
