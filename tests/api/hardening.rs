@@ -224,8 +224,7 @@ async fn health_is_never_load_shed() {
     for i in 0..2 {
         let mut c = app.client.clone();
         held.push(tokio::spawn(async move {
-            c.describe_serverless_caches(distinct_describe(i as i32))
-                .await
+            c.describe_serverless_caches(distinct_describe(i)).await
         }));
     }
     let deadline = Instant::now() + Duration::from_secs(5);

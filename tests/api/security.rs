@@ -196,9 +196,7 @@ async fn the_concurrency_cap_sheds_the_excess_at_once() {
         let mut c = app.client.clone();
         tasks.push(tokio::spawn(async move {
             let started = Instant::now();
-            let r = c
-                .describe_serverless_caches(distinct_describe(i as i32))
-                .await;
+            let r = c.describe_serverless_caches(distinct_describe(i)).await;
             (r.map(|_| ()), started.elapsed())
         }));
     }
