@@ -24,6 +24,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -157,14 +158,35 @@ pub fn coalesced_call(operation: &'static str) {
     counter!("elasticache_coalesced_calls_total", "operation" => operation).increment(1);
 }
 
-/// One more (`+1.0`) or one fewer (`-1.0`) open watch of `kind`.
-pub fn watches_open(kind: &'static str, delta: f64) {
-    gauge!("elasticache_watches_open", "kind" => kind).increment(delta);
+/// Process-wide counts behind a gauge per watch kind, so the gauge is set to the true count (a
+/// change made before the recorder was installed is not lost, as an increment would be).
+struct KindCounts([AtomicI64; 2]);
+
+impl KindCounts {
+    const fn new() -> Self {
+        Self([AtomicI64::new(0), AtomicI64::new(0)])
+    }
+
+    /// Adds `delta` to `kind`'s count and returns the new count.
+    fn add(&self, kind: &'static str, delta: i64) -> i64 {
+        let slot = &self.0[usize::from(kind == "cache")];
+        slot.fetch_add(delta, Ordering::Relaxed) + delta
+    }
 }
 
-/// One more (`+1.0`) or one fewer (`-1.0`) poller of `kind`.
-pub fn watch_pollers(kind: &'static str, delta: f64) {
-    gauge!("elasticache_watch_pollers", "kind" => kind).increment(delta);
+static WATCHES_OPEN: KindCounts = KindCounts::new();
+static WATCH_POLLERS: KindCounts = KindCounts::new();
+
+/// One more (`+1`) or one fewer (`-1`) open watch of `kind` (`snapshot` or `cache`).
+pub fn watches_open(kind: &'static str, delta: i64) {
+    let open = WATCHES_OPEN.add(kind, delta);
+    gauge!("elasticache_watches_open", "kind" => kind).set(open as f64);
+}
+
+/// One more (`+1`) or one fewer (`-1`) poller of `kind` (`snapshot` or `cache`).
+pub fn watch_pollers(kind: &'static str, delta: i64) {
+    let pollers = WATCH_POLLERS.add(kind, delta);
+    gauge!("elasticache_watch_pollers", "kind" => kind).set(pollers as f64);
 }
 
 /// Counts one poll of a watched resource.

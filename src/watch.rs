@@ -39,6 +39,9 @@ use crate::validate::Validate;
 /// The stream a Watch RPC returns.
 pub type WatchStream<M> = Pin<Box<dyn Stream<Item = Result<M, Status>> + Send + 'static>>;
 
+/// Watchers arriving within this of the last poll's start share the next one.
+const MIN_GAP: Duration = Duration::from_millis(100);
+
 /// Longest wait between polls of a resource whose polls keep failing for a transient reason.
 const MAX_POLL_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -375,7 +378,9 @@ impl Watches {
         settings: WatchSettings,
         poll_timeout: Duration,
     ) -> Self {
-        let slots = Arc::new(Semaphore::new(settings.max_watches));
+        let slots = Arc::new(Semaphore::new(
+            settings.max_watches.min(Semaphore::MAX_PERMITS),
+        ));
         Self {
             shared: Arc::new(Shared {
                 client,
@@ -469,14 +474,14 @@ struct OpenWatch {
 
 impl OpenWatch {
     fn new(kind: &'static str, slot: OwnedSemaphorePermit) -> Self {
-        crate::metrics::watches_open(kind, 1.0);
+        crate::metrics::watches_open(kind, 1);
         Self { kind, _slot: slot }
     }
 }
 
 impl Drop for OpenWatch {
     fn drop(&mut self) {
-        crate::metrics::watches_open(self.kind, -1.0);
+        crate::metrics::watches_open(self.kind, -1);
     }
 }
 
@@ -485,14 +490,14 @@ struct PollerGauge(&'static str);
 
 impl PollerGauge {
     fn new(kind: &'static str) -> Self {
-        crate::metrics::watch_pollers(kind, 1.0);
+        crate::metrics::watch_pollers(kind, 1);
         Self(kind)
     }
 }
 
 impl Drop for PollerGauge {
     fn drop(&mut self) {
-        crate::metrics::watch_pollers(self.0, -1.0);
+        crate::metrics::watch_pollers(self.0, -1);
     }
 }
 
@@ -532,8 +537,9 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
     let _gauge = PollerGauge::new(W::KIND);
     let hub = W::hub(&shared);
     let settings = &shared.settings;
-    // Watchers arriving close together share one extra poll.
-    let min_gap = settings.poll_interval / 10;
+    // Watchers arriving while the poller is idle need a poll that starts after them; those
+    // arriving within MIN_GAP of each other share one.
+    let min_gap = (settings.poll_interval / 4).min(MIN_GAP);
     let resources = Resources::default().existing(W::RESOURCE, Some(&name));
     let ctx = CallContext {
         operation: W::Describe::NAME,

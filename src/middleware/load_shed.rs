@@ -28,7 +28,7 @@ impl LoadShedLayer {
     /// At most `limit` calls in flight.
     pub fn new(limit: usize) -> Self {
         Self {
-            permits: Arc::new(Semaphore::new(limit)),
+            permits: Arc::new(Semaphore::new(limit.min(Semaphore::MAX_PERMITS))),
             limit,
         }
     }

@@ -5,15 +5,19 @@
 //! encoded bytes, so only requests identical in every field share. Nothing is kept once the call
 //! returns: a caller that arrives after it never gets its answer, so no answer is stale.
 //!
-//! The first caller (the leader) starts the call in its own task, bounded by its deadline; the
-//! others (followers) wait for the same outcome, each within its own deadline. When every waiting
-//! caller has gone, the call is dropped. Failures are shared like answers, and each caller builds
-//! its status from the shared failure with its own request id. A follower whose own deadline is
-//! later than the leader's does not take a failure that only the leader's deadline caused (the
-//! deadline, or the upstream budget refusing before it): it calls again.
+//! The first caller (the leader) makes the call itself, bounded by its deadline; the others
+//! (followers) wait for the same outcome, each within its own deadline. Failures are shared like
+//! answers, and each caller builds its status from the shared failure with its own request id. A
+//! follower whose own deadline is later than the leader's does not take a failure that only the
+//! leader's deadline caused (the deadline, or the upstream budget refusing before it): it calls
+//! again. So does a follower whose leader went away (its caller cancelled) before the answer.
+//!
+//! A call nobody shares costs a map insert and remove around it: no task, no copy of the answer.
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use aws_sdk_elasticache::Client;
@@ -30,8 +34,9 @@ pub(crate) type Outcome<Op> =
 
 type Key = (&'static str, Vec<u8>);
 
-/// One call in flight: its outcome channel and the deadline it runs under.
+/// One call in flight: which leader runs it, its outcome channel and the leader's deadline.
 struct InFlight<Op: Operation> {
+    leader: u64,
     outcome: watch::Sender<Option<Outcome<Op>>>,
     deadline: Instant,
 }
@@ -40,6 +45,7 @@ struct InFlight<Op: Operation> {
 #[derive(Default)]
 pub(crate) struct Coalescer {
     calls: Mutex<HashMap<Key, Box<dyn Any + Send + Sync>>>,
+    leaders: AtomicU64,
 }
 
 impl std::fmt::Debug for Coalescer {
@@ -50,66 +56,96 @@ impl std::fmt::Debug for Coalescer {
 
 /// How a caller takes part in a call.
 enum Role<Op: Operation> {
-    /// Started it.
-    Leader(watch::Receiver<Option<Outcome<Op>>>),
-    /// Joined one that runs until `deadline`.
+    /// Makes it; the number identifies its entry.
+    Leader(u64),
+    /// Waits for one that runs until the given deadline.
     Follower(watch::Receiver<Option<Outcome<Op>>>, Instant),
+}
+
+/// What a follower's wait came to.
+enum Followed<Op: Operation> {
+    /// The shared outcome, or `None` when the caller's deadline passed first.
+    Done(Option<Outcome<Op>>),
+    /// Call again: the leader went away, or failed for want of time this caller has.
+    Again,
+}
+
+/// Removes the leader's entry when the leader finishes or goes away (then its followers call
+/// again).
+struct Leading<'a, Op: Operation> {
+    coalescer: &'a Coalescer,
+    key: &'a Key,
+    leader: u64,
+    op: PhantomData<fn() -> Op>,
+}
+
+impl<Op: Operation> Leading<'_, Op> {
+    /// Takes the entry out of the map, if it is still this leader's.
+    fn take(&self) -> Option<Box<InFlight<Op>>> {
+        let mut calls = self
+            .coalescer
+            .calls
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let ours = calls
+            .get(self.key)
+            .and_then(|call| call.downcast_ref::<InFlight<Op>>())
+            .is_some_and(|call| call.leader == self.leader);
+        if !ours {
+            return None;
+        }
+        calls.remove(self.key)?.downcast().ok()
+    }
 }
 
 impl Coalescer {
     /// Calls `Op` with `message`, sharing the call with identical ones in flight. `None` when the
     /// caller's `deadline` passed before the outcome came.
-    pub(crate) async fn call<Op>(
-        self: &Arc<Self>,
+    pub(crate) async fn call<Op: Operation>(
+        &self,
         client: &Client,
         upstream: &Upstream,
         message: Op,
         deadline: Instant,
-    ) -> Option<Outcome<Op>>
-    where
-        Op: Operation + Clone,
-    {
+    ) -> Option<Outcome<Op>> {
         let key: Key = (Op::NAME, prost::Message::encode_to_vec(&message));
-        loop {
-            let role = self.join::<Op>(&key, client, upstream, message.clone(), deadline);
-            let (mut receiver, leader_deadline) = match role {
-                Role::Leader(receiver) => (receiver, deadline),
+        let leader = loop {
+            match self.join::<Op>(&key, deadline) {
+                Role::Leader(leader) => break leader,
                 Role::Follower(receiver, leader_deadline) => {
                     crate::metrics::coalesced_call(Op::NAME);
-                    (receiver, leader_deadline)
+                    match follow::<Op>(receiver, leader_deadline, deadline).await {
+                        Followed::Done(outcome) => return outcome,
+                        Followed::Again if Instant::now() >= deadline => return None,
+                        Followed::Again => {}
+                    }
                 }
-            };
-            let outcome =
-                match tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await {
-                    Err(_) => return None,
-                    Ok(Ok(outcome)) => outcome.clone(),
-                    // The call's task ended without an outcome (it cannot panic, but if it did):
-                    // call again rather than fail the caller.
-                    Ok(Err(_)) => None,
-                };
-            match outcome {
-                Some(Err(err)) if deadline > leader_deadline && ends_with_deadline(&err) => {}
-                Some(outcome) => return Some(outcome),
-                None => {}
             }
-            if Instant::now() >= deadline {
-                return None;
+        };
+        let leading = Leading::<Op> {
+            coalescer: self,
+            key: &key,
+            leader,
+            op: PhantomData,
+        };
+        let builder = message.to_sdk(Op::builder(client));
+        let outcome: Outcome<Op> = match upstream.call::<Op>(builder, deadline).await {
+            Ok(output) => {
+                let aws_request_id = output.request_id().unwrap_or_default().to_owned();
+                Ok((Op::Response::from(output), aws_request_id))
             }
+            Err(err) => Err(Arc::new(err)),
+        };
+        if let Some(call) = leading.take()
+            && call.outcome.receiver_count() > 0
+        {
+            call.outcome.send_replace(Some(outcome.clone()));
         }
+        Some(outcome)
     }
 
-    /// Joins the call in flight for `key`, or starts one.
-    fn join<Op>(
-        self: &Arc<Self>,
-        key: &Key,
-        client: &Client,
-        upstream: &Upstream,
-        message: Op,
-        deadline: Instant,
-    ) -> Role<Op>
-    where
-        Op: Operation,
-    {
+    /// Joins the call in flight for `key`, or becomes its leader.
+    fn join<Op: Operation>(&self, key: &Key, deadline: Instant) -> Role<Op> {
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(in_flight) = calls
             .get(key)
@@ -117,40 +153,16 @@ impl Coalescer {
         {
             return Role::Follower(in_flight.outcome.subscribe(), in_flight.deadline);
         }
-        let (sender, receiver) = watch::channel(None);
+        let leader = self.leaders.fetch_add(1, Ordering::Relaxed);
         calls.insert(
             key.clone(),
             Box::new(InFlight::<Op> {
-                outcome: sender.clone(),
+                leader,
+                outcome: watch::Sender::new(None),
                 deadline,
             }),
         );
-        drop(calls);
-        let builder = message.to_sdk(Op::builder(client));
-        let upstream = upstream.clone();
-        let this = Arc::clone(self);
-        let key = key.clone();
-        tokio::spawn(async move {
-            let outcome = tokio::select! {
-                result = upstream.call::<Op>(builder, deadline) => Some(match result {
-                    Ok(output) => {
-                        let aws_request_id = output.request_id().unwrap_or_default().to_owned();
-                        Ok((Op::Response::from(output), aws_request_id))
-                    }
-                    Err(err) => Err(Arc::new(err)),
-                }),
-                // Every caller went away: nobody wants the answer.
-                () = sender.closed() => None,
-            };
-            this.calls
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&key);
-            if let Some(outcome) = outcome {
-                sender.send_replace(Some(outcome));
-            }
-        });
-        Role::Leader(receiver)
+        Role::Leader(leader)
     }
 
     /// Calls in flight (for tests).
@@ -160,6 +172,34 @@ impl Coalescer {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len()
+    }
+}
+
+impl<Op: Operation> Drop for Leading<'_, Op> {
+    /// A leader that goes away before the outcome (its caller cancelled) removes its entry; the
+    /// dropped channel tells its followers to call again. After the outcome nothing is left.
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}
+
+/// Waits for the leader's outcome within `deadline`.
+async fn follow<Op: Operation>(
+    mut receiver: watch::Receiver<Option<Outcome<Op>>>,
+    leader_deadline: Instant,
+    deadline: Instant,
+) -> Followed<Op> {
+    let outcome = match tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await
+    {
+        Err(_) => return Followed::Done(None),
+        Ok(Ok(outcome)) => outcome.clone(),
+        // The leader went away without an outcome.
+        Ok(Err(_)) => return Followed::Again,
+    };
+    match outcome {
+        Some(Err(err)) if deadline > leader_deadline && ends_with_deadline(&err) => Followed::Again,
+        Some(outcome) => Followed::Done(Some(outcome)),
+        None => Followed::Again,
     }
 }
 
@@ -192,18 +232,8 @@ mod tests {
         pb::DescribeServerlessCachesRequest::default()
     }
 
-    async fn settle(coalescer: &Coalescer) {
-        for _ in 0..100 {
-            if coalescer.in_flight() == 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("a call is still in flight");
-    }
-
     #[tokio::test]
-    async fn a_follower_gets_the_answer_when_the_leader_goes_away() {
+    async fn a_follower_calls_again_when_its_leader_goes_away() {
         let (emulator, client) = emulator().await;
         emulator.faults().inject(
             Some(ACTION),
@@ -224,12 +254,42 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(coalescer.in_flight(), 1);
-        let follower = coalescer.call(&client, &upstream, describe(), deadline);
+        let follower = {
+            let (coalescer, client, upstream) =
+                (coalescer.clone(), client.clone(), upstream.clone());
+            tokio::spawn(async move {
+                coalescer
+                    .call(&client, &upstream, describe(), deadline)
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
         leader.abort();
-        let outcome = follower.await.expect("an outcome before the deadline");
+        let outcome = follower
+            .await
+            .unwrap()
+            .expect("an outcome before the deadline");
         assert!(outcome.is_ok());
+        assert_eq!(emulator.calls(ACTION), 2, "the follower's own call");
+        assert_eq!(coalescer.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn followers_share_the_leaders_answer() {
+        let (emulator, client) = emulator().await;
+        emulator.faults().inject(
+            Some(ACTION),
+            FaultKind::Delay(Duration::from_millis(200)),
+            1,
+        );
+        let coalescer = Coalescer::default();
+        let upstream = Upstream::default();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let calls = (0..5).map(|_| coalescer.call(&client, &upstream, describe(), deadline));
+        let outcomes = futures_util::future::join_all(calls).await;
+        assert!(outcomes.iter().all(|o| matches!(o, Some(Ok(_)))));
         assert_eq!(emulator.calls(ACTION), 1);
-        settle(&coalescer).await;
+        assert_eq!(coalescer.in_flight(), 0, "nothing is kept after the call");
     }
 
     #[tokio::test]
@@ -244,7 +304,7 @@ mod tests {
         )
         .await;
         assert!(call.is_err(), "the upstream hangs");
-        settle(&coalescer).await;
+        assert_eq!(coalescer.in_flight(), 0);
     }
 
     #[tokio::test]
@@ -266,7 +326,10 @@ mod tests {
             Instant::now() + Duration::from_secs(5),
         );
         let (leader, follower) = tokio::join!(leader, follower);
-        assert!(leader.is_none(), "the leader's deadline passed");
+        assert!(
+            matches!(&leader, Some(Err(err)) if matches!(**err, UpstreamError::Deadline)),
+            "the leader's deadline passed"
+        );
         assert!(
             matches!(follower, Some(Ok(_))),
             "the follower called again within its own deadline"

@@ -137,3 +137,19 @@ async fn a_full_server_refuses_more_watches_and_a_shut_down_one_ends_them() {
         .unwrap();
     assert_eq!(late.code(), Code::Unavailable);
 }
+
+#[tokio::test]
+async fn any_configured_cap_is_accepted() {
+    // Above tokio's semaphore maximum, which would panic if passed through.
+    let (_emulator, _client, watches) = watches(WatchSettings {
+        max_watches: usize::MAX,
+        ..WatchSettings::default()
+    })
+    .await;
+    assert!(
+        watches
+            .start::<CacheWatch>(&request("any"), "a".into(), None)
+            .is_ok()
+    );
+    let _shed = crate::middleware::load_shed::LoadShedLayer::new(usize::MAX);
+}

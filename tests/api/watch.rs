@@ -345,9 +345,17 @@ async fn a_hundred_watchers_of_one_snapshot_share_one_poll_and_see_the_same_sequ
     );
 }
 
+/// The value of the first sample of `metric` whose labels contain `labels`.
+fn sample(text: &str, metric: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l.contains(labels))
+        .find_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+        .unwrap_or_else(|| panic!("no {metric} with {labels} in:\n{text}"))
+}
+
 #[tokio::test]
 async fn identical_describes_in_flight_share_one_call_and_different_ones_do_not() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|s| s.metrics_listen = Some(([127, 0, 0, 1], 0).into())).await;
     app.emulator.faults().inject_always(
         Some(DESCRIBE_SNAPSHOTS),
         FaultKind::Delay(Duration::from_millis(300)),
@@ -380,6 +388,13 @@ async fn identical_describes_in_flight_share_one_call_and_different_ones_do_not(
         );
     }
     assert_eq!(app.emulator.calls(DESCRIBE_SNAPSHOTS), 1);
+    let text = scrape(app.metrics_addr.unwrap()).await;
+    let saved = sample(
+        &text,
+        "elasticache_coalesced_calls_total",
+        "operation=\"DescribeServerlessCacheSnapshots\"",
+    );
+    assert!(saved >= 49.0, "{saved} calls counted as saved");
 
     // 50 different: 50 upstream calls.
     let calls: Vec<_> = (0..50)
@@ -548,6 +563,46 @@ async fn throttled_polls_are_retried_and_the_watch_ends_normally() {
 }
 
 #[tokio::test]
+async fn a_short_upstream_budget_slows_polls_down_instead_of_failing_the_watch() {
+    let mut app = spawn_app_with(|s| {
+        fast(s);
+        // 20 polls a second wanted, 2 calls a second allowed.
+        s.upstream_policy.requests_per_second = 2;
+        s.upstream_policy.burst = 1;
+    })
+    .await;
+    let cache = unique("budget");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(watch_cache(&cache))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(cache_message(&first), initial("creating", false));
+    let before = app.emulator.calls("DescribeServerlessCaches");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let polls = app.emulator.calls("DescribeServerlessCaches") - before;
+    assert!(
+        (2..=6).contains(&polls),
+        "{polls} polls in 2 s at a budget of 2 calls/s"
+    );
+    app.emulator.release(&cache);
+    let (seen, end) = drain(&mut stream, cache_message).await;
+    assert_eq!(seen, vec![changed("available", true)]);
+    end.expect("the watch was never failed by the budget");
+}
+
+#[tokio::test]
 async fn a_poll_failure_a_describe_would_not_recover_from_ends_the_watch_with_its_status() {
     let mut app = spawn_app_with(fast).await;
     let cache = unique("denied-src");
@@ -583,6 +638,50 @@ async fn a_poll_failure_a_describe_would_not_recover_from_ends_the_watch_with_it
     assert_eq!(status.code(), described.code());
     assert_eq!(reason(&status), reason(&described));
     assert_eq!(status.message(), described.message());
+}
+
+#[tokio::test]
+async fn open_watches_pollers_and_polls_are_in_the_metrics() {
+    let mut app = spawn_app_with(|s| {
+        fast(s);
+        s.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+    })
+    .await;
+    let cache = unique("metered");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let mut stream = app
+            .client
+            .watch_serverless_cache(watch_cache(&cache))
+            .await
+            .unwrap()
+            .into_inner();
+        next(&mut stream).await.unwrap().unwrap();
+        streams.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The recorder is shared by every test in this process: other tests' watches may add to it.
+    let text = scrape(app.metrics_addr.unwrap()).await;
+    let kind = "kind=\"cache\"";
+    assert!(sample(&text, "elasticache_watches_open", kind) >= 2.0);
+    assert!(sample(&text, "elasticache_watch_pollers", kind) >= 1.0);
+    assert!(sample(&text, "elasticache_watch_polls_total", kind) >= 3.0);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("grpc_server_started_total")
+                && l.contains("grpc_method=\"WatchServerlessCache\"")
+                && l.contains("grpc_type=\"server_stream\"")),
+        "{text}"
+    );
 }
 
 #[tokio::test]
