@@ -16,12 +16,14 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_elasticache::Client;
 use futures_util::Stream;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use futures_util::StreamExt as _;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tonic::{Code, Status};
 
@@ -67,6 +69,10 @@ pub trait Watched: Send + Sync + Sized + 'static {
 
     /// The resource's name and whether to keep watching past settled states.
     fn target(request: &Self::Request) -> (&str, bool);
+    /// The name as the hub keys it: names that AWS takes for the same resource share a poller.
+    fn key(name: &str) -> String {
+        name.to_owned()
+    }
     /// A Describe of exactly `name`.
     fn describe(name: &str) -> Self::Describe;
     /// The resource named `name` in a Describe's answer.
@@ -175,11 +181,17 @@ impl Watched for CacheWatch {
         }
     }
 
+    /// AWS keeps serverless cache names in lower case and takes any case in a request.
+    fn key(name: &str) -> String {
+        name.to_ascii_lowercase()
+    }
+
     fn find(response: pb::DescribeServerlessCachesResponse, name: &str) -> Option<Self::State> {
-        response
-            .serverless_caches
-            .into_iter()
-            .find(|c| c.serverless_cache_name.as_deref() == Some(name))
+        response.serverless_caches.into_iter().find(|c| {
+            c.serverless_cache_name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        })
     }
 
     fn status(state: &Self::State) -> &str {
@@ -229,17 +241,11 @@ struct Observation<W: Watched> {
     seen: Seen<W>,
 }
 
-/// Whether a poll is running, and how many have started.
-#[derive(Debug, Default)]
-struct PollCount {
-    started: u64,
-    in_flight: bool,
-}
-
 /// One watched resource: its latest observation and its poller's controls.
 struct Entry<W: Watched> {
     state: watch::Sender<Observation<W>>,
-    polls: Mutex<PollCount>,
+    /// Polls started so far; the number of the latest.
+    polls: AtomicU64,
     /// A watcher arrived and needs a poll that started after it.
     wake: Notify,
 }
@@ -279,15 +285,10 @@ impl<W: Watched> Hub<W> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(entry) = entries.get(name) {
             let receiver = entry.state.subscribe();
-            let polls = entry.polls.lock().unwrap_or_else(PoisonError::into_inner);
-            // A poll in flight counts; otherwise the next one, which the poller starts now.
-            let first = if polls.in_flight {
-                polls.started
-            } else {
-                entry.wake.notify_one();
-                polls.started + 1
-            };
-            return (receiver, first);
+            // Only a poll that starts after the watcher may give its first state (one in flight
+            // may have read the resource before the caller's own change): ask for one.
+            entry.wake.notify_one();
+            return (receiver, entry.polls.load(Ordering::SeqCst) + 1);
         }
         let (sender, receiver) = watch::channel(Observation {
             poll: 0,
@@ -295,7 +296,7 @@ impl<W: Watched> Hub<W> {
         });
         let entry = Arc::new(Entry {
             state: sender,
-            polls: Mutex::new(PollCount::default()),
+            polls: AtomicU64::new(0),
             wake: Notify::new(),
         });
         entries.insert(name.to_owned(), entry.clone());
@@ -437,16 +438,22 @@ impl Watches {
             }
             .into_status(&request_id)
         })?;
-        let (observations, first_poll) = W::hub(&self.shared).subscribe(&self.shared, name);
+        let key = W::key(name);
+        let (observations, first_poll) = W::hub(&self.shared).subscribe(&self.shared, &key);
         let now = Instant::now();
+        // The watcher runs in its own task and hands messages over one at a time: a client that
+        // stops reading holds up the messages, never the watcher's deadline, heartbeat timer or
+        // shutdown, and its end (which frees the poll and the slot) does not wait for the client.
+        let (messages, received) = mpsc::channel(1);
+        let (end, ended) = oneshot::channel();
         let watcher = Watcher::<W> {
             name: name.to_owned(),
             keep,
-            request_id,
+            request_id: request_id.clone(),
             observations,
             first_poll,
             last_sent: None,
-            observed_at: SystemTime::now(),
+            observed_at: None,
             deadline: now
                 + match limit {
                     Limit::Caller(t) | Limit::Server(t) => t,
@@ -455,13 +462,23 @@ impl Watches {
             heartbeat: self.shared.settings.heartbeat,
             next_heartbeat: now + self.shared.settings.heartbeat,
             shutdown: self.shared.shutdown.subscribe(),
-            done: false,
+            messages,
             _open: OpenWatch::new(W::KIND, slot),
         };
-        Ok(Box::pin(futures_util::stream::unfold(
-            watcher,
-            |mut watcher| async move { watcher.next().await.map(|item| (item, watcher)) },
-        )))
+        tokio::spawn(tracing::Instrument::in_current_span(watcher.run(end)));
+        let messages = futures_util::stream::unfold(received, |mut received| async move {
+            received.recv().await.map(|m| (Ok(m), received))
+        });
+        let last = futures_util::stream::once(async move {
+            match ended.await {
+                Ok(None) => None,
+                Ok(Some(status)) => Some(Err(status)),
+                // The watcher's task ended without a word: it cannot, but never end with OK.
+                Err(_) => Some(Err(interrupted(W::RPC, &request_id))),
+            }
+        })
+        .filter_map(std::future::ready);
+        Ok(Box::pin(messages.chain(last)))
     }
 }
 
@@ -485,19 +502,26 @@ impl Drop for OpenWatch {
     }
 }
 
-/// Counts a poller in the metrics while it runs.
-struct PollerGauge(&'static str);
+/// Counts a poller in the metrics while it runs, and takes its entry out of the hub however the
+/// poller ends (were its task ever aborted, later watchers would start a new poller rather than
+/// wait on a dead one).
+struct Poller<'a, W: Watched> {
+    hub: &'a Hub<W>,
+    name: &'a str,
+    entry: &'a Arc<Entry<W>>,
+}
 
-impl PollerGauge {
-    fn new(kind: &'static str) -> Self {
-        crate::metrics::watch_pollers(kind, 1);
-        Self(kind)
+impl<'a, W: Watched> Poller<'a, W> {
+    fn new(hub: &'a Hub<W>, name: &'a str, entry: &'a Arc<Entry<W>>) -> Self {
+        crate::metrics::watch_pollers(W::KIND, 1);
+        Self { hub, name, entry }
     }
 }
 
-impl Drop for PollerGauge {
+impl<W: Watched> Drop for Poller<'_, W> {
     fn drop(&mut self) {
-        crate::metrics::watch_pollers(self.0, -1);
+        self.hub.remove(self.name, self.entry);
+        crate::metrics::watch_pollers(W::KIND, -1);
     }
 }
 
@@ -534,8 +558,8 @@ where
 
 /// The poller of one resource: Describes it until nobody watches or it is gone.
 async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>>) {
-    let _gauge = PollerGauge::new(W::KIND);
     let hub = W::hub(&shared);
+    let _poller = Poller::new(hub, &name, &entry);
     let settings = &shared.settings;
     // Watchers arriving while the poller is idle need a poll that starts after them; those
     // arriving within MIN_GAP of each other share one.
@@ -556,8 +580,11 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
                 () = entry.wake.notified() => {
-                    let soonest = last_start.map_or(now, |last| (last + min_gap).max(now));
-                    next = next.min(soonest);
+                    // Not while backing off: new watchers do not make a throttled poll sooner.
+                    if failures == 0 {
+                        let soonest = last_start.map_or(now, |last| (last + min_gap).max(now));
+                        next = next.min(soonest);
+                    }
                     continue;
                 }
                 () = entry.state.closed() => {
@@ -569,12 +596,7 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
             }
         }
         let started = Instant::now();
-        let number = {
-            let mut polls = entry.polls.lock().unwrap_or_else(PoisonError::into_inner);
-            polls.started += 1;
-            polls.in_flight = true;
-            polls.started
-        };
+        let number = entry.polls.fetch_add(1, Ordering::SeqCst) + 1;
         last_start = Some(started);
         crate::metrics::watch_poll(W::KIND);
         let builder = W::describe(&name).to_sdk(W::Describe::builder(&shared.client));
@@ -584,11 +606,6 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
                 .call::<W::Describe>(builder, started + shared.poll_timeout) => Some(result),
             () = entry.state.closed() => None,
         };
-        entry
-            .polls
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .in_flight = false;
         let Some(result) = result else {
             // Everybody left during the poll.
             if hub.leave_if_unwatched(&name, &entry) {
@@ -666,14 +683,15 @@ struct Watcher<W: Watched> {
     /// The first poll whose observation this watcher may send.
     first_poll: u64,
     last_sent: Option<W::State>,
-    /// When the state last sent (or confirmed since) was read.
-    observed_at: SystemTime,
+    /// When the state last sent (or confirmed since) was read; `None` before the first.
+    observed_at: Option<SystemTime>,
     deadline: Instant,
     limit: Limit,
     heartbeat: Duration,
     next_heartbeat: Instant,
     shutdown: watch::Receiver<bool>,
-    done: bool,
+    /// To the response stream; closed when the client goes away.
+    messages: mpsc::Sender<W::Message>,
     _open: OpenWatch,
 }
 
@@ -681,6 +699,7 @@ struct Watcher<W: Watched> {
 enum Woke {
     Changed,
     Heartbeat,
+    ClientGone,
     Shutdown,
     Deadline,
     PollerGone,
@@ -693,32 +712,78 @@ enum Step<W: Watched> {
     Wait,
 }
 
+/// What the watcher does next.
+enum Next<M> {
+    /// Send this message and go on.
+    Send(M),
+    /// Send this message, then end the stream with OK.
+    Last(M),
+    /// End the stream: with this status, or with OK (`None`); also when the client went away.
+    End(Option<Status>),
+}
+
 impl<W: Watched> Watcher<W> {
-    /// The next item of the stream; `None` once it ended.
-    async fn next(&mut self) -> Option<Result<W::Message, Status>> {
-        if self.done {
-            return None;
+    /// Runs the watch to its end; `end` gets how the stream ends.
+    async fn run(mut self, end: oneshot::Sender<Option<Status>>) {
+        loop {
+            // Room for one more message first: a client that does not read is no reason to miss
+            // the deadline or the shutdown.
+            let room = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|down| *down) => Err(Woke::Shutdown),
+                () = tokio::time::sleep_until(self.deadline) => Err(Woke::Deadline),
+                room = self.messages.clone().reserve_owned() => room.map_err(|_| Woke::ClientGone),
+            };
+            let room = match room {
+                Ok(room) => room,
+                Err(woke) => {
+                    let _ = end.send(match woke {
+                        Woke::Shutdown => Some(Refusal::ShuttingDown.into_status(&self.request_id)),
+                        Woke::Deadline => Some(self.deadline_status()),
+                        _ => None,
+                    });
+                    return;
+                }
+            };
+            match self.next().await {
+                Next::Send(message) => {
+                    room.send(message);
+                }
+                Next::Last(message) => {
+                    room.send(message);
+                    let _ = end.send(None);
+                    return;
+                }
+                Next::End(ending) => {
+                    let _ = end.send(ending);
+                    return;
+                }
+            }
         }
+    }
+
+    /// Waits for what to send next.
+    async fn next(&mut self) -> Next<W::Message> {
         loop {
             match self.step() {
                 Step::Send(event, state) => {
-                    if event == pb::WatchEvent::Deleted
-                        || (!self.keep && W::is_settled(W::status(&state)))
-                    {
-                        self.done = true;
-                    }
                     self.next_heartbeat = Instant::now() + self.heartbeat;
-                    return Some(Ok(W::message(event, state, self.observed_at)));
+                    let last = event == pb::WatchEvent::Deleted
+                        || (!self.keep && W::is_settled(W::status(&state)));
+                    let message = W::message(event, state, self.observed_at());
+                    return if last {
+                        Next::Last(message)
+                    } else {
+                        Next::Send(message)
+                    };
                 }
-                Step::End(status) => {
-                    self.done = true;
-                    return Some(Err(status));
-                }
+                Step::End(status) => return Next::End(Some(status)),
                 Step::Wait => {}
             }
             let heartbeat_due = self.last_sent.is_some();
             let woke = tokio::select! {
                 biased;
+                () = self.messages.closed() => Woke::ClientGone,
                 _ = self.shutdown.wait_for(|down| *down) => Woke::Shutdown,
                 () = tokio::time::sleep_until(self.deadline) => Woke::Deadline,
                 () = tokio::time::sleep_until(self.next_heartbeat), if heartbeat_due => {
@@ -733,41 +798,39 @@ impl<W: Watched> Watcher<W> {
                 Woke::Changed => {}
                 Woke::Heartbeat => {
                     self.next_heartbeat = Instant::now() + self.heartbeat;
-                    let state = self.last_sent.clone()?;
-                    return Some(Ok(W::message(
-                        pb::WatchEvent::Heartbeat,
-                        state,
-                        self.observed_at,
-                    )));
+                    if let Some(state) = self.last_sent.clone() {
+                        let at = self.observed_at();
+                        return Next::Send(W::message(pb::WatchEvent::Heartbeat, state, at));
+                    }
                 }
+                Woke::ClientGone => return Next::End(None),
                 Woke::Shutdown => {
-                    self.done = true;
-                    return Some(Err(Refusal::ShuttingDown.into_status(&self.request_id)));
+                    return Next::End(Some(Refusal::ShuttingDown.into_status(&self.request_id)));
                 }
-                Woke::Deadline => {
-                    self.done = true;
-                    return Some(Err(self.deadline_status()));
-                }
+                Woke::Deadline => return Next::End(Some(self.deadline_status())),
+                // The poller ended without a last word: it cannot, but never hang.
                 Woke::PollerGone => {
-                    // The poller ended without a last word: it cannot, but never hang.
-                    self.done = true;
-                    return Some(Err(self.interrupted()));
+                    return Next::End(Some(interrupted(W::RPC, &self.request_id)));
                 }
             }
         }
+    }
+
+    fn observed_at(&self) -> SystemTime {
+        self.observed_at.unwrap_or_else(SystemTime::now)
     }
 
     /// Reads the latest observation.
     fn step(&mut self) -> Step<W> {
         let end = {
             let observation = self.observations.borrow_and_update();
-            if observation.poll < self.first_poll {
-                return Step::Wait;
-            }
             match &observation.seen {
                 Seen::Nothing => return Step::Wait,
+                // Only a poll that started after the watch may say what the state is now; a
+                // resource gone or unreadable is final, whichever poll saw it.
+                Seen::Present(..) if observation.poll < self.first_poll => return Step::Wait,
                 Seen::Present(state, at) => {
-                    self.observed_at = *at;
+                    self.observed_at = Some(*at);
                     if self.last_sent.as_ref() == Some(state) {
                         return Step::Wait;
                     }
@@ -838,7 +901,7 @@ impl<W: Watched> Watcher<W> {
                 t,
             ),
         };
-        StatusBuilder::new(
+        let builder = StatusBuilder::new(
             Code::DeadlineExceeded,
             message,
             reason,
@@ -847,30 +910,34 @@ impl<W: Watched> Watcher<W> {
         )
         .metadata("operation", W::RPC)
         .metadata("last_status", last)
-        .metadata(
-            "last_observed_at",
-            aws_smithy_types::DateTime::from(self.observed_at)
-                .fmt(aws_smithy_types::date_time::Format::DateTime)
-                .unwrap_or_default(),
-        )
-        .metadata("timeout_ms", limit.as_millis().to_string())
+        .metadata("timeout_ms", limit.as_millis().to_string());
+        match self.observed_at.filter(|_| self.last_sent.is_some()) {
+            Some(at) => builder.metadata(
+                "last_observed_at",
+                aws_smithy_types::DateTime::from(at)
+                    .fmt(aws_smithy_types::date_time::Format::DateTime)
+                    .unwrap_or_default(),
+            ),
+            None => builder,
+        }
         .build()
     }
+}
 
-    fn interrupted(&self) -> Status {
-        StatusBuilder::new(
-            Code::Unavailable,
-            format!("the watch of {} was interrupted; watch again", self.name),
-            "WATCH_INTERRUPTED",
-            FACADE_DOMAIN,
-            &self.request_id,
-        )
-        .metadata("operation", W::RPC)
-        .details(|d| {
-            d.set_retry_info(Some(Duration::from_millis(100)));
-        })
-        .build()
-    }
+/// UNAVAILABLE `WATCH_INTERRUPTED`: the watch could not go on (its poller is gone).
+fn interrupted(rpc: &'static str, request_id: &str) -> Status {
+    StatusBuilder::new(
+        Code::Unavailable,
+        "the watch was interrupted; watch again",
+        "WATCH_INTERRUPTED",
+        FACADE_DOMAIN,
+        request_id,
+    )
+    .metadata("operation", rpc)
+    .details(|d| {
+        d.set_retry_info(Some(Duration::from_millis(100)));
+    })
+    .build()
 }
 
 #[cfg(test)]

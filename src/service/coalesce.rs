@@ -34,9 +34,11 @@ pub(crate) type Outcome<Op> =
 
 type Key = (&'static str, Vec<u8>);
 
-/// One call in flight: which leader runs it, its outcome channel and the leader's deadline.
+/// One call in flight: which leader runs it, the writes done before it, its outcome channel and
+/// the leader's deadline.
 struct InFlight<Op: Operation> {
     leader: u64,
+    writes: u64,
     outcome: watch::Sender<Option<Outcome<Op>>>,
     deadline: Instant,
 }
@@ -46,6 +48,9 @@ struct InFlight<Op: Operation> {
 pub(crate) struct Coalescer {
     calls: Mutex<HashMap<Key, Box<dyn Any + Send + Sync>>>,
     leaders: AtomicU64,
+    /// Mutating calls finished so far: a call that started before the last of them may have read
+    /// the state before it, so nobody joins it any more.
+    writes: AtomicU64,
 }
 
 impl std::fmt::Debug for Coalescer {
@@ -113,9 +118,11 @@ impl Coalescer {
             match self.join::<Op>(&key, deadline) {
                 Role::Leader(leader) => break leader,
                 Role::Follower(receiver, leader_deadline) => {
-                    crate::metrics::coalesced_call(Op::NAME);
                     match follow::<Op>(receiver, leader_deadline, deadline).await {
-                        Followed::Done(outcome) => return outcome,
+                        Followed::Done(outcome) => {
+                            crate::metrics::coalesced_call(Op::NAME);
+                            return outcome;
+                        }
                         Followed::Again if Instant::now() >= deadline => return None,
                         Followed::Again => {}
                     }
@@ -144,20 +151,33 @@ impl Coalescer {
         Some(outcome)
     }
 
-    /// Joins the call in flight for `key`, or becomes its leader.
+    /// A mutating call finished (whatever its outcome): calls in flight may have read the state
+    /// before it, so a caller who saw it finish must not be answered from them.
+    pub(crate) fn wrote(&self) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Joins the call in flight for `key`, or becomes its leader. A call that started before the
+    /// last mutating call finished is not joined: its leader replaces it as the one to join.
     fn join<Op: Operation>(&self, key: &Key, deadline: Instant) -> Role<Op> {
+        let writes = self.writes.load(Ordering::SeqCst);
         let mut calls = self.calls.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(in_flight) = calls
             .get(key)
             .and_then(|call| call.downcast_ref::<InFlight<Op>>())
+            .filter(|call| call.writes == writes)
         {
             return Role::Follower(in_flight.outcome.subscribe(), in_flight.deadline);
         }
         let leader = self.leaders.fetch_add(1, Ordering::Relaxed);
+        // Replacing a stale entry leaves its followers waiting on its (dropped-from-the-map but
+        // still owned by nobody) channel: they see it closed and call again. Its leader, when it
+        // finishes, finds the entry is no longer its own and sends nothing.
         calls.insert(
             key.clone(),
             Box::new(InFlight::<Op> {
                 leader,
+                writes,
                 outcome: watch::Sender::new(None),
                 deadline,
             }),
@@ -290,6 +310,37 @@ mod tests {
         assert!(outcomes.iter().all(|o| matches!(o, Some(Ok(_)))));
         assert_eq!(emulator.calls(ACTION), 1);
         assert_eq!(coalescer.in_flight(), 0, "nothing is kept after the call");
+    }
+
+    #[tokio::test]
+    async fn nobody_joins_a_call_that_started_before_a_write_finished() {
+        let (emulator, client) = emulator().await;
+        emulator.faults().inject(
+            Some(ACTION),
+            FaultKind::Delay(Duration::from_millis(200)),
+            1,
+        );
+        let coalescer = Coalescer::default();
+        let upstream = Upstream::default();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let before = coalescer.call(&client, &upstream, describe(), deadline);
+        let after = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            // A mutating call finished while the first Describe was in flight.
+            coalescer.wrote();
+            coalescer
+                .call(&client, &upstream, describe(), deadline)
+                .await
+        };
+        let (before, after) = tokio::join!(before, after);
+        assert!(matches!(before, Some(Ok(_))));
+        assert!(matches!(after, Some(Ok(_))));
+        assert_eq!(
+            emulator.calls(ACTION),
+            2,
+            "the later caller made its own call"
+        );
+        assert_eq!(coalescer.in_flight(), 0);
     }
 
     #[tokio::test]

@@ -177,11 +177,11 @@ impl ElastiCacheGrpc {
             }
         } else {
             let builder = message.to_sdk(Op::builder(&self.client));
-            let output = self
-                .upstream
-                .call::<Op>(builder, deadline)
-                .await
-                .map_err(|err| err.into_status(ctx, timeout))?;
+            let result = self.upstream.call::<Op>(builder, deadline).await;
+            if let Some(coalescer) = self.coalescer.as_ref().filter(|_| Op::MUTATING) {
+                coalescer.wrote();
+            }
+            let output = result.map_err(|err| err.into_status(ctx, timeout))?;
             let aws_request_id = output.request_id().unwrap_or_default().to_owned();
             (Op::Response::from(output), aws_request_id)
         };

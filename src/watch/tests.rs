@@ -108,34 +108,78 @@ async fn a_missing_resource_ends_every_watcher_with_its_own_request_id_and_stops
 async fn a_full_server_refuses_more_watches_and_a_shut_down_one_ends_them() {
     use futures_util::StreamExt;
 
-    let (_emulator, _client, watches) = watches(WatchSettings {
+    let (emulator, client, watches) = watches(WatchSettings {
         max_watches: 1,
         ..WatchSettings::default()
     })
     .await;
+    held_cache(&emulator, &client, "held").await;
     let mut open = watches
         .start::<CacheWatch>(&request("held"), "a".into(), None)
         .unwrap();
+    let first = open.next().await.unwrap().unwrap();
+    assert_eq!(first.event(), pb::WatchEvent::Initial);
     let refused = watches
         .start::<CacheWatch>(&request("held"), "b".into(), None)
         .err()
         .unwrap();
     assert_eq!(refused.code(), Code::ResourceExhausted);
     watches.shut_down();
-    let mut ended = None;
-    while let Some(item) = open.next().await {
-        if let Err(status) = item {
-            ended = Some(status);
-        }
-    }
-    // The cache does not exist, so the watch may end with NOT_FOUND before the shutdown lands;
-    // either way it ends, and a watch started now is refused at once.
-    assert!(ended.is_some());
+    let status = open.next().await.unwrap().unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    let reason = tonic_types::StatusExt::get_error_details(&status)
+        .error_info()
+        .map(|i| i.reason.clone());
+    assert_eq!(reason.as_deref(), Some("SHUTTING_DOWN"));
+    assert!(open.next().await.is_none());
     let late = watches
         .start::<CacheWatch>(&request("held"), "c".into(), None)
         .err()
         .unwrap();
     assert_eq!(late.code(), Code::Unavailable);
+}
+
+/// A client that never reads: its watch still ends at its deadline, stops polling and frees its
+/// slot; what it reads later is what was sent, then the deadline.
+#[tokio::test]
+async fn a_client_that_does_not_read_still_meets_its_deadline() {
+    use futures_util::StreamExt;
+
+    let (emulator, client, watches) = watches(WatchSettings {
+        poll_interval: Duration::from_millis(20),
+        heartbeat: Duration::from_millis(20),
+        max_watches: 1,
+        ..WatchSettings::default()
+    })
+    .await;
+    held_cache(&emulator, &client, "unread").await;
+    let mut unread = watches
+        .start::<CacheWatch>(
+            &request("unread"),
+            "slow".into(),
+            Some(Duration::from_millis(200)),
+        )
+        .unwrap();
+    assert!(
+        wait_until(|| watches.watched() == (0, 0)).await,
+        "the poll stops at the deadline though nobody read"
+    );
+    assert!(
+        wait_until(|| watches
+            .start::<CacheWatch>(&request("unread"), "next".into(), None)
+            .is_ok())
+        .await,
+        "the slot is free again"
+    );
+    let first = unread.next().await.unwrap().unwrap();
+    assert_eq!(first.event(), pb::WatchEvent::Initial);
+    let mut ended = None;
+    while let Some(item) = unread.next().await {
+        if let Err(status) = item {
+            ended = Some(status.code());
+        }
+    }
+    assert_eq!(ended, Some(Code::DeadlineExceeded));
 }
 
 #[tokio::test]
