@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod aws;
 pub mod config;
+pub mod connect;
 pub mod convert;
 /// The ElastiCache emulator (its own crate, `crates/emulator`), for `--emulator` and the tests.
 pub use elasticache_emulator as emulator;

@@ -167,7 +167,12 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(service)
             .prepare();
-        let stack = tower::ServiceBuilder::new().layer(inbound).service(routes);
+        // Connect outermost: a Connect call becomes the gRPC call it means before anything else
+        // sees it, so it is measured, authenticated, limited and audited as one.
+        let stack = tower::ServiceBuilder::new()
+            .layer(crate::connect::ConnectLayer::new(max)?)
+            .layer(inbound)
+            .service(routes);
 
         tracing::info!(
             address = %self.local_addr,

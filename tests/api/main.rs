@@ -3,6 +3,7 @@
 //! HTTP, XML parsing, retries).
 
 mod cli;
+mod connect;
 mod faults;
 mod hardening;
 mod helpers;

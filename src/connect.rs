@@ -1,0 +1,750 @@
+//! The Connect protocol (connectrpc.com) for every unary RPC, on the gRPC port: `POST` with
+//! `application/json` (canonical proto3 JSON) or `application/proto`, and `GET` for the read-only
+//! RPCs (`?connect=v1&encoding=json&message=…`, `base64=1` for URL-safe base64).
+//!
+//! [`ConnectLayer`] is the outermost layer: it turns a Connect request into the gRPC request it
+//! means (the message framed, `content-type: application/grpc`, `Connect-Timeout-Ms` as
+//! `grpc-timeout`, every other header and the connection's extensions kept), sends it through the
+//! whole inbound stack — metrics, request id, trace, authentication, rate limits, load shedding,
+//! the handler — exactly as a gRPC call, and turns the gRPC answer back into Connect: the message
+//! as JSON or binary, or a Connect error whose `details` carry every `google.rpc` and typed fault
+//! detail as `type` + base64 `value`, with the decoded message in `debug`.
+//!
+//! JSON goes through `prost-reflect` over the descriptor set the server embeds for reflection: no
+//! message is mapped by hand. Malformed JSON, wrong types and unknown fields are
+//! `invalid_argument` with a `BadRequest` naming the field, and nothing is sent upstream.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use bytes::{BufMut, Bytes, BytesMut};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt as _, Either, Full, Limited};
+use prost::Message as _;
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
+use tonic::{Code, Status};
+use tower::{Layer, Service, ServiceExt as _};
+
+use crate::methods::SERVICE_PREFIX;
+use crate::status::{FACADE_DOMAIN, StatusBuilder};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// Adds [`Connect`].
+#[derive(Debug, Clone)]
+pub struct ConnectLayer {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    pool: DescriptorPool,
+    max_message_bytes: usize,
+}
+
+impl ConnectLayer {
+    /// Connect for the RPCs of the embedded descriptor set; request bodies over
+    /// `max_message_bytes` are refused.
+    pub fn new(max_message_bytes: usize) -> anyhow::Result<Self> {
+        let mut pool = DescriptorPool::new();
+        pool.decode_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)?;
+        pool.decode_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)?;
+        Ok(Self {
+            shared: Arc::new(Shared {
+                pool,
+                max_message_bytes,
+            }),
+        })
+    }
+}
+
+impl<S> Layer<S> for ConnectLayer {
+    type Service = Connect<S>;
+    fn layer(&self, inner: S) -> Connect<S> {
+        Connect {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Serves Connect requests through `inner`, which speaks gRPC; everything else passes through.
+#[derive(Debug, Clone)]
+pub struct Connect<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+/// How the message is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Json,
+    Proto,
+}
+
+impl Encoding {
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Json => "application/json",
+            Encoding::Proto => "application/proto",
+        }
+    }
+}
+
+/// A Connect unary request, recognised.
+struct Call {
+    input: MessageDescriptor,
+    output: MessageDescriptor,
+    encoding: Encoding,
+    /// For `GET`: the message from the query, and whether it is base64.
+    query: Option<Result<Bytes, String>>,
+}
+
+impl<S, B> Service<http::Request<tonic::body::Body>> for Connect<S>
+where
+    S: Service<http::Request<tonic::body::Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<Either<B, Full<Bytes>>>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+        let call = match self.shared.recognise(&request) {
+            Recognised::No => {
+                let future = self.inner.call(request);
+                return Box::pin(async move { Ok(future.await?.map(Either::Left)) });
+            }
+            Recognised::Refused(status, http_status) => {
+                let response = self.shared.error(&status, Some(http_status), None);
+                return Box::pin(async move { Ok(response) });
+            }
+            Recognised::Yes(call) => call,
+        };
+        let inner = self.inner.clone();
+        let shared = self.shared.clone();
+        Box::pin(async move { Ok(shared.serve(inner, request, call).await) })
+    }
+}
+
+enum Recognised {
+    /// Not a Connect request: pass it on.
+    No,
+    /// A Connect request that cannot be served: answer this at once.
+    Refused(Status, StatusCode),
+    Yes(Call),
+}
+
+/// The media type without its parameters, lower case.
+fn media_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().ok()?;
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
+impl Shared {
+    fn recognise(&self, request: &http::Request<tonic::body::Body>) -> Recognised {
+        let path = request.uri().path();
+        let Some(name) = path.strip_prefix(SERVICE_PREFIX) else {
+            return Recognised::No;
+        };
+        let (encoding, query) = match *request.method() {
+            Method::POST => match media_type(request.headers()).as_deref() {
+                Some("application/json") => (Encoding::Json, None),
+                Some("application/proto") => (Encoding::Proto, None),
+                _ => return Recognised::No,
+            },
+            Method::GET => match get_message(request.uri().query().unwrap_or_default()) {
+                Some((encoding, message)) => (encoding, Some(message)),
+                None => return Recognised::No,
+            },
+            _ => return Recognised::No,
+        };
+        let method = self
+            .pool
+            .get_service_by_name(crate::pb::SERVICE_NAME)
+            .and_then(|service| service.methods().find(|m| m.name() == name));
+        let Some(method) = method else {
+            return Recognised::Refused(
+                Status::unimplemented(format!("unknown RPC {name:?}")),
+                StatusCode::NOT_FOUND,
+            );
+        };
+        if method.is_server_streaming() || method.is_client_streaming() {
+            return Recognised::Refused(
+                Status::unimplemented(format!(
+                    "{name} streams; over Connect it needs the streaming protocol \
+                     (application/connect+json), which this server does not serve yet: call it \
+                     with gRPC"
+                )),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            );
+        }
+        let mutating = crate::methods::rpc_of(path).is_none_or(|m| m.mutating);
+        if query.is_some() && mutating {
+            return Recognised::Refused(
+                Status::unimplemented(format!(
+                    "{name} changes state: call it with POST (GET is for read-only RPCs)"
+                )),
+                StatusCode::METHOD_NOT_ALLOWED,
+            );
+        }
+        Recognised::Yes(Call {
+            input: method.input(),
+            output: method.output(),
+            encoding,
+            query,
+        })
+    }
+
+    /// Serves one recognised Connect call through the gRPC stack.
+    async fn serve<S, B>(
+        self: Arc<Self>,
+        inner: S,
+        request: http::Request<tonic::body::Body>,
+        call: Call,
+    ) -> http::Response<Either<B, Full<Bytes>>>
+    where
+        S: Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<B>,
+                Error = Infallible,
+            >,
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = request.into_parts();
+        // The caller's id when usable, else one made here and passed on, so that a refusal made
+        // here and the gRPC call both carry it.
+        let request_id = match parts.headers.get(crate::request_id::X_REQUEST_ID) {
+            Some(value) if crate::request_id::unusable(value).is_none() => {
+                value.to_str().unwrap_or_default().to_owned()
+            }
+            _ => {
+                let id = uuid::Uuid::new_v4().to_string();
+                if let Ok(value) = HeaderValue::from_str(&id) {
+                    parts.headers.insert(crate::request_id::X_REQUEST_ID, value);
+                }
+                id
+            }
+        };
+        let encoding = call.encoding;
+        let payload = match call.query {
+            Some(Ok(message)) => message,
+            Some(Err(why)) => {
+                let status = bad_message(&request_id, "message", why);
+                return self.refused(&status, None, &request_id);
+            }
+            None => match Limited::new(body, self.max_message_bytes).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+                    let status = StatusBuilder::new(
+                        Code::ResourceExhausted,
+                        format!(
+                            "the request is larger than this server's max_message_bytes ({})",
+                            self.max_message_bytes
+                        ),
+                        "MESSAGE_TOO_LARGE",
+                        FACADE_DOMAIN,
+                        &request_id,
+                    )
+                    .build();
+                    return self.refused(&status, Some(StatusCode::PAYLOAD_TOO_LARGE), &request_id);
+                }
+                Err(err) => {
+                    let status = bad_message(&request_id, "", format!("unreadable body: {err}"));
+                    return self.refused(&status, None, &request_id);
+                }
+            },
+        };
+        let message = match encoding {
+            Encoding::Proto => payload,
+            Encoding::Json => match json_to_proto(&call.input, &payload) {
+                Ok(message) => message,
+                Err((field, why)) => {
+                    let status = bad_message(&request_id, &field, why);
+                    return self.refused(&status, None, &request_id);
+                }
+            },
+        };
+        if message.len() > self.max_message_bytes {
+            let status = StatusBuilder::new(
+                Code::ResourceExhausted,
+                format!(
+                    "the request is larger than this server's max_message_bytes ({})",
+                    self.max_message_bytes
+                ),
+                "MESSAGE_TOO_LARGE",
+                FACADE_DOMAIN,
+                &request_id,
+            )
+            .build();
+            return self.refused(&status, Some(StatusCode::PAYLOAD_TOO_LARGE), &request_id);
+        }
+        // The gRPC request this Connect request means.
+        let timeout = match connect_timeout(&parts.headers) {
+            Ok(timeout) => timeout,
+            Err(why) => {
+                let status = bad_message(&request_id, "Connect-Timeout-Ms", why);
+                return self.refused(&status, None, &request_id);
+            }
+        };
+        parts.method = Method::POST;
+        parts.version = http::Version::HTTP_2;
+        if let Ok(uri) = http::Uri::builder()
+            .path_and_query(parts.uri.path())
+            .build()
+        {
+            parts.uri = uri;
+        }
+        let headers = &mut parts.headers;
+        for name in [
+            "connect-protocol-version",
+            "connect-timeout-ms",
+            "content-encoding",
+            "accept-encoding",
+        ] {
+            headers.remove(name);
+        }
+        headers.remove(CONTENT_LENGTH);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        if let Some(value) = timeout.and_then(|ms| HeaderValue::from_str(&grpc_timeout(ms)).ok()) {
+            headers.insert("grpc-timeout", value);
+        }
+        let mut framed = BytesMut::with_capacity(5 + message.len());
+        framed.put_u8(0);
+        framed.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+        framed.put_slice(&message);
+        let grpc =
+            http::Request::from_parts(parts, tonic::body::Body::new(Full::new(framed.freeze())));
+        let response = match inner.oneshot(grpc).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        self.answer(encoding, &call.output, response, &request_id)
+            .await
+    }
+
+    /// Turns the gRPC answer into the Connect one.
+    async fn answer<B>(
+        &self,
+        encoding: Encoding,
+        output: &MessageDescriptor,
+        response: http::Response<B>,
+        request_id: &str,
+    ) -> http::Response<Either<B, Full<Bytes>>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = response.into_parts();
+        // Trailers-only: the status is in the headers and there is no body to read.
+        if let Some(status) = Status::from_header_map(&parts.headers) {
+            return self.error(&status, None, Some(&parts.headers));
+        }
+        let collected = match body.collect().await {
+            Ok(collected) => collected,
+            Err(_) => {
+                let status = Status::unavailable("the response was cut off");
+                return self.error(&status, None, Some(&parts.headers));
+            }
+        };
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        let status = Status::from_header_map(&trailers)
+            .unwrap_or_else(|| Status::unknown("the response carried no grpc-status"));
+        if status.code() != Code::Ok {
+            return self.error(&status, None, Some(&parts.headers));
+        }
+        let data = collected.to_bytes();
+        let Some(message) = unframe(&data) else {
+            let status = Status::internal("the response was not one gRPC message");
+            return self.error(&status, None, Some(&parts.headers));
+        };
+        let body = match encoding {
+            Encoding::Proto => message,
+            Encoding::Json => match proto_to_json(output, &message) {
+                Some(json) => json,
+                None => {
+                    let status = StatusBuilder::new(
+                        Code::Internal,
+                        "the response could not be written as JSON",
+                        "INTERNAL",
+                        FACADE_DOMAIN,
+                        request_id,
+                    )
+                    .build();
+                    return self.error(&status, None, Some(&parts.headers));
+                }
+            },
+        };
+        let mut answer = http::Response::new(Either::Right(Full::new(body)));
+        copy_metadata(&parts.headers, answer.headers_mut());
+        answer.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(encoding.content_type()),
+        );
+        answer
+    }
+
+    /// A Connect error: JSON `{code, message, details}` with the HTTP status of the Connect
+    /// spec's table (or `http_status`), the response metadata of `headers` kept.
+    fn error<B>(
+        &self,
+        status: &Status,
+        http_status: Option<StatusCode>,
+        headers: Option<&HeaderMap>,
+    ) -> http::Response<Either<B, Full<Bytes>>> {
+        let (name, table_status) = connect_code(status.code());
+        let mut body = serde_json::Map::new();
+        body.insert("code".into(), name.into());
+        if !status.message().is_empty() {
+            body.insert("message".into(), status.message().into());
+        }
+        let details = self.details(status);
+        if !details.is_empty() {
+            body.insert("details".into(), details.into());
+        }
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = http::Response::new(Either::Right(Full::new(Bytes::from(bytes))));
+        *response.status_mut() = http_status.unwrap_or(table_status);
+        if let Some(headers) = headers {
+            copy_metadata(headers, response.headers_mut());
+        }
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+
+    /// [`Shared::error`] for a refusal made here, before the gRPC stack: it carries the request
+    /// id, as the stack's answers do.
+    fn refused<B>(
+        &self,
+        status: &Status,
+        http_status: Option<StatusCode>,
+        request_id: &str,
+    ) -> http::Response<Either<B, Full<Bytes>>> {
+        let mut response = self.error(status, http_status, None);
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response
+                .headers_mut()
+                .insert(crate::request_id::X_REQUEST_ID, value);
+        }
+        response
+    }
+
+    /// Each detail of the status: `type`, base64 `value`, and the decoded message as `debug`.
+    fn details(&self, status: &Status) -> Vec<serde_json::Value> {
+        let Ok(rpc) = tonic_types::pb::Status::decode(status.details()) else {
+            return Vec::new();
+        };
+        rpc.details
+            .into_iter()
+            .map(|any| {
+                let type_name = any
+                    .type_url
+                    .rsplit_once('/')
+                    .map_or(any.type_url.as_str(), |(_, name)| name)
+                    .to_owned();
+                let mut detail = serde_json::Map::new();
+                detail.insert("type".into(), type_name.clone().into());
+                detail.insert("value".into(), STANDARD_NO_PAD.encode(&any.value).into());
+                let debug = self
+                    .pool
+                    .get_message_by_name(&type_name)
+                    .and_then(|desc| DynamicMessage::decode(desc, any.value.as_slice()).ok())
+                    .and_then(|message| {
+                        message
+                            .serialize_with_options(
+                                serde_json::value::Serializer,
+                                &SerializeOptions::new(),
+                            )
+                            .ok()
+                    });
+                if let Some(debug) = debug {
+                    detail.insert("debug".into(), debug);
+                }
+                serde_json::Value::Object(detail)
+            })
+            .collect()
+    }
+}
+
+/// The Connect code name and HTTP status of a gRPC code (the Connect protocol's table).
+fn connect_code(code: Code) -> (&'static str, StatusCode) {
+    match code {
+        Code::Ok => ("ok", StatusCode::OK),
+        Code::Cancelled => (
+            "canceled",
+            StatusCode::from_u16(499).unwrap_or(StatusCode::REQUEST_TIMEOUT),
+        ),
+        Code::Unknown => ("unknown", StatusCode::INTERNAL_SERVER_ERROR),
+        Code::InvalidArgument => ("invalid_argument", StatusCode::BAD_REQUEST),
+        Code::DeadlineExceeded => ("deadline_exceeded", StatusCode::GATEWAY_TIMEOUT),
+        Code::NotFound => ("not_found", StatusCode::NOT_FOUND),
+        Code::AlreadyExists => ("already_exists", StatusCode::CONFLICT),
+        Code::PermissionDenied => ("permission_denied", StatusCode::FORBIDDEN),
+        Code::ResourceExhausted => ("resource_exhausted", StatusCode::TOO_MANY_REQUESTS),
+        Code::FailedPrecondition => ("failed_precondition", StatusCode::BAD_REQUEST),
+        Code::Aborted => ("aborted", StatusCode::CONFLICT),
+        Code::OutOfRange => ("out_of_range", StatusCode::BAD_REQUEST),
+        Code::Unimplemented => ("unimplemented", StatusCode::NOT_IMPLEMENTED),
+        Code::Internal => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        Code::Unavailable => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+        Code::DataLoss => ("data_loss", StatusCode::INTERNAL_SERVER_ERROR),
+        Code::Unauthenticated => ("unauthenticated", StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Response metadata worth keeping (the request id and the like): not gRPC's own headers.
+fn copy_metadata(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        let name_str = name.as_str();
+        if name_str.starts_with("grpc-") || name == CONTENT_TYPE || name == CONTENT_LENGTH {
+            continue;
+        }
+        to.append(name.clone(), value.clone());
+    }
+}
+
+/// INVALID_ARGUMENT `MALFORMED_MESSAGE` with a `BadRequest` on `field`.
+fn bad_message(request_id: &str, field: &str, why: impl Into<String>) -> Status {
+    let why = why.into();
+    StatusBuilder::new(
+        Code::InvalidArgument,
+        if field.is_empty() {
+            format!("invalid request: {why}")
+        } else {
+            format!("invalid request: {field}: {why}")
+        },
+        "MALFORMED_MESSAGE",
+        FACADE_DOMAIN,
+        request_id,
+    )
+    .details(|d| {
+        d.add_bad_request_violation(field, why);
+    })
+    .build()
+}
+
+/// Canonical proto3 JSON to the message's binary form; on error the field path and why.
+fn json_to_proto(input: &MessageDescriptor, json: &[u8]) -> Result<Bytes, (String, String)> {
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    let mut track = serde_path_to_error::Track::new();
+    let message = DynamicMessage::deserialize(
+        input.clone(),
+        serde_path_to_error::Deserializer::new(&mut deserializer, &mut track),
+    )
+    .map_err(|err| (json_path(&track.path()), err.to_string()))?;
+    deserializer
+        .end()
+        .map_err(|err| (String::new(), err.to_string()))?;
+    Ok(Bytes::from(message.encode_to_vec()))
+}
+
+/// `a.b[2]` from serde's path, `` for the message itself.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    let path = path.to_string();
+    if path == "." { String::new() } else { path }
+}
+
+/// The message as canonical proto3 JSON.
+fn proto_to_json(output: &MessageDescriptor, message: &[u8]) -> Option<Bytes> {
+    let message = DynamicMessage::decode(output.clone(), message).ok()?;
+    let mut json = Vec::new();
+    let mut serializer = serde_json::Serializer::new(&mut json);
+    message
+        .serialize_with_options(&mut serializer, &SerializeOptions::new())
+        .ok()?;
+    Some(Bytes::from(json))
+}
+
+/// The one uncompressed message of a gRPC body.
+fn unframe(data: &[u8]) -> Option<Bytes> {
+    let (&flag, rest) = data.split_first()?;
+    if flag != 0 || rest.len() < 4 {
+        return None;
+    }
+    let (length, message) = rest.split_at(4);
+    let length = u32::from_be_bytes(length.try_into().ok()?) as usize;
+    (message.len() == length).then(|| Bytes::copy_from_slice(message))
+}
+
+/// `Connect-Timeout-Ms`: at most 10 digits.
+fn connect_timeout(headers: &HeaderMap) -> Result<Option<u64>, String> {
+    let Some(value) = headers.get("connect-timeout-ms") else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or_default();
+    if text.is_empty() || text.len() > 10 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{text:?} is not a timeout: at most 10 digits, in milliseconds"
+        ));
+    }
+    Ok(text.parse().ok())
+}
+
+/// `grpc-timeout` for `ms` milliseconds: at most 8 digits, so whole seconds past 99,999,999 ms.
+fn grpc_timeout(ms: u64) -> String {
+    if ms <= 99_999_999 {
+        format!("{ms}m")
+    } else {
+        format!("{}S", ms / 1000)
+    }
+}
+
+/// The message of a Connect `GET` (`connect=v1&encoding=json|proto&message=…[&base64=1]`), or
+/// `None` when the query is not one.
+fn get_message(query: &str) -> Option<(Encoding, Result<Bytes, String>)> {
+    let mut encoding = None;
+    let mut message = None;
+    let mut base64 = false;
+    let mut compression = None;
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "encoding" => {
+                encoding = match &*value {
+                    "json" => Some(Encoding::Json),
+                    "proto" => Some(Encoding::Proto),
+                    _ => return None,
+                }
+            }
+            "message" => message = Some(value.into_owned()),
+            "base64" => base64 = value == "1",
+            "compression" => compression = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let encoding = encoding?;
+    let message = message.unwrap_or_default();
+    if compression.as_deref().is_some_and(|c| c != "identity") {
+        return Some((
+            encoding,
+            Err("compressed messages are not accepted (compression=identity only)".to_owned()),
+        ));
+    }
+    let bytes = if base64 {
+        let trimmed = message.trim_end_matches('=');
+        URL_SAFE_NO_PAD
+            .decode(trimmed)
+            .or_else(|_| URL_SAFE.decode(&message))
+            .map(Bytes::from)
+            .map_err(|err| format!("not URL-safe base64: {err}"))
+    } else {
+        Ok(Bytes::from(message.into_bytes()))
+    };
+    Some((encoding, bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn get_queries_are_read_as_the_spec_says() {
+        let (encoding, message) =
+            get_message("connect=v1&encoding=json&message=%7B%22maxResults%22%3A5%7D").unwrap();
+        assert_eq!(encoding, Encoding::Json);
+        assert_eq!(&message.unwrap()[..], br#"{"maxResults":5}"#);
+        let (encoding, message) = get_message("encoding=proto&base64=1&message=EAU").unwrap();
+        assert_eq!(encoding, Encoding::Proto);
+        assert_eq!(&message.unwrap()[..], &[0x10, 0x05]);
+        assert!(
+            get_message("message=x").is_none(),
+            "no encoding: not Connect"
+        );
+        assert!(get_message("encoding=xml&message=x").is_none());
+        assert!(
+            get_message("encoding=json&compression=gzip&message=x")
+                .unwrap()
+                .1
+                .is_err()
+        );
+        assert!(
+            get_message("encoding=proto&base64=1&message=***")
+                .unwrap()
+                .1
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn long_timeouts_fit_grpc_timeouts_eight_digits() {
+        assert_eq!(grpc_timeout(1500), "1500m");
+        assert_eq!(grpc_timeout(99_999_999), "99999999m");
+        assert_eq!(grpc_timeout(9_999_999_999), "9999999S");
+    }
+
+    #[test]
+    fn timeouts_are_at_most_ten_digits() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(connect_timeout(&headers), Ok(None));
+        headers.insert("connect-timeout-ms", HeaderValue::from_static("1500"));
+        assert_eq!(connect_timeout(&headers), Ok(Some(1500)));
+        for bad in ["", "-1", "1.5", "12345678901", "abc"] {
+            headers.insert("connect-timeout-ms", HeaderValue::from_str(bad).unwrap());
+            assert!(connect_timeout(&headers).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field() {
+        let layer = ConnectLayer::new(1 << 20).unwrap();
+        let input = layer
+            .shared
+            .pool
+            .get_message_by_name("elasticache.v1.DescribeServerlessCachesRequest")
+            .unwrap();
+        let (field, why) = json_to_proto(&input, br#"{"maxResults":"many"}"#).unwrap_err();
+        assert_eq!(field, "maxResults");
+        assert!(!why.is_empty());
+        let (field, _) = json_to_proto(&input, br#"{"bogus":1}"#).unwrap_err();
+        assert!(field.is_empty() || field == "bogus", "{field}");
+        assert!(json_to_proto(&input, b"{").is_err());
+        assert!(json_to_proto(&input, b"{} trailing").is_err());
+        let ok = json_to_proto(&input, br#"{"serverlessCacheName":"a","max_results":3}"#).unwrap();
+        let decoded = crate::pb::DescribeServerlessCachesRequest::decode(ok).unwrap();
+        assert_eq!(decoded.serverless_cache_name.as_deref(), Some("a"));
+        assert_eq!(decoded.max_results, Some(3));
+    }
+
+    #[test]
+    fn every_code_has_the_connect_name_and_http_status_of_the_spec() {
+        assert_eq!(
+            connect_code(Code::NotFound),
+            ("not_found", StatusCode::NOT_FOUND)
+        );
+        assert_eq!(
+            connect_code(Code::ResourceExhausted),
+            ("resource_exhausted", StatusCode::TOO_MANY_REQUESTS)
+        );
+        assert_eq!(connect_code(Code::Cancelled).1.as_u16(), 499);
+        assert_eq!(
+            connect_code(Code::Unauthenticated),
+            ("unauthenticated", StatusCode::UNAUTHORIZED)
+        );
+    }
+}

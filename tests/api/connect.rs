@@ -1,0 +1,391 @@
+//! The Connect protocol on the gRPC port, spoken as a Connect client does (HTTP/2, the requests
+//! of the connectrpc.com spec), against the emulator.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use elasticache_grpc::emulator::FaultKind;
+use elasticache_grpc::pb;
+use http::{Method, StatusCode};
+use http_body_util::BodyExt as _;
+use prost::Message as _;
+use serde_json::{Value, json};
+use tonic::transport::Channel;
+use tower::ServiceExt as _;
+
+use crate::helpers::*;
+
+const SERVICE: &str = "/elasticache.v1.ElastiCacheService";
+
+/// One Connect answer: HTTP status, headers, body.
+struct Answer {
+    status: StatusCode,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.body))
+    }
+
+    /// The `debug` of the detail of `type_name`.
+    fn detail(&self, type_name: &str) -> Value {
+        let json = self.json();
+        json["details"]
+            .as_array()
+            .and_then(|d| d.iter().find(|d| d["type"] == type_name))
+            .map(|d| d["debug"].clone())
+            .unwrap_or_else(|| panic!("no {type_name} detail in {json}"))
+    }
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
+    let channel = Channel::from_shared(format!("http://{}", app.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut request = http::Request::builder()
+        .method(method)
+        .uri(format!("http://{}{path}", app.addr));
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    request = request.header("connect-protocol-version", "1");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            body.into(),
+        )))
+        .unwrap();
+    let response = channel.oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+async fn post_json(app: &TestApp, rpc: &str, body: Value) -> Answer {
+    send(
+        app,
+        Method::POST,
+        &format!("{SERVICE}/{rpc}"),
+        Some("application/json"),
+        &[],
+        body.to_string(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn unary_json_calls_answer_canonical_json() {
+    let mut app = spawn_app().await;
+    let cache = unique("connect-cache");
+    available_cache(&mut app, &cache).await;
+    let answer = post_json(
+        &app,
+        "DescribeServerlessCaches",
+        json!({ "serverlessCacheName": cache }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(answer.headers["content-type"], "application/json");
+    assert!(answer.headers.contains_key("x-request-id"));
+    let json = answer.json();
+    assert_eq!(json["serverlessCaches"][0]["serverlessCacheName"], cache);
+    assert_eq!(json["serverlessCaches"][0]["status"], "available");
+    // Proto field names are accepted too, as the JSON mapping says.
+    let answer = post_json(
+        &app,
+        "DescribeServerlessCaches",
+        json!({ "serverless_cache_name": cache }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unary_binary_calls_answer_the_proto_message() {
+    let mut app = spawn_app().await;
+    let cache = unique("connect-proto");
+    available_cache(&mut app, &cache).await;
+    let request = pb::DescribeServerlessCachesRequest {
+        serverless_cache_name: Some(cache.clone()),
+        ..Default::default()
+    };
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/proto"),
+        &[],
+        request.encode_to_vec(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-type"], "application/proto");
+    let response = pb::DescribeServerlessCachesResponse::decode(answer.body).unwrap();
+    assert_eq!(
+        response.serverless_caches[0]
+            .serverless_cache_name
+            .as_deref(),
+        Some(cache.as_str())
+    );
+}
+
+#[tokio::test]
+async fn get_serves_read_only_rpcs_and_refuses_mutating_ones() {
+    let mut app = spawn_app().await;
+    let cache = unique("connect-get");
+    available_cache(&mut app, &cache).await;
+    let message = format!("%7B%22serverlessCacheName%22%3A%22{cache}%22%7D");
+    let answer = send(
+        &app,
+        Method::GET,
+        &format!("{SERVICE}/DescribeServerlessCaches?connect=v1&encoding=json&message={message}"),
+        None,
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.body);
+    assert_eq!(
+        answer.json()["serverlessCaches"][0]["serverlessCacheName"],
+        cache
+    );
+
+    let before = app.emulator.total_calls();
+    let answer = send(
+        &app,
+        Method::GET,
+        &format!("{SERVICE}/DeleteServerlessCache?connect=v1&encoding=json&message=%7B%7D"),
+        None,
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.json()["code"], "unimplemented");
+    assert_eq!(app.emulator.total_calls(), before);
+}
+
+#[tokio::test]
+async fn errors_carry_every_detail_decoded_in_debug() {
+    let app = spawn_app().await;
+    // A missing snapshot: NOT_FOUND with ErrorInfo, RequestInfo, ResourceInfo and the typed fault.
+    let answer = post_json(
+        &app,
+        "ExportServerlessCacheSnapshot",
+        json!({ "serverlessCacheSnapshotName": "nope", "s3BucketName": "corp-cache-backups" }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND);
+    let json = answer.json();
+    assert_eq!(json["code"], "not_found");
+    assert!(json["message"].as_str().unwrap().contains("nope"));
+    let info = answer.detail("google.rpc.ErrorInfo");
+    assert_eq!(info["reason"], "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND");
+    assert_eq!(
+        info["metadata"]["operation"],
+        "ExportServerlessCacheSnapshot"
+    );
+    assert_eq!(
+        answer.detail("google.rpc.ResourceInfo")["resourceName"],
+        "nope"
+    );
+    let request_id = answer.detail("google.rpc.RequestInfo")["requestId"].clone();
+    assert_eq!(
+        request_id,
+        answer.headers["x-request-id"].to_str().unwrap(),
+        "the detail and the header name the same request"
+    );
+    assert!(
+        answer.detail("elasticache.v1.ServerlessCacheSnapshotNotFoundFault")["message"]
+            .as_str()
+            .is_some()
+    );
+    // Every detail also carries its bytes, base64.
+    for detail in json["details"].as_array().unwrap() {
+        assert!(!detail["value"].as_str().unwrap().is_empty(), "{detail}");
+    }
+
+    // A missing field: INVALID_ARGUMENT with a BadRequest naming it; nothing sent upstream.
+    let answer = post_json(
+        &app,
+        "ExportServerlessCacheSnapshot",
+        json!({ "serverlessCacheSnapshotName": "nope" }),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.json()["code"], "invalid_argument");
+    assert_eq!(
+        answer.detail("google.rpc.BadRequest")["fieldViolations"][0]["field"],
+        "s3_bucket_name"
+    );
+    assert_eq!(app.emulator.calls("ExportServerlessCacheSnapshot"), 1);
+
+    // A throttled upstream: RESOURCE_EXHAUSTED with RetryInfo.
+    app.emulator
+        .faults()
+        .inject_always(Some("DescribeServerlessCaches"), FaultKind::Throttle);
+    let answer = post_json(&app, "DescribeServerlessCaches", json!({})).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.json()["code"], "resource_exhausted");
+    assert!(
+        answer.detail("google.rpc.RetryInfo")["retryDelay"]
+            .as_str()
+            .unwrap()
+            .ends_with('s')
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_invalid_argument_naming_the_field_and_never_sent() {
+    let app = spawn_app().await;
+    let cases = [
+        (r#"{"maxResults":"many"}"#, "maxResults"),
+        (r#"{"serverlessCacheName":7}"#, "serverlessCacheName"),
+        (r#"{"noSuchField":1}"#, ""),
+        ("{", ""),
+        ("[]", ""),
+    ];
+    for (body, field) in cases {
+        let answer = send(
+            &app,
+            Method::POST,
+            &format!("{SERVICE}/DescribeServerlessCaches"),
+            Some("application/json"),
+            &[],
+            body,
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(answer.json()["code"], "invalid_argument", "{body}");
+        let violation = answer.detail("google.rpc.BadRequest")["fieldViolations"][0].clone();
+        if !field.is_empty() {
+            assert_eq!(violation["field"], field, "{body}");
+        }
+        assert!(answer.headers.contains_key("x-request-id"));
+    }
+    assert_eq!(app.emulator.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn connect_calls_are_authenticated_authorised_and_limited_like_grpc() {
+    use elasticache_grpc::config::{CallerConfig, parse_digest};
+    use elasticache_grpc::identity::hash_token;
+    let app = spawn_app_with(|s| {
+        s.callers = vec![CallerConfig {
+            name: "reporting".into(),
+            token_sha256: Some(parse_digest(&hash_token("reporting-secret")).unwrap()),
+            mtls_identity: None,
+            allow: vec!["Describe*".into()],
+            export_buckets: Vec::new(),
+            requests_per_second: Some(1),
+            burst: Some(3),
+        }];
+    })
+    .await;
+    let call = |rpc: &'static str, token: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let headers: Vec<(&str, &str)> = auth
+                .as_deref()
+                .map(|a| vec![("authorization", a)])
+                .unwrap_or_default();
+            send(
+                app,
+                Method::POST,
+                &format!("{SERVICE}/{rpc}"),
+                Some("application/json"),
+                &headers,
+                "{}",
+            )
+            .await
+        }
+    };
+    let answer = call("DescribeServerlessCaches", None).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.json()["code"], "unauthenticated");
+    let answer = call("DeleteServerlessCache", Some("reporting-secret")).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.json()["code"], "permission_denied");
+    assert_eq!(app.emulator.total_calls(), 0, "nothing reached AWS");
+    // Burst 3, one spent by the refused Delete: the third Describe at once is rate limited, as
+    // over gRPC.
+    let mut codes = Vec::new();
+    for _ in 0..3 {
+        codes.push(
+            call("DescribeServerlessCaches", Some("reporting-secret"))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(
+        codes,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+}
+
+#[tokio::test]
+async fn connect_timeout_is_the_deadline_and_oversized_bodies_are_refused() {
+    let app = spawn_app_with(|s| s.max_message_bytes = 2048).await;
+    app.emulator
+        .faults()
+        .inject_always(Some("DescribeServerlessCaches"), FaultKind::Hang);
+    let started = std::time::Instant::now();
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[("connect-timeout-ms", "300")],
+        "{}",
+    )
+    .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(answer.json()["code"], "deadline_exceeded");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[("connect-timeout-ms", "soon")],
+        "{}",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+
+    let big = format!(r#"{{"serverlessCacheName":"{}"}}"#, "a".repeat(4096));
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[],
+        big,
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(answer.json()["code"], "resource_exhausted");
+}
