@@ -104,7 +104,7 @@ impl Default for ConnectionPolicy {
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// What an HTTP/1 client reads: a refusal it can parse, instead of HTTP/2 frames it cannot.
-const HTTP1_REFUSAL_BODY: &str = "This is a gRPC server: it speaks HTTP/2 only. Use a gRPC client (grpcurl, a generated stub).\n";
+const HTTP1_REFUSAL_BODY: &str = "This is a gRPC server: it speaks HTTP/2 only. Use a gRPC client (grpcurl, a generated stub), or Connect over HTTP/2 (curl --http2-prior-knowledge, or https).\n";
 
 /// How long, once no call is in flight, the drain still waits for connections to go away by
 /// themselves before closing them (the last responses are flushed well within it).

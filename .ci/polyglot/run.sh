@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Polyglot CI checks: the gRPC facade from a generated Python client and grpcurl, and the
-# standalone ElastiCache emulator from boto3.
+# Polyglot CI checks: the gRPC facade from a generated Python client, grpcurl and curl (Connect),
+# and the standalone ElastiCache emulator from boto3.
 #
 #   .ci/polyglot/run.sh target/debug/elasticache-grpc
 #
@@ -291,6 +291,9 @@ else
         fail grpcurl-watch-streams "status $wrc; after 1 s: $(tr '\n' ' ' <<<"$early" | head -c 300); at the end: $(tr '\n' ' ' <<<"$late" | head -c 600)"
     fi
 fi
+
+phase="Connect checks with curl"
+run_py connect_curl_check.py 120 connect_curl_check.py --addr "$facade_addr"
 
 phase="gRPC client checks"
 run_py grpc_client_check.py 180 grpc_client_check.py --addr "$facade_addr" --gen "$gen"
