@@ -51,7 +51,8 @@ pub enum Refusal {
     /// The request is not gRPC: its content type is not `application/grpc[+proto]`.
     #[error(
         "content-type {content_type:?} is not supported: this server speaks gRPC \
-         (content-type application/grpc or application/grpc+proto)"
+         (content-type application/grpc or application/grpc+proto) and, for unary RPCs, Connect \
+         (application/json or application/proto)"
     )]
     UnsupportedContentType {
         /// What the request said.

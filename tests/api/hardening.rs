@@ -793,10 +793,10 @@ async fn listen_takes_a_host_name() {
     emulator.shutdown();
 }
 
-/// 17. A request that is not gRPC gets HTTP 415 and UNIMPLEMENTED `UNSUPPORTED_CONTENT_TYPE`,
-/// never reaching AWS.
+/// 17. A request that is neither gRPC nor Connect gets HTTP 415 and UNIMPLEMENTED
+/// `UNSUPPORTED_CONTENT_TYPE`, never reaching AWS.
 #[tokio::test]
-async fn a_json_request_gets_415_and_a_clear_status() {
+async fn an_xml_request_gets_415_and_a_clear_status() {
     use http_body_util::{BodyExt, Full};
     let app = spawn_app().await;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
@@ -808,8 +808,8 @@ async fn a_json_request_gets_415_and_a_clear_status() {
                 "http://{}/elasticache.v1.ElastiCacheService/DescribeServerlessCaches",
                 app.addr
             ))
-            .header("content-type", "application/json")
-            .body(Full::new(bytes::Bytes::from_static(b"{}")))
+            .header("content-type", "text/xml")
+            .body(Full::new(bytes::Bytes::from_static(b"<x/>")))
             .unwrap(),
         )
         .await
@@ -818,7 +818,8 @@ async fn a_json_request_gets_415_and_a_clear_status() {
     assert_eq!(response.headers()["grpc-status"], "12");
     let status = tonic::Status::from_header_map(response.headers()).unwrap();
     assert!(
-        status.message().contains("application/grpc"),
+        status.message().contains("application/grpc")
+            && status.message().contains("application/json"),
         "{}",
         status.message()
     );
