@@ -66,7 +66,7 @@ known = {  # src/config.rs FileConfig (deny_unknown_fields)
     "server": {"listen", "metrics_listen", "log_format", "max_concurrent_requests",
                "default_timeout_ms", "max_message_bytes", "drain_delay_ms",
                "handshake_timeout_ms", "max_connections", "keepalive_interval_ms",
-               "keepalive_timeout_ms", "coalesce_describes"},
+               "keepalive_timeout_ms", "coalesce_describes", "cors_allowed_origins"},
     "upstream": {"max_attempts", "initial_backoff_ms", "max_backoff_ms", "attempt_timeout_ms",
                  "requests_per_second", "burst"},
     "watch": {"poll_interval_ms", "settled_poll_interval_ms", "heartbeat_ms", "max_duration_ms",

@@ -169,6 +169,9 @@ pub struct Settings {
     pub keepalive_timeout: Duration,
     /// Identical read-only calls in flight at once share one upstream call.
     pub coalesce_describes: bool,
+    /// Browser origins (`https://console.example.com`) that may call over Connect and gRPC-Web
+    /// (CORS); none by default.
+    pub cors_allowed_origins: Vec<String>,
     /// Watches: poll intervals, heartbeat, limits.
     pub watch: WatchSettings,
     /// The config file the settings came from, for error messages.
@@ -198,6 +201,7 @@ impl Settings {
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             coalesce_describes: true,
+            cors_allowed_origins: Vec::new(),
             watch: WatchSettings::default(),
             config_file: None,
         }
@@ -331,6 +335,7 @@ struct ServerSection {
     keepalive_interval_ms: Option<u64>,
     keepalive_timeout_ms: Option<u64>,
     coalesce_describes: Option<bool>,
+    cors_allowed_origins: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -422,6 +427,10 @@ impl FileConfig {
             "server.keepalive_timeout_ms",
             self.server.keepalive_timeout_ms,
         )?;
+        for origin in self.server.cors_allowed_origins.iter().flatten() {
+            check_origin(origin)
+                .map_err(|why| ConfigError::new("server.cors_allowed_origins", why))?;
+        }
         let w = &self.watch;
         positive("watch.poll_interval_ms", w.poll_interval_ms)?;
         positive("watch.settled_poll_interval_ms", w.settled_poll_interval_ms)?;
@@ -554,6 +563,9 @@ impl FileConfig {
         if let Some(on) = self.server.coalesce_describes {
             settings.coalesce_describes = on;
         }
+        if let Some(origins) = self.server.cors_allowed_origins {
+            settings.cors_allowed_origins = origins;
+        }
         let u = &mut settings.upstream_policy;
         let up = self.upstream;
         u.max_attempts = up.max_attempts.unwrap_or(u.max_attempts);
@@ -610,6 +622,28 @@ pub struct Overrides {
     pub max_message_bytes: Option<usize>,
     /// `--drain-delay-ms`.
     pub drain_delay_ms: Option<u64>,
+}
+
+/// An origin as browsers send it: `http://` or `https://`, a host, an optional port, nothing else.
+pub fn check_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("{origin:?} is not an origin: it starts with https:// or http://")
+        })?;
+    let valid = !rest.is_empty()
+        && rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{origin:?} is not an origin: scheme, host and optional port only (no path, no \
+             trailing slash, no wildcard)"
+        ))
+    }
 }
 
 /// Whether `pattern` is an RPC name, a prefix with a trailing `*`, or `*`.
@@ -785,6 +819,16 @@ allow = ["Describe*"]
                 "greater than 0",
             ),
             ("[watch]\npoll_every = 1\n", "(line 2)", "unknown field"),
+            (
+                "[server]\ncors_allowed_origins = [\"https://a.example/\"]\n",
+                "server.cors_allowed_origins",
+                "not an origin",
+            ),
+            (
+                "[server]\ncors_allowed_origins = [\"*\"]\n",
+                "server.cors_allowed_origins",
+                "not an origin",
+            ),
         ];
         for (text, key, reason) in cases {
             let err = FileConfig::parse(text).expect_err(text);

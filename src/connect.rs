@@ -1,4 +1,5 @@
-//! The Connect protocol (connectrpc.com) for every unary RPC, on the gRPC port: `POST` with
+//! The Connect protocol (connectrpc.com) for every unary RPC, and gRPC-Web (through `tonic-web`)
+//! for every RPC, on the gRPC port. Connect: `POST` with
 //! `application/json` (canonical proto3 JSON) or `application/proto`, and `GET` for the read-only
 //! RPCs (`?connect=v1&encoding=json&message=…`, `base64=1` for URL-safe base64).
 //!
@@ -25,7 +26,7 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD
 use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use http::{HeaderMap, Method, StatusCode};
-use http_body_util::{BodyExt as _, Either, Full, Limited};
+use http_body_util::{BodyExt as _, Full, Limited};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
 use tonic::{Code, Status};
@@ -115,9 +116,9 @@ where
         + 'static,
     S::Future: Send + 'static,
     B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
+    B::Error: Into<BoxError> + std::fmt::Display,
 {
-    type Response = http::Response<Either<B, Full<Bytes>>>;
+    type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
     type Future = BoxFuture<Result<Self::Response, Infallible>>;
 
@@ -129,7 +130,14 @@ where
         let call = match self.shared.recognise(&request) {
             Recognised::No => {
                 let future = self.inner.call(request);
-                return Box::pin(async move { Ok(future.await?.map(Either::Left)) });
+                return Box::pin(async move { Ok(future.await?.map(tonic::body::Body::new)) });
+            }
+            Recognised::GrpcWeb => {
+                // tonic-web translates gRPC-Web into gRPC and back, around the same stack.
+                let future = tonic_web::GrpcWebLayer::new()
+                    .layer(self.inner.clone())
+                    .oneshot(request);
+                return Box::pin(future);
             }
             Recognised::Refused(status, http_status) => {
                 let response = self.shared.error(&status, Some(http_status), None);
@@ -146,6 +154,8 @@ where
 enum Recognised {
     /// Not a Connect request: pass it on.
     No,
+    /// A gRPC-Web request.
+    GrpcWeb,
     /// A Connect request that cannot be served: answer this at once.
     Refused(Status, StatusCode),
     Yes(Call),
@@ -167,6 +177,9 @@ fn media_type(headers: &HeaderMap) -> Option<String> {
 impl Shared {
     fn recognise(&self, request: &http::Request<tonic::body::Body>) -> Recognised {
         let path = request.uri().path();
+        if media_type(request.headers()).is_some_and(|t| t.starts_with("application/grpc-web")) {
+            return Recognised::GrpcWeb;
+        }
         let Some(name) = path.strip_prefix(SERVICE_PREFIX) else {
             return Recognised::No;
         };
@@ -225,7 +238,7 @@ impl Shared {
         inner: S,
         request: http::Request<tonic::body::Body>,
         call: Call,
-    ) -> http::Response<Either<B, Full<Bytes>>>
+    ) -> http::Response<tonic::body::Body>
     where
         S: Service<
                 http::Request<tonic::body::Body>,
@@ -355,7 +368,7 @@ impl Shared {
         output: &MessageDescriptor,
         response: http::Response<B>,
         request_id: &str,
-    ) -> http::Response<Either<B, Full<Bytes>>>
+    ) -> http::Response<tonic::body::Body>
     where
         B: http_body::Body<Data = Bytes>,
         B::Error: Into<BoxError>,
@@ -400,7 +413,7 @@ impl Shared {
                 }
             },
         };
-        let mut answer = http::Response::new(Either::Right(Full::new(body)));
+        let mut answer = http::Response::new(tonic::body::Body::new(Full::new(body)));
         copy_metadata(&parts.headers, answer.headers_mut());
         answer.headers_mut().insert(
             CONTENT_TYPE,
@@ -411,12 +424,12 @@ impl Shared {
 
     /// A Connect error: JSON `{code, message, details}` with the HTTP status of the Connect
     /// spec's table (or `http_status`), the response metadata of `headers` kept.
-    fn error<B>(
+    fn error(
         &self,
         status: &Status,
         http_status: Option<StatusCode>,
         headers: Option<&HeaderMap>,
-    ) -> http::Response<Either<B, Full<Bytes>>> {
+    ) -> http::Response<tonic::body::Body> {
         let (name, table_status) = connect_code(status.code());
         let mut body = serde_json::Map::new();
         body.insert("code".into(), name.into());
@@ -428,7 +441,8 @@ impl Shared {
             body.insert("details".into(), details.into());
         }
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut response = http::Response::new(Either::Right(Full::new(Bytes::from(bytes))));
+        let mut response =
+            http::Response::new(tonic::body::Body::new(Full::new(Bytes::from(bytes))));
         *response.status_mut() = http_status.unwrap_or(table_status);
         if let Some(headers) = headers {
             copy_metadata(headers, response.headers_mut());
@@ -441,12 +455,12 @@ impl Shared {
 
     /// [`Shared::error`] for a refusal made here, before the gRPC stack: it carries the request
     /// id, as the stack's answers do.
-    fn refused<B>(
+    fn refused(
         &self,
         status: &Status,
         http_status: Option<StatusCode>,
         request_id: &str,
-    ) -> http::Response<Either<B, Full<Bytes>>> {
+    ) -> http::Response<tonic::body::Body> {
         let mut response = self.error(status, http_status, None);
         if let Ok(value) = HeaderValue::from_str(request_id) {
             response

@@ -170,6 +170,7 @@ impl Application {
         // Connect outermost: a Connect call becomes the gRPC call it means before anything else
         // sees it, so it is measured, authenticated, limited and audited as one.
         let stack = tower::ServiceBuilder::new()
+            .option_layer(cors(&settings.cors_allowed_origins)?)
             .layer(crate::connect::ConnectLayer::new(max)?)
             .layer(inbound)
             .service(routes);
@@ -192,6 +193,44 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// CORS for browsers calling over Connect or gRPC-Web from `origins`; `None` (no CORS headers
+/// for anyone) when there are none.
+fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer>> {
+    use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName};
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let origins = origins
+        .iter()
+        .map(|o| http::HeaderValue::from_str(o))
+        .collect::<Result<Vec<_>, _>>()?;
+    let name = HeaderName::from_static;
+    Ok(Some(
+        tower_http::cors::CorsLayer::new()
+            .allow_origin(tower_http::cors::AllowOrigin::list(origins))
+            .allow_methods([http::Method::GET, http::Method::POST])
+            .allow_headers([
+                CONTENT_TYPE,
+                AUTHORIZATION,
+                name("x-grpc-web"),
+                name("x-user-agent"),
+                name("grpc-timeout"),
+                name("connect-protocol-version"),
+                name("connect-timeout-ms"),
+                name("x-request-id"),
+                name("traceparent"),
+            ])
+            .expose_headers([
+                name("grpc-status"),
+                name("grpc-message"),
+                name("grpc-status-details-bin"),
+                name("x-request-id"),
+                name("x-request-id-replaced"),
+            ])
+            .max_age(Duration::from_secs(3600)),
+    ))
 }
 
 /// The inbound tower stack, outermost first (DESIGN §1):

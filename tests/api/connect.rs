@@ -389,3 +389,202 @@ async fn connect_timeout_is_the_deadline_and_oversized_bodies_are_refused() {
     assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(answer.json()["code"], "resource_exhausted");
 }
+
+/// A gRPC-Web body: each frame's flag and bytes (0x80 marks the trailers frame).
+fn grpc_web_frames(mut body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut frames = Vec::new();
+    while body.len() >= 5 {
+        let flag = body[0];
+        let len = u32::from_be_bytes([body[1], body[2], body[3], body[4]]) as usize;
+        frames.push((flag, body[5..5 + len].to_vec()));
+        body = &body[5 + len..];
+    }
+    frames
+}
+
+fn grpc_web_request(message: &impl prost::Message) -> Vec<u8> {
+    let bytes = message.encode_to_vec();
+    let mut framed = vec![0];
+    framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&bytes);
+    framed
+}
+
+#[tokio::test]
+async fn grpc_web_calls_go_through_the_same_stack() {
+    let mut app = spawn_app().await;
+    let cache = unique("grpc-web");
+    available_cache(&mut app, &cache).await;
+    let request = pb::DescribeServerlessCachesRequest {
+        serverless_cache_name: Some(cache.clone()),
+        ..Default::default()
+    };
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/grpc-web+proto"),
+        &[("x-grpc-web", "1")],
+        grpc_web_request(&request),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(
+        answer.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/grpc-web")
+    );
+    let frames = grpc_web_frames(&answer.body);
+    let response = pb::DescribeServerlessCachesResponse::decode(&frames[0].1[..]).unwrap();
+    assert_eq!(
+        response.serverless_caches[0]
+            .serverless_cache_name
+            .as_deref(),
+        Some(cache.as_str())
+    );
+    let trailers = String::from_utf8(frames.last().unwrap().1.clone()).unwrap();
+    assert_eq!(frames.last().unwrap().0, 0x80);
+    assert!(trailers.contains("grpc-status:0"), "{trailers}");
+
+    // An error keeps its details: grpc-status-details-bin in the trailers (or headers).
+    let missing = pb::ExportServerlessCacheSnapshotRequest {
+        serverless_cache_snapshot_name: "nope".into(),
+        s3_bucket_name: "corp-cache-backups".into(),
+    };
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/ExportServerlessCacheSnapshot"),
+        Some("application/grpc-web+proto"),
+        &[],
+        grpc_web_request(&missing),
+    )
+    .await;
+    let mut metadata = answer.headers.clone();
+    for (_, frame) in grpc_web_frames(&answer.body)
+        .into_iter()
+        .filter(|(flag, _)| flag & 0x80 != 0)
+    {
+        for line in String::from_utf8(frame).unwrap().split("\r\n") {
+            if let Some((name, value)) = line.split_once(':') {
+                metadata.insert(
+                    http::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+                    value.trim().parse().unwrap(),
+                );
+            }
+        }
+    }
+    let status = tonic::Status::from_header_map(&metadata).expect("a grpc-status");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(reason(&status), "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn grpc_web_without_a_token_is_unauthenticated_and_never_sent() {
+    use elasticache_grpc::config::{CallerConfig, parse_digest};
+    use elasticache_grpc::identity::hash_token;
+    let app = spawn_app_with(|s| {
+        s.callers = vec![CallerConfig {
+            name: "reporting".into(),
+            token_sha256: Some(parse_digest(&hash_token("reporting-secret")).unwrap()),
+            mtls_identity: None,
+            allow: vec!["Describe*".into()],
+            export_buckets: Vec::new(),
+            requests_per_second: None,
+            burst: None,
+        }];
+    })
+    .await;
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/grpc-web+proto"),
+        &[],
+        grpc_web_request(&pb::DescribeServerlessCachesRequest::default()),
+    )
+    .await;
+    let grpc_status = answer
+        .headers
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_else(|| {
+            let frames = grpc_web_frames(&answer.body);
+            String::from_utf8(frames.last().unwrap().1.clone()).unwrap()
+        });
+    assert!(grpc_status.contains("16"), "{grpc_status}");
+    assert_eq!(app.emulator.total_calls(), 0);
+}
+
+#[tokio::test]
+async fn cors_answers_allowed_origins_only() {
+    let app = spawn_app_with(|s| {
+        s.cors_allowed_origins = vec!["https://console.example.com".into()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            send(
+                app,
+                Method::OPTIONS,
+                &format!("{SERVICE}/DescribeServerlessCaches"),
+                None,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    (
+                        "access-control-request-headers",
+                        "content-type,connect-protocol-version",
+                    ),
+                ],
+                Bytes::new(),
+            )
+            .await
+        }
+    };
+    let allowed = preflight("https://console.example.com").await;
+    assert_eq!(
+        allowed.headers["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    let denied = preflight("https://evil.example").await;
+    assert!(
+        !denied.headers.contains_key("access-control-allow-origin"),
+        "{:?}",
+        denied.headers
+    );
+    let call = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[("origin", "https://console.example.com")],
+        "{}",
+    )
+    .await;
+    assert_eq!(call.status, StatusCode::OK);
+    assert_eq!(
+        call.headers["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    let exposed = call.headers["access-control-expose-headers"]
+        .to_str()
+        .unwrap();
+    assert!(exposed.contains("grpc-status-details-bin"), "{exposed}");
+
+    // Without configured origins, nobody gets CORS headers.
+    let plain = spawn_app().await;
+    let answer = send(
+        &plain,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[("origin", "https://console.example.com")],
+        "{}",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(!answer.headers.contains_key("access-control-allow-origin"));
+}
