@@ -1,7 +1,9 @@
-//! The Connect protocol (connectrpc.com) for every unary RPC, and gRPC-Web (through `tonic-web`)
-//! for every RPC, on the gRPC port. Connect: `POST` with
+//! The Connect protocol (connectrpc.com) for every RPC, and gRPC-Web (through `tonic-web`), on the
+//! gRPC port. Connect, unary: `POST` with
 //! `application/json` (canonical proto3 JSON) or `application/proto`, and `GET` for the read-only
-//! RPCs (`?connect=v1&encoding=json&message=…`, `base64=1` for URL-safe base64).
+//! RPCs (`?connect=v1&encoding=json&message=…`, `base64=1` for URL-safe base64); server
+//! streaming (the Watch RPCs): `application/connect+json` or `+proto`, one enveloped request
+//! message, the response messages enveloped as they come, then the end-of-stream message.
 //!
 //! [`ConnectLayer`] is the outermost layer: it turns a Connect request into the gRPC request it
 //! means (the message framed, `content-type: application/grpc`, `Connect-Timeout-Ms` as
@@ -104,6 +106,8 @@ struct Call {
     input: MessageDescriptor,
     output: MessageDescriptor,
     encoding: Encoding,
+    /// Connect's streaming protocol (enveloped messages, an end-of-stream message).
+    streaming: bool,
     /// For `GET`: the message from the query, and whether it is base64.
     query: Option<Result<Bytes, String>>,
 }
@@ -183,14 +187,16 @@ impl Shared {
         let Some(name) = path.strip_prefix(SERVICE_PREFIX) else {
             return Recognised::No;
         };
-        let (encoding, query) = match *request.method() {
+        let (encoding, query, streaming) = match *request.method() {
             Method::POST => match media_type(request.headers()).as_deref() {
-                Some("application/json") => (Encoding::Json, None),
-                Some("application/proto") => (Encoding::Proto, None),
+                Some("application/json") => (Encoding::Json, None, false),
+                Some("application/proto") => (Encoding::Proto, None, false),
+                Some("application/connect+json") => (Encoding::Json, None, true),
+                Some("application/connect+proto") => (Encoding::Proto, None, true),
                 _ => return Recognised::No,
             },
             Method::GET => match get_message(request.uri().query().unwrap_or_default()) {
-                Some((encoding, message)) => (encoding, Some(message)),
+                Some((encoding, message)) => (encoding, Some(message), false),
                 None => return Recognised::No,
             },
             _ => return Recognised::No,
@@ -205,13 +211,14 @@ impl Shared {
                 StatusCode::NOT_FOUND,
             );
         };
-        if method.is_server_streaming() || method.is_client_streaming() {
+        if method.is_client_streaming() || method.is_server_streaming() != streaming {
+            let expected = if method.is_server_streaming() {
+                "a streaming RPC: application/connect+json or application/connect+proto"
+            } else {
+                "a unary RPC: application/json or application/proto"
+            };
             return Recognised::Refused(
-                Status::unimplemented(format!(
-                    "{name} streams; over Connect it needs the streaming protocol \
-                     (application/connect+json), which this server does not serve yet: call it \
-                     with gRPC"
-                )),
+                Status::unimplemented(format!("{name} is {expected}")),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             );
         }
@@ -228,6 +235,7 @@ impl Shared {
             input: method.input(),
             output: method.output(),
             encoding,
+            streaming,
             query,
         })
     }
@@ -237,7 +245,7 @@ impl Shared {
         self: Arc<Self>,
         inner: S,
         request: http::Request<tonic::body::Body>,
-        call: Call,
+        mut call: Call,
     ) -> http::Response<tonic::body::Body>
     where
         S: Service<
@@ -245,7 +253,7 @@ impl Shared {
                 Response = http::Response<B>,
                 Error = Infallible,
             >,
-        B: http_body::Body<Data = Bytes>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
@@ -264,11 +272,11 @@ impl Shared {
             }
         };
         let encoding = call.encoding;
-        let payload = match call.query {
+        let payload = match call.query.take() {
             Some(Ok(message)) => message,
             Some(Err(why)) => {
                 let status = bad_message(&request_id, "message", why);
-                return self.refused(&status, None, &request_id);
+                return self.refused_in(&call, &status, None, &request_id);
             }
             None => match Limited::new(body, self.max_message_bytes).collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -284,13 +292,29 @@ impl Shared {
                         &request_id,
                     )
                     .build();
-                    return self.refused(&status, Some(StatusCode::PAYLOAD_TOO_LARGE), &request_id);
+                    return self.refused_in(
+                        &call,
+                        &status,
+                        Some(StatusCode::PAYLOAD_TOO_LARGE),
+                        &request_id,
+                    );
                 }
                 Err(err) => {
                     let status = bad_message(&request_id, "", format!("unreadable body: {err}"));
-                    return self.refused(&status, None, &request_id);
+                    return self.refused_in(&call, &status, None, &request_id);
                 }
             },
+        };
+        let payload = if call.streaming {
+            match unenvelope(&payload) {
+                Ok(message) => message,
+                Err(why) => {
+                    let status = bad_message(&request_id, "", why);
+                    return self.refused_in(&call, &status, None, &request_id);
+                }
+            }
+        } else {
+            payload
         };
         let message = match encoding {
             Encoding::Proto => payload,
@@ -298,7 +322,7 @@ impl Shared {
                 Ok(message) => message,
                 Err((field, why)) => {
                     let status = bad_message(&request_id, &field, why);
-                    return self.refused(&status, None, &request_id);
+                    return self.refused_in(&call, &status, None, &request_id);
                 }
             },
         };
@@ -314,14 +338,19 @@ impl Shared {
                 &request_id,
             )
             .build();
-            return self.refused(&status, Some(StatusCode::PAYLOAD_TOO_LARGE), &request_id);
+            return self.refused_in(
+                &call,
+                &status,
+                Some(StatusCode::PAYLOAD_TOO_LARGE),
+                &request_id,
+            );
         }
         // The gRPC request this Connect request means.
         let timeout = match connect_timeout(&parts.headers) {
             Ok(timeout) => timeout,
             Err(why) => {
                 let status = bad_message(&request_id, "Connect-Timeout-Ms", why);
-                return self.refused(&status, None, &request_id);
+                return self.refused_in(&call, &status, None, &request_id);
             }
         };
         parts.method = Method::POST;
@@ -357,6 +386,9 @@ impl Shared {
             Ok(response) => response,
             Err(never) => match never {},
         };
+        if call.streaming {
+            return self.answer_stream(encoding, call.output, response);
+        }
         self.answer(encoding, &call.output, response, &request_id)
             .await
     }
@@ -430,17 +462,8 @@ impl Shared {
         http_status: Option<StatusCode>,
         headers: Option<&HeaderMap>,
     ) -> http::Response<tonic::body::Body> {
-        let (name, table_status) = connect_code(status.code());
-        let mut body = serde_json::Map::new();
-        body.insert("code".into(), name.into());
-        if !status.message().is_empty() {
-            body.insert("message".into(), status.message().into());
-        }
-        let details = self.details(status);
-        if !details.is_empty() {
-            body.insert("details".into(), details.into());
-        }
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        let (_, table_status) = connect_code(status.code());
+        let bytes = serde_json::to_vec(&self.error_json(status)).unwrap_or_default();
         let mut response =
             http::Response::new(tonic::body::Body::new(Full::new(Bytes::from(bytes))));
         *response.status_mut() = http_status.unwrap_or(table_status);
@@ -451,6 +474,20 @@ impl Shared {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
+    }
+
+    /// A Connect error's JSON: `code`, `message`, `details`.
+    fn error_json(&self, status: &Status) -> serde_json::Map<String, serde_json::Value> {
+        let mut body = serde_json::Map::new();
+        body.insert("code".into(), connect_code(status.code()).0.into());
+        if !status.message().is_empty() {
+            body.insert("message".into(), status.message().into());
+        }
+        let details = self.details(status);
+        if !details.is_empty() {
+            body.insert("details".into(), details.into());
+        }
+        body
     }
 
     /// [`Shared::error`] for a refusal made here, before the gRPC stack: it carries the request
@@ -468,6 +505,81 @@ impl Shared {
                 .insert(crate::request_id::X_REQUEST_ID, value);
         }
         response
+    }
+
+    /// A refusal made here, for a unary call ([`Shared::refused`]) or a streaming one (the
+    /// end-of-stream message).
+    fn refused_in(
+        &self,
+        call: &Call,
+        status: &Status,
+        http_status: Option<StatusCode>,
+        request_id: &str,
+    ) -> http::Response<tonic::body::Body> {
+        if !call.streaming {
+            return self.refused(status, http_status, request_id);
+        }
+        let end = envelope(END_STREAM, &self.end_stream(Some(status)));
+        let mut response = http::Response::new(tonic::body::Body::new(Full::new(end)));
+        response.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(streaming_content_type(call.encoding)),
+        );
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            response
+                .headers_mut()
+                .insert(crate::request_id::X_REQUEST_ID, value);
+        }
+        response
+    }
+
+    /// The end-of-stream message: `{}`, or `{"error": {…}}` as a unary error's body.
+    fn end_stream(&self, status: Option<&Status>) -> Bytes {
+        let mut end = serde_json::Map::new();
+        if let Some(status) = status.filter(|s| s.code() != Code::Ok) {
+            end.insert("error".into(), self.error_json(status).into());
+        }
+        Bytes::from(serde_json::to_vec(&end).unwrap_or_default())
+    }
+
+    /// The gRPC answer of a server-streaming call as a Connect stream: each message enveloped as
+    /// it arrives, then the end-of-stream message with the status.
+    fn answer_stream<B>(
+        self: &Arc<Self>,
+        encoding: Encoding,
+        output: MessageDescriptor,
+        response: http::Response<B>,
+    ) -> http::Response<tonic::body::Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = response.into_parts();
+        let trailers_only = Status::from_header_map(&parts.headers);
+        let shared = self.clone();
+        let state = Relay {
+            body: Box::pin(body),
+            buffer: BytesMut::new(),
+            ended: false,
+            trailers_only,
+        };
+        let frames = futures_util::stream::unfold(state, move |mut relay| {
+            let shared = shared.clone();
+            let output = output.clone();
+            async move {
+                let data = relay.next(&shared, encoding, &output).await?;
+                Some((Ok::<_, Infallible>(http_body::Frame::data(data)), relay))
+            }
+        });
+        let mut answer = http::Response::new(tonic::body::Body::new(
+            http_body_util::StreamBody::new(frames),
+        ));
+        copy_metadata(&parts.headers, answer.headers_mut());
+        answer.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(streaming_content_type(encoding)),
+        );
+        answer
     }
 
     /// Each detail of the status: `type`, base64 `value`, and the decoded message as `debug`.
@@ -596,6 +708,132 @@ fn proto_to_json(output: &MessageDescriptor, message: &[u8]) -> Option<Bytes> {
     Some(Bytes::from(json))
 }
 
+/// The flag of Connect's end-of-stream message.
+const END_STREAM: u8 = 0b10;
+
+fn streaming_content_type(encoding: Encoding) -> &'static str {
+    match encoding {
+        Encoding::Json => "application/connect+json",
+        Encoding::Proto => "application/connect+proto",
+    }
+}
+
+/// One Connect envelope: flags, big-endian length, bytes.
+fn envelope(flags: u8, message: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(5 + message.len());
+    out.put_u8(flags);
+    out.put_u32(u32::try_from(message.len()).unwrap_or(u32::MAX));
+    out.put_slice(message);
+    out.freeze()
+}
+
+/// The one message of a server-streaming call's request: a single uncompressed envelope.
+fn unenvelope(body: &[u8]) -> Result<Bytes, String> {
+    let (&flags, rest) = body
+        .split_first()
+        .ok_or("an empty body: the request is one enveloped message")?;
+    if flags & 0b1 != 0 {
+        return Err("compressed messages are not accepted".to_owned());
+    }
+    if rest.len() < 4 {
+        return Err("a truncated envelope".to_owned());
+    }
+    let (length, message) = rest.split_at(4);
+    let length = u32::from_be_bytes([length[0], length[1], length[2], length[3]]) as usize;
+    if message.len() != length {
+        return Err(format!(
+            "the envelope says {length} bytes and {} follow: one message is expected",
+            message.len()
+        ));
+    }
+    Ok(Bytes::copy_from_slice(message))
+}
+
+/// Relays a gRPC response body as Connect envelopes.
+struct Relay<B> {
+    body: Pin<Box<B>>,
+    buffer: BytesMut,
+    ended: bool,
+    /// The status of a trailers-only response (no body follows).
+    trailers_only: Option<Status>,
+}
+
+impl<B> Relay<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    /// The next envelope to send; `None` after the end-of-stream message.
+    async fn next(
+        &mut self,
+        shared: &Shared,
+        encoding: Encoding,
+        output: &MessageDescriptor,
+    ) -> Option<Bytes> {
+        if self.ended {
+            return None;
+        }
+        if let Some(status) = self.trailers_only.take() {
+            self.ended = true;
+            return Some(envelope(END_STREAM, &shared.end_stream(Some(&status))));
+        }
+        loop {
+            if let Some(message) = take_grpc_frame(&mut self.buffer) {
+                let message = match (encoding, message) {
+                    (_, Err(why)) => {
+                        self.ended = true;
+                        let status = Status::internal(why);
+                        return Some(envelope(END_STREAM, &shared.end_stream(Some(&status))));
+                    }
+                    (Encoding::Proto, Ok(message)) => message,
+                    (Encoding::Json, Ok(message)) => match proto_to_json(output, &message) {
+                        Some(json) => json,
+                        None => {
+                            self.ended = true;
+                            let status = Status::internal("a message could not be written as JSON");
+                            return Some(envelope(END_STREAM, &shared.end_stream(Some(&status))));
+                        }
+                    },
+                };
+                return Some(envelope(0, &message));
+            }
+            let status = match self.body.frame().await {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) => {
+                        self.buffer.extend_from_slice(&data);
+                        continue;
+                    }
+                    Err(frame) => match frame.into_trailers() {
+                        Ok(trailers) => Status::from_header_map(&trailers).unwrap_or_else(|| {
+                            Status::unknown("the stream ended without a status")
+                        }),
+                        Err(_) => continue,
+                    },
+                },
+                Some(Err(_)) => Status::unavailable("the stream was cut off"),
+                None => Status::unknown("the stream ended without a status"),
+            };
+            self.ended = true;
+            return Some(envelope(END_STREAM, &shared.end_stream(Some(&status))));
+        }
+    }
+}
+
+/// Takes one complete gRPC frame off `buffer`, if there is one.
+fn take_grpc_frame(buffer: &mut BytesMut) -> Option<Result<Bytes, String>> {
+    if buffer.len() < 5 {
+        return None;
+    }
+    if buffer[0] != 0 {
+        return Some(Err("a compressed message in the response".to_owned()));
+    }
+    let length = u32::from_be_bytes([buffer[1], buffer[2], buffer[3], buffer[4]]) as usize;
+    if buffer.len() < 5 + length {
+        return None;
+    }
+    let frame = buffer.split_to(5 + length).freeze();
+    Some(Ok(frame.slice(5..)))
+}
+
 /// The one uncompressed message of a gRPC body.
 fn unframe(data: &[u8]) -> Option<Bytes> {
     let (&flag, rest) = data.split_first()?;
@@ -703,6 +941,31 @@ mod tests {
                 .1
                 .is_err()
         );
+    }
+
+    #[test]
+    fn envelopes_and_frames_are_read_whole_or_refused() {
+        let one = envelope(0, b"{}");
+        assert_eq!(unenvelope(&one).unwrap(), Bytes::from_static(b"{}"));
+        assert!(unenvelope(b"").is_err());
+        assert!(unenvelope(&[1, 0, 0, 0, 0]).is_err(), "compressed");
+        assert!(unenvelope(&[0, 0, 0]).is_err(), "truncated");
+        assert!(unenvelope(&[0, 0, 0, 0, 5, b'x']).is_err(), "short");
+        let mut two = BytesMut::new();
+        two.extend_from_slice(&envelope(0, b"ab"));
+        two.extend_from_slice(&envelope(0, b"c")[..3]);
+        assert_eq!(
+            take_grpc_frame(&mut two),
+            Some(Ok(Bytes::from_static(b"ab")))
+        );
+        assert_eq!(take_grpc_frame(&mut two), None, "waits for the rest");
+        two.extend_from_slice(&[0, 1, b'c']);
+        assert_eq!(
+            take_grpc_frame(&mut two),
+            Some(Ok(Bytes::from_static(b"c")))
+        );
+        let mut compressed = BytesMut::from(&[1u8, 0, 0, 0, 0][..]);
+        assert!(matches!(take_grpc_frame(&mut compressed), Some(Err(_))));
     }
 
     #[test]

@@ -588,3 +588,116 @@ async fn cors_answers_allowed_origins_only() {
     assert_eq!(answer.status, StatusCode::OK);
     assert!(!answer.headers.contains_key("access-control-allow-origin"));
 }
+
+/// The envelopes of a Connect stream: flags and JSON.
+fn envelopes(body: &[u8]) -> Vec<(u8, Value)> {
+    grpc_web_frames(body)
+        .into_iter()
+        .map(|(flags, bytes)| (flags, serde_json::from_slice(&bytes).unwrap()))
+        .collect()
+}
+
+fn enveloped(json: Value) -> Vec<u8> {
+    let bytes = json.to_string().into_bytes();
+    let mut out = vec![0];
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bytes);
+    out
+}
+
+#[tokio::test]
+async fn watches_stream_over_connect_to_the_end_of_stream_message() {
+    let mut app = spawn_app_with(|s| {
+        s.watch.poll_interval = Duration::from_millis(50);
+    })
+    .await;
+    let cache = unique("connect-watch");
+    app.emulator.hold(&cache);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let emulator = app.emulator.clone();
+    let held = cache.clone();
+    let release = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        emulator.release(&held);
+    });
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/WatchServerlessCache"),
+        Some("application/connect+json"),
+        &[],
+        enveloped(json!({ "serverlessCacheName": cache })),
+    )
+    .await;
+    release.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-type"], "application/connect+json");
+    let seen = envelopes(&answer.body);
+    let events: Vec<_> = seen
+        .iter()
+        .map(|(flags, json)| {
+            (
+                *flags,
+                json["event"].as_str().unwrap_or_default().to_owned(),
+                json["serverlessCache"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            (0, "WATCH_EVENT_INITIAL".into(), "creating".into()),
+            (0, "WATCH_EVENT_CHANGED".into(), "available".into()),
+            (2, String::new(), String::new()),
+        ]
+    );
+    assert_eq!(seen[2].1, json!({}), "the end of a stream that ended OK");
+
+    // A missing cache: the end-of-stream message carries the NOT_FOUND with its details.
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/WatchServerlessCache"),
+        Some("application/connect+json"),
+        &[],
+        enveloped(json!({ "serverlessCacheName": "no-such-cache" })),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let seen = envelopes(&answer.body);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0, 2);
+    let error = &seen[0].1["error"];
+    assert_eq!(error["code"], "not_found");
+    let info = error["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["type"] == "google.rpc.ErrorInfo")
+        .unwrap();
+    assert_eq!(info["debug"]["reason"], "SERVERLESS_CACHE_NOT_FOUND");
+
+    // A unary content type on a streaming RPC, and the other way round: 415.
+    let answer = post_json(&app, "WatchServerlessCache", json!({})).await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/connect+json"),
+        &[],
+        enveloped(json!({})),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
