@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Polyglot CI checks: the gRPC facade from a generated Python client, grpcurl and curl (Connect),
-# and the standalone ElastiCache emulator from boto3.
+# Polyglot CI checks: the gRPC facade from a generated Python client, grpcurl, curl (Connect) and
+# the official Connect client for Node (.ci/connect: Connect JSON, Connect binary, gRPC-Web), and
+# the standalone ElastiCache emulator from boto3.
 #
 #   .ci/polyglot/run.sh target/debug/elasticache-grpc
 #
@@ -215,6 +216,33 @@ run_py() {
     fi
 }
 
+# run_node NAME TIMEOUT_S SCRIPT ARGS...: as run_py, for a Node script in .ci/connect.
+run_node() {
+    local name=$1 limit=$2 out=$work/$1.out rc oks fails
+    shift 2
+    rm -f "$out.rc"
+    {
+        cd "$repo/.ci/connect"
+        timeout "$limit" node "$@" &
+        echo $! >"$work/child.pid"
+        rc=0
+        wait $! || rc=$?
+        echo "$rc" >"$out.rc"
+    } | tee "$out" &
+    wait $! || true
+    rm -f "$work/child.pid"
+    rc=$(cat "$out.rc" 2>/dev/null || echo 255)
+    oks=$(grep -c '^ok ' "$out" || true)
+    fails=$(grep -c '^FAIL ' "$out" || true)
+    passed=$((passed + oks))
+    failed=$((failed + fails))
+    if [[ $rc -ne 0 && $fails -eq 0 ]]; then
+        fail "$name" "exited with status $rc$([[ $rc -eq 124 ]] && echo " (timed out after ${limit}s)") without reporting a failing check"
+    elif [[ $rc -eq 0 && $oks -eq 0 ]]; then
+        fail "$name" "reported no checks"
+    fi
+}
+
 # gcurl ARGS...: grpcurl against the facade, bounded; output in $gout, status in $grc.
 gcurl() {
     set +e
@@ -294,6 +322,14 @@ fi
 
 phase="Connect checks with curl"
 run_py connect_curl_check.py 120 connect_curl_check.py --addr "$facade_addr"
+
+phase="Connect clients (Node: connect-node over Connect JSON, Connect binary, gRPC-Web)"
+if (cd "$repo/.ci/connect" && timeout 600 npm ci --no-audit --no-fund --silent >&2 \
+    && timeout 120 node_modules/.bin/buf generate >&2); then
+    run_node connect_node 300 check.mjs --addr "$facade_addr"
+else
+    fail connect-node-setup "npm ci or buf generate failed in .ci/connect"
+fi
 
 phase="gRPC client checks"
 run_py grpc_client_check.py 180 grpc_client_check.py --addr "$facade_addr" --gen "$gen"
