@@ -40,6 +40,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 const IN_FLIGHT: usize = 1_000;
+/// Concurrency of the Connect JSON vs gRPC comparison.
+const CONNECT_CONCURRENCY: usize = 16;
 const FIXED_RATE: u32 = 1_000;
 const STARTS: usize = 5;
 /// Slices each side's measurement is cut into, alternating with the other side.
@@ -247,6 +249,35 @@ async fn run(options: Options) -> anyhow::Result<()> {
             .push((concurrency, direct.expect("ran"), through.expect("ran")));
     }
 
+    // Connect JSON against gRPC through the same facade, alternating as above: what JSON and
+    // Connect's translation cost on a Describe.
+    let connect_fn = {
+        let channel = channel.clone();
+        let url = format!(
+            "{facade_url}/elasticache.v1.ElastiCacheService/DescribeServerlessCacheSnapshots"
+        );
+        move || {
+            let channel = channel.clone();
+            let url = url.clone();
+            async move { connect_call(channel, &url).await }
+        }
+    };
+    let (mut grpc_side, mut connect_side) = (None, None);
+    for round in 0..ROUNDS {
+        for side in [round % 2, 1 - round % 2] {
+            if side == 0 {
+                let run =
+                    closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, facade_fn.clone()).await;
+                merge(&mut grpc_side, run);
+            } else {
+                let run =
+                    closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, connect_fn.clone()).await;
+                merge(&mut connect_side, run);
+            }
+        }
+    }
+    report.connect = Some((grpc_side.expect("ran"), connect_side.expect("ran")));
+
     let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
     let (mut fixed_direct, mut fixed_facade, mut fixed_hop) = (None, None, None);
     for round in 0..ROUNDS {
@@ -303,6 +334,34 @@ async fn facade_call(mut grpc: ElastiCacheServiceClient<Channel>) -> Result<(), 
         return Err("wrong snapshot count".into());
     }
     Ok(())
+}
+
+/// A Describe over Connect JSON (HTTP/2, as a Connect client sends it).
+async fn connect_call(channel: Channel, url: &str) -> Result<(), String> {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+    let request = http::Request::post(url)
+        .header("content-type", "application/json")
+        .header("connect-protocol-version", "1")
+        .body(tonic::body::Body::new(http_body_util::Full::new(
+            bytes::Bytes::from_static(b"{}"),
+        )))
+        .map_err(|e| e.to_string())?;
+    let response = channel.oneshot(request).await.map_err(|e| e.to_string())?;
+    if response.status() != http::StatusCode::OK {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    match json["serverlessCacheSnapshots"].as_array() {
+        Some(s) if s.len() == SNAPSHOTS => Ok(()),
+        _ => Err("wrong snapshot count".into()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -640,6 +699,8 @@ struct Report {
     closed: Vec<(usize, Run, Run)>,
     fixed: Option<(Run, Run)>,
     hop: Option<Run>,
+    /// gRPC and Connect JSON through the facade, closed loop.
+    connect: Option<(Run, Run)>,
     after_load_rss_kib: u64,
     hwm_kib: u64,
 }
@@ -773,6 +834,18 @@ impl Report {
         for (c, direct, facade) in &self.closed {
             row(w, &format!("| {c} | direct SDK"), direct);
             row(w, &format!("| {c} | through facade"), facade);
+        }
+        if let Some((grpc, connect)) = &self.connect {
+            let _ = writeln!(
+                w,
+                "\n### Connect JSON vs gRPC through the facade (concurrency {CONNECT_CONCURRENCY}): \
+                 Connect / gRPC throughput **{:.2}×**\n\n\
+                 | path | req/s | p50 µs | p99 µs | p99.9 µs | CPU µs/call: load gen | facade | emulator | total |\n\
+                 |---|---|---|---|---|---|---|---|---|",
+                connect.rps() / grpc.rps()
+            );
+            row(w, "| gRPC (tonic client)", grpc);
+            row(w, "| Connect JSON (`application/json`)", connect);
         }
         if let Some((direct, facade)) = &self.fixed {
             let _ = writeln!(
