@@ -281,17 +281,7 @@ impl Shared {
             None => match Limited::new(body, self.max_message_bytes).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-                    let status = StatusBuilder::new(
-                        Code::ResourceExhausted,
-                        format!(
-                            "the request is larger than this server's max_message_bytes ({})",
-                            self.max_message_bytes
-                        ),
-                        "MESSAGE_TOO_LARGE",
-                        FACADE_DOMAIN,
-                        &request_id,
-                    )
-                    .build();
+                    let status = self.too_large(&request_id);
                     return self.refused_in(
                         &call,
                         &status,
@@ -327,17 +317,7 @@ impl Shared {
             },
         };
         if message.len() > self.max_message_bytes {
-            let status = StatusBuilder::new(
-                Code::ResourceExhausted,
-                format!(
-                    "the request is larger than this server's max_message_bytes ({})",
-                    self.max_message_bytes
-                ),
-                "MESSAGE_TOO_LARGE",
-                FACADE_DOMAIN,
-                &request_id,
-            )
-            .build();
+            let status = self.too_large(&request_id);
             return self.refused_in(
                 &call,
                 &status,
@@ -474,6 +454,21 @@ impl Shared {
             .headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         response
+    }
+
+    /// RESOURCE_EXHAUSTED `MESSAGE_TOO_LARGE`, as gRPC answers a message over the limit.
+    fn too_large(&self, request_id: &str) -> Status {
+        StatusBuilder::new(
+            Code::ResourceExhausted,
+            format!(
+                "the request is larger than this server's max_message_bytes ({})",
+                self.max_message_bytes
+            ),
+            "MESSAGE_TOO_LARGE",
+            FACADE_DOMAIN,
+            request_id,
+        )
+        .build()
     }
 
     /// A Connect error's JSON: `code`, `message`, `details`.

@@ -5,8 +5,9 @@
 
 Runs curl (HTTP/2 with prior knowledge: the service speaks HTTP/2 only) against the facade and
 checks the JSON it prints: a Describe with GET, an Export of a missing snapshot with POST JSON (the
-decoded ErrorInfo, ResourceInfo and RequestInfo in `debug`), and a request missing a field (a
-BadRequest naming it).
+decoded ErrorInfo, ResourceInfo and RequestInfo in `debug`), a request missing a field (a
+BadRequest naming it), and a Describe while the upstream throttles (RetryInfo; the throttle is
+injected into the facade's embedded emulator, `--emulator URL`).
 """
 
 import argparse
@@ -48,6 +49,7 @@ def detail(error, type_name):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--addr", required=True)
+    parser.add_argument("--emulator", help="the facade's embedded emulator, for fault injection")
     args = parser.parse_args()
     base = f"http://{args.addr}/{SERVICE}"
     checks = Checks()
@@ -89,6 +91,27 @@ def main():
         expect([v.get("field") for v in violations] == ["s3_bucket_name"], f"violations {violations}")
 
     checks.run("curl-connect-post-missing-field", post_missing_field, needs=["curl-installed"])
+
+    def throttled_upstream():
+        expect(args.emulator, "the facade's emulator endpoint was not found in its log")
+        # Throttle exactly the attempts of one Describe (3 by default), so nothing after it sees it.
+        inject = subprocess.run(
+            ["curl", "-sS", "--max-time", "10", "-d", "action=DescribeServerlessCaches&kind=throttle&times=3",
+             f"{args.emulator}/_emulator/faults"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )
+        expect(inject.returncode == 0 and inject.stdout.strip() == "ok", f"fault injection: {inject.stdout} {inject.stderr}")
+        code, body = curl(
+            "-H", "content-type: application/json", "-d", "{}", f"{base}/DescribeServerlessCaches"
+        )
+        expect(code == 429, f"HTTP {code}, expected 429: {body}")
+        expect(body.get("code") == "resource_exhausted", f"code {body.get('code')!r}")
+        retry = detail(body, "google.rpc.RetryInfo")
+        expect(str(retry.get("retryDelay", "")).endswith("s"), f"RetryInfo {retry}")
+        info = detail(body, "google.rpc.ErrorInfo")
+        expect(info.get("reason") == "THROTTLING", f"ErrorInfo {info}")
+
+    checks.run("curl-connect-throttled-retry-info", throttled_upstream, needs=["curl-installed"])
     print(f"connect_curl_check: {checks.passed} passed, {checks.failed} failed", file=sys.stderr)
     return checks.exit_code()
 

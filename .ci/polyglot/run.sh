@@ -185,18 +185,18 @@ log "facade (embedded emulator) on $facade_addr, standalone emulator on $emulato
 
 # ---- checks -------------------------------------------------------------------------------------
 
-# run_py NAME TIMEOUT_S SCRIPT ARGS...: tally the script's ok/FAIL lines; a script that dies
-# without reporting a FAIL (crash, timeout) counts as one more failure. The script runs in the
-# background and is waited for, so INT/TERM reach on_exit at once (bash defers traps while a
-# foreground command runs); on_exit stops it through $work/child.pid.
-run_py() {
-    local name=$1 limit=$2 out=$work/$1.out rc oks fails
-    shift 2
+# run_check NAME TIMEOUT_S DIR PROGRAM ARGS...: run PROGRAM in DIR and tally its ok/FAIL lines; a
+# program that dies without reporting a FAIL (crash, timeout) counts as one more failure. It runs
+# in the background and is waited for, so INT/TERM reach on_exit at once (bash defers traps while
+# a foreground command runs); on_exit stops it through $work/child.pid.
+run_check() {
+    local name=$1 limit=$2 dir=$3 out=$work/$1.out rc oks fails
+    shift 3
     rm -f "$out.rc"
     {
-        cd "$here"
+        cd "$dir"
         AWS_CONFIG_FILE=$work/no-aws-config AWS_SHARED_CREDENTIALS_FILE=$work/no-aws-credentials \
-            env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE timeout "$limit" "$py" "$@" &
+            env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE timeout "$limit" "$@" &
         echo $! >"$work/child.pid"
         rc=0
         wait $! || rc=$?
@@ -216,32 +216,11 @@ run_py() {
     fi
 }
 
-# run_node NAME TIMEOUT_S SCRIPT ARGS...: as run_py, for a Node script in .ci/connect.
-run_node() {
-    local name=$1 limit=$2 out=$work/$1.out rc oks fails
-    shift 2
-    rm -f "$out.rc"
-    {
-        cd "$repo/.ci/connect"
-        timeout "$limit" node "$@" &
-        echo $! >"$work/child.pid"
-        rc=0
-        wait $! || rc=$?
-        echo "$rc" >"$out.rc"
-    } | tee "$out" &
-    wait $! || true
-    rm -f "$work/child.pid"
-    rc=$(cat "$out.rc" 2>/dev/null || echo 255)
-    oks=$(grep -c '^ok ' "$out" || true)
-    fails=$(grep -c '^FAIL ' "$out" || true)
-    passed=$((passed + oks))
-    failed=$((failed + fails))
-    if [[ $rc -ne 0 && $fails -eq 0 ]]; then
-        fail "$name" "exited with status $rc$([[ $rc -eq 124 ]] && echo " (timed out after ${limit}s)") without reporting a failing check"
-    elif [[ $rc -eq 0 && $oks -eq 0 ]]; then
-        fail "$name" "reported no checks"
-    fi
-}
+# run_py NAME TIMEOUT_S SCRIPT ARGS...: a Python check of .ci/polyglot.
+run_py() { run_check "$1" "$2" "$here" "$py" "${@:3}"; }
+
+# run_node NAME TIMEOUT_S SCRIPT ARGS...: a Node check of .ci/connect.
+run_node() { run_check "$1" "$2" "$repo/.ci/connect" node "${@:3}"; }
 
 # gcurl ARGS...: grpcurl against the facade, bounded; output in $gout, status in $grc.
 gcurl() {
@@ -321,7 +300,8 @@ else
 fi
 
 phase="Connect checks with curl"
-run_py connect_curl_check.py 120 connect_curl_check.py --addr "$facade_addr"
+embedded_emulator=$(grep -o 'endpoint=http://[0-9.:]*' "$work/facade.log" | head -n 1 | cut -d= -f2 || true)
+run_py connect_curl_check.py 120 connect_curl_check.py --addr "$facade_addr" --emulator "$embedded_emulator"
 
 phase="Connect clients (Node: connect-node over Connect JSON, Connect binary, gRPC-Web)"
 if (cd "$repo/.ci/connect" && timeout 600 npm ci --no-audit --no-fund --silent >&2 \

@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 use tonic::transport::Channel;
 use tower::ServiceExt as _;
 
+use elasticache_grpc::config::CallerConfig;
+
 use crate::helpers::*;
 
 const SERVICE: &str = "/elasticache.v1.ElastiCacheService";
@@ -285,17 +287,11 @@ async fn malformed_json_is_invalid_argument_naming_the_field_and_never_sent() {
 
 #[tokio::test]
 async fn connect_calls_are_authenticated_authorised_and_limited_like_grpc() {
-    use elasticache_grpc::config::{CallerConfig, parse_digest};
-    use elasticache_grpc::identity::hash_token;
     let app = spawn_app_with(|s| {
         s.callers = vec![CallerConfig {
-            name: "reporting".into(),
-            token_sha256: Some(parse_digest(&hash_token("reporting-secret")).unwrap()),
-            mtls_identity: None,
-            allow: vec!["Describe*".into()],
-            export_buckets: Vec::new(),
             requests_per_second: Some(1),
             burst: Some(3),
+            ..caller("reporting", "reporting-secret", &["Describe*"], &[])
         }];
     })
     .await;
@@ -482,18 +478,8 @@ async fn grpc_web_calls_go_through_the_same_stack() {
 
 #[tokio::test]
 async fn grpc_web_without_a_token_is_unauthenticated_and_never_sent() {
-    use elasticache_grpc::config::{CallerConfig, parse_digest};
-    use elasticache_grpc::identity::hash_token;
     let app = spawn_app_with(|s| {
-        s.callers = vec![CallerConfig {
-            name: "reporting".into(),
-            token_sha256: Some(parse_digest(&hash_token("reporting-secret")).unwrap()),
-            mtls_identity: None,
-            allow: vec!["Describe*".into()],
-            export_buckets: Vec::new(),
-            requests_per_second: None,
-            burst: None,
-        }];
+        s.callers = vec![caller("reporting", "reporting-secret", &["Describe*"], &[])];
     })
     .await;
     let answer = send(
@@ -700,4 +686,110 @@ async fn watches_stream_over_connect_to_the_end_of_stream_message() {
     )
     .await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn grpc_web_text_and_a_disallowed_rpc_over_grpc_web() {
+    use base64::Engine as _;
+    let app = spawn_app_with(|s| {
+        s.callers = vec![caller("reporting", "reporting-secret", &["Describe*"], &[])];
+    })
+    .await;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    // grpc-web-text: the body is base64 both ways.
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/grpc-web-text"),
+        &[
+            ("authorization", "Bearer reporting-secret"),
+            ("accept", "application/grpc-web-text"),
+        ],
+        b64.encode(grpc_web_request(
+            &pb::DescribeServerlessCachesRequest::default(),
+        )),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.headers["content-type"], "application/grpc-web-text+proto",
+        "{:?}",
+        answer.body
+    );
+    // Each frame is base64 on its own (the spec lets a text body be several base64 runs).
+    let text = String::from_utf8(answer.body.to_vec()).unwrap();
+    let mut decoded = Vec::new();
+    let mut run = String::new();
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        run.push(c);
+        if run.len().is_multiple_of(4) && run.ends_with('=') {
+            decoded.extend(b64.decode(&run).expect("base64"));
+            run.clear();
+        }
+    }
+    if !run.is_empty() {
+        decoded.extend(b64.decode(&run).expect("base64"));
+    }
+    let frames = grpc_web_frames(&decoded);
+    assert!(pb::DescribeServerlessCachesResponse::decode(&frames[0].1[..]).is_ok());
+    assert!(
+        String::from_utf8_lossy(&frames.last().unwrap().1).contains("grpc-status:0"),
+        "{frames:?}"
+    );
+    // A mutating RPC the caller may not call: PERMISSION_DENIED, nothing sent.
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DeleteServerlessCache"),
+        Some("application/grpc-web+proto"),
+        &[("authorization", "Bearer reporting-secret")],
+        grpc_web_request(&pb::DeleteServerlessCacheRequest {
+            serverless_cache_name: "any".into(),
+            final_snapshot_name: None,
+        }),
+    )
+    .await;
+    let status = answer
+        .headers
+        .get("grpc-status")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(status.as_deref(), Some("7"), "{:?}", answer.headers);
+    assert_eq!(
+        app.emulator.total_calls(),
+        1,
+        "only the Describe reached AWS"
+    );
+}
+
+#[tokio::test]
+async fn connect_calls_count_against_the_in_flight_cap() {
+    let app = spawn_app_with(|s| s.max_concurrent_requests = 1).await;
+    app.emulator.faults().inject_always(
+        Some("DescribeServerlessCaches"),
+        FaultKind::Delay(Duration::from_millis(1000)),
+    );
+    let held = {
+        let mut client = app.client.clone();
+        tokio::spawn(async move {
+            client
+                .describe_serverless_caches(pb::DescribeServerlessCachesRequest::default())
+                .await
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.emulator.calls("DescribeServerlessCaches") < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the held call never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let answer = post_json(&app, "DescribeServerlessCaches", json!({ "maxResults": 3 })).await;
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        answer.detail("google.rpc.ErrorInfo")["reason"],
+        "OVERLOADED"
+    );
+    held.await.unwrap().unwrap();
 }

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut};
 
-use elasticache_grpc::config::{Settings, Upstream};
+use elasticache_grpc::config::{CallerConfig, Settings, Upstream, parse_digest};
 use elasticache_grpc::emulator::{Emulator, EmulatorConfig};
+use elasticache_grpc::identity::hash_token;
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use elasticache_grpc::startup::Application;
@@ -93,6 +94,27 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
         stop: Some(stop),
         server: Some(server),
     }
+}
+
+/// A caller identified by the bearer `token`, allowed `allow` and exporting to `buckets`.
+pub(crate) fn caller(name: &str, token: &str, allow: &[&str], buckets: &[&str]) -> CallerConfig {
+    CallerConfig {
+        name: name.into(),
+        token_sha256: Some(parse_digest(&hash_token(token)).unwrap()),
+        mtls_identity: None,
+        allow: allow.iter().map(|s| s.to_string()).collect(),
+        export_buckets: buckets.iter().map(|s| s.to_string()).collect(),
+        requests_per_second: None,
+        burst: None,
+    }
+}
+
+/// `message` with `authorization: Bearer <token>`.
+pub(crate) fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(message);
+    r.metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    r
 }
 
 /// The `i`th of a set of Describes that differ (page size `i + 1`), so that they are not

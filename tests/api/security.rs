@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use elasticache_grpc::config::{CallerConfig, Settings, Upstream, parse_digest};
 use elasticache_grpc::emulator::FaultKind;
-use elasticache_grpc::identity::hash_token;
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use elasticache_grpc::startup::Application;
@@ -13,25 +12,6 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::helpers::*;
-
-fn caller(name: &str, token: &str, allow: &[&str], buckets: &[&str]) -> CallerConfig {
-    CallerConfig {
-        name: name.into(),
-        token_sha256: Some(parse_digest(&hash_token(token)).unwrap()),
-        mtls_identity: None,
-        allow: allow.iter().map(|s| s.to_string()).collect(),
-        export_buckets: buckets.iter().map(|s| s.to_string()).collect(),
-        requests_per_second: None,
-        burst: None,
-    }
-}
-
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
 
 fn export(bucket: &str) -> pb::ExportServerlessCacheSnapshotRequest {
     pb::ExportServerlessCacheSnapshotRequest {

@@ -4,9 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use elasticache_grpc::config::{CallerConfig, Settings, parse_digest};
+use elasticache_grpc::config::Settings;
 use elasticache_grpc::emulator::FaultKind;
-use elasticache_grpc::identity::hash_token;
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::WatchEvent;
 use tonic::{Code, Streaming};
@@ -78,6 +77,46 @@ async fn drain<M, T>(
     }
 }
 
+/// Creates the cache `name`, held `creating` at the emulator until released.
+async fn creating_cache(app: &mut TestApp, name: &str) {
+    app.emulator.hold(name);
+    app.client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: name.to_owned(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+/// A watch of the cache `name`.
+async fn cache_watch(app: &mut TestApp, name: &str) -> Streaming<pb::WatchServerlessCacheResponse> {
+    app.client
+        .watch_serverless_cache(watch_cache(name))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A new available snapshot (of a new cache, both named from `prefix`), then exported and held
+/// `exporting` at the emulator until released; its name.
+async fn exporting_snapshot(app: &mut TestApp, prefix: &str) -> String {
+    let cache = unique(&format!("{prefix}-src"));
+    available_cache(app, &cache).await;
+    let snapshot = unique(&format!("{prefix}-snap"));
+    available_snapshot(app, &cache, &snapshot).await;
+    app.emulator.hold(&snapshot);
+    app.client
+        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            serverless_cache_snapshot_name: snapshot.clone(),
+            s3_bucket_name: "corp-cache-backups".into(),
+        })
+        .await
+        .unwrap();
+    snapshot
+}
+
 fn initial(status: &str, settled: bool) -> Seen {
     (WatchEvent::Initial, status.into(), settled)
 }
@@ -90,21 +129,8 @@ fn changed(status: &str, settled: bool) -> Seen {
 async fn create_cache_is_watched_from_creating_to_available_then_ok() {
     let mut app = spawn_app_with(fast).await;
     let name = unique("watched-cache");
-    app.emulator.hold(&name);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: name.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut stream = app
-        .client
-        .watch_serverless_cache(watch_cache(&name))
-        .await
-        .unwrap()
-        .into_inner();
+    creating_cache(&mut app, &name).await;
+    let mut stream = cache_watch(&mut app, &name).await;
     let first = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(cache_message(&first), initial("creating", false));
     assert!(first.observed_at.is_some());
@@ -206,22 +232,9 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
 async fn a_cache_named_in_another_case_is_the_same_cache() {
     let mut app = spawn_app_with(fast).await;
     let name = unique("mixedcase");
-    app.emulator.hold(&name);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: name.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    creating_cache(&mut app, &name).await;
     let upper = name.to_ascii_uppercase();
-    let mut stream = app
-        .client
-        .watch_serverless_cache(watch_cache(&upper))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = cache_watch(&mut app, &upper).await;
     let first = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(cache_message(&first), initial("creating", false));
     app.emulator.release(&name);
@@ -325,18 +338,7 @@ async fn a_hundred_watchers_of_one_snapshot_share_one_poll_and_see_the_same_sequ
     let interval = Duration::from_secs(1);
     let transition = Duration::from_secs(3);
     let mut app = spawn_app_with(|s| s.watch.poll_interval = interval).await;
-    let cache = unique("many-src");
-    available_cache(&mut app, &cache).await;
-    let snapshot = unique("many-snap");
-    available_snapshot(&mut app, &cache, &snapshot).await;
-    app.emulator.hold(&snapshot);
-    app.client
-        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
-            serverless_cache_snapshot_name: snapshot.clone(),
-            s3_bucket_name: "corp-cache-backups".into(),
-        })
-        .await
-        .unwrap();
+    let snapshot = exporting_snapshot(&mut app, "many-src").await;
     let before = app.emulator.calls(DESCRIBE_SNAPSHOTS);
     let watchers = (0..100).map(|_| {
         let mut client = app.client.clone();
@@ -444,15 +446,7 @@ async fn identical_describes_in_flight_share_one_call_and_different_ones_do_not(
 async fn a_stuck_resource_meets_the_callers_deadline_with_its_last_status() {
     let mut app = spawn_app_with(fast).await;
     let cache = unique("stuck");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    creating_cache(&mut app, &cache).await;
     let mut request = tonic::Request::new(watch_cache(&cache));
     request.set_timeout(Duration::from_millis(500));
     let started = Instant::now();
@@ -485,21 +479,8 @@ async fn watches_without_a_deadline_end_at_the_servers_maximum() {
     })
     .await;
     let cache = unique("forever");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut stream = app
-        .client
-        .watch_serverless_cache(watch_cache(&cache))
-        .await
-        .unwrap()
-        .into_inner();
+    creating_cache(&mut app, &cache).await;
+    let mut stream = cache_watch(&mut app, &cache).await;
     let (_, end) = drain(&mut stream, cache_message).await;
     let status = end.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
@@ -510,18 +491,7 @@ async fn watches_without_a_deadline_end_at_the_servers_maximum() {
 async fn a_cancelled_watch_stops_its_polling() {
     let interval = Duration::from_millis(100);
     let mut app = spawn_app_with(|s| s.watch.poll_interval = interval).await;
-    let cache = unique("cancel-src");
-    available_cache(&mut app, &cache).await;
-    let snapshot = unique("cancel-snap");
-    available_snapshot(&mut app, &cache, &snapshot).await;
-    app.emulator.hold(&snapshot);
-    app.client
-        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
-            serverless_cache_snapshot_name: snapshot.clone(),
-            s3_bucket_name: "corp-cache-backups".into(),
-        })
-        .await
-        .unwrap();
+    let snapshot = exporting_snapshot(&mut app, "cancel-src").await;
     let before = app.emulator.calls(DESCRIBE_SNAPSHOTS);
     let mut stream = app
         .client
@@ -561,18 +531,7 @@ async fn throttled_polls_are_retried_and_the_watch_ends_normally() {
         s.upstream_policy.max_attempts = 1;
     })
     .await;
-    let cache = unique("throttle-src");
-    available_cache(&mut app, &cache).await;
-    let snapshot = unique("throttle-snap");
-    available_snapshot(&mut app, &cache, &snapshot).await;
-    app.emulator.hold(&snapshot);
-    app.client
-        .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
-            serverless_cache_snapshot_name: snapshot.clone(),
-            s3_bucket_name: "corp-cache-backups".into(),
-        })
-        .await
-        .unwrap();
+    let snapshot = exporting_snapshot(&mut app, "throttle-src").await;
     let before = app.emulator.calls(DESCRIBE_SNAPSHOTS);
     app.emulator
         .faults()
@@ -605,21 +564,8 @@ async fn a_short_upstream_budget_slows_polls_down_instead_of_failing_the_watch()
     })
     .await;
     let cache = unique("budget");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut stream = app
-        .client
-        .watch_serverless_cache(watch_cache(&cache))
-        .await
-        .unwrap()
-        .into_inner();
+    creating_cache(&mut app, &cache).await;
+    let mut stream = cache_watch(&mut app, &cache).await;
     let first = next(&mut stream).await.unwrap().unwrap();
     assert_eq!(cache_message(&first), initial("creating", false));
     let before = app.emulator.calls("DescribeServerlessCaches");
@@ -681,15 +627,7 @@ async fn open_watches_pollers_and_polls_are_in_the_metrics() {
     })
     .await;
     let cache = unique("metered");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    creating_cache(&mut app, &cache).await;
     let mut streams = Vec::new();
     for _ in 0..2 {
         let mut stream = app
@@ -725,21 +663,8 @@ async fn heartbeats_repeat_the_state_when_nothing_changes() {
     })
     .await;
     let cache = unique("beat");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut stream = app
-        .client
-        .watch_serverless_cache(watch_cache(&cache))
-        .await
-        .unwrap()
-        .into_inner();
+    creating_cache(&mut app, &cache).await;
+    let mut stream = cache_watch(&mut app, &cache).await;
     let first = next(&mut stream).await.unwrap().unwrap();
     let started = Instant::now();
     let beat = next(&mut stream).await.unwrap().unwrap();
@@ -759,34 +684,18 @@ async fn heartbeats_repeat_the_state_when_nothing_changes() {
     );
 }
 
-fn caller(name: &str, token: &str, allow: &[&str]) -> CallerConfig {
-    CallerConfig {
-        name: name.into(),
-        token_sha256: Some(parse_digest(&hash_token(token)).unwrap()),
-        mtls_identity: None,
-        allow: allow.iter().map(|s| s.to_string()).collect(),
-        export_buckets: Vec::new(),
-        requests_per_second: None,
-        burst: None,
-    }
-}
-
-fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(message);
-    r.metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    r
-}
-
 #[tokio::test]
 async fn a_caller_without_the_watch_rpc_is_denied_and_nothing_reaches_aws() {
     let mut app = spawn_app_with(|s| {
-        s.callers = vec![caller("reporting", "reporting-secret", &["Describe*"]), {
-            let mut c = caller("watcher", "watcher-secret", &["Watch*"]);
-            c.requests_per_second = Some(1);
-            c.burst = Some(1);
-            c
-        }];
+        s.callers = vec![
+            caller("reporting", "reporting-secret", &["Describe*"], &[]),
+            {
+                let mut c = caller("watcher", "watcher-secret", &["Watch*"], &[]);
+                c.requests_per_second = Some(1);
+                c.burst = Some(1);
+                c
+            },
+        ];
     })
     .await;
     let status = match app
@@ -828,21 +737,8 @@ async fn open_watches_are_capped_separately_from_calls() {
     })
     .await;
     let cache = unique("capped");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut open = app
-        .client
-        .watch_serverless_cache(watch_cache(&cache))
-        .await
-        .unwrap()
-        .into_inner();
+    creating_cache(&mut app, &cache).await;
+    let mut open = cache_watch(&mut app, &cache).await;
     next(&mut open).await.unwrap().unwrap();
     // The open watch takes no in-flight slot: a unary call still runs (cap 1).
     let described = app
@@ -877,21 +773,8 @@ async fn open_watches_are_capped_separately_from_calls() {
 async fn shutdown_ends_open_watches_so_the_drain_does_not_wait_for_them() {
     let mut app = spawn_app_with(fast).await;
     let cache = unique("draining");
-    app.emulator.hold(&cache);
-    app.client
-        .create_serverless_cache(pb::CreateServerlessCacheRequest {
-            serverless_cache_name: cache.clone(),
-            engine: "valkey".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut stream = app
-        .client
-        .watch_serverless_cache(watch_cache(&cache))
-        .await
-        .unwrap()
-        .into_inner();
+    creating_cache(&mut app, &cache).await;
+    let mut stream = cache_watch(&mut app, &cache).await;
     next(&mut stream).await.unwrap().unwrap();
     let reader = tokio::spawn(async move { drain(&mut stream, cache_message).await });
     let started = Instant::now();
