@@ -29,11 +29,11 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{SNAPSHOTS, bin, free_port, seed};
+use common::{SNAPSHOTS, bin, free_port};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use hdrhistogram::Histogram;
-use process::{Process, control, cpu_seconds, emulator_calls, proc_status_kib, wait_for_port};
+use process::{Process, control, cpu_seconds, emulator_calls, proc_status_kib, seeded_emulator};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -107,22 +107,8 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let mut report = Report::default();
 
     // The emulator: resources settle at once, so seeding needs no waiting.
-    let emulator_addr = free_port()?;
-    let mut emulator = Process::spawn(
-        "emulator",
-        Command::new(bin()).args([
-            "emulator",
-            "--listen",
-            &emulator_addr.to_string(),
-            "--settle-ms",
-            "0",
-        ]),
-        &dir,
-    )?;
-    wait_for_port(emulator_addr).await?;
+    let (mut emulator, emulator_addr, sdk) = seeded_emulator(&dir).await?;
     let endpoint = format!("http://{emulator_addr}");
-    let sdk = elasticache_grpc::startup::static_client(&endpoint);
-    seed(&sdk).await?;
 
     // The facade's config: the upstream budget (20 rps by default, to protect the AWS account)
     // would otherwise be what is measured. Coalescing is off: every load-generator call is the

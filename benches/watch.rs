@@ -26,10 +26,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SNAPSHOTS, bin, free_port, seed};
+use common::{SNAPSHOTS, bin, free_port};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
-use process::{Process, control, cpu_seconds, emulator_calls, proc_status_kib, wait_for_port};
+use process::{
+    Process, control, cpu_seconds, emulator_calls, proc_status_kib, seeded_emulator, wait_for_port,
+};
 use tonic::transport::{Channel, Endpoint};
 
 /// Watches per HTTP/2 connection (below the server's concurrent-stream limit).
@@ -87,22 +89,8 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("elasticache-grpc-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
 
-    let emulator_addr = free_port()?;
-    let emulator = Process::spawn(
-        "emulator",
-        Command::new(bin()).args([
-            "emulator",
-            "--listen",
-            &emulator_addr.to_string(),
-            "--settle-ms",
-            "0",
-        ]),
-        &dir,
-    )?;
-    wait_for_port(emulator_addr).await?;
+    let (emulator, emulator_addr, sdk) = seeded_emulator(&dir).await?;
     let endpoint = format!("http://{emulator_addr}");
-    let sdk = elasticache_grpc::startup::static_client(&endpoint);
-    seed(&sdk).await?;
     let names: Vec<String> = (0..SNAPSHOTS)
         .map(|i| format!("bench-snapshot-{i:02}"))
         .collect();

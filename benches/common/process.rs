@@ -156,3 +156,26 @@ pub(crate) async fn emulator_calls(addr: SocketAddr) -> anyhow::Result<u64> {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0))
 }
+
+/// The emulator as a child process whose resources settle at once, listening and seeded (one
+/// cache, the snapshots of `common::seed`); the process, its address and an SDK client for it.
+pub(crate) async fn seeded_emulator(
+    dir: &Path,
+) -> anyhow::Result<(Process, SocketAddr, aws_sdk_elasticache::Client)> {
+    let addr = crate::common::free_port()?;
+    let emulator = Process::spawn(
+        "emulator",
+        Command::new(crate::common::bin()).args([
+            "emulator",
+            "--listen",
+            &addr.to_string(),
+            "--settle-ms",
+            "0",
+        ]),
+        dir,
+    )?;
+    wait_for_port(addr).await?;
+    let sdk = elasticache_grpc::startup::static_client(&format!("http://{addr}"));
+    crate::common::seed(&sdk).await?;
+    Ok((emulator, addr, sdk))
+}
