@@ -22,6 +22,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -31,10 +32,12 @@ use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt as _, Full, Limited};
 use prost::Message as _;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor, SerializeOptions};
+use tokio::sync::Semaphore;
 use tonic::{Code, Status};
 use tower::{Layer, Service, ServiceExt as _};
 
 use crate::methods::SERVICE_PREFIX;
+use crate::refusal::Refusal;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -50,7 +53,17 @@ pub struct ConnectLayer {
 struct Shared {
     pool: DescriptorPool,
     max_message_bytes: usize,
+    /// KiB of request bodies being buffered at once, all Connect calls together: the bodies are
+    /// read before authentication, so what unauthenticated callers can make the server hold is
+    /// bounded here.
+    buffering: Arc<Semaphore>,
 }
+
+/// Request bytes all Connect calls may buffer at once, at least one largest message.
+const BUFFER_BUDGET_BYTES: usize = 64 << 20;
+
+/// How long a request body may take to arrive when the caller sets no `Connect-Timeout-Ms`.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ConnectLayer {
     /// Connect for the RPCs of the embedded descriptor set; request bodies over
@@ -59,10 +72,12 @@ impl ConnectLayer {
         let mut pool = DescriptorPool::new();
         pool.decode_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)?;
         pool.decode_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)?;
+        let budget_kib = BUFFER_BUDGET_BYTES.max(max_message_bytes).div_ceil(1024);
         Ok(Self {
             shared: Arc::new(Shared {
                 pool,
                 max_message_bytes,
+                buffering: Arc::new(Semaphore::new(budget_kib.min(Semaphore::MAX_PERMITS))),
             }),
         })
     }
@@ -101,15 +116,20 @@ impl Encoding {
     }
 }
 
+/// The message of a `GET`, or the code and reason it cannot be used.
+type QueryMessage = Result<Bytes, (Code, String)>;
+
 /// A Connect unary request, recognised.
 struct Call {
+    /// The method, for the audit line of a mutating call refused here.
+    rpc: Option<&'static crate::methods::Method>,
     input: MessageDescriptor,
     output: MessageDescriptor,
     encoding: Encoding,
     /// Connect's streaming protocol (enveloped messages, an end-of-stream message).
     streaming: bool,
-    /// For `GET`: the message from the query, and whether it is base64.
-    query: Option<Result<Bytes, String>>,
+    /// For `GET`: the message from the query, or why it cannot be read.
+    query: Option<QueryMessage>,
 }
 
 impl<S, B> Service<http::Request<tonic::body::Body>> for Connect<S>
@@ -143,8 +163,16 @@ where
                     .oneshot(request);
                 return Box::pin(future);
             }
-            Recognised::Refused(status, http_status) => {
-                let response = self.shared.error(&status, Some(http_status), None);
+            Recognised::Refused(code, message, reason, http_status) => {
+                let mut request = request;
+                let (request_id, replaced) = request_id(request.headers_mut());
+                let status =
+                    StatusBuilder::new(code, message, reason, FACADE_DOMAIN, &request_id).build();
+                let rpc = crate::methods::rpc_of(request.uri().path());
+                let mut response =
+                    self.shared
+                        .refused(&status, reason, Some(http_status), &request_id, rpc);
+                mark_replaced(&mut response, replaced);
                 return Box::pin(async move { Ok(response) });
             }
             Recognised::Yes(call) => call,
@@ -160,8 +188,8 @@ enum Recognised {
     No,
     /// A gRPC-Web request.
     GrpcWeb,
-    /// A Connect request that cannot be served: answer this at once.
-    Refused(Status, StatusCode),
+    /// A Connect request that cannot be served: answer this at once (code, message, reason).
+    Refused(Code, String, &'static str, StatusCode),
     Yes(Call),
 }
 
@@ -207,7 +235,9 @@ impl Shared {
             .and_then(|service| service.methods().find(|m| m.name() == name));
         let Some(method) = method else {
             return Recognised::Refused(
-                Status::unimplemented(format!("unknown RPC {name:?}")),
+                Code::Unimplemented,
+                format!("unknown RPC {name:?}"),
+                "UNKNOWN_METHOD",
                 StatusCode::NOT_FOUND,
             );
         };
@@ -218,20 +248,39 @@ impl Shared {
                 "a unary RPC: application/json or application/proto"
             };
             return Recognised::Refused(
-                Status::unimplemented(format!("{name} is {expected}")),
+                Code::Unimplemented,
+                format!("{name} is {expected}"),
+                "UNSUPPORTED_CONTENT_TYPE",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             );
         }
         let mutating = crate::methods::rpc_of(path).is_none_or(|m| m.mutating);
         if query.is_some() && mutating {
             return Recognised::Refused(
-                Status::unimplemented(format!(
-                    "{name} changes state: call it with POST (GET is for read-only RPCs)"
-                )),
+                Code::Unimplemented,
+                format!("{name} changes state: call it with POST (GET is for read-only RPCs)"),
+                "GET_NOT_ALLOWED",
                 StatusCode::METHOD_NOT_ALLOWED,
             );
         }
+        if let Some(coding) = request
+            .headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .filter(|c| !c.eq_ignore_ascii_case("identity"))
+        {
+            return Recognised::Refused(
+                Code::Unimplemented,
+                format!(
+                    "content-encoding {coding:?} is not accepted: send the message uncompressed \
+                     (identity)"
+                ),
+                "UNSUPPORTED_ENCODING",
+                StatusCode::NOT_IMPLEMENTED,
+            );
+        }
         Recognised::Yes(Call {
+            rpc: crate::methods::rpc_of(path),
             input: method.input(),
             output: method.output(),
             encoding,
@@ -245,7 +294,7 @@ impl Shared {
         self: Arc<Self>,
         inner: S,
         request: http::Request<tonic::body::Body>,
-        mut call: Call,
+        call: Call,
     ) -> http::Response<tonic::body::Body>
     where
         S: Service<
@@ -257,41 +306,120 @@ impl Shared {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
-        // The caller's id when usable, else one made here and passed on, so that a refusal made
-        // here and the gRPC call both carry it.
-        let request_id = match parts.headers.get(crate::request_id::X_REQUEST_ID) {
-            Some(value) if crate::request_id::unusable(value).is_none() => {
-                value.to_str().unwrap_or_default().to_owned()
-            }
-            _ => {
-                let id = uuid::Uuid::new_v4().to_string();
-                if let Ok(value) = HeaderValue::from_str(&id) {
-                    parts.headers.insert(crate::request_id::X_REQUEST_ID, value);
-                }
-                id
+        let (request_id, replaced) = request_id(&mut parts.headers);
+        let mut response = self
+            .serve_parts(inner, parts, body, call, &request_id)
+            .await;
+        mark_replaced(&mut response, replaced);
+        response
+    }
+
+    /// [`Shared::serve`] once the request id is settled.
+    async fn serve_parts<S, B>(
+        self: Arc<Self>,
+        inner: S,
+        mut parts: http::request::Parts,
+        body: tonic::body::Body,
+        mut call: Call,
+        request_id: &str,
+    ) -> http::Response<tonic::body::Body>
+    where
+        S: Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<B>,
+                Error = Infallible,
+            >,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let request_id = request_id.to_owned();
+        let encoding = call.encoding;
+        let timeout = match connect_timeout(&parts.headers) {
+            Ok(timeout) => timeout,
+            Err(why) => {
+                let status = bad_message(&request_id, "Connect-Timeout-Ms", why);
+                return self.refused_in(&call, &status, "MALFORMED_MESSAGE", None, &request_id);
             }
         };
-        let encoding = call.encoding;
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|length| length > self.max_message_bytes) {
+            let status = self.too_large(&request_id);
+            return self.refused_in(
+                &call,
+                &status,
+                "MESSAGE_TOO_LARGE",
+                Some(StatusCode::PAYLOAD_TOO_LARGE),
+                &request_id,
+            );
+        }
+        // Room in the buffering budget for this body (its declared length, else the largest
+        // message), taken before a byte is read and given back before the call goes on.
+        let reserve = declared
+            .unwrap_or(self.max_message_bytes)
+            .div_ceil(1024)
+            .max(1);
+        let permit = u32::try_from(reserve)
+            .ok()
+            .and_then(|kib| self.buffering.clone().try_acquire_many_owned(kib).ok());
+        let Some(permit) = permit else {
+            let status = Refusal::Overloaded {
+                limit: BUFFER_BUDGET_BYTES.max(self.max_message_bytes) >> 20,
+            }
+            .into_status(&request_id);
+            return self.refused_in(&call, &status, "OVERLOADED", None, &request_id);
+        };
         let payload = match call.query.take() {
             Some(Ok(message)) => message,
-            Some(Err(why)) => {
-                let status = bad_message(&request_id, "message", why);
-                return self.refused_in(&call, &status, None, &request_id);
+            Some(Err((Code::Unimplemented, why))) => {
+                let status = StatusBuilder::new(
+                    Code::Unimplemented,
+                    why,
+                    "UNSUPPORTED_ENCODING",
+                    FACADE_DOMAIN,
+                    &request_id,
+                )
+                .build();
+                return self.refused_in(&call, &status, "UNSUPPORTED_ENCODING", None, &request_id);
             }
-            None => match Limited::new(body, self.max_message_bytes).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            Some(Err((_, why))) => {
+                let status = bad_message(&request_id, "message", why);
+                return self.refused_in(&call, &status, "MALFORMED_MESSAGE", None, &request_id);
+            }
+            None => match tokio::time::timeout(
+                timeout.map_or(BODY_READ_TIMEOUT, Duration::from_millis),
+                Limited::new(body, self.max_message_bytes).collect(),
+            )
+            .await
+            {
+                Err(_) => {
+                    let status = StatusBuilder::new(
+                        Code::DeadlineExceeded,
+                        "the request body did not arrive in time",
+                        "DEADLINE_EXCEEDED",
+                        FACADE_DOMAIN,
+                        &request_id,
+                    )
+                    .build();
+                    return self.refused_in(&call, &status, "DEADLINE_EXCEEDED", None, &request_id);
+                }
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(err)) if err.is::<http_body_util::LengthLimitError>() => {
                     let status = self.too_large(&request_id);
                     return self.refused_in(
                         &call,
                         &status,
+                        "MESSAGE_TOO_LARGE",
                         Some(StatusCode::PAYLOAD_TOO_LARGE),
                         &request_id,
                     );
                 }
-                Err(err) => {
+                Ok(Err(err)) => {
                     let status = bad_message(&request_id, "", format!("unreadable body: {err}"));
-                    return self.refused_in(&call, &status, None, &request_id);
+                    return self.refused_in(&call, &status, "MALFORMED_MESSAGE", None, &request_id);
                 }
             },
         };
@@ -300,7 +428,7 @@ impl Shared {
                 Ok(message) => message,
                 Err(why) => {
                     let status = bad_message(&request_id, "", why);
-                    return self.refused_in(&call, &status, None, &request_id);
+                    return self.refused_in(&call, &status, "MALFORMED_MESSAGE", None, &request_id);
                 }
             }
         } else {
@@ -312,7 +440,7 @@ impl Shared {
                 Ok(message) => message,
                 Err((field, why)) => {
                     let status = bad_message(&request_id, &field, why);
-                    return self.refused_in(&call, &status, None, &request_id);
+                    return self.refused_in(&call, &status, "MALFORMED_MESSAGE", None, &request_id);
                 }
             },
         };
@@ -321,18 +449,13 @@ impl Shared {
             return self.refused_in(
                 &call,
                 &status,
+                "MESSAGE_TOO_LARGE",
                 Some(StatusCode::PAYLOAD_TOO_LARGE),
                 &request_id,
             );
         }
+        drop(permit);
         // The gRPC request this Connect request means.
-        let timeout = match connect_timeout(&parts.headers) {
-            Ok(timeout) => timeout,
-            Err(why) => {
-                let status = bad_message(&request_id, "Connect-Timeout-Ms", why);
-                return self.refused_in(&call, &status, None, &request_id);
-            }
-        };
         parts.method = Method::POST;
         parts.version = http::Version::HTTP_2;
         if let Ok(uri) = http::Uri::builder()
@@ -348,6 +471,15 @@ impl Shared {
             "content-encoding",
             "accept-encoding",
         ] {
+            headers.remove(name);
+        }
+        // gRPC's own headers come from the translation, never from the caller.
+        let caller_grpc: Vec<_> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with("grpc-"))
+            .cloned()
+            .collect();
+        for name in caller_grpc {
             headers.remove(name);
         }
         headers.remove(CONTENT_LENGTH);
@@ -386,8 +518,14 @@ impl Shared {
         B::Error: Into<BoxError>,
     {
         let (parts, body) = response.into_parts();
-        // Trailers-only: the status is in the headers and there is no body to read.
+        // Trailers-only: the status is in the headers and there is no body to read. An OK
+        // without a message is not an answer to a unary call.
         if let Some(status) = Status::from_header_map(&parts.headers) {
+            let status = if status.code() == Code::Ok {
+                Status::internal("the call ended without a response message")
+            } else {
+                status
+            };
             return self.error(&status, None, Some(&parts.headers));
         }
         let collected = match body.collect().await {
@@ -486,13 +624,17 @@ impl Shared {
     }
 
     /// [`Shared::error`] for a refusal made here, before the gRPC stack: it carries the request
-    /// id, as the stack's answers do.
+    /// id, as the stack's answers do, is counted (`elasticache_refusals_total{reason}`) and, for a
+    /// mutating RPC, written to the audit log like every refused mutating call.
     fn refused(
         &self,
         status: &Status,
+        reason: &'static str,
         http_status: Option<StatusCode>,
         request_id: &str,
+        rpc: Option<&'static crate::methods::Method>,
     ) -> http::Response<tonic::body::Body> {
+        note_refusal(status, reason, request_id, rpc);
         let mut response = self.error(status, http_status, None);
         if let Ok(value) = HeaderValue::from_str(request_id) {
             response
@@ -508,12 +650,14 @@ impl Shared {
         &self,
         call: &Call,
         status: &Status,
+        reason: &'static str,
         http_status: Option<StatusCode>,
         request_id: &str,
     ) -> http::Response<tonic::body::Body> {
         if !call.streaming {
-            return self.refused(status, http_status, request_id);
+            return self.refused(status, reason, http_status, request_id, call.rpc);
         }
+        note_refusal(status, reason, request_id, call.rpc);
         let end = envelope(END_STREAM, &self.end_stream(Some(status)));
         let mut response = http::Response::new(tonic::body::Body::new(Full::new(end)));
         response.headers_mut().insert(
@@ -669,6 +813,49 @@ fn bad_message(request_id: &str, field: &str, why: impl Into<String>) -> Status 
         d.add_bad_request_violation(field, why);
     })
     .build()
+}
+
+/// The caller's request id when usable, else a new one (and why the caller's was not used), set
+/// on the request so that the gRPC stack and every refusal made here carry the same id.
+fn request_id(headers: &mut HeaderMap) -> (String, Option<&'static str>) {
+    let replaced = match headers.get(crate::request_id::X_REQUEST_ID) {
+        Some(value) => match crate::request_id::unusable(value) {
+            None => return (value.to_str().unwrap_or_default().to_owned(), None),
+            Some(why) => Some(why),
+        },
+        None => None,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(crate::request_id::X_REQUEST_ID, value);
+    }
+    (id, replaced)
+}
+
+/// Says on the response why the caller's request id was replaced, as the gRPC path does.
+fn mark_replaced(response: &mut http::Response<tonic::body::Body>, replaced: Option<&'static str>) {
+    if let Some(why) = replaced {
+        response.headers_mut().insert(
+            crate::request_id::X_REQUEST_ID_REPLACED,
+            HeaderValue::from_static(why),
+        );
+    }
+}
+
+/// Counts a refusal made here and writes the audit line of a refused mutating call.
+fn note_refusal(
+    status: &Status,
+    reason: &'static str,
+    request_id: &str,
+    rpc: Option<&'static crate::methods::Method>,
+) {
+    if reason != "OVERLOADED" {
+        // OVERLOADED was counted when its status was made.
+        crate::metrics::refusal(reason);
+    }
+    if let Some(rpc) = rpc.filter(|m| m.mutating) {
+        crate::audit::Audit::unread(None, rpc.name, request_id).status(status);
+    }
 }
 
 /// Canonical proto3 JSON to the message's binary form; on error the field path and why.
@@ -854,6 +1041,20 @@ fn connect_timeout(headers: &HeaderMap) -> Result<Option<u64>, String> {
     Ok(text.parse().ok())
 }
 
+/// The raw bytes of the query parameter `key`, percent-decoded (`+` is a space) but not read as
+/// UTF-8: a binary message without base64 arrives as it was sent.
+fn query_bytes(query: &str, key: &str) -> Vec<u8> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, value)| {
+            let value = value.replace('+', " ");
+            percent_encoding::percent_decode_str(&value).collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `grpc-timeout` for `ms` milliseconds: at most 8 digits, so whole seconds past 99,999,999 ms.
 fn grpc_timeout(ms: u64) -> String {
     if ms <= 99_999_999 {
@@ -865,7 +1066,7 @@ fn grpc_timeout(ms: u64) -> String {
 
 /// The message of a Connect `GET` (`connect=v1&encoding=json|proto&message=…[&base64=1]`), or
 /// `None` when the query is not one.
-fn get_message(query: &str) -> Option<(Encoding, Result<Bytes, String>)> {
+fn get_message(query: &str) -> Option<(Encoding, QueryMessage)> {
     let mut encoding = None;
     let mut message = None;
     let mut base64 = false;
@@ -879,29 +1080,33 @@ fn get_message(query: &str) -> Option<(Encoding, Result<Bytes, String>)> {
                     _ => return None,
                 }
             }
-            "message" => message = Some(value.into_owned()),
+            "message" => message = Some(query_bytes(query, "message")),
             "base64" => base64 = value == "1",
             "compression" => compression = Some(value.into_owned()),
             _ => {}
         }
     }
     let encoding = encoding?;
-    let message = message.unwrap_or_default();
     if compression.as_deref().is_some_and(|c| c != "identity") {
         return Some((
             encoding,
-            Err("compressed messages are not accepted (compression=identity only)".to_owned()),
+            Err((
+                Code::Unimplemented,
+                "compressed messages are not accepted (compression=identity only)".to_owned(),
+            )),
         ));
     }
+    let message = message.unwrap_or_default();
     let bytes = if base64 {
-        let trimmed = message.trim_end_matches('=');
+        let text = String::from_utf8_lossy(&message);
+        let trimmed = text.trim_end_matches('=');
         URL_SAFE_NO_PAD
             .decode(trimmed)
-            .or_else(|_| URL_SAFE.decode(&message))
+            .or_else(|_| URL_SAFE.decode(text.as_bytes()))
             .map(Bytes::from)
-            .map_err(|err| format!("not URL-safe base64: {err}"))
+            .map_err(|err| (Code::InvalidArgument, format!("not URL-safe base64: {err}")))
     } else {
-        Ok(Bytes::from(message.into_bytes()))
+        Ok(Bytes::from(message))
     };
     Some((encoding, bytes))
 }
@@ -923,6 +1128,10 @@ mod tests {
             get_message("message=x").is_none(),
             "no encoding: not Connect"
         );
+        // Binary proto without base64 arrives byte for byte, not through UTF-8.
+        let (_, message) = get_message("encoding=proto&message=%FF%00%10").unwrap();
+        assert_eq!(&message.unwrap()[..], &[0xff, 0x00, 0x10]);
+        assert_eq!(query_bytes("a=1&message=x+y%21", "message"), b"x y!");
         assert!(get_message("encoding=xml&message=x").is_none());
         assert!(
             get_message("encoding=json&compression=gzip&message=x")

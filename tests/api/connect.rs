@@ -793,3 +793,56 @@ async fn connect_calls_count_against_the_in_flight_cap() {
     );
     held.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn request_ids_and_encodings_over_connect() {
+    let app = spawn_app().await;
+    // The caller's id is the call's id, in the header and the details.
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/ExportServerlessCacheSnapshot"),
+        Some("application/json"),
+        &[("x-request-id", "my-id-42")],
+        json!({ "serverlessCacheSnapshotName": "nope", "s3BucketName": "corp-cache-backups" })
+            .to_string(),
+    )
+    .await;
+    assert_eq!(answer.headers["x-request-id"], "my-id-42");
+    assert_eq!(
+        answer.detail("google.rpc.RequestInfo")["requestId"],
+        "my-id-42"
+    );
+    // An unusable one is replaced, and the response says why, as over gRPC.
+    let long = "x".repeat(200);
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[("x-request-id", long.as_str())],
+        "{}",
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_ne!(answer.headers["x-request-id"], long.as_str());
+    assert!(answer.headers.contains_key("x-request-id-replaced"));
+    // A compressed body is refused as unimplemented, never parsed.
+    let before = app.emulator.total_calls();
+    let answer = send(
+        &app,
+        Method::POST,
+        &format!("{SERVICE}/DescribeServerlessCaches"),
+        Some("application/json"),
+        &[("content-encoding", "gzip")],
+        "{}",
+    )
+    .await;
+    assert_eq!(answer.json()["code"], "unimplemented");
+    assert_eq!(
+        answer.detail("google.rpc.ErrorInfo")["reason"],
+        "UNSUPPORTED_ENCODING"
+    );
+    assert!(answer.headers.contains_key("x-request-id"));
+    assert_eq!(app.emulator.total_calls(), before);
+}
