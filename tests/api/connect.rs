@@ -80,16 +80,27 @@ async fn send(
     }
 }
 
-async fn post_json(app: &TestApp, rpc: &str, body: Value) -> Answer {
+/// A `POST` of `body` to `rpc` with `content_type`.
+async fn post(
+    app: &TestApp,
+    rpc: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Answer {
     send(
         app,
         Method::POST,
         &format!("{SERVICE}/{rpc}"),
-        Some("application/json"),
-        &[],
-        body.to_string(),
+        Some(content_type),
+        headers,
+        body,
     )
     .await
+}
+
+async fn post_json(app: &TestApp, rpc: &str, body: Value) -> Answer {
+    post(app, rpc, "application/json", &[], body.to_string()).await
 }
 
 #[tokio::test]
@@ -128,11 +139,10 @@ async fn unary_binary_calls_answer_the_proto_message() {
         serverless_cache_name: Some(cache.clone()),
         ..Default::default()
     };
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/proto"),
+        "DescribeServerlessCaches",
+        "application/proto",
         &[],
         request.encode_to_vec(),
     )
@@ -265,11 +275,10 @@ async fn malformed_json_is_invalid_argument_naming_the_field_and_never_sent() {
         ("[]", ""),
     ];
     for (body, field) in cases {
-        let answer = send(
+        let answer = post(
             &app,
-            Method::POST,
-            &format!("{SERVICE}/DescribeServerlessCaches"),
-            Some("application/json"),
+            "DescribeServerlessCaches",
+            "application/json",
             &[],
             body,
         )
@@ -348,11 +357,10 @@ async fn connect_timeout_is_the_deadline_and_oversized_bodies_are_refused() {
         .faults()
         .inject_always(Some("DescribeServerlessCaches"), FaultKind::Hang);
     let started = std::time::Instant::now();
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[("connect-timeout-ms", "300")],
         "{}",
     )
@@ -361,11 +369,10 @@ async fn connect_timeout_is_the_deadline_and_oversized_bodies_are_refused() {
     assert_eq!(answer.status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(answer.json()["code"], "deadline_exceeded");
     assert!(took < Duration::from_secs(2), "{took:?}");
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[("connect-timeout-ms", "soon")],
         "{}",
     )
@@ -373,11 +380,10 @@ async fn connect_timeout_is_the_deadline_and_oversized_bodies_are_refused() {
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
 
     let big = format!(r#"{{"serverlessCacheName":"{}"}}"#, "a".repeat(4096));
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[],
         big,
     )
@@ -415,11 +421,10 @@ async fn grpc_web_calls_go_through_the_same_stack() {
         serverless_cache_name: Some(cache.clone()),
         ..Default::default()
     };
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/grpc-web+proto"),
+        "DescribeServerlessCaches",
+        "application/grpc-web+proto",
         &[("x-grpc-web", "1")],
         grpc_web_request(&request),
     )
@@ -448,11 +453,10 @@ async fn grpc_web_calls_go_through_the_same_stack() {
         serverless_cache_snapshot_name: "nope".into(),
         s3_bucket_name: "corp-cache-backups".into(),
     };
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/ExportServerlessCacheSnapshot"),
-        Some("application/grpc-web+proto"),
+        "ExportServerlessCacheSnapshot",
+        "application/grpc-web+proto",
         &[],
         grpc_web_request(&missing),
     )
@@ -482,11 +486,10 @@ async fn grpc_web_without_a_token_is_unauthenticated_and_never_sent() {
         s.callers = vec![caller("reporting", "reporting-secret", &["Describe*"], &[])];
     })
     .await;
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/grpc-web+proto"),
+        "DescribeServerlessCaches",
+        "application/grpc-web+proto",
         &[],
         grpc_web_request(&pb::DescribeServerlessCachesRequest::default()),
     )
@@ -541,11 +544,10 @@ async fn cors_answers_allowed_origins_only() {
         "{:?}",
         denied.headers
     );
-    let call = send(
+    let call = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[("origin", "https://console.example.com")],
         "{}",
     )
@@ -562,11 +564,10 @@ async fn cors_answers_allowed_origins_only() {
 
     // Without configured origins, nobody gets CORS headers.
     let plain = spawn_app().await;
-    let answer = send(
+    let answer = post(
         &plain,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[("origin", "https://console.example.com")],
         "{}",
     )
@@ -613,11 +614,10 @@ async fn watches_stream_over_connect_to_the_end_of_stream_message() {
         tokio::time::sleep(Duration::from_millis(400)).await;
         emulator.release(&held);
     });
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/WatchServerlessCache"),
-        Some("application/connect+json"),
+        "WatchServerlessCache",
+        "application/connect+json",
         &[],
         enveloped(json!({ "serverlessCacheName": cache })),
     )
@@ -650,11 +650,10 @@ async fn watches_stream_over_connect_to_the_end_of_stream_message() {
     assert_eq!(seen[2].1, json!({}), "the end of a stream that ended OK");
 
     // A missing cache: the end-of-stream message carries the NOT_FOUND with its details.
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/WatchServerlessCache"),
-        Some("application/connect+json"),
+        "WatchServerlessCache",
+        "application/connect+json",
         &[],
         enveloped(json!({ "serverlessCacheName": "no-such-cache" })),
     )
@@ -676,11 +675,10 @@ async fn watches_stream_over_connect_to_the_end_of_stream_message() {
     // A unary content type on a streaming RPC, and the other way round: 415.
     let answer = post_json(&app, "WatchServerlessCache", json!({})).await;
     assert_eq!(answer.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/connect+json"),
+        "DescribeServerlessCaches",
+        "application/connect+json",
         &[],
         enveloped(json!({})),
     )
@@ -697,11 +695,10 @@ async fn grpc_web_text_and_a_disallowed_rpc_over_grpc_web() {
     .await;
     let b64 = base64::engine::general_purpose::STANDARD;
     // grpc-web-text: the body is base64 both ways.
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/grpc-web-text"),
+        "DescribeServerlessCaches",
+        "application/grpc-web-text",
         &[
             ("authorization", "Bearer reporting-secret"),
             ("accept", "application/grpc-web-text"),
@@ -738,11 +735,10 @@ async fn grpc_web_text_and_a_disallowed_rpc_over_grpc_web() {
         "{frames:?}"
     );
     // A mutating RPC the caller may not call: PERMISSION_DENIED, nothing sent.
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DeleteServerlessCache"),
-        Some("application/grpc-web+proto"),
+        "DeleteServerlessCache",
+        "application/grpc-web+proto",
         &[("authorization", "Bearer reporting-secret")],
         grpc_web_request(&pb::DeleteServerlessCacheRequest {
             serverless_cache_name: "any".into(),
@@ -798,11 +794,10 @@ async fn connect_calls_count_against_the_in_flight_cap() {
 async fn request_ids_and_encodings_over_connect() {
     let app = spawn_app().await;
     // The caller's id is the call's id, in the header and the details.
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/ExportServerlessCacheSnapshot"),
-        Some("application/json"),
+        "ExportServerlessCacheSnapshot",
+        "application/json",
         &[("x-request-id", "my-id-42")],
         json!({ "serverlessCacheSnapshotName": "nope", "s3BucketName": "corp-cache-backups" })
             .to_string(),
@@ -815,11 +810,10 @@ async fn request_ids_and_encodings_over_connect() {
     );
     // An unusable one is replaced, and the response says why, as over gRPC.
     let long = "x".repeat(200);
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[("x-request-id", long.as_str())],
         "{}",
     )
@@ -829,11 +823,10 @@ async fn request_ids_and_encodings_over_connect() {
     assert!(answer.headers.contains_key("x-request-id-replaced"));
     // A compressed body is refused as unimplemented, never parsed.
     let before = app.emulator.total_calls();
-    let answer = send(
+    let answer = post(
         &app,
-        Method::POST,
-        &format!("{SERVICE}/DescribeServerlessCaches"),
-        Some("application/json"),
+        "DescribeServerlessCaches",
+        "application/json",
         &[("content-encoding", "gzip")],
         "{}",
     )
