@@ -179,7 +179,13 @@ where
         };
         let inner = self.inner.clone();
         let shared = self.shared.clone();
-        Box::pin(async move { Ok(shared.serve(inner, request, call).await) })
+        let (mut parts, body) = request.into_parts();
+        let (request_id, replaced) = request_id(&mut parts.headers);
+        Box::pin(async move {
+            let mut response = shared.serve(inner, parts, body, call, &request_id).await;
+            mark_replaced(&mut response, replaced);
+            Ok(response)
+        })
     }
 }
 
@@ -289,33 +295,9 @@ impl Shared {
         })
     }
 
-    /// Serves one recognised Connect call through the gRPC stack.
+    /// Serves one recognised Connect call through the gRPC stack; `request_id` is the call's id
+    /// (the caller's, or one made here and set on `parts`).
     async fn serve<S, B>(
-        self: Arc<Self>,
-        inner: S,
-        request: http::Request<tonic::body::Body>,
-        call: Call,
-    ) -> http::Response<tonic::body::Body>
-    where
-        S: Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<B>,
-                Error = Infallible,
-            >,
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let (mut parts, body) = request.into_parts();
-        let (request_id, replaced) = request_id(&mut parts.headers);
-        let mut response = self
-            .serve_parts(inner, parts, body, call, &request_id)
-            .await;
-        mark_replaced(&mut response, replaced);
-        response
-    }
-
-    /// [`Shared::serve`] once the request id is settled.
-    async fn serve_parts<S, B>(
         self: Arc<Self>,
         inner: S,
         mut parts: http::request::Parts,

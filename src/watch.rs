@@ -70,9 +70,7 @@ pub trait Watched: Send + Sync + Sized + 'static {
     /// The resource's name and whether to keep watching past settled states.
     fn target(request: &Self::Request) -> (&str, bool);
     /// The name as the hub keys it: names that AWS takes for the same resource share a poller.
-    fn key(name: &str) -> String {
-        name.to_owned()
-    }
+    fn key(name: &str) -> String;
     /// A Describe of exactly `name`.
     fn describe(name: &str) -> Self::Describe;
     /// The resource named `name` in a Describe's answer.
@@ -88,137 +86,105 @@ pub trait Watched: Send + Sync + Sized + 'static {
     fn hub(shared: &Shared) -> &Hub<Self>;
 }
 
-/// Snapshots: settled when `available` or `failed`.
-#[derive(Debug)]
-pub struct SnapshotWatch;
+/// Implements [`Watched`] for each kind from one line of names: the only differences between
+/// kinds are which proto messages and fields they use, their settled statuses, and how AWS
+/// compares their names.
+macro_rules! watched {
+    ($(
+        $(#[$doc:meta])*
+        $watch:ident: rpc $rpc:literal, kind $kind:literal, hub $hub:ident,
+        resource $resource:ident, not_found $not_found:ident,
+        describe $describe:ident($name_filter:ident) => $response:ident.$list:ident,
+        state $state:ident.$name:ident, request $request:ident.$target:ident,
+        message $message:ident.$field:ident,
+        settled [$($settled:literal)|*], key $key:path;
+    )*) => {$(
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $watch;
 
-impl Watched for SnapshotWatch {
-    const RPC: &'static str = "WatchServerlessCacheSnapshot";
-    const KIND: &'static str = "snapshot";
-    const RESOURCE: ResourceKind = ResourceKind::ServerlessCacheSnapshot;
-    const NOT_FOUND: Fault = Fault::ServerlessCacheSnapshotNotFoundFault;
-    type Describe = pb::DescribeServerlessCacheSnapshotsRequest;
-    type State = pb::ServerlessCacheSnapshot;
-    type Request = pb::WatchServerlessCacheSnapshotRequest;
-    type Message = pb::WatchServerlessCacheSnapshotResponse;
+        impl Watched for $watch {
+            const RPC: &'static str = $rpc;
+            const KIND: &'static str = $kind;
+            const RESOURCE: ResourceKind = ResourceKind::$resource;
+            const NOT_FOUND: Fault = Fault::$not_found;
+            type Describe = pb::$describe;
+            type State = pb::$state;
+            type Request = pb::$request;
+            type Message = pb::$message;
 
-    fn target(request: &Self::Request) -> (&str, bool) {
-        (
-            &request.serverless_cache_snapshot_name,
-            request.keep_watching_when_settled,
-        )
-    }
+            fn target(request: &Self::Request) -> (&str, bool) {
+                (&request.$target, request.keep_watching_when_settled)
+            }
 
-    fn describe(name: &str) -> Self::Describe {
-        pb::DescribeServerlessCacheSnapshotsRequest {
-            serverless_cache_snapshot_name: Some(name.to_owned()),
-            ..Default::default()
+            fn key(name: &str) -> String {
+                $key(name)
+            }
+
+            fn describe(name: &str) -> Self::Describe {
+                pb::$describe {
+                    $name_filter: Some(name.to_owned()),
+                    ..Default::default()
+                }
+            }
+
+            fn find(response: pb::$response, name: &str) -> Option<Self::State> {
+                let key = Self::key(name);
+                response
+                    .$list
+                    .into_iter()
+                    .find(|r| r.$name.as_deref().is_some_and(|n| Self::key(n) == key))
+            }
+
+            fn status(state: &Self::State) -> &str {
+                state.status.as_deref().unwrap_or_default()
+            }
+
+            fn is_settled(status: &str) -> bool {
+                matches!(status, $($settled)|*)
+            }
+
+            fn message(
+                event: pb::WatchEvent,
+                state: Self::State,
+                observed_at: SystemTime,
+            ) -> Self::Message {
+                let settled = Self::is_settled(Self::status(&state));
+                pb::$message {
+                    event: event.into(),
+                    $field: Some(state),
+                    observed_at: Some(observed_at.into()),
+                    settled,
+                }
+            }
+
+            fn hub(shared: &Shared) -> &Hub<Self> {
+                &shared.$hub
+            }
         }
-    }
-
-    fn find(
-        response: pb::DescribeServerlessCacheSnapshotsResponse,
-        name: &str,
-    ) -> Option<Self::State> {
-        response
-            .serverless_cache_snapshots
-            .into_iter()
-            .find(|s| s.serverless_cache_snapshot_name.as_deref() == Some(name))
-    }
-
-    fn status(state: &Self::State) -> &str {
-        state.status.as_deref().unwrap_or_default()
-    }
-
-    fn is_settled(status: &str) -> bool {
-        matches!(status, "available" | "failed")
-    }
-
-    fn message(
-        event: pb::WatchEvent,
-        state: Self::State,
-        observed_at: SystemTime,
-    ) -> Self::Message {
-        let settled = Self::is_settled(Self::status(&state));
-        pb::WatchServerlessCacheSnapshotResponse {
-            event: event.into(),
-            serverless_cache_snapshot: Some(state),
-            observed_at: Some(observed_at.into()),
-            settled,
-        }
-    }
-
-    fn hub(shared: &Shared) -> &Hub<Self> {
-        &shared.snapshots
-    }
+    )*};
 }
 
-/// Caches: settled when `available` or `create-failed`.
-#[derive(Debug)]
-pub struct CacheWatch;
-
-impl Watched for CacheWatch {
-    const RPC: &'static str = "WatchServerlessCache";
-    const KIND: &'static str = "cache";
-    const RESOURCE: ResourceKind = ResourceKind::ServerlessCache;
-    const NOT_FOUND: Fault = Fault::ServerlessCacheNotFoundFault;
-    type Describe = pb::DescribeServerlessCachesRequest;
-    type State = pb::ServerlessCache;
-    type Request = pb::WatchServerlessCacheRequest;
-    type Message = pb::WatchServerlessCacheResponse;
-
-    fn target(request: &Self::Request) -> (&str, bool) {
-        (
-            &request.serverless_cache_name,
-            request.keep_watching_when_settled,
-        )
-    }
-
-    fn describe(name: &str) -> Self::Describe {
-        pb::DescribeServerlessCachesRequest {
-            serverless_cache_name: Some(name.to_owned()),
-            ..Default::default()
-        }
-    }
-
-    /// AWS keeps serverless cache names in lower case and takes any case in a request.
-    fn key(name: &str) -> String {
-        name.to_ascii_lowercase()
-    }
-
-    fn find(response: pb::DescribeServerlessCachesResponse, name: &str) -> Option<Self::State> {
-        response.serverless_caches.into_iter().find(|c| {
-            c.serverless_cache_name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(name))
-        })
-    }
-
-    fn status(state: &Self::State) -> &str {
-        state.status.as_deref().unwrap_or_default()
-    }
-
-    fn is_settled(status: &str) -> bool {
-        matches!(status, "available" | "create-failed")
-    }
-
-    fn message(
-        event: pb::WatchEvent,
-        state: Self::State,
-        observed_at: SystemTime,
-    ) -> Self::Message {
-        let settled = Self::is_settled(Self::status(&state));
-        pb::WatchServerlessCacheResponse {
-            event: event.into(),
-            serverless_cache: Some(state),
-            observed_at: Some(observed_at.into()),
-            settled,
-        }
-    }
-
-    fn hub(shared: &Shared) -> &Hub<Self> {
-        &shared.caches
-    }
+watched! {
+    /// Snapshots: settled when `available` or `failed`; names compared exactly.
+    SnapshotWatch: rpc "WatchServerlessCacheSnapshot", kind "snapshot", hub snapshots,
+        resource ServerlessCacheSnapshot, not_found ServerlessCacheSnapshotNotFoundFault,
+        describe DescribeServerlessCacheSnapshotsRequest(serverless_cache_snapshot_name)
+            => DescribeServerlessCacheSnapshotsResponse.serverless_cache_snapshots,
+        state ServerlessCacheSnapshot.serverless_cache_snapshot_name,
+        request WatchServerlessCacheSnapshotRequest.serverless_cache_snapshot_name,
+        message WatchServerlessCacheSnapshotResponse.serverless_cache_snapshot,
+        settled ["available" | "failed"], key str::to_owned;
+    /// Caches: settled when `available` or `create-failed`; AWS keeps serverless cache names in
+    /// lower case and takes any case in a request, so names are compared in lower case.
+    CacheWatch: rpc "WatchServerlessCache", kind "cache", hub caches,
+        resource ServerlessCache, not_found ServerlessCacheNotFoundFault,
+        describe DescribeServerlessCachesRequest(serverless_cache_name)
+            => DescribeServerlessCachesResponse.serverless_caches,
+        state ServerlessCache.serverless_cache_name,
+        request WatchServerlessCacheRequest.serverless_cache_name,
+        message WatchServerlessCacheResponse.serverless_cache,
+        settled ["available" | "create-failed"], key str::to_ascii_lowercase;
 }
 
 type DescribeError<W> = UpstreamError<<<W as Watched>::Describe as Operation>::Error>;

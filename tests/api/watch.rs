@@ -166,6 +166,13 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
         (seen, end)
     }
 
+    // A watch of `name` sees `from`, then `available`, then ends with OK.
+    async fn settles(app: &mut TestApp, name: &str, from: &str) {
+        let (seen, end) = watched(app, name).await;
+        assert_eq!(seen, vec![initial(from, false), changed("available", true)]);
+        end.unwrap();
+    }
+
     app.client
         .create_serverless_cache_snapshot(pb::CreateServerlessCacheSnapshotRequest {
             serverless_cache_snapshot_name: snapshot.clone(),
@@ -174,12 +181,7 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
         })
         .await
         .unwrap();
-    let (seen, end) = watched(&mut app, &snapshot).await;
-    assert_eq!(
-        seen,
-        vec![initial("creating", false), changed("available", true)]
-    );
-    end.unwrap();
+    settles(&mut app, &snapshot, "creating").await;
 
     app.client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
@@ -188,12 +190,7 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
         })
         .await
         .unwrap();
-    let (seen, end) = watched(&mut app, &snapshot).await;
-    assert_eq!(
-        seen,
-        vec![initial("exporting", false), changed("available", true)]
-    );
-    end.unwrap();
+    settles(&mut app, &snapshot, "exporting").await;
 
     app.client
         .copy_serverless_cache_snapshot(pb::CopyServerlessCacheSnapshotRequest {
@@ -203,12 +200,7 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
         })
         .await
         .unwrap();
-    let (seen, end) = watched(&mut app, &copy).await;
-    assert_eq!(
-        seen,
-        vec![initial("creating", false), changed("available", true)]
-    );
-    end.unwrap();
+    settles(&mut app, &copy, "creating").await;
 
     app.client
         .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
