@@ -70,17 +70,10 @@ const fn open(service: &'static str, name: &'static str, call_type: CallType) ->
     }
 }
 
-/// Every method the server answers.
-pub const METHODS: [Method; 15] = [
-    rpc("ExportServerlessCacheSnapshot", true),
-    rpc("CreateServerlessCacheSnapshot", true),
-    rpc("DescribeServerlessCacheSnapshots", false),
-    rpc("CopyServerlessCacheSnapshot", true),
-    rpc("DeleteServerlessCacheSnapshot", true),
-    rpc("CreateServerlessCache", true),
-    rpc("DescribeServerlessCaches", false),
-    rpc("ModifyServerlessCache", true),
-    rpc("DeleteServerlessCache", true),
+include!("generated/methods.rs");
+
+/// The methods served beside the AWS operations: the watches, health and reflection.
+const OTHERS: [Method; 6] = [
     Method {
         call_type: CallType::ServerStream,
         ..rpc("WatchServerlessCacheSnapshot", false)
@@ -106,14 +99,17 @@ pub const METHODS: [Method; 15] = [
 /// The method a request path (`/service/method`) names, if the server knows it.
 pub fn lookup(path: &str) -> Option<&'static Method> {
     let (service, name) = path.strip_prefix('/')?.split_once('/')?;
-    METHODS
-        .iter()
-        .find(|m| m.name == name && m.service == service)
+    methods().find(|m| m.name == name && m.service == service)
 }
 
 /// The RPC names of `ElastiCacheService`, which a caller's `allow` may name.
 pub fn rpc_names() -> impl Iterator<Item = &'static str> {
-    METHODS.iter().filter(|m| m.is_protected()).map(|m| m.name)
+    methods().filter(|m| m.is_protected()).map(|m| m.name)
+}
+
+/// Every method the server answers.
+pub fn methods() -> impl Iterator<Item = &'static Method> {
+    OPERATIONS.iter().chain(OTHERS.iter())
 }
 
 /// The `ElastiCacheService` RPC a path names, if any (for policy and audit of refusals).
@@ -173,8 +169,7 @@ mod tests {
                 (m.name().to_owned(), call_type)
             })
             .collect();
-        let mut from_table: Vec<_> = METHODS
-            .iter()
+        let mut from_table: Vec<_> = methods()
             .filter(|m| m.is_protected())
             .map(|m| (m.name.to_owned(), m.call_type))
             .collect();

@@ -84,9 +84,25 @@ impl Violations {
         }
     }
 
-    fn required_bucket(&mut self, field: &str, value: &str) {
-        if self.required(field, value) {
-            self.bucket(field, value);
+    /// "is required" unless `present`.
+    fn present(&mut self, field: &str, present: bool) {
+        if !present {
+            self.add(field, "is required");
+        }
+    }
+
+    /// A length in characters the model bounds.
+    #[allow(dead_code)] // no served input has a modelled length yet
+    fn length(&mut self, field: &str, value: &str, min: i64, max: Option<i64>) {
+        let len = i64::try_from(value.chars().count()).unwrap_or(i64::MAX);
+        if len < min || max.is_some_and(|m| len > m) {
+            match max {
+                Some(m) => self.add(field, format!("must be {min} to {m} characters, got {len}")),
+                None => self.add(
+                    field,
+                    format!("must be at least {min} characters, got {len}"),
+                ),
+            }
         }
     }
 
@@ -123,25 +139,6 @@ impl Violations {
     fn enum_value<E: TryFrom<i32>>(&mut self, field: &str, value: Option<i32>) {
         if let Some(v) = value.filter(|v| E::try_from(*v).is_err()) {
             self.add(field, format!("{v} is not a known value"));
-        }
-    }
-
-    fn optional_cache_name(&mut self, field: &str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.cache_name(field, v);
-        }
-    }
-
-    fn optional_snapshot_name(&mut self, field: &str, value: Option<&str>) {
-        if let Some(v) = value {
-            self.snapshot_name(field, v);
-        }
-    }
-
-    fn usage_limits(&mut self, field: &str, limits: Option<&pb::CacheUsageLimits>) {
-        let Some(l) = limits else { return };
-        if let Some(d) = &l.data_storage {
-            self.enum_value::<pb::DataStorageUnit>(&format!("{field}.data_storage.unit"), d.unit);
         }
     }
 }
@@ -214,118 +211,8 @@ pub trait Validate {
     fn validate(&self) -> Result<(), Violations>;
 }
 
-impl Validate for pb::ExportServerlessCacheSnapshotRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_snapshot_name(
-            "serverless_cache_snapshot_name",
-            &self.serverless_cache_snapshot_name,
-        );
-        v.required_bucket("s3_bucket_name", &self.s3_bucket_name);
-        v.into_result()
-    }
-}
-
-impl Validate for pb::CreateServerlessCacheSnapshotRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_snapshot_name(
-            "serverless_cache_snapshot_name",
-            &self.serverless_cache_snapshot_name,
-        );
-        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
-        v.into_result()
-    }
-}
-
-impl Validate for pb::DescribeServerlessCacheSnapshotsRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.optional_cache_name(
-            "serverless_cache_name",
-            self.serverless_cache_name.as_deref(),
-        );
-        v.optional_snapshot_name(
-            "serverless_cache_snapshot_name",
-            self.serverless_cache_snapshot_name.as_deref(),
-        );
-        v.range("max_results", self.max_results, 1, Some(50));
-        v.into_result()
-    }
-}
-
-impl Validate for pb::CopyServerlessCacheSnapshotRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        for (field, value) in [
-            (
-                "source_serverless_cache_snapshot_name",
-                &self.source_serverless_cache_snapshot_name,
-            ),
-            (
-                "target_serverless_cache_snapshot_name",
-                &self.target_serverless_cache_snapshot_name,
-            ),
-        ] {
-            v.required_snapshot_name(field, value);
-        }
-        v.into_result()
-    }
-}
-
-impl Validate for pb::DeleteServerlessCacheSnapshotRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_snapshot_name(
-            "serverless_cache_snapshot_name",
-            &self.serverless_cache_snapshot_name,
-        );
-        v.into_result()
-    }
-}
-
-impl Validate for pb::CreateServerlessCacheRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
-        v.required("engine", &self.engine);
-        v.usage_limits("cache_usage_limits", self.cache_usage_limits.as_ref());
-        v.enum_value::<pb::NetworkType>("network_type", self.network_type);
-        v.enum_value::<pb::ConnectionType>("connection_type", self.connection_type);
-        v.into_result()
-    }
-}
-
-impl Validate for pb::DescribeServerlessCachesRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.optional_cache_name(
-            "serverless_cache_name",
-            self.serverless_cache_name.as_deref(),
-        );
-        // AWS documents no maximum for this operation's page size: it decides.
-        v.range("max_results", self.max_results, 1, None);
-        v.into_result()
-    }
-}
-
-impl Validate for pb::ModifyServerlessCacheRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
-        v.usage_limits("cache_usage_limits", self.cache_usage_limits.as_ref());
-        v.into_result()
-    }
-}
-
-impl Validate for pb::DeleteServerlessCacheRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
-        v.optional_snapshot_name("final_snapshot_name", self.final_snapshot_name.as_deref());
-        v.into_result()
-    }
-}
+// The served operations' requests, generated from model/ and the overlay's validators.
+include!("generated/validate.rs");
 
 impl Validate for pb::WatchServerlessCacheSnapshotRequest {
     fn validate(&self) -> Result<(), Violations> {

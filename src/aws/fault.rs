@@ -1,36 +1,8 @@
-//! The modelled AWS faults of the nine serverless operations and how each maps to a gRPC status
-//! (DESIGN §3). The table in [`Fault::spec`] is the mapping; everything else reads it.
+//! The modelled AWS faults of the served operations and how each maps to a gRPC status
+//! (DESIGN §3). The table in [`Fault::spec`] is generated from the model by its rules and
+//! the overlay's exceptions; everything else reads it.
 
 use tonic::Code;
-
-/// The kind of resource a fault is about, as named in `ResourceInfo.resource_type` and
-/// `PreconditionFailure` violations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ResourceKind {
-    /// A serverless cache.
-    ServerlessCache,
-    /// A serverless cache snapshot.
-    ServerlessCacheSnapshot,
-    /// A user group.
-    UserGroup,
-    /// The ElastiCache service-linked IAM role.
-    ServiceLinkedRole,
-    /// The credentials the facade signs with.
-    Credentials,
-}
-
-impl ResourceKind {
-    /// The name used in status details.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceKind::ServerlessCache => "elasticache.v1.ServerlessCache",
-            ResourceKind::ServerlessCacheSnapshot => "elasticache.v1.ServerlessCacheSnapshot",
-            ResourceKind::UserGroup => "UserGroup",
-            ResourceKind::ServiceLinkedRole => "ServiceLinkedRole",
-            ResourceKind::Credentials => "Credentials",
-        }
-    }
-}
 
 /// Which specific detail accompanies the status (beside `ErrorInfo`, `RequestInfo` and the typed
 /// fault message, which every fault carries).
@@ -57,179 +29,13 @@ pub struct FaultSpec {
     pub detail: Detail,
 }
 
-/// Every AWS fault that any of the nine operations can return. Variant names are the SDK's
-/// error variant names, which are also the names of the messages in `proto/.../faults.proto`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[allow(clippy::enum_variant_names)]
-pub enum Fault {
-    /// `InvalidParameterValue`.
-    InvalidParameterValueException,
-    /// `InvalidParameterCombination`.
-    InvalidParameterCombinationException,
-    /// `InvalidCredentialsException`.
-    InvalidCredentialsException,
-    /// `InvalidServerlessCacheStateFault`.
-    InvalidServerlessCacheStateFault,
-    /// `InvalidServerlessCacheSnapshotStateFault`.
-    InvalidServerlessCacheSnapshotStateFault,
-    /// `InvalidUserGroupState`.
-    InvalidUserGroupStateFault,
-    /// `ServerlessCacheAlreadyExistsFault`.
-    ServerlessCacheAlreadyExistsFault,
-    /// `ServerlessCacheNotFoundFault`.
-    ServerlessCacheNotFoundFault,
-    /// `ServerlessCacheQuotaForCustomerExceededFault`.
-    ServerlessCacheQuotaForCustomerExceededFault,
-    /// `ServerlessCacheSnapshotAlreadyExistsFault`.
-    ServerlessCacheSnapshotAlreadyExistsFault,
-    /// `ServerlessCacheSnapshotNotFoundFault`.
-    ServerlessCacheSnapshotNotFoundFault,
-    /// `ServerlessCacheSnapshotQuotaExceededFault`.
-    ServerlessCacheSnapshotQuotaExceededFault,
-    /// `ServiceLinkedRoleNotFoundFault`.
-    ServiceLinkedRoleNotFoundFault,
-    /// `TagQuotaPerResourceExceeded`.
-    TagQuotaPerResourceExceeded,
-    /// `UserGroupNotFound`.
-    UserGroupNotFoundFault,
-}
+// `ResourceKind`, `Fault` and its table, generated from model/ (DESIGN §3).
+include!("../generated/fault.rs");
 
 impl Fault {
-    /// Every fault, for table-driven tests and lookups by wire code.
-    pub const ALL: [Fault; 15] = [
-        Fault::InvalidParameterValueException,
-        Fault::InvalidParameterCombinationException,
-        Fault::InvalidCredentialsException,
-        Fault::InvalidServerlessCacheStateFault,
-        Fault::InvalidServerlessCacheSnapshotStateFault,
-        Fault::InvalidUserGroupStateFault,
-        Fault::ServerlessCacheAlreadyExistsFault,
-        Fault::ServerlessCacheNotFoundFault,
-        Fault::ServerlessCacheQuotaForCustomerExceededFault,
-        Fault::ServerlessCacheSnapshotAlreadyExistsFault,
-        Fault::ServerlessCacheSnapshotNotFoundFault,
-        Fault::ServerlessCacheSnapshotQuotaExceededFault,
-        Fault::ServiceLinkedRoleNotFoundFault,
-        Fault::TagQuotaPerResourceExceeded,
-        Fault::UserGroupNotFoundFault,
-    ];
-
-    /// The mapping of DESIGN §3 for this fault.
-    pub fn spec(self) -> FaultSpec {
-        use Detail::*;
-        use ResourceKind::*;
-        let (wire_code, code, detail) = match self {
-            Fault::InvalidParameterValueException => {
-                ("InvalidParameterValue", Code::InvalidArgument, BadRequest)
-            }
-            Fault::InvalidParameterCombinationException => (
-                "InvalidParameterCombination",
-                Code::InvalidArgument,
-                BadRequest,
-            ),
-            Fault::InvalidCredentialsException => (
-                "InvalidCredentialsException",
-                Code::FailedPrecondition,
-                PreconditionFailure(Credentials),
-            ),
-            Fault::InvalidServerlessCacheStateFault => (
-                "InvalidServerlessCacheStateFault",
-                Code::FailedPrecondition,
-                PreconditionFailure(ServerlessCache),
-            ),
-            Fault::InvalidServerlessCacheSnapshotStateFault => (
-                "InvalidServerlessCacheSnapshotStateFault",
-                Code::FailedPrecondition,
-                PreconditionFailure(ServerlessCacheSnapshot),
-            ),
-            Fault::InvalidUserGroupStateFault => (
-                "InvalidUserGroupState",
-                Code::FailedPrecondition,
-                PreconditionFailure(UserGroup),
-            ),
-            Fault::ServerlessCacheAlreadyExistsFault => (
-                "ServerlessCacheAlreadyExistsFault",
-                Code::AlreadyExists,
-                ResourceInfo(ServerlessCache),
-            ),
-            Fault::ServerlessCacheNotFoundFault => (
-                "ServerlessCacheNotFoundFault",
-                Code::NotFound,
-                ResourceInfo(ServerlessCache),
-            ),
-            Fault::ServerlessCacheQuotaForCustomerExceededFault => (
-                "ServerlessCacheQuotaForCustomerExceededFault",
-                Code::ResourceExhausted,
-                QuotaFailure,
-            ),
-            Fault::ServerlessCacheSnapshotAlreadyExistsFault => (
-                "ServerlessCacheSnapshotAlreadyExistsFault",
-                Code::AlreadyExists,
-                ResourceInfo(ServerlessCacheSnapshot),
-            ),
-            Fault::ServerlessCacheSnapshotNotFoundFault => (
-                "ServerlessCacheSnapshotNotFoundFault",
-                Code::NotFound,
-                ResourceInfo(ServerlessCacheSnapshot),
-            ),
-            Fault::ServerlessCacheSnapshotQuotaExceededFault => (
-                "ServerlessCacheSnapshotQuotaExceededFault",
-                Code::ResourceExhausted,
-                QuotaFailure,
-            ),
-            Fault::ServiceLinkedRoleNotFoundFault => (
-                "ServiceLinkedRoleNotFoundFault",
-                Code::FailedPrecondition,
-                PreconditionFailure(ServiceLinkedRole),
-            ),
-            Fault::TagQuotaPerResourceExceeded => (
-                "TagQuotaPerResourceExceeded",
-                Code::ResourceExhausted,
-                QuotaFailure,
-            ),
-            Fault::UserGroupNotFoundFault => {
-                ("UserGroupNotFound", Code::NotFound, ResourceInfo(UserGroup))
-            }
-        };
-        FaultSpec {
-            wire_code,
-            code,
-            detail,
-        }
-    }
-
     /// The fault AWS means by this wire code, if it is one of ours.
     pub fn from_wire_code(code: &str) -> Option<Fault> {
         Fault::ALL.into_iter().find(|f| f.spec().wire_code == code)
-    }
-
-    /// The variant's name, which is also the proto message's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Fault::InvalidParameterValueException => "InvalidParameterValueException",
-            Fault::InvalidParameterCombinationException => "InvalidParameterCombinationException",
-            Fault::InvalidCredentialsException => "InvalidCredentialsException",
-            Fault::InvalidServerlessCacheStateFault => "InvalidServerlessCacheStateFault",
-            Fault::InvalidServerlessCacheSnapshotStateFault => {
-                "InvalidServerlessCacheSnapshotStateFault"
-            }
-            Fault::InvalidUserGroupStateFault => "InvalidUserGroupStateFault",
-            Fault::ServerlessCacheAlreadyExistsFault => "ServerlessCacheAlreadyExistsFault",
-            Fault::ServerlessCacheNotFoundFault => "ServerlessCacheNotFoundFault",
-            Fault::ServerlessCacheQuotaForCustomerExceededFault => {
-                "ServerlessCacheQuotaForCustomerExceededFault"
-            }
-            Fault::ServerlessCacheSnapshotAlreadyExistsFault => {
-                "ServerlessCacheSnapshotAlreadyExistsFault"
-            }
-            Fault::ServerlessCacheSnapshotNotFoundFault => "ServerlessCacheSnapshotNotFoundFault",
-            Fault::ServerlessCacheSnapshotQuotaExceededFault => {
-                "ServerlessCacheSnapshotQuotaExceededFault"
-            }
-            Fault::ServiceLinkedRoleNotFoundFault => "ServiceLinkedRoleNotFoundFault",
-            Fault::TagQuotaPerResourceExceeded => "TagQuotaPerResourceExceeded",
-            Fault::UserGroupNotFoundFault => "UserGroupNotFoundFault",
-        }
     }
 
     /// `type.googleapis.com/elasticache.v1.<Name>`, the `Any` type URL of the typed fault.

@@ -88,9 +88,9 @@ impl Resources {
         self
     }
 
-    /// Records the destination bucket of an export.
-    pub fn bucket(mut self, bucket: &str) -> Self {
-        self.bucket = Some(bucket.to_owned());
+    /// Records the S3 bucket the operation writes to, when the request names one.
+    pub fn bucket(mut self, bucket: Option<&str>) -> Self {
+        self.bucket = bucket.map(str::to_owned);
         self
     }
 
@@ -147,68 +147,7 @@ macro_rules! known_faults {
     )*};
 }
 
-use aws_sdk_elasticache::operation::{
-    copy_serverless_cache_snapshot::CopyServerlessCacheSnapshotError,
-    create_serverless_cache::CreateServerlessCacheError,
-    create_serverless_cache_snapshot::CreateServerlessCacheSnapshotError,
-    delete_serverless_cache::DeleteServerlessCacheError,
-    delete_serverless_cache_snapshot::DeleteServerlessCacheSnapshotError,
-    describe_serverless_cache_snapshots::DescribeServerlessCacheSnapshotsError,
-    describe_serverless_caches::DescribeServerlessCachesError,
-    export_serverless_cache_snapshot::ExportServerlessCacheSnapshotError,
-    modify_serverless_cache::ModifyServerlessCacheError,
-};
-
-// The faults each operation is modelled to return, as the SDK lists them.
-known_faults! {
-    ExportServerlessCacheSnapshotError => [
-        InvalidParameterValueException, InvalidServerlessCacheSnapshotStateFault,
-        ServerlessCacheSnapshotNotFoundFault, ServiceLinkedRoleNotFoundFault,
-    ];
-    CreateServerlessCacheSnapshotError => [
-        InvalidParameterCombinationException, InvalidParameterValueException,
-        InvalidServerlessCacheStateFault, ServerlessCacheNotFoundFault,
-        ServerlessCacheSnapshotAlreadyExistsFault, ServerlessCacheSnapshotQuotaExceededFault,
-        ServiceLinkedRoleNotFoundFault, TagQuotaPerResourceExceeded,
-    ];
-    DescribeServerlessCacheSnapshotsError => [
-        InvalidParameterCombinationException, InvalidParameterValueException,
-        ServerlessCacheNotFoundFault, ServerlessCacheSnapshotNotFoundFault,
-    ];
-    CopyServerlessCacheSnapshotError => [
-        InvalidParameterCombinationException, InvalidParameterValueException,
-        InvalidServerlessCacheSnapshotStateFault, ServerlessCacheSnapshotAlreadyExistsFault,
-        ServerlessCacheSnapshotNotFoundFault, ServerlessCacheSnapshotQuotaExceededFault,
-        ServiceLinkedRoleNotFoundFault, TagQuotaPerResourceExceeded,
-    ];
-    DeleteServerlessCacheSnapshotError => [
-        InvalidParameterValueException, InvalidServerlessCacheSnapshotStateFault,
-        ServerlessCacheSnapshotNotFoundFault, ServiceLinkedRoleNotFoundFault,
-    ];
-    CreateServerlessCacheError => [
-        InvalidCredentialsException, InvalidParameterCombinationException,
-        InvalidParameterValueException, InvalidServerlessCacheStateFault,
-        InvalidUserGroupStateFault, ServerlessCacheAlreadyExistsFault,
-        ServerlessCacheNotFoundFault, ServerlessCacheQuotaForCustomerExceededFault,
-        ServiceLinkedRoleNotFoundFault, TagQuotaPerResourceExceeded, UserGroupNotFoundFault,
-    ];
-    DescribeServerlessCachesError => [
-        InvalidParameterCombinationException, InvalidParameterValueException,
-        ServerlessCacheNotFoundFault,
-    ];
-    ModifyServerlessCacheError => [
-        InvalidCredentialsException, InvalidParameterCombinationException,
-        InvalidParameterValueException, InvalidServerlessCacheStateFault,
-        InvalidUserGroupStateFault, ServerlessCacheNotFoundFault,
-        ServiceLinkedRoleNotFoundFault, UserGroupNotFoundFault,
-    ];
-    DeleteServerlessCacheError => [
-        InvalidCredentialsException, InvalidParameterCombinationException,
-        InvalidParameterValueException, InvalidServerlessCacheStateFault,
-        ServerlessCacheNotFoundFault, ServerlessCacheSnapshotAlreadyExistsFault,
-        ServiceLinkedRoleNotFoundFault,
-    ];
-}
+include!("../generated/known_faults.rs");
 
 /// What went wrong with one upstream attempt. Decided once, here, from the SDK error; the status
 /// mapping ([`status_from_sdk_error`]) and the retry policy ([`Failure::safety`]) both read it.

@@ -369,23 +369,14 @@ macro_rules! rpcs {
     };
 }
 
-rpcs! {
-    unary {
-    export_serverless_cache_snapshot(ExportServerlessCacheSnapshotRequest) -> ExportServerlessCacheSnapshotResponse;
-    create_serverless_cache_snapshot(CreateServerlessCacheSnapshotRequest) -> CreateServerlessCacheSnapshotResponse;
-    describe_serverless_cache_snapshots(DescribeServerlessCacheSnapshotsRequest) -> DescribeServerlessCacheSnapshotsResponse;
-    copy_serverless_cache_snapshot(CopyServerlessCacheSnapshotRequest) -> CopyServerlessCacheSnapshotResponse;
-    delete_serverless_cache_snapshot(DeleteServerlessCacheSnapshotRequest) -> DeleteServerlessCacheSnapshotResponse;
-    create_serverless_cache(CreateServerlessCacheRequest) -> CreateServerlessCacheResponse;
-    describe_serverless_caches(DescribeServerlessCachesRequest) -> DescribeServerlessCachesResponse;
-    modify_serverless_cache(ModifyServerlessCacheRequest) -> ModifyServerlessCacheResponse;
-    delete_serverless_cache(DeleteServerlessCacheRequest) -> DeleteServerlessCacheResponse;
-    }
+include!("../generated/rpcs.rs");
+
+with_served_rpcs!(rpcs! {
     watch {
         watch_serverless_cache_snapshot(SnapshotWatch) -> WatchServerlessCacheSnapshotStream;
         watch_serverless_cache(CacheWatch) -> WatchServerlessCacheStream;
     }
-}
+});
 
 #[cfg(test)]
 mod proptests;

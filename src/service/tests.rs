@@ -585,7 +585,17 @@ fn design_row(fault: &str) -> (&'static str, Code, &'static str) {
 
 /// Everything DESIGN §3 promises for a modelled fault `fault` of `operation`.
 fn assert_modelled_fault(status: &Status, fault: &str, operation: &str, want: Want) {
-    let (wire, code, reason) = design_row(fault);
+    assert_fault(status, fault, operation, design_row(fault), want);
+}
+
+/// `assert_modelled_fault` with the (wire code, gRPC code, reason) row given.
+fn assert_fault(
+    status: &Status,
+    fault: &str,
+    operation: &str,
+    (wire, code, reason): (&str, Code, &str),
+    want: Want,
+) {
     assert_eq!(status.code(), code, "{fault} on {operation}: {status:?}");
     assert!(
         status.message().contains(FAULT_MESSAGE),
@@ -1815,4 +1825,12 @@ async fn an_unreadable_success_body_on_a_mutating_call_is_an_unknown_outcome() {
         !metadata(&details).contains_key("aws_error_code"),
         "AWS sent no error code: {status:?}"
     );
+}
+
+// Every served operation converted both ways with every member set, and every modelled fault
+// of every served operation, generated from model/.
+mod generated {
+    use super::*;
+
+    include!("../generated/tests.rs");
 }

@@ -578,10 +578,19 @@ fn known_and_unspecified_enum_numbers_are_accepted() {
         r.connection_type = Some(c as i32);
         assert_eq!(fields(r.validate()), Vec::<String>::new(), "{c:?}");
     }
-    for unit in [None, Some(0), Some(pb::DataStorageUnit::Gb as i32)] {
+    let mut r = create_cache("cache");
+    r.cache_usage_limits = Some(usage_limits(Some(pb::DataStorageUnit::Gb as i32)));
+    assert_eq!(fields(r.validate()), Vec::<String>::new());
+    // The model makes a data storage limit's unit required: absent or UNSPECIFIED is refused
+    // before AWS is called.
+    for unit in [None, Some(0)] {
         let mut r = create_cache("cache");
         r.cache_usage_limits = Some(usage_limits(unit));
-        assert_eq!(fields(r.validate()), Vec::<String>::new(), "{unit:?}");
+        assert_eq!(
+            fields(r.validate()),
+            vec!["cache_usage_limits.data_storage.unit".to_owned()],
+            "{unit:?}"
+        );
     }
     // Limits without data storage have no unit to check.
     let mut r = create_cache("cache");

@@ -1,0 +1,257 @@
+//! Generated tests (`src/generated/tests.rs`, included by `src/service/tests.rs`): for every
+//! served operation a request and an output with every member set, converted both ways, and
+//! every modelled fault through a mocked SDK to the status the caller gets.
+
+use std::fmt::Write as _;
+
+use crate::Context;
+use crate::model::Ty;
+use crate::names::{pascal, rust_field, snake};
+
+/// A value of one member: its proto expression (bare, not wrapped for presence) and its SDK
+/// expression.
+struct Value {
+    pb: String,
+    sdk: String,
+    /// The string itself, for a string or a list of strings.
+    text: Option<String>,
+}
+
+/// `ErrorInfo.reason` of an AWS code, written independently of `src/aws/fault.rs`: words in
+/// capitals, `Fault`/`Exception` dropped.
+fn reason(code: &str) -> String {
+    let trimmed = code
+        .strip_suffix("Fault")
+        .or_else(|| code.strip_suffix("Exception"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or(code);
+    crate::names::screaming(trimmed)
+}
+
+impl Context {
+    fn value(
+        &self,
+        ty: &Ty,
+        member: &str,
+        n: &mut i64,
+        range: Option<&Vec<i64>>,
+        depth: usize,
+    ) -> Value {
+        *n += 1;
+        let k = *n;
+        match ty {
+            Ty::Str => {
+                let s = format!("{}-{k}", snake(member).replace('_', "-"));
+                Value {
+                    pb: format!("{s:?}.into()"),
+                    sdk: format!("{s:?}.to_owned()"),
+                    text: Some(s),
+                }
+            }
+            Ty::Enum(e) => {
+                let values = self.model.shape(e).values.clone().unwrap_or_default();
+                let last = pascal(values.last().expect("an enum has values"));
+                let t = pascal(e);
+                Value {
+                    pb: format!("pb::{t}::{last} as i32"),
+                    sdk: format!("sdk::{t}::{last}"),
+                    text: None,
+                }
+            }
+            Ty::Int | Ty::Long => {
+                let v = range.and_then(|r| r.first().copied()).unwrap_or(100 + k);
+                Value {
+                    pb: v.to_string(),
+                    sdk: v.to_string(),
+                    text: None,
+                }
+            }
+            Ty::Double => Value {
+                pb: format!("{k}.5"),
+                sdk: format!("{k}.5"),
+                text: None,
+            },
+            Ty::Bool => Value {
+                pb: "true".into(),
+                sdk: "true".into(),
+                text: None,
+            },
+            Ty::Timestamp => Value {
+                pb: format!(
+                    "prost_types::Timestamp {{ seconds: {}, nanos: 0 }}",
+                    1_700_000_000 + k
+                ),
+                sdk: format!(
+                    "aws_smithy_types::DateTime::from_secs({})",
+                    1_700_000_000 + k
+                ),
+                text: None,
+            },
+            Ty::Struct(s) => {
+                let (pb, setters) = self.members(Some(s), false, n, None, depth + 1);
+                let t = pascal(s);
+                Value {
+                    pb: format!("pb::{t} {{ {pb} }}"),
+                    sdk: format!("sdk::{t}::builder(){setters}.build()"),
+                    text: None,
+                }
+            }
+            Ty::List(inner) => {
+                let v = self.value(inner, member, n, range, depth);
+                Value {
+                    pb: format!("vec![{}]", v.pb),
+                    sdk: format!("vec![{}]", v.sdk),
+                    text: v.text,
+                }
+            }
+        }
+    }
+
+    /// Every member of `shape` set: proto field initialisers and SDK setter calls.
+    fn members(
+        &self,
+        shape: Option<&str>,
+        request: bool,
+        n: &mut i64,
+        ranges: Option<&std::collections::BTreeMap<String, Vec<i64>>>,
+        depth: usize,
+    ) -> (String, String) {
+        let (mut pb, mut sdk) = (String::new(), String::new());
+        let Some(shape) = shape else { return (pb, sdk) };
+        assert!(
+            depth < 8,
+            "{shape}: recursive structures are not supported yet"
+        );
+        let s = self.model.shape(shape);
+        for (member, m) in &s.members {
+            let ty = self.model.ty(&m.shape);
+            let v = self.value(&ty, member, n, ranges.and_then(|r| r.get(member)), depth);
+            let plain = request && s.required.contains(member) && ty == Ty::Str;
+            let pb_value = match ty {
+                Ty::List(_) => v.pb,
+                _ if plain => v.pb,
+                _ => format!("Some({})", v.pb),
+            };
+            let _ = write!(pb, "{}: {pb_value},", rust_field(member));
+            let _ = write!(sdk, ".set_{}(Some({}))", snake(member), v.sdk);
+        }
+        (pb, sdk)
+    }
+
+    /// The value the full request of `op` gives `member` (the same walk as `members`).
+    fn request_values(
+        &self,
+        input: Option<&str>,
+        ranges: &std::collections::BTreeMap<String, Vec<i64>>,
+    ) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let Some(shape) = input else { return out };
+        let mut n = 0;
+        for (member, m) in &self.model.shape(shape).members {
+            let ty = self.model.ty(&m.shape);
+            if let Some(text) = self.value(&ty, member, &mut n, ranges.get(member), 0).text {
+                out.push((member.clone(), text));
+            }
+        }
+        out
+    }
+
+    pub(crate) fn tests_rs(&self) -> String {
+        let mut out = String::from(crate::rust::HEADER);
+        out.push_str("use aws_sdk_elasticache::operation as sdk_op;\n\n");
+        for (o, op) in &self.ops {
+            let n = &o.name;
+            let m = snake(n);
+            let input = op.input.as_ref().map(|r| r.shape.as_str());
+            let output = op.output.as_ref().map(|r| r.shape.as_str());
+            let mut k = 0;
+            let (req_pb, req_sdk) = self.members(input, true, &mut k, Some(&o.ranges), 0);
+            let mut k = 0;
+            let (out_pb, out_sdk) = self.members(output, false, &mut k, None, 0);
+            let _ = writeln!(
+                out,
+                "/// The {n} request with every member set (valid, so it reaches the SDK).\nfn full_{m}_request() -> pb::{n}Request {{\n    pb::{n}Request {{ {req_pb} }}\n}}\n"
+            );
+            let _ = writeln!(
+                out,
+                "#[test]\nfn generated_{m}_converts_every_member_both_ways() {{\n    let sent = crate::convert::ToSdk::to_sdk(full_{m}_request(), mocked(&[]).{m}())\n        .as_input()\n        .clone()\n        .build()\n        .unwrap();\n    let want = sdk_op::{m}::{n}Input::builder(){req_sdk}.build().unwrap();\n    assert_eq!(sent, want);\n    let output = sdk_op::{m}::{n}Output::builder(){out_sdk}.build();\n    assert_eq!(pb::{n}Response::from(output), pb::{n}Response {{ {out_pb} }});\n}}\n"
+            );
+            // Faults.
+            let values = self.request_values(input, &o.ranges);
+            let name_of = |kind: &str,
+                           first: &std::collections::BTreeMap<String, String>,
+                           second: &std::collections::BTreeMap<String, String>|
+             -> String {
+                for list in [first, second] {
+                    for (member, k) in list {
+                        if k == kind {
+                            if let Some((_, v)) = values.iter().find(|(mm, _)| mm == member) {
+                                return v.clone();
+                            }
+                        }
+                    }
+                }
+                String::new()
+            };
+            let mut errors: Vec<&str> = op.errors.iter().map(|e| e.shape.as_str()).collect();
+            errors.sort_unstable();
+            let _ = writeln!(
+                out,
+                "#[tokio::test]\nasync fn generated_{m}_faults() {{\n    use aws_sdk_elasticache::types::error as f;\n    use sdk_op::{m}::{n}Error as E;\n    type Case = (&'static str, (&'static str, Code, &'static str), Want, fn() -> E);\n    let cases: [Case; {}] = [",
+                errors.len()
+            );
+            for f in errors {
+                let info = self
+                    .faults
+                    .iter()
+                    .find(|x| x.name == f)
+                    .expect("classified");
+                let kind_str = |k: &str| {
+                    if self.structs.contains(k) {
+                        format!("elasticache.v1.{k}")
+                    } else {
+                        k.to_owned()
+                    }
+                };
+                let want = if let Some(k) = info
+                    .detail
+                    .strip_prefix("ResourceInfo(")
+                    .and_then(|d| d.strip_suffix(')'))
+                {
+                    let name = if info.code == "AlreadyExists" {
+                        name_of(k, &o.created, &o.existing)
+                    } else {
+                        name_of(k, &o.existing, &o.created)
+                    };
+                    format!("Resource({:?}, {name:?})", kind_str(k))
+                } else if let Some(k) = info
+                    .detail
+                    .strip_prefix("PreconditionFailure(")
+                    .and_then(|d| d.strip_suffix(')'))
+                {
+                    format!(
+                        "Precondition({:?}, {:?})",
+                        kind_str(k),
+                        name_of(k, &o.existing, &o.created)
+                    )
+                } else if info.detail == "QuotaFailure" {
+                    "Quota".into()
+                } else {
+                    "BadRequest".into()
+                };
+                let _ = writeln!(
+                    out,
+                    "        ({f:?}, ({:?}, Code::{}, {:?}), {want}, || E::{f}(f::{f}::builder().message(FAULT_MESSAGE).build())),",
+                    info.wire_code,
+                    info.code,
+                    reason(&info.wire_code),
+                );
+            }
+            let _ = writeln!(
+                out,
+                "    ];\n    for (fault, row, want, make) in cases {{\n        let rule = mock!(aws_sdk_elasticache::Client::{m}).then_error(make);\n        let status = service(mocked(&[&rule]))\n            .handle(request(full_{m}_request()))\n            .await\n            .unwrap_err();\n        assert_eq!(rule.num_calls(), 1, \"{{fault}}\");\n        assert_fault(&status, fault, {n:?}, row, want);\n    }}\n}}\n"
+            );
+        }
+        out
+    }
+}

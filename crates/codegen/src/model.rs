@@ -1,0 +1,195 @@
+//! The AWS model (botocore's JSON form) and the hand-written overlay, as the generator reads them.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// `model/<service>.json`: operations and shapes.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Model {
+    pub(crate) operations: IndexMap<String, Operation>,
+    pub(crate) shapes: IndexMap<String, Shape>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Operation {
+    pub(crate) input: Option<ShapeRef>,
+    pub(crate) output: Option<ShapeRef>,
+    #[serde(default)]
+    pub(crate) errors: Vec<ShapeRef>,
+    pub(crate) documentation: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ShapeRef {
+    pub(crate) shape: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Shape {
+    #[serde(rename = "type")]
+    pub(crate) kind: String,
+    #[serde(default)]
+    pub(crate) members: IndexMap<String, Member>,
+    #[serde(default)]
+    pub(crate) required: Vec<String>,
+    pub(crate) member: Option<Member>,
+    #[serde(rename = "enum")]
+    pub(crate) values: Option<Vec<String>>,
+    pub(crate) min: Option<i64>,
+    pub(crate) max: Option<i64>,
+    #[serde(default)]
+    pub(crate) exception: bool,
+    pub(crate) error: Option<ErrorTrait>,
+    pub(crate) documentation: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Member {
+    pub(crate) shape: String,
+    pub(crate) documentation: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ErrorTrait {
+    pub(crate) code: Option<String>,
+}
+
+/// `model/overlay.toml`: what the model does not say.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Overlay {
+    /// The model file, relative to `model/`.
+    pub(crate) model: String,
+    /// Member name → the `Violations` method that checks it (beyond the model's constraints).
+    #[serde(default)]
+    pub(crate) validators: BTreeMap<String, String>,
+    /// Faults whose status the name rules do not decide.
+    #[serde(default)]
+    pub(crate) faults: BTreeMap<String, FaultRule>,
+    /// The served operations, in RPC order.
+    pub(crate) operation: Vec<OperationOverlay>,
+    /// Hand-written RPCs served beside the generated ones (their messages are in
+    /// `model/service-extra.proto`).
+    #[serde(default)]
+    pub(crate) extra_rpc: Vec<ExtraRpc>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultRule {
+    /// `NOT_FOUND`, `ALREADY_EXISTS`, `RESOURCE_EXHAUSTED`, `INVALID_ARGUMENT` or
+    /// `FAILED_PRECONDITION`.
+    pub(crate) code: String,
+    /// For `FAILED_PRECONDITION`: the resource kind of the violation.
+    pub(crate) precondition: Option<String>,
+    /// For `NOT_FOUND` / `ALREADY_EXISTS`: the resource kind `ResourceInfo` names.
+    pub(crate) resource: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OperationOverlay {
+    pub(crate) name: String,
+    /// Overrides the rule "Describe*/List* are read-only, everything else mutates".
+    pub(crate) mutating: Option<bool>,
+    /// Member → resource kind of resources the request expects to exist.
+    #[serde(default)]
+    pub(crate) existing: BTreeMap<String, String>,
+    /// Member → resource kind of resources the request creates.
+    #[serde(default)]
+    pub(crate) created: BTreeMap<String, String>,
+    /// The member naming an S3 bucket the operation writes to.
+    pub(crate) bucket: Option<String>,
+    /// Member → `[min]` or `[min, max]` for integers the model leaves unbounded.
+    #[serde(default)]
+    pub(crate) ranges: BTreeMap<String, Vec<i64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExtraRpc {
+    pub(crate) name: String,
+    pub(crate) request: String,
+    pub(crate) response: String,
+    #[serde(default)]
+    pub(crate) server_streaming: bool,
+    pub(crate) doc: String,
+}
+
+/// A member's type, as far as proto and Rust care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ty {
+    Str,
+    Enum(String),
+    Int,
+    Long,
+    Bool,
+    Double,
+    Timestamp,
+    Struct(String),
+    List(Box<Ty>),
+}
+
+impl Model {
+    pub(crate) fn shape(&self, name: &str) -> &Shape {
+        self.shapes
+            .get(name)
+            .unwrap_or_else(|| panic!("the model has no shape {name}"))
+    }
+
+    /// The type of a shape.
+    pub(crate) fn ty(&self, name: &str) -> Ty {
+        let s = self.shape(name);
+        match s.kind.as_str() {
+            "string" if s.values.is_some() => Ty::Enum(name.to_owned()),
+            "string" => Ty::Str,
+            "integer" => Ty::Int,
+            "long" => Ty::Long,
+            "boolean" => Ty::Bool,
+            "double" | "float" => Ty::Double,
+            "timestamp" => Ty::Timestamp,
+            "structure" => Ty::Struct(name.to_owned()),
+            "list" => {
+                let m = s.member.as_ref().expect("a list has a member");
+                Ty::List(Box::new(self.ty(&m.shape)))
+            }
+            other => panic!("shape {name}: type {other} is not supported yet"),
+        }
+    }
+
+    /// Structures and enums reachable from `root` (not `root` itself), into `structs`/`enums`.
+    pub(crate) fn reach(
+        &self,
+        root: &str,
+        structs: &mut BTreeSet<String>,
+        enums: &mut BTreeSet<String>,
+    ) {
+        for m in self.shape(root).members.values() {
+            self.reach_ty(&self.ty(&m.shape), structs, enums);
+        }
+    }
+
+    fn reach_ty(&self, ty: &Ty, structs: &mut BTreeSet<String>, enums: &mut BTreeSet<String>) {
+        match ty {
+            Ty::Struct(s) => {
+                if structs.insert(s.clone()) {
+                    self.reach(s, structs, enums);
+                }
+            }
+            Ty::Enum(e) => {
+                enums.insert(e.clone());
+            }
+            Ty::List(inner) => self.reach_ty(inner, structs, enums),
+            _ => {}
+        }
+    }
+}
+
+impl OperationOverlay {
+    pub(crate) fn mutating(&self) -> bool {
+        self.mutating
+            .unwrap_or(!(self.name.starts_with("Describe") || self.name.starts_with("List")))
+    }
+}
