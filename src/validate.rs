@@ -2,7 +2,11 @@
 //! page sizes and enum numbers. Never stricter than AWS: where AWS's rule is not documented,
 //! AWS decides. Violations name the proto field, so the caller knows what to fix.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use regex::Regex;
 
 use tonic::{Code, Status};
 
@@ -92,7 +96,6 @@ impl Violations {
     }
 
     /// A length in characters the model bounds.
-    #[allow(dead_code)] // no served input has a modelled length yet
     fn length(&mut self, field: &str, value: &str, min: i64, max: Option<i64>) {
         let len = i64::try_from(value.chars().count()).unwrap_or(i64::MAX);
         if len < min || max.is_some_and(|m| len > m) {
@@ -103,6 +106,31 @@ impl Violations {
                     format!("must be at least {min} characters, got {len}"),
                 ),
             }
+        }
+    }
+
+    /// A number of list items the model bounds.
+    fn count(&mut self, field: &str, count: usize, min: i64, max: Option<i64>) {
+        let n = i64::try_from(count).unwrap_or(i64::MAX);
+        if n < min || max.is_some_and(|m| n > m) {
+            match max {
+                Some(m) => self.add(field, format!("must have {min} to {m} items, got {n}")),
+                None => self.add(field, format!("must have at least {min} items, got {n}")),
+            }
+        }
+    }
+
+    /// A string the model's pattern (anchored) must match.
+    fn pattern(&mut self, field: &str, value: &str, pattern: &'static str) {
+        if !pattern_matches(pattern, value) {
+            self.add(field, format!("must match {pattern}"));
+        }
+    }
+
+    /// A timestamp protobuf can represent (nanos in 0..1e9).
+    fn timestamp(&mut self, field: &str, t: &prost_types::Timestamp) {
+        if !(0..1_000_000_000).contains(&t.nanos) {
+            self.add(field, format!("nanos must be 0 to 999999999, got {}", t.nanos));
         }
     }
 
@@ -141,6 +169,18 @@ impl Violations {
             self.add(field, format!("{v} is not a known value"));
         }
     }
+}
+
+/// Whether `value` matches one of the model's patterns, each compiled once.
+fn pattern_matches(pattern: &'static str, value: &str) -> bool {
+    static COMPILED: LazyLock<Mutex<HashMap<&'static str, Regex>>> = LazyLock::new(Mutex::default);
+    let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let re = compiled.entry(pattern).or_insert_with(|| {
+        // The model's patterns are tested to compile (validate::tests); one that did not would
+        // match nothing rather than fail the call.
+        Regex::new(pattern).unwrap_or_else(|_| Regex::new("$^").expect("a valid pattern"))
+    });
+    re.is_match(value)
 }
 
 /// The serverless cache name rule: 1–40 characters, a letter first, then letters, digits and

@@ -4,27 +4,81 @@
 /// and `PreconditionFailure` violations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
+    /// `Authorization`.
+    Authorization,
+    /// `CacheCluster`.
+    CacheCluster,
+    /// `CacheParameterGroup`.
+    CacheParameterGroup,
+    /// `CacheSecurityGroup`.
+    CacheSecurityGroup,
+    /// `CacheSubnetGroup`.
+    CacheSubnetGroup,
     /// `Credentials`.
     Credentials,
+    /// `GlobalReplicationGroup`.
+    GlobalReplicationGroup,
+    /// `Migration`.
+    Migration,
+    /// `NoOperation`.
+    NoOperation,
+    /// `NodeGroup`.
+    NodeGroup,
+    /// `ReplicationGroup`.
+    ReplicationGroup,
+    /// `ReservedCacheNode`.
+    ReservedCacheNode,
+    /// `ReservedCacheNodesOffering`.
+    ReservedCacheNodesOffering,
     /// `ServerlessCache`.
     ServerlessCache,
     /// `ServerlessCacheSnapshot`.
     ServerlessCacheSnapshot,
     /// `ServiceLinkedRole`.
     ServiceLinkedRole,
+    /// `ServiceUpdate`.
+    ServiceUpdate,
+    /// `Snapshot`.
+    Snapshot,
+    /// `Subnet`.
+    Subnet,
+    /// `Tag`.
+    Tag,
+    /// `User`.
+    User,
     /// `UserGroup`.
     UserGroup,
+    /// `VPCNetwork`.
+    VPCNetwork,
 }
 
 impl ResourceKind {
     /// The name used in status details: the proto message's full name where the contract has one.
     pub fn as_str(self) -> &'static str {
         match self {
+            ResourceKind::Authorization => "Authorization",
+            ResourceKind::CacheCluster => "elasticache.v1.CacheCluster",
+            ResourceKind::CacheParameterGroup => "elasticache.v1.CacheParameterGroup",
+            ResourceKind::CacheSecurityGroup => "elasticache.v1.CacheSecurityGroup",
+            ResourceKind::CacheSubnetGroup => "elasticache.v1.CacheSubnetGroup",
             ResourceKind::Credentials => "Credentials",
+            ResourceKind::GlobalReplicationGroup => "elasticache.v1.GlobalReplicationGroup",
+            ResourceKind::Migration => "Migration",
+            ResourceKind::NoOperation => "NoOperation",
+            ResourceKind::NodeGroup => "elasticache.v1.NodeGroup",
+            ResourceKind::ReplicationGroup => "elasticache.v1.ReplicationGroup",
+            ResourceKind::ReservedCacheNode => "elasticache.v1.ReservedCacheNode",
+            ResourceKind::ReservedCacheNodesOffering => "elasticache.v1.ReservedCacheNodesOffering",
             ResourceKind::ServerlessCache => "elasticache.v1.ServerlessCache",
             ResourceKind::ServerlessCacheSnapshot => "elasticache.v1.ServerlessCacheSnapshot",
             ResourceKind::ServiceLinkedRole => "ServiceLinkedRole",
-            ResourceKind::UserGroup => "UserGroup",
+            ResourceKind::ServiceUpdate => "elasticache.v1.ServiceUpdate",
+            ResourceKind::Snapshot => "elasticache.v1.Snapshot",
+            ResourceKind::Subnet => "elasticache.v1.Subnet",
+            ResourceKind::Tag => "elasticache.v1.Tag",
+            ResourceKind::User => "elasticache.v1.User",
+            ResourceKind::UserGroup => "elasticache.v1.UserGroup",
+            ResourceKind::VPCNetwork => "VPCNetwork",
         }
     }
 }
@@ -34,56 +88,248 @@ impl ResourceKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[allow(clippy::enum_variant_names)]
 pub enum Fault {
-    /// Wire code `InvalidCredentialsException`.
+    /// `APICallRateForCustomerExceededFault`, wire code `APICallRateForCustomerExceeded`.
+    ApiCallRateForCustomerExceededFault,
+    /// `AuthorizationAlreadyExistsFault`, wire code `AuthorizationAlreadyExists`.
+    AuthorizationAlreadyExistsFault,
+    /// `AuthorizationNotFoundFault`, wire code `AuthorizationNotFound`.
+    AuthorizationNotFoundFault,
+    /// `CacheClusterAlreadyExistsFault`, wire code `CacheClusterAlreadyExists`.
+    CacheClusterAlreadyExistsFault,
+    /// `CacheClusterNotFoundFault`, wire code `CacheClusterNotFound`.
+    CacheClusterNotFoundFault,
+    /// `CacheParameterGroupAlreadyExistsFault`, wire code `CacheParameterGroupAlreadyExists`.
+    CacheParameterGroupAlreadyExistsFault,
+    /// `CacheParameterGroupNotFoundFault`, wire code `CacheParameterGroupNotFound`.
+    CacheParameterGroupNotFoundFault,
+    /// `CacheParameterGroupQuotaExceededFault`, wire code `CacheParameterGroupQuotaExceeded`.
+    CacheParameterGroupQuotaExceededFault,
+    /// `CacheSecurityGroupAlreadyExistsFault`, wire code `CacheSecurityGroupAlreadyExists`.
+    CacheSecurityGroupAlreadyExistsFault,
+    /// `CacheSecurityGroupNotFoundFault`, wire code `CacheSecurityGroupNotFound`.
+    CacheSecurityGroupNotFoundFault,
+    /// `CacheSecurityGroupQuotaExceededFault`, wire code `QuotaExceeded.CacheSecurityGroup`.
+    CacheSecurityGroupQuotaExceededFault,
+    /// `CacheSubnetGroupAlreadyExistsFault`, wire code `CacheSubnetGroupAlreadyExists`.
+    CacheSubnetGroupAlreadyExistsFault,
+    /// `CacheSubnetGroupInUse`, wire code `CacheSubnetGroupInUse`.
+    CacheSubnetGroupInUse,
+    /// `CacheSubnetGroupNotFoundFault`, wire code `CacheSubnetGroupNotFoundFault`.
+    CacheSubnetGroupNotFoundFault,
+    /// `CacheSubnetGroupQuotaExceededFault`, wire code `CacheSubnetGroupQuotaExceeded`.
+    CacheSubnetGroupQuotaExceededFault,
+    /// `CacheSubnetQuotaExceededFault`, wire code `CacheSubnetQuotaExceededFault`.
+    CacheSubnetQuotaExceededFault,
+    /// `ClusterQuotaForCustomerExceededFault`, wire code `ClusterQuotaForCustomerExceeded`.
+    ClusterQuotaForCustomerExceededFault,
+    /// `DefaultUserAssociatedToUserGroupFault`, wire code `DefaultUserAssociatedToUserGroup`.
+    DefaultUserAssociatedToUserGroupFault,
+    /// `DefaultUserRequired`, wire code `DefaultUserRequired`.
+    DefaultUserRequired,
+    /// `DuplicateUserNameFault`, wire code `DuplicateUserName`.
+    DuplicateUserNameFault,
+    /// `GlobalReplicationGroupAlreadyExistsFault`, wire code `GlobalReplicationGroupAlreadyExistsFault`.
+    GlobalReplicationGroupAlreadyExistsFault,
+    /// `GlobalReplicationGroupNotFoundFault`, wire code `GlobalReplicationGroupNotFoundFault`.
+    GlobalReplicationGroupNotFoundFault,
+    /// `InsufficientCacheClusterCapacityFault`, wire code `InsufficientCacheClusterCapacity`.
+    InsufficientCacheClusterCapacityFault,
+    /// `InvalidARNFault`, wire code `InvalidARN`.
+    InvalidArnFault,
+    /// `InvalidCacheClusterStateFault`, wire code `InvalidCacheClusterState`.
+    InvalidCacheClusterStateFault,
+    /// `InvalidCacheParameterGroupStateFault`, wire code `InvalidCacheParameterGroupState`.
+    InvalidCacheParameterGroupStateFault,
+    /// `InvalidCacheSecurityGroupStateFault`, wire code `InvalidCacheSecurityGroupState`.
+    InvalidCacheSecurityGroupStateFault,
+    /// `InvalidCredentialsException`, wire code `InvalidCredentialsException`.
     InvalidCredentialsException,
-    /// Wire code `InvalidParameterCombination`.
+    /// `InvalidGlobalReplicationGroupStateFault`, wire code `InvalidGlobalReplicationGroupState`.
+    InvalidGlobalReplicationGroupStateFault,
+    /// `InvalidKMSKeyFault`, wire code `InvalidKMSKeyFault`.
+    InvalidKmsKeyFault,
+    /// `InvalidParameterCombinationException`, wire code `InvalidParameterCombination`.
     InvalidParameterCombinationException,
-    /// Wire code `InvalidParameterValue`.
+    /// `InvalidParameterValueException`, wire code `InvalidParameterValue`.
     InvalidParameterValueException,
-    /// Wire code `InvalidServerlessCacheSnapshotStateFault`.
+    /// `InvalidReplicationGroupStateFault`, wire code `InvalidReplicationGroupState`.
+    InvalidReplicationGroupStateFault,
+    /// `InvalidServerlessCacheSnapshotStateFault`, wire code `InvalidServerlessCacheSnapshotStateFault`.
     InvalidServerlessCacheSnapshotStateFault,
-    /// Wire code `InvalidServerlessCacheStateFault`.
+    /// `InvalidServerlessCacheStateFault`, wire code `InvalidServerlessCacheStateFault`.
     InvalidServerlessCacheStateFault,
-    /// Wire code `InvalidUserGroupState`.
+    /// `InvalidSnapshotStateFault`, wire code `InvalidSnapshotState`.
+    InvalidSnapshotStateFault,
+    /// `InvalidSubnet`, wire code `InvalidSubnet`.
+    InvalidSubnet,
+    /// `InvalidUserGroupStateFault`, wire code `InvalidUserGroupState`.
     InvalidUserGroupStateFault,
-    /// Wire code `ServerlessCacheAlreadyExistsFault`.
+    /// `InvalidUserStateFault`, wire code `InvalidUserState`.
+    InvalidUserStateFault,
+    /// `InvalidVPCNetworkStateFault`, wire code `InvalidVPCNetworkStateFault`.
+    InvalidVpcNetworkStateFault,
+    /// `MigrationHealthFault`, wire code `MigrationHealthFault`.
+    MigrationHealthFault,
+    /// `NoOperationFault`, wire code `NoOperationFault`.
+    NoOperationFault,
+    /// `NodeGroupNotFoundFault`, wire code `NodeGroupNotFoundFault`.
+    NodeGroupNotFoundFault,
+    /// `NodeGroupsPerReplicationGroupQuotaExceededFault`, wire code `NodeGroupsPerReplicationGroupQuotaExceeded`.
+    NodeGroupsPerReplicationGroupQuotaExceededFault,
+    /// `NodeQuotaForClusterExceededFault`, wire code `NodeQuotaForClusterExceeded`.
+    NodeQuotaForClusterExceededFault,
+    /// `NodeQuotaForCustomerExceededFault`, wire code `NodeQuotaForCustomerExceeded`.
+    NodeQuotaForCustomerExceededFault,
+    /// `ReplicationGroupAlreadyExistsFault`, wire code `ReplicationGroupAlreadyExists`.
+    ReplicationGroupAlreadyExistsFault,
+    /// `ReplicationGroupAlreadyUnderMigrationFault`, wire code `ReplicationGroupAlreadyUnderMigrationFault`.
+    ReplicationGroupAlreadyUnderMigrationFault,
+    /// `ReplicationGroupNotFoundFault`, wire code `ReplicationGroupNotFoundFault`.
+    ReplicationGroupNotFoundFault,
+    /// `ReplicationGroupNotUnderMigrationFault`, wire code `ReplicationGroupNotUnderMigrationFault`.
+    ReplicationGroupNotUnderMigrationFault,
+    /// `ReservedCacheNodeAlreadyExistsFault`, wire code `ReservedCacheNodeAlreadyExists`.
+    ReservedCacheNodeAlreadyExistsFault,
+    /// `ReservedCacheNodeNotFoundFault`, wire code `ReservedCacheNodeNotFound`.
+    ReservedCacheNodeNotFoundFault,
+    /// `ReservedCacheNodeQuotaExceededFault`, wire code `ReservedCacheNodeQuotaExceeded`.
+    ReservedCacheNodeQuotaExceededFault,
+    /// `ReservedCacheNodesOfferingNotFoundFault`, wire code `ReservedCacheNodesOfferingNotFound`.
+    ReservedCacheNodesOfferingNotFoundFault,
+    /// `ServerlessCacheAlreadyExistsFault`, wire code `ServerlessCacheAlreadyExistsFault`.
     ServerlessCacheAlreadyExistsFault,
-    /// Wire code `ServerlessCacheNotFoundFault`.
+    /// `ServerlessCacheAlreadyUnderMigrationFault`, wire code `ServerlessCacheAlreadyUnderMigrationFault`.
+    ServerlessCacheAlreadyUnderMigrationFault,
+    /// `ServerlessCacheNotFoundFault`, wire code `ServerlessCacheNotFoundFault`.
     ServerlessCacheNotFoundFault,
-    /// Wire code `ServerlessCacheQuotaForCustomerExceededFault`.
+    /// `ServerlessCacheNotUnderMigrationFault`, wire code `ServerlessCacheNotUnderMigrationFault`.
+    ServerlessCacheNotUnderMigrationFault,
+    /// `ServerlessCacheQuotaForCustomerExceededFault`, wire code `ServerlessCacheQuotaForCustomerExceededFault`.
     ServerlessCacheQuotaForCustomerExceededFault,
-    /// Wire code `ServerlessCacheSnapshotAlreadyExistsFault`.
+    /// `ServerlessCacheSnapshotAlreadyExistsFault`, wire code `ServerlessCacheSnapshotAlreadyExistsFault`.
     ServerlessCacheSnapshotAlreadyExistsFault,
-    /// Wire code `ServerlessCacheSnapshotNotFoundFault`.
+    /// `ServerlessCacheSnapshotNotFoundFault`, wire code `ServerlessCacheSnapshotNotFoundFault`.
     ServerlessCacheSnapshotNotFoundFault,
-    /// Wire code `ServerlessCacheSnapshotQuotaExceededFault`.
+    /// `ServerlessCacheSnapshotQuotaExceededFault`, wire code `ServerlessCacheSnapshotQuotaExceededFault`.
     ServerlessCacheSnapshotQuotaExceededFault,
-    /// Wire code `ServiceLinkedRoleNotFoundFault`.
+    /// `ServiceLinkedRoleNotFoundFault`, wire code `ServiceLinkedRoleNotFoundFault`.
     ServiceLinkedRoleNotFoundFault,
-    /// Wire code `TagQuotaPerResourceExceeded`.
+    /// `ServiceUpdateNotFoundFault`, wire code `ServiceUpdateNotFoundFault`.
+    ServiceUpdateNotFoundFault,
+    /// `SnapshotAlreadyExistsFault`, wire code `SnapshotAlreadyExistsFault`.
+    SnapshotAlreadyExistsFault,
+    /// `SnapshotFeatureNotSupportedFault`, wire code `SnapshotFeatureNotSupportedFault`.
+    SnapshotFeatureNotSupportedFault,
+    /// `SnapshotNotFoundFault`, wire code `SnapshotNotFoundFault`.
+    SnapshotNotFoundFault,
+    /// `SnapshotQuotaExceededFault`, wire code `SnapshotQuotaExceededFault`.
+    SnapshotQuotaExceededFault,
+    /// `SubnetInUse`, wire code `SubnetInUse`.
+    SubnetInUse,
+    /// `SubnetNotAllowedFault`, wire code `SubnetNotAllowedFault`.
+    SubnetNotAllowedFault,
+    /// `TagNotFoundFault`, wire code `TagNotFound`.
+    TagNotFoundFault,
+    /// `TagQuotaPerResourceExceeded`, wire code `TagQuotaPerResourceExceeded`.
     TagQuotaPerResourceExceeded,
-    /// Wire code `UserGroupNotFound`.
+    /// `TestFailoverNotAvailableFault`, wire code `TestFailoverNotAvailableFault`.
+    TestFailoverNotAvailableFault,
+    /// `UserAlreadyExistsFault`, wire code `UserAlreadyExists`.
+    UserAlreadyExistsFault,
+    /// `UserGroupAlreadyExistsFault`, wire code `UserGroupAlreadyExists`.
+    UserGroupAlreadyExistsFault,
+    /// `UserGroupNotFoundFault`, wire code `UserGroupNotFound`.
     UserGroupNotFoundFault,
+    /// `UserGroupQuotaExceededFault`, wire code `UserGroupQuotaExceeded`.
+    UserGroupQuotaExceededFault,
+    /// `UserNotFoundFault`, wire code `UserNotFound`.
+    UserNotFoundFault,
+    /// `UserQuotaExceededFault`, wire code `UserQuotaExceeded`.
+    UserQuotaExceededFault,
 }
 
 impl Fault {
     /// Every fault, for table-driven tests and lookups by wire code.
-    pub const ALL: [Fault; 15] = [
+    pub const ALL: [Fault; 79] = [
+        Fault::ApiCallRateForCustomerExceededFault,
+        Fault::AuthorizationAlreadyExistsFault,
+        Fault::AuthorizationNotFoundFault,
+        Fault::CacheClusterAlreadyExistsFault,
+        Fault::CacheClusterNotFoundFault,
+        Fault::CacheParameterGroupAlreadyExistsFault,
+        Fault::CacheParameterGroupNotFoundFault,
+        Fault::CacheParameterGroupQuotaExceededFault,
+        Fault::CacheSecurityGroupAlreadyExistsFault,
+        Fault::CacheSecurityGroupNotFoundFault,
+        Fault::CacheSecurityGroupQuotaExceededFault,
+        Fault::CacheSubnetGroupAlreadyExistsFault,
+        Fault::CacheSubnetGroupInUse,
+        Fault::CacheSubnetGroupNotFoundFault,
+        Fault::CacheSubnetGroupQuotaExceededFault,
+        Fault::CacheSubnetQuotaExceededFault,
+        Fault::ClusterQuotaForCustomerExceededFault,
+        Fault::DefaultUserAssociatedToUserGroupFault,
+        Fault::DefaultUserRequired,
+        Fault::DuplicateUserNameFault,
+        Fault::GlobalReplicationGroupAlreadyExistsFault,
+        Fault::GlobalReplicationGroupNotFoundFault,
+        Fault::InsufficientCacheClusterCapacityFault,
+        Fault::InvalidArnFault,
+        Fault::InvalidCacheClusterStateFault,
+        Fault::InvalidCacheParameterGroupStateFault,
+        Fault::InvalidCacheSecurityGroupStateFault,
         Fault::InvalidCredentialsException,
+        Fault::InvalidGlobalReplicationGroupStateFault,
+        Fault::InvalidKmsKeyFault,
         Fault::InvalidParameterCombinationException,
         Fault::InvalidParameterValueException,
+        Fault::InvalidReplicationGroupStateFault,
         Fault::InvalidServerlessCacheSnapshotStateFault,
         Fault::InvalidServerlessCacheStateFault,
+        Fault::InvalidSnapshotStateFault,
+        Fault::InvalidSubnet,
         Fault::InvalidUserGroupStateFault,
+        Fault::InvalidUserStateFault,
+        Fault::InvalidVpcNetworkStateFault,
+        Fault::MigrationHealthFault,
+        Fault::NoOperationFault,
+        Fault::NodeGroupNotFoundFault,
+        Fault::NodeGroupsPerReplicationGroupQuotaExceededFault,
+        Fault::NodeQuotaForClusterExceededFault,
+        Fault::NodeQuotaForCustomerExceededFault,
+        Fault::ReplicationGroupAlreadyExistsFault,
+        Fault::ReplicationGroupAlreadyUnderMigrationFault,
+        Fault::ReplicationGroupNotFoundFault,
+        Fault::ReplicationGroupNotUnderMigrationFault,
+        Fault::ReservedCacheNodeAlreadyExistsFault,
+        Fault::ReservedCacheNodeNotFoundFault,
+        Fault::ReservedCacheNodeQuotaExceededFault,
+        Fault::ReservedCacheNodesOfferingNotFoundFault,
         Fault::ServerlessCacheAlreadyExistsFault,
+        Fault::ServerlessCacheAlreadyUnderMigrationFault,
         Fault::ServerlessCacheNotFoundFault,
+        Fault::ServerlessCacheNotUnderMigrationFault,
         Fault::ServerlessCacheQuotaForCustomerExceededFault,
         Fault::ServerlessCacheSnapshotAlreadyExistsFault,
         Fault::ServerlessCacheSnapshotNotFoundFault,
         Fault::ServerlessCacheSnapshotQuotaExceededFault,
         Fault::ServiceLinkedRoleNotFoundFault,
+        Fault::ServiceUpdateNotFoundFault,
+        Fault::SnapshotAlreadyExistsFault,
+        Fault::SnapshotFeatureNotSupportedFault,
+        Fault::SnapshotNotFoundFault,
+        Fault::SnapshotQuotaExceededFault,
+        Fault::SubnetInUse,
+        Fault::SubnetNotAllowedFault,
+        Fault::TagNotFoundFault,
         Fault::TagQuotaPerResourceExceeded,
+        Fault::TestFailoverNotAvailableFault,
+        Fault::UserAlreadyExistsFault,
+        Fault::UserGroupAlreadyExistsFault,
         Fault::UserGroupNotFoundFault,
+        Fault::UserGroupQuotaExceededFault,
+        Fault::UserNotFoundFault,
+        Fault::UserQuotaExceededFault,
     ];
 
     /// The mapping of DESIGN §3 for this fault.
@@ -93,11 +339,144 @@ impl Fault {
         #[allow(unused_imports)]
         use ResourceKind::*;
         let (wire_code, code, detail) = match self {
+            Fault::ApiCallRateForCustomerExceededFault => (
+                "APICallRateForCustomerExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::AuthorizationAlreadyExistsFault => (
+                "AuthorizationAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(Authorization),
+            ),
+            Fault::AuthorizationNotFoundFault => (
+                "AuthorizationNotFound",
+                Code::NotFound,
+                ResourceInfo(Authorization),
+            ),
+            Fault::CacheClusterAlreadyExistsFault => (
+                "CacheClusterAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(CacheCluster),
+            ),
+            Fault::CacheClusterNotFoundFault => (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                ResourceInfo(CacheCluster),
+            ),
+            Fault::CacheParameterGroupAlreadyExistsFault => (
+                "CacheParameterGroupAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(CacheParameterGroup),
+            ),
+            Fault::CacheParameterGroupNotFoundFault => (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                ResourceInfo(CacheParameterGroup),
+            ),
+            Fault::CacheParameterGroupQuotaExceededFault => (
+                "CacheParameterGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::CacheSecurityGroupAlreadyExistsFault => (
+                "CacheSecurityGroupAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(CacheSecurityGroup),
+            ),
+            Fault::CacheSecurityGroupNotFoundFault => (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                ResourceInfo(CacheSecurityGroup),
+            ),
+            Fault::CacheSecurityGroupQuotaExceededFault => (
+                "QuotaExceeded.CacheSecurityGroup",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::CacheSubnetGroupAlreadyExistsFault => (
+                "CacheSubnetGroupAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(CacheSubnetGroup),
+            ),
+            Fault::CacheSubnetGroupInUse => (
+                "CacheSubnetGroupInUse",
+                Code::FailedPrecondition,
+                PreconditionFailure(CacheSubnetGroup),
+            ),
+            Fault::CacheSubnetGroupNotFoundFault => (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                ResourceInfo(CacheSubnetGroup),
+            ),
+            Fault::CacheSubnetGroupQuotaExceededFault => (
+                "CacheSubnetGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::CacheSubnetQuotaExceededFault => (
+                "CacheSubnetQuotaExceededFault",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::ClusterQuotaForCustomerExceededFault => (
+                "ClusterQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::DefaultUserAssociatedToUserGroupFault => (
+                "DefaultUserAssociatedToUserGroup",
+                Code::FailedPrecondition,
+                PreconditionFailure(User),
+            ),
+            Fault::DefaultUserRequired => {
+                ("DefaultUserRequired", Code::InvalidArgument, BadRequest)
+            }
+            Fault::DuplicateUserNameFault => {
+                ("DuplicateUserName", Code::AlreadyExists, ResourceInfo(User))
+            }
+            Fault::GlobalReplicationGroupAlreadyExistsFault => (
+                "GlobalReplicationGroupAlreadyExistsFault",
+                Code::AlreadyExists,
+                ResourceInfo(GlobalReplicationGroup),
+            ),
+            Fault::GlobalReplicationGroupNotFoundFault => (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                ResourceInfo(GlobalReplicationGroup),
+            ),
+            Fault::InsufficientCacheClusterCapacityFault => (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::InvalidArnFault => ("InvalidARN", Code::InvalidArgument, BadRequest),
+            Fault::InvalidCacheClusterStateFault => (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                PreconditionFailure(CacheCluster),
+            ),
+            Fault::InvalidCacheParameterGroupStateFault => (
+                "InvalidCacheParameterGroupState",
+                Code::FailedPrecondition,
+                PreconditionFailure(CacheParameterGroup),
+            ),
+            Fault::InvalidCacheSecurityGroupStateFault => (
+                "InvalidCacheSecurityGroupState",
+                Code::FailedPrecondition,
+                PreconditionFailure(CacheSecurityGroup),
+            ),
             Fault::InvalidCredentialsException => (
                 "InvalidCredentialsException",
                 Code::FailedPrecondition,
                 PreconditionFailure(Credentials),
             ),
+            Fault::InvalidGlobalReplicationGroupStateFault => (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                PreconditionFailure(GlobalReplicationGroup),
+            ),
+            Fault::InvalidKmsKeyFault => ("InvalidKMSKeyFault", Code::InvalidArgument, BadRequest),
             Fault::InvalidParameterCombinationException => (
                 "InvalidParameterCombination",
                 Code::InvalidArgument,
@@ -106,6 +485,11 @@ impl Fault {
             Fault::InvalidParameterValueException => {
                 ("InvalidParameterValue", Code::InvalidArgument, BadRequest)
             }
+            Fault::InvalidReplicationGroupStateFault => (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                PreconditionFailure(ReplicationGroup),
+            ),
             Fault::InvalidServerlessCacheSnapshotStateFault => (
                 "InvalidServerlessCacheSnapshotStateFault",
                 Code::FailedPrecondition,
@@ -116,20 +500,116 @@ impl Fault {
                 Code::FailedPrecondition,
                 PreconditionFailure(ServerlessCache),
             ),
+            Fault::InvalidSnapshotStateFault => (
+                "InvalidSnapshotState",
+                Code::FailedPrecondition,
+                PreconditionFailure(Snapshot),
+            ),
+            Fault::InvalidSubnet => ("InvalidSubnet", Code::InvalidArgument, BadRequest),
             Fault::InvalidUserGroupStateFault => (
                 "InvalidUserGroupState",
                 Code::FailedPrecondition,
                 PreconditionFailure(UserGroup),
+            ),
+            Fault::InvalidUserStateFault => (
+                "InvalidUserState",
+                Code::FailedPrecondition,
+                PreconditionFailure(User),
+            ),
+            Fault::InvalidVpcNetworkStateFault => (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(VPCNetwork),
+            ),
+            Fault::MigrationHealthFault => (
+                "MigrationHealthFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(Migration),
+            ),
+            Fault::NoOperationFault => (
+                "NoOperationFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(NoOperation),
+            ),
+            Fault::NodeGroupNotFoundFault => (
+                "NodeGroupNotFoundFault",
+                Code::NotFound,
+                ResourceInfo(NodeGroup),
+            ),
+            Fault::NodeGroupsPerReplicationGroupQuotaExceededFault => (
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::NodeQuotaForClusterExceededFault => (
+                "NodeQuotaForClusterExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::NodeQuotaForCustomerExceededFault => (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::ReplicationGroupAlreadyExistsFault => (
+                "ReplicationGroupAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(ReplicationGroup),
+            ),
+            Fault::ReplicationGroupAlreadyUnderMigrationFault => (
+                "ReplicationGroupAlreadyUnderMigrationFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(ReplicationGroup),
+            ),
+            Fault::ReplicationGroupNotFoundFault => (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                ResourceInfo(ReplicationGroup),
+            ),
+            Fault::ReplicationGroupNotUnderMigrationFault => (
+                "ReplicationGroupNotUnderMigrationFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(ReplicationGroup),
+            ),
+            Fault::ReservedCacheNodeAlreadyExistsFault => (
+                "ReservedCacheNodeAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(ReservedCacheNode),
+            ),
+            Fault::ReservedCacheNodeNotFoundFault => (
+                "ReservedCacheNodeNotFound",
+                Code::NotFound,
+                ResourceInfo(ReservedCacheNode),
+            ),
+            Fault::ReservedCacheNodeQuotaExceededFault => (
+                "ReservedCacheNodeQuotaExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::ReservedCacheNodesOfferingNotFoundFault => (
+                "ReservedCacheNodesOfferingNotFound",
+                Code::NotFound,
+                ResourceInfo(ReservedCacheNodesOffering),
             ),
             Fault::ServerlessCacheAlreadyExistsFault => (
                 "ServerlessCacheAlreadyExistsFault",
                 Code::AlreadyExists,
                 ResourceInfo(ServerlessCache),
             ),
+            Fault::ServerlessCacheAlreadyUnderMigrationFault => (
+                "ServerlessCacheAlreadyUnderMigrationFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(ServerlessCache),
+            ),
             Fault::ServerlessCacheNotFoundFault => (
                 "ServerlessCacheNotFoundFault",
                 Code::NotFound,
                 ResourceInfo(ServerlessCache),
+            ),
+            Fault::ServerlessCacheNotUnderMigrationFault => (
+                "ServerlessCacheNotUnderMigrationFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(ServerlessCache),
             ),
             Fault::ServerlessCacheQuotaForCustomerExceededFault => (
                 "ServerlessCacheQuotaForCustomerExceededFault",
@@ -156,13 +636,69 @@ impl Fault {
                 Code::FailedPrecondition,
                 PreconditionFailure(ServiceLinkedRole),
             ),
+            Fault::ServiceUpdateNotFoundFault => (
+                "ServiceUpdateNotFoundFault",
+                Code::NotFound,
+                ResourceInfo(ServiceUpdate),
+            ),
+            Fault::SnapshotAlreadyExistsFault => (
+                "SnapshotAlreadyExistsFault",
+                Code::AlreadyExists,
+                ResourceInfo(Snapshot),
+            ),
+            Fault::SnapshotFeatureNotSupportedFault => (
+                "SnapshotFeatureNotSupportedFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(CacheCluster),
+            ),
+            Fault::SnapshotNotFoundFault => (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                ResourceInfo(Snapshot),
+            ),
+            Fault::SnapshotQuotaExceededFault => (
+                "SnapshotQuotaExceededFault",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::SubnetInUse => (
+                "SubnetInUse",
+                Code::FailedPrecondition,
+                PreconditionFailure(Subnet),
+            ),
+            Fault::SubnetNotAllowedFault => {
+                ("SubnetNotAllowedFault", Code::InvalidArgument, BadRequest)
+            }
+            Fault::TagNotFoundFault => ("TagNotFound", Code::NotFound, ResourceInfo(Tag)),
             Fault::TagQuotaPerResourceExceeded => (
                 "TagQuotaPerResourceExceeded",
                 Code::ResourceExhausted,
                 QuotaFailure,
             ),
+            Fault::TestFailoverNotAvailableFault => (
+                "TestFailoverNotAvailableFault",
+                Code::FailedPrecondition,
+                PreconditionFailure(NodeGroup),
+            ),
+            Fault::UserAlreadyExistsFault => {
+                ("UserAlreadyExists", Code::AlreadyExists, ResourceInfo(User))
+            }
+            Fault::UserGroupAlreadyExistsFault => (
+                "UserGroupAlreadyExists",
+                Code::AlreadyExists,
+                ResourceInfo(UserGroup),
+            ),
             Fault::UserGroupNotFoundFault => {
                 ("UserGroupNotFound", Code::NotFound, ResourceInfo(UserGroup))
+            }
+            Fault::UserGroupQuotaExceededFault => (
+                "UserGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                QuotaFailure,
+            ),
+            Fault::UserNotFoundFault => ("UserNotFound", Code::NotFound, ResourceInfo(User)),
+            Fault::UserQuotaExceededFault => {
+                ("UserQuotaExceeded", Code::ResourceExhausted, QuotaFailure)
             }
         };
         FaultSpec {
@@ -175,16 +711,80 @@ impl Fault {
     /// The variant's name, which is also the proto message's name.
     pub fn name(self) -> &'static str {
         match self {
+            Fault::ApiCallRateForCustomerExceededFault => "APICallRateForCustomerExceededFault",
+            Fault::AuthorizationAlreadyExistsFault => "AuthorizationAlreadyExistsFault",
+            Fault::AuthorizationNotFoundFault => "AuthorizationNotFoundFault",
+            Fault::CacheClusterAlreadyExistsFault => "CacheClusterAlreadyExistsFault",
+            Fault::CacheClusterNotFoundFault => "CacheClusterNotFoundFault",
+            Fault::CacheParameterGroupAlreadyExistsFault => "CacheParameterGroupAlreadyExistsFault",
+            Fault::CacheParameterGroupNotFoundFault => "CacheParameterGroupNotFoundFault",
+            Fault::CacheParameterGroupQuotaExceededFault => "CacheParameterGroupQuotaExceededFault",
+            Fault::CacheSecurityGroupAlreadyExistsFault => "CacheSecurityGroupAlreadyExistsFault",
+            Fault::CacheSecurityGroupNotFoundFault => "CacheSecurityGroupNotFoundFault",
+            Fault::CacheSecurityGroupQuotaExceededFault => "CacheSecurityGroupQuotaExceededFault",
+            Fault::CacheSubnetGroupAlreadyExistsFault => "CacheSubnetGroupAlreadyExistsFault",
+            Fault::CacheSubnetGroupInUse => "CacheSubnetGroupInUse",
+            Fault::CacheSubnetGroupNotFoundFault => "CacheSubnetGroupNotFoundFault",
+            Fault::CacheSubnetGroupQuotaExceededFault => "CacheSubnetGroupQuotaExceededFault",
+            Fault::CacheSubnetQuotaExceededFault => "CacheSubnetQuotaExceededFault",
+            Fault::ClusterQuotaForCustomerExceededFault => "ClusterQuotaForCustomerExceededFault",
+            Fault::DefaultUserAssociatedToUserGroupFault => "DefaultUserAssociatedToUserGroupFault",
+            Fault::DefaultUserRequired => "DefaultUserRequired",
+            Fault::DuplicateUserNameFault => "DuplicateUserNameFault",
+            Fault::GlobalReplicationGroupAlreadyExistsFault => {
+                "GlobalReplicationGroupAlreadyExistsFault"
+            }
+            Fault::GlobalReplicationGroupNotFoundFault => "GlobalReplicationGroupNotFoundFault",
+            Fault::InsufficientCacheClusterCapacityFault => "InsufficientCacheClusterCapacityFault",
+            Fault::InvalidArnFault => "InvalidARNFault",
+            Fault::InvalidCacheClusterStateFault => "InvalidCacheClusterStateFault",
+            Fault::InvalidCacheParameterGroupStateFault => "InvalidCacheParameterGroupStateFault",
+            Fault::InvalidCacheSecurityGroupStateFault => "InvalidCacheSecurityGroupStateFault",
             Fault::InvalidCredentialsException => "InvalidCredentialsException",
+            Fault::InvalidGlobalReplicationGroupStateFault => {
+                "InvalidGlobalReplicationGroupStateFault"
+            }
+            Fault::InvalidKmsKeyFault => "InvalidKMSKeyFault",
             Fault::InvalidParameterCombinationException => "InvalidParameterCombinationException",
             Fault::InvalidParameterValueException => "InvalidParameterValueException",
+            Fault::InvalidReplicationGroupStateFault => "InvalidReplicationGroupStateFault",
             Fault::InvalidServerlessCacheSnapshotStateFault => {
                 "InvalidServerlessCacheSnapshotStateFault"
             }
             Fault::InvalidServerlessCacheStateFault => "InvalidServerlessCacheStateFault",
+            Fault::InvalidSnapshotStateFault => "InvalidSnapshotStateFault",
+            Fault::InvalidSubnet => "InvalidSubnet",
             Fault::InvalidUserGroupStateFault => "InvalidUserGroupStateFault",
+            Fault::InvalidUserStateFault => "InvalidUserStateFault",
+            Fault::InvalidVpcNetworkStateFault => "InvalidVPCNetworkStateFault",
+            Fault::MigrationHealthFault => "MigrationHealthFault",
+            Fault::NoOperationFault => "NoOperationFault",
+            Fault::NodeGroupNotFoundFault => "NodeGroupNotFoundFault",
+            Fault::NodeGroupsPerReplicationGroupQuotaExceededFault => {
+                "NodeGroupsPerReplicationGroupQuotaExceededFault"
+            }
+            Fault::NodeQuotaForClusterExceededFault => "NodeQuotaForClusterExceededFault",
+            Fault::NodeQuotaForCustomerExceededFault => "NodeQuotaForCustomerExceededFault",
+            Fault::ReplicationGroupAlreadyExistsFault => "ReplicationGroupAlreadyExistsFault",
+            Fault::ReplicationGroupAlreadyUnderMigrationFault => {
+                "ReplicationGroupAlreadyUnderMigrationFault"
+            }
+            Fault::ReplicationGroupNotFoundFault => "ReplicationGroupNotFoundFault",
+            Fault::ReplicationGroupNotUnderMigrationFault => {
+                "ReplicationGroupNotUnderMigrationFault"
+            }
+            Fault::ReservedCacheNodeAlreadyExistsFault => "ReservedCacheNodeAlreadyExistsFault",
+            Fault::ReservedCacheNodeNotFoundFault => "ReservedCacheNodeNotFoundFault",
+            Fault::ReservedCacheNodeQuotaExceededFault => "ReservedCacheNodeQuotaExceededFault",
+            Fault::ReservedCacheNodesOfferingNotFoundFault => {
+                "ReservedCacheNodesOfferingNotFoundFault"
+            }
             Fault::ServerlessCacheAlreadyExistsFault => "ServerlessCacheAlreadyExistsFault",
+            Fault::ServerlessCacheAlreadyUnderMigrationFault => {
+                "ServerlessCacheAlreadyUnderMigrationFault"
+            }
             Fault::ServerlessCacheNotFoundFault => "ServerlessCacheNotFoundFault",
+            Fault::ServerlessCacheNotUnderMigrationFault => "ServerlessCacheNotUnderMigrationFault",
             Fault::ServerlessCacheQuotaForCustomerExceededFault => {
                 "ServerlessCacheQuotaForCustomerExceededFault"
             }
@@ -196,8 +796,22 @@ impl Fault {
                 "ServerlessCacheSnapshotQuotaExceededFault"
             }
             Fault::ServiceLinkedRoleNotFoundFault => "ServiceLinkedRoleNotFoundFault",
+            Fault::ServiceUpdateNotFoundFault => "ServiceUpdateNotFoundFault",
+            Fault::SnapshotAlreadyExistsFault => "SnapshotAlreadyExistsFault",
+            Fault::SnapshotFeatureNotSupportedFault => "SnapshotFeatureNotSupportedFault",
+            Fault::SnapshotNotFoundFault => "SnapshotNotFoundFault",
+            Fault::SnapshotQuotaExceededFault => "SnapshotQuotaExceededFault",
+            Fault::SubnetInUse => "SubnetInUse",
+            Fault::SubnetNotAllowedFault => "SubnetNotAllowedFault",
+            Fault::TagNotFoundFault => "TagNotFoundFault",
             Fault::TagQuotaPerResourceExceeded => "TagQuotaPerResourceExceeded",
+            Fault::TestFailoverNotAvailableFault => "TestFailoverNotAvailableFault",
+            Fault::UserAlreadyExistsFault => "UserAlreadyExistsFault",
+            Fault::UserGroupAlreadyExistsFault => "UserGroupAlreadyExistsFault",
             Fault::UserGroupNotFoundFault => "UserGroupNotFoundFault",
+            Fault::UserGroupQuotaExceededFault => "UserGroupQuotaExceededFault",
+            Fault::UserNotFoundFault => "UserNotFoundFault",
+            Fault::UserQuotaExceededFault => "UserQuotaExceededFault",
         }
     }
 }

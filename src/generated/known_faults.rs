@@ -77,4 +77,545 @@ known_faults! {
         ServerlessCacheSnapshotAlreadyExistsFault,
         ServiceLinkedRoleNotFoundFault,
     ];
+    aws_sdk_elasticache::operation::add_tags_to_resource::AddTagsToResourceError => [
+        CacheClusterNotFoundFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        CacheSubnetGroupNotFoundFault,
+        GlobalReplicationGroupNotFoundFault,
+        InvalidArnFault,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidServerlessCacheSnapshotStateFault,
+        InvalidServerlessCacheStateFault,
+        ReplicationGroupNotFoundFault,
+        ReservedCacheNodeNotFoundFault,
+        ServerlessCacheNotFoundFault,
+        ServerlessCacheSnapshotNotFoundFault,
+        SnapshotNotFoundFault,
+        TagQuotaPerResourceExceeded,
+        UserGroupNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressError => [
+        AuthorizationAlreadyExistsFault,
+        CacheSecurityGroupNotFoundFault,
+        InvalidCacheSecurityGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::batch_apply_update_action::BatchApplyUpdateActionError => [
+        InvalidParameterValueException,
+        ServiceUpdateNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::batch_stop_update_action::BatchStopUpdateActionError => [
+        InvalidParameterValueException,
+        ServiceUpdateNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::complete_migration::CompleteMigrationError => [
+        InvalidCacheClusterStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidServerlessCacheStateFault,
+        MigrationHealthFault,
+        ReplicationGroupNotFoundFault,
+        ReplicationGroupNotUnderMigrationFault,
+        ServerlessCacheNotFoundFault,
+        ServerlessCacheNotUnderMigrationFault,
+    ];
+    aws_sdk_elasticache::operation::copy_snapshot::CopySnapshotError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidSnapshotStateFault,
+        SnapshotAlreadyExistsFault,
+        SnapshotNotFoundFault,
+        SnapshotQuotaExceededFault,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_cache_cluster::CreateCacheClusterError => [
+        CacheClusterAlreadyExistsFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        CacheSubnetGroupNotFoundFault,
+        ClusterQuotaForCustomerExceededFault,
+        InsufficientCacheClusterCapacityFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidVpcNetworkStateFault,
+        NodeQuotaForClusterExceededFault,
+        NodeQuotaForCustomerExceededFault,
+        ReplicationGroupNotFoundFault,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_cache_parameter_group::CreateCacheParameterGroupError => [
+        CacheParameterGroupAlreadyExistsFault,
+        CacheParameterGroupQuotaExceededFault,
+        InvalidCacheParameterGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_cache_security_group::CreateCacheSecurityGroupError => [
+        CacheSecurityGroupAlreadyExistsFault,
+        CacheSecurityGroupQuotaExceededFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_cache_subnet_group::CreateCacheSubnetGroupError => [
+        CacheSubnetGroupAlreadyExistsFault,
+        CacheSubnetGroupQuotaExceededFault,
+        CacheSubnetQuotaExceededFault,
+        InvalidSubnet,
+        SubnetNotAllowedFault,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_global_replication_group::CreateGlobalReplicationGroupError => [
+        GlobalReplicationGroupAlreadyExistsFault,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        ReplicationGroupNotFoundFault,
+        ServiceLinkedRoleNotFoundFault,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_replication_group::CreateReplicationGroupError => [
+        CacheClusterNotFoundFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        CacheSubnetGroupNotFoundFault,
+        ClusterQuotaForCustomerExceededFault,
+        GlobalReplicationGroupNotFoundFault,
+        InsufficientCacheClusterCapacityFault,
+        InvalidCacheClusterStateFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidUserGroupStateFault,
+        InvalidVpcNetworkStateFault,
+        NodeGroupsPerReplicationGroupQuotaExceededFault,
+        NodeQuotaForClusterExceededFault,
+        NodeQuotaForCustomerExceededFault,
+        ReplicationGroupAlreadyExistsFault,
+        TagQuotaPerResourceExceeded,
+        UserGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::create_snapshot::CreateSnapshotError => [
+        CacheClusterNotFoundFault,
+        InvalidCacheClusterStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        ReplicationGroupNotFoundFault,
+        SnapshotAlreadyExistsFault,
+        SnapshotFeatureNotSupportedFault,
+        SnapshotQuotaExceededFault,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::create_user::CreateUserError => [
+        DuplicateUserNameFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ServiceLinkedRoleNotFoundFault,
+        TagQuotaPerResourceExceeded,
+        UserAlreadyExistsFault,
+        UserQuotaExceededFault,
+    ];
+    aws_sdk_elasticache::operation::create_user_group::CreateUserGroupError => [
+        DefaultUserRequired,
+        DuplicateUserNameFault,
+        InvalidParameterValueException,
+        ServiceLinkedRoleNotFoundFault,
+        TagQuotaPerResourceExceeded,
+        UserGroupAlreadyExistsFault,
+        UserGroupQuotaExceededFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::decrease_replica_count::DecreaseReplicaCountError => [
+        ClusterQuotaForCustomerExceededFault,
+        InsufficientCacheClusterCapacityFault,
+        InvalidCacheClusterStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidVpcNetworkStateFault,
+        NoOperationFault,
+        NodeGroupsPerReplicationGroupQuotaExceededFault,
+        NodeQuotaForCustomerExceededFault,
+        ReplicationGroupNotFoundFault,
+        ServiceLinkedRoleNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::delete_cache_cluster::DeleteCacheClusterError => [
+        CacheClusterNotFoundFault,
+        InvalidCacheClusterStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        SnapshotAlreadyExistsFault,
+        SnapshotFeatureNotSupportedFault,
+        SnapshotQuotaExceededFault,
+    ];
+    aws_sdk_elasticache::operation::delete_cache_parameter_group::DeleteCacheParameterGroupError => [
+        CacheParameterGroupNotFoundFault,
+        InvalidCacheParameterGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::delete_cache_security_group::DeleteCacheSecurityGroupError => [
+        CacheSecurityGroupNotFoundFault,
+        InvalidCacheSecurityGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::delete_cache_subnet_group::DeleteCacheSubnetGroupError => [
+        CacheSubnetGroupInUse,
+        CacheSubnetGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::delete_global_replication_group::DeleteGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::delete_replication_group::DeleteReplicationGroupError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        ReplicationGroupNotFoundFault,
+        SnapshotAlreadyExistsFault,
+        SnapshotFeatureNotSupportedFault,
+        SnapshotQuotaExceededFault,
+    ];
+    aws_sdk_elasticache::operation::delete_snapshot::DeleteSnapshotError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidSnapshotStateFault,
+        SnapshotNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::delete_user::DeleteUserError => [
+        DefaultUserAssociatedToUserGroupFault,
+        InvalidParameterValueException,
+        InvalidUserStateFault,
+        ServiceLinkedRoleNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::delete_user_group::DeleteUserGroupError => [
+        InvalidParameterValueException,
+        InvalidUserGroupStateFault,
+        ServiceLinkedRoleNotFoundFault,
+        UserGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_cache_clusters::DescribeCacheClustersError => [
+        CacheClusterNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_cache_engine_versions::DescribeCacheEngineVersionsError => [
+        ,
+    ];
+    aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsError => [
+        CacheParameterGroupNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_cache_parameters::DescribeCacheParametersError => [
+        CacheParameterGroupNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_cache_security_groups::DescribeCacheSecurityGroupsError => [
+        CacheSecurityGroupNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_cache_subnet_groups::DescribeCacheSubnetGroupsError => [
+        CacheSubnetGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_engine_default_parameters::DescribeEngineDefaultParametersError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_events::DescribeEventsError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_global_replication_groups::DescribeGlobalReplicationGroupsError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_replication_groups::DescribeReplicationGroupsError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ReplicationGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_reserved_cache_nodes::DescribeReservedCacheNodesError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ReservedCacheNodeNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ReservedCacheNodesOfferingNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_service_updates::DescribeServiceUpdatesError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ServiceUpdateNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_snapshots::DescribeSnapshotsError => [
+        CacheClusterNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        SnapshotNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_update_actions::DescribeUpdateActionsError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::describe_user_groups::DescribeUserGroupsError => [
+        InvalidParameterCombinationException,
+        ServiceLinkedRoleNotFoundFault,
+        UserGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::describe_users::DescribeUsersError => [
+        InvalidParameterCombinationException,
+        ServiceLinkedRoleNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::disassociate_global_replication_group::DisassociateGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::failover_global_replication_group::FailoverGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::increase_replica_count::IncreaseReplicaCountError => [
+        ClusterQuotaForCustomerExceededFault,
+        InsufficientCacheClusterCapacityFault,
+        InvalidCacheClusterStateFault,
+        InvalidKmsKeyFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidVpcNetworkStateFault,
+        NoOperationFault,
+        NodeGroupsPerReplicationGroupQuotaExceededFault,
+        NodeQuotaForCustomerExceededFault,
+        ReplicationGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsError => [
+        CacheClusterNotFoundFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ReplicationGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceError => [
+        CacheClusterNotFoundFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        CacheSubnetGroupNotFoundFault,
+        GlobalReplicationGroupNotFoundFault,
+        InvalidArnFault,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidServerlessCacheSnapshotStateFault,
+        InvalidServerlessCacheStateFault,
+        ReplicationGroupNotFoundFault,
+        ReservedCacheNodeNotFoundFault,
+        ServerlessCacheNotFoundFault,
+        ServerlessCacheSnapshotNotFoundFault,
+        SnapshotNotFoundFault,
+        UserGroupNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::modify_cache_cluster::ModifyCacheClusterError => [
+        CacheClusterNotFoundFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        InsufficientCacheClusterCapacityFault,
+        InvalidCacheClusterStateFault,
+        InvalidCacheSecurityGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidVpcNetworkStateFault,
+        NodeQuotaForClusterExceededFault,
+        NodeQuotaForCustomerExceededFault,
+    ];
+    aws_sdk_elasticache::operation::modify_cache_parameter_group::ModifyCacheParameterGroupError => [
+        CacheParameterGroupNotFoundFault,
+        InvalidCacheParameterGroupStateFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::modify_cache_subnet_group::ModifyCacheSubnetGroupError => [
+        CacheSubnetGroupNotFoundFault,
+        CacheSubnetQuotaExceededFault,
+        InvalidSubnet,
+        SubnetInUse,
+        SubnetNotAllowedFault,
+    ];
+    aws_sdk_elasticache::operation::modify_global_replication_group::ModifyGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::modify_replication_group::ModifyReplicationGroupError => [
+        CacheClusterNotFoundFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        InsufficientCacheClusterCapacityFault,
+        InvalidCacheClusterStateFault,
+        InvalidCacheSecurityGroupStateFault,
+        InvalidKmsKeyFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidUserGroupStateFault,
+        InvalidVpcNetworkStateFault,
+        NodeQuotaForClusterExceededFault,
+        NodeQuotaForCustomerExceededFault,
+        ReplicationGroupNotFoundFault,
+        UserGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationError => [
+        InsufficientCacheClusterCapacityFault,
+        InvalidCacheClusterStateFault,
+        InvalidKmsKeyFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidVpcNetworkStateFault,
+        NodeGroupsPerReplicationGroupQuotaExceededFault,
+        NodeQuotaForCustomerExceededFault,
+        ReplicationGroupNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::modify_user::ModifyUserError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidUserStateFault,
+        ServiceLinkedRoleNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::modify_user_group::ModifyUserGroupError => [
+        DefaultUserRequired,
+        DuplicateUserNameFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidUserGroupStateFault,
+        ServiceLinkedRoleNotFoundFault,
+        UserGroupNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::prepare_migration::PrepareMigrationError => [
+        InvalidParameterValueException,
+        InvalidServerlessCacheStateFault,
+        ServerlessCacheAlreadyUnderMigrationFault,
+        ServerlessCacheNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingError => [
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        ReservedCacheNodeAlreadyExistsFault,
+        ReservedCacheNodeQuotaExceededFault,
+        ReservedCacheNodesOfferingNotFoundFault,
+        TagQuotaPerResourceExceeded,
+    ];
+    aws_sdk_elasticache::operation::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupError => [
+        GlobalReplicationGroupNotFoundFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::reboot_cache_cluster::RebootCacheClusterError => [
+        CacheClusterNotFoundFault,
+        InvalidCacheClusterStateFault,
+    ];
+    aws_sdk_elasticache::operation::remove_tags_from_resource::RemoveTagsFromResourceError => [
+        CacheClusterNotFoundFault,
+        CacheParameterGroupNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        CacheSubnetGroupNotFoundFault,
+        GlobalReplicationGroupNotFoundFault,
+        InvalidArnFault,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidServerlessCacheSnapshotStateFault,
+        InvalidServerlessCacheStateFault,
+        ReplicationGroupNotFoundFault,
+        ReservedCacheNodeNotFoundFault,
+        ServerlessCacheNotFoundFault,
+        ServerlessCacheSnapshotNotFoundFault,
+        SnapshotNotFoundFault,
+        TagNotFoundFault,
+        UserGroupNotFoundFault,
+        UserNotFoundFault,
+    ];
+    aws_sdk_elasticache::operation::reset_cache_parameter_group::ResetCacheParameterGroupError => [
+        CacheParameterGroupNotFoundFault,
+        InvalidCacheParameterGroupStateFault,
+        InvalidGlobalReplicationGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressError => [
+        AuthorizationNotFoundFault,
+        CacheSecurityGroupNotFoundFault,
+        InvalidCacheSecurityGroupStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+    ];
+    aws_sdk_elasticache::operation::start_migration::StartMigrationError => [
+        InvalidCacheClusterStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        InvalidServerlessCacheStateFault,
+        MigrationHealthFault,
+        ReplicationGroupAlreadyUnderMigrationFault,
+        ReplicationGroupNotFoundFault,
+        ServerlessCacheNotFoundFault,
+        ServerlessCacheNotUnderMigrationFault,
+    ];
+    aws_sdk_elasticache::operation::stop_migration::StopMigrationError => [
+        InvalidParameterValueException,
+        InvalidServerlessCacheStateFault,
+        ServerlessCacheNotFoundFault,
+        ServerlessCacheNotUnderMigrationFault,
+    ];
+    aws_sdk_elasticache::operation::test_failover::TestFailoverError => [
+        ApiCallRateForCustomerExceededFault,
+        InvalidCacheClusterStateFault,
+        InvalidKmsKeyFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        NodeGroupNotFoundFault,
+        ReplicationGroupNotFoundFault,
+        TestFailoverNotAvailableFault,
+    ];
+    aws_sdk_elasticache::operation::test_migration::TestMigrationError => [
+        InvalidCacheClusterStateFault,
+        InvalidParameterCombinationException,
+        InvalidParameterValueException,
+        InvalidReplicationGroupStateFault,
+        ReplicationGroupAlreadyUnderMigrationFault,
+        ReplicationGroupNotFoundFault,
+    ];
 }

@@ -90,4 +90,636 @@ operation! {
         |r| Resources::default()
             .existing(ResourceKind::ServerlessCache, some(&r.serverless_cache_name))
             .created(ResourceKind::ServerlessCacheSnapshot, r.final_snapshot_name.as_deref());
+    AddTagsToResourceRequest => AddTagsToResourceResponse,
+        "AddTagsToResource", mutating: true,
+        add_tags_to_resource::add_tags_to_resource(
+            AddTagsToResourceFluentBuilder,
+            AddTagsToResourceOutput,
+            AddTagsToResourceError,
+        ),
+        |_r| Resources::default();
+    AuthorizeCacheSecurityGroupIngressRequest => AuthorizeCacheSecurityGroupIngressResponse,
+        "AuthorizeCacheSecurityGroupIngress", mutating: true,
+        authorize_cache_security_group_ingress::authorize_cache_security_group_ingress(
+            AuthorizeCacheSecurityGroupIngressFluentBuilder,
+            AuthorizeCacheSecurityGroupIngressOutput,
+            AuthorizeCacheSecurityGroupIngressError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSecurityGroup, some(&r.cache_security_group_name));
+    BatchApplyUpdateActionRequest => BatchApplyUpdateActionResponse,
+        "BatchApplyUpdateAction", mutating: true,
+        batch_apply_update_action::batch_apply_update_action(
+            BatchApplyUpdateActionFluentBuilder,
+            BatchApplyUpdateActionOutput,
+            BatchApplyUpdateActionError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ServiceUpdate, some(&r.service_update_name));
+    BatchStopUpdateActionRequest => BatchStopUpdateActionResponse,
+        "BatchStopUpdateAction", mutating: true,
+        batch_stop_update_action::batch_stop_update_action(
+            BatchStopUpdateActionFluentBuilder,
+            BatchStopUpdateActionOutput,
+            BatchStopUpdateActionError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ServiceUpdate, some(&r.service_update_name));
+    CompleteMigrationRequest => CompleteMigrationResponse,
+        "CompleteMigration", mutating: true,
+        complete_migration::complete_migration(
+            CompleteMigrationFluentBuilder,
+            CompleteMigrationOutput,
+            CompleteMigrationError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref())
+            .existing(ResourceKind::ServerlessCache, r.serverless_cache_name.as_deref());
+    CopySnapshotRequest => CopySnapshotResponse,
+        "CopySnapshot", mutating: true,
+        copy_snapshot::copy_snapshot(
+            CopySnapshotFluentBuilder,
+            CopySnapshotOutput,
+            CopySnapshotError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::Snapshot, some(&r.source_snapshot_name))
+            .created(ResourceKind::Snapshot, some(&r.target_snapshot_name))
+            .bucket(r.target_bucket.as_deref());
+    CreateCacheClusterRequest => CreateCacheClusterResponse,
+        "CreateCacheCluster", mutating: true,
+        create_cache_cluster::create_cache_cluster(
+            CreateCacheClusterFluentBuilder,
+            CreateCacheClusterOutput,
+            CreateCacheClusterError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str))
+            .existing(ResourceKind::CacheSubnetGroup, r.cache_subnet_group_name.as_deref())
+            .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref())
+            .created(ResourceKind::CacheCluster, some(&r.cache_cluster_id));
+    CreateCacheParameterGroupRequest => CreateCacheParameterGroupResponse,
+        "CreateCacheParameterGroup", mutating: true,
+        create_cache_parameter_group::create_cache_parameter_group(
+            CreateCacheParameterGroupFluentBuilder,
+            CreateCacheParameterGroupOutput,
+            CreateCacheParameterGroupError,
+        ),
+        |r| Resources::default()
+            .created(ResourceKind::CacheParameterGroup, some(&r.cache_parameter_group_name));
+    CreateCacheSecurityGroupRequest => CreateCacheSecurityGroupResponse,
+        "CreateCacheSecurityGroup", mutating: true,
+        create_cache_security_group::create_cache_security_group(
+            CreateCacheSecurityGroupFluentBuilder,
+            CreateCacheSecurityGroupOutput,
+            CreateCacheSecurityGroupError,
+        ),
+        |r| Resources::default()
+            .created(ResourceKind::CacheSecurityGroup, some(&r.cache_security_group_name));
+    CreateCacheSubnetGroupRequest => CreateCacheSubnetGroupResponse,
+        "CreateCacheSubnetGroup", mutating: true,
+        create_cache_subnet_group::create_cache_subnet_group(
+            CreateCacheSubnetGroupFluentBuilder,
+            CreateCacheSubnetGroupOutput,
+            CreateCacheSubnetGroupError,
+        ),
+        |r| Resources::default()
+            .created(ResourceKind::CacheSubnetGroup, some(&r.cache_subnet_group_name));
+    CreateGlobalReplicationGroupRequest => CreateGlobalReplicationGroupResponse,
+        "CreateGlobalReplicationGroup", mutating: true,
+        create_global_replication_group::create_global_replication_group(
+            CreateGlobalReplicationGroupFluentBuilder,
+            CreateGlobalReplicationGroupOutput,
+            CreateGlobalReplicationGroupError,
+        ),
+        |_r| Resources::default();
+    CreateReplicationGroupRequest => CreateReplicationGroupResponse,
+        "CreateReplicationGroup", mutating: true,
+        create_replication_group::create_replication_group(
+            CreateReplicationGroupFluentBuilder,
+            CreateReplicationGroupOutput,
+            CreateReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str))
+            .existing(ResourceKind::CacheSubnetGroup, r.cache_subnet_group_name.as_deref())
+            .existing(ResourceKind::GlobalReplicationGroup, r.global_replication_group_id.as_deref())
+            .existing(ResourceKind::UserGroup, r.user_group_ids.first().map(String::as_str))
+            .created(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+    CreateSnapshotRequest => CreateSnapshotResponse,
+        "CreateSnapshot", mutating: true,
+        create_snapshot::create_snapshot(
+            CreateSnapshotFluentBuilder,
+            CreateSnapshotOutput,
+            CreateSnapshotError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, r.cache_cluster_id.as_deref())
+            .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref())
+            .created(ResourceKind::Snapshot, some(&r.snapshot_name));
+    CreateUserRequest => CreateUserResponse,
+        "CreateUser", mutating: true,
+        create_user::create_user(
+            CreateUserFluentBuilder,
+            CreateUserOutput,
+            CreateUserError,
+        ),
+        |r| Resources::default()
+            .created(ResourceKind::User, some(&r.user_id))
+            .created(ResourceKind::User, some(&r.user_name));
+    CreateUserGroupRequest => CreateUserGroupResponse,
+        "CreateUserGroup", mutating: true,
+        create_user_group::create_user_group(
+            CreateUserGroupFluentBuilder,
+            CreateUserGroupOutput,
+            CreateUserGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::User, r.user_ids.first().map(String::as_str))
+            .created(ResourceKind::UserGroup, some(&r.user_group_id));
+    DecreaseNodeGroupsInGlobalReplicationGroupRequest => DecreaseNodeGroupsInGlobalReplicationGroupResponse,
+        "DecreaseNodeGroupsInGlobalReplicationGroup", mutating: true,
+        decrease_node_groups_in_global_replication_group::decrease_node_groups_in_global_replication_group(
+            DecreaseNodeGroupsInGlobalReplicationGroupFluentBuilder,
+            DecreaseNodeGroupsInGlobalReplicationGroupOutput,
+            DecreaseNodeGroupsInGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    DecreaseReplicaCountRequest => DecreaseReplicaCountResponse,
+        "DecreaseReplicaCount", mutating: true,
+        decrease_replica_count::decrease_replica_count(
+            DecreaseReplicaCountFluentBuilder,
+            DecreaseReplicaCountOutput,
+            DecreaseReplicaCountError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+    DeleteCacheClusterRequest => DeleteCacheClusterResponse,
+        "DeleteCacheCluster", mutating: true,
+        delete_cache_cluster::delete_cache_cluster(
+            DeleteCacheClusterFluentBuilder,
+            DeleteCacheClusterOutput,
+            DeleteCacheClusterError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, some(&r.cache_cluster_id))
+            .created(ResourceKind::Snapshot, r.final_snapshot_identifier.as_deref());
+    DeleteCacheParameterGroupRequest => DeleteCacheParameterGroupResponse,
+        "DeleteCacheParameterGroup", mutating: true,
+        delete_cache_parameter_group::delete_cache_parameter_group(
+            DeleteCacheParameterGroupFluentBuilder,
+            DeleteCacheParameterGroupOutput,
+            DeleteCacheParameterGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, some(&r.cache_parameter_group_name));
+    DeleteCacheSecurityGroupRequest => DeleteCacheSecurityGroupResponse,
+        "DeleteCacheSecurityGroup", mutating: true,
+        delete_cache_security_group::delete_cache_security_group(
+            DeleteCacheSecurityGroupFluentBuilder,
+            DeleteCacheSecurityGroupOutput,
+            DeleteCacheSecurityGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSecurityGroup, some(&r.cache_security_group_name));
+    DeleteCacheSubnetGroupRequest => DeleteCacheSubnetGroupResponse,
+        "DeleteCacheSubnetGroup", mutating: true,
+        delete_cache_subnet_group::delete_cache_subnet_group(
+            DeleteCacheSubnetGroupFluentBuilder,
+            DeleteCacheSubnetGroupOutput,
+            DeleteCacheSubnetGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSubnetGroup, some(&r.cache_subnet_group_name));
+    DeleteGlobalReplicationGroupRequest => DeleteGlobalReplicationGroupResponse,
+        "DeleteGlobalReplicationGroup", mutating: true,
+        delete_global_replication_group::delete_global_replication_group(
+            DeleteGlobalReplicationGroupFluentBuilder,
+            DeleteGlobalReplicationGroupOutput,
+            DeleteGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    DeleteReplicationGroupRequest => DeleteReplicationGroupResponse,
+        "DeleteReplicationGroup", mutating: true,
+        delete_replication_group::delete_replication_group(
+            DeleteReplicationGroupFluentBuilder,
+            DeleteReplicationGroupOutput,
+            DeleteReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id))
+            .created(ResourceKind::Snapshot, r.final_snapshot_identifier.as_deref());
+    DeleteSnapshotRequest => DeleteSnapshotResponse,
+        "DeleteSnapshot", mutating: true,
+        delete_snapshot::delete_snapshot(
+            DeleteSnapshotFluentBuilder,
+            DeleteSnapshotOutput,
+            DeleteSnapshotError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::Snapshot, some(&r.snapshot_name));
+    DeleteUserRequest => DeleteUserResponse,
+        "DeleteUser", mutating: true,
+        delete_user::delete_user(
+            DeleteUserFluentBuilder,
+            DeleteUserOutput,
+            DeleteUserError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::User, some(&r.user_id));
+    DeleteUserGroupRequest => DeleteUserGroupResponse,
+        "DeleteUserGroup", mutating: true,
+        delete_user_group::delete_user_group(
+            DeleteUserGroupFluentBuilder,
+            DeleteUserGroupOutput,
+            DeleteUserGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::UserGroup, some(&r.user_group_id));
+    DescribeCacheClustersRequest => DescribeCacheClustersResponse,
+        "DescribeCacheClusters", mutating: false,
+        describe_cache_clusters::describe_cache_clusters(
+            DescribeCacheClustersFluentBuilder,
+            DescribeCacheClustersOutput,
+            DescribeCacheClustersError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, r.cache_cluster_id.as_deref());
+    DescribeCacheEngineVersionsRequest => DescribeCacheEngineVersionsResponse,
+        "DescribeCacheEngineVersions", mutating: false,
+        describe_cache_engine_versions::describe_cache_engine_versions(
+            DescribeCacheEngineVersionsFluentBuilder,
+            DescribeCacheEngineVersionsOutput,
+            DescribeCacheEngineVersionsError,
+        ),
+        |_r| Resources::default();
+    DescribeCacheParameterGroupsRequest => DescribeCacheParameterGroupsResponse,
+        "DescribeCacheParameterGroups", mutating: false,
+        describe_cache_parameter_groups::describe_cache_parameter_groups(
+            DescribeCacheParameterGroupsFluentBuilder,
+            DescribeCacheParameterGroupsOutput,
+            DescribeCacheParameterGroupsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref());
+    DescribeCacheParametersRequest => DescribeCacheParametersResponse,
+        "DescribeCacheParameters", mutating: false,
+        describe_cache_parameters::describe_cache_parameters(
+            DescribeCacheParametersFluentBuilder,
+            DescribeCacheParametersOutput,
+            DescribeCacheParametersError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, some(&r.cache_parameter_group_name));
+    DescribeCacheSecurityGroupsRequest => DescribeCacheSecurityGroupsResponse,
+        "DescribeCacheSecurityGroups", mutating: false,
+        describe_cache_security_groups::describe_cache_security_groups(
+            DescribeCacheSecurityGroupsFluentBuilder,
+            DescribeCacheSecurityGroupsOutput,
+            DescribeCacheSecurityGroupsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_name.as_deref());
+    DescribeCacheSubnetGroupsRequest => DescribeCacheSubnetGroupsResponse,
+        "DescribeCacheSubnetGroups", mutating: false,
+        describe_cache_subnet_groups::describe_cache_subnet_groups(
+            DescribeCacheSubnetGroupsFluentBuilder,
+            DescribeCacheSubnetGroupsOutput,
+            DescribeCacheSubnetGroupsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSubnetGroup, r.cache_subnet_group_name.as_deref());
+    DescribeEngineDefaultParametersRequest => DescribeEngineDefaultParametersResponse,
+        "DescribeEngineDefaultParameters", mutating: false,
+        describe_engine_default_parameters::describe_engine_default_parameters(
+            DescribeEngineDefaultParametersFluentBuilder,
+            DescribeEngineDefaultParametersOutput,
+            DescribeEngineDefaultParametersError,
+        ),
+        |_r| Resources::default();
+    DescribeEventsRequest => DescribeEventsResponse,
+        "DescribeEvents", mutating: false,
+        describe_events::describe_events(
+            DescribeEventsFluentBuilder,
+            DescribeEventsOutput,
+            DescribeEventsError,
+        ),
+        |_r| Resources::default();
+    DescribeGlobalReplicationGroupsRequest => DescribeGlobalReplicationGroupsResponse,
+        "DescribeGlobalReplicationGroups", mutating: false,
+        describe_global_replication_groups::describe_global_replication_groups(
+            DescribeGlobalReplicationGroupsFluentBuilder,
+            DescribeGlobalReplicationGroupsOutput,
+            DescribeGlobalReplicationGroupsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, r.global_replication_group_id.as_deref());
+    DescribeReplicationGroupsRequest => DescribeReplicationGroupsResponse,
+        "DescribeReplicationGroups", mutating: false,
+        describe_replication_groups::describe_replication_groups(
+            DescribeReplicationGroupsFluentBuilder,
+            DescribeReplicationGroupsOutput,
+            DescribeReplicationGroupsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref());
+    DescribeReservedCacheNodesRequest => DescribeReservedCacheNodesResponse,
+        "DescribeReservedCacheNodes", mutating: false,
+        describe_reserved_cache_nodes::describe_reserved_cache_nodes(
+            DescribeReservedCacheNodesFluentBuilder,
+            DescribeReservedCacheNodesOutput,
+            DescribeReservedCacheNodesError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReservedCacheNode, r.reserved_cache_node_id.as_deref());
+    DescribeReservedCacheNodesOfferingsRequest => DescribeReservedCacheNodesOfferingsResponse,
+        "DescribeReservedCacheNodesOfferings", mutating: false,
+        describe_reserved_cache_nodes_offerings::describe_reserved_cache_nodes_offerings(
+            DescribeReservedCacheNodesOfferingsFluentBuilder,
+            DescribeReservedCacheNodesOfferingsOutput,
+            DescribeReservedCacheNodesOfferingsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReservedCacheNodesOffering, r.reserved_cache_nodes_offering_id.as_deref());
+    DescribeServiceUpdatesRequest => DescribeServiceUpdatesResponse,
+        "DescribeServiceUpdates", mutating: false,
+        describe_service_updates::describe_service_updates(
+            DescribeServiceUpdatesFluentBuilder,
+            DescribeServiceUpdatesOutput,
+            DescribeServiceUpdatesError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ServiceUpdate, r.service_update_name.as_deref());
+    DescribeSnapshotsRequest => DescribeSnapshotsResponse,
+        "DescribeSnapshots", mutating: false,
+        describe_snapshots::describe_snapshots(
+            DescribeSnapshotsFluentBuilder,
+            DescribeSnapshotsOutput,
+            DescribeSnapshotsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, r.cache_cluster_id.as_deref())
+            .existing(ResourceKind::Snapshot, r.snapshot_name.as_deref());
+    DescribeUpdateActionsRequest => DescribeUpdateActionsResponse,
+        "DescribeUpdateActions", mutating: false,
+        describe_update_actions::describe_update_actions(
+            DescribeUpdateActionsFluentBuilder,
+            DescribeUpdateActionsOutput,
+            DescribeUpdateActionsError,
+        ),
+        |_r| Resources::default();
+    DescribeUserGroupsRequest => DescribeUserGroupsResponse,
+        "DescribeUserGroups", mutating: false,
+        describe_user_groups::describe_user_groups(
+            DescribeUserGroupsFluentBuilder,
+            DescribeUserGroupsOutput,
+            DescribeUserGroupsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::UserGroup, r.user_group_id.as_deref());
+    DescribeUsersRequest => DescribeUsersResponse,
+        "DescribeUsers", mutating: false,
+        describe_users::describe_users(
+            DescribeUsersFluentBuilder,
+            DescribeUsersOutput,
+            DescribeUsersError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::User, r.user_id.as_deref());
+    DisassociateGlobalReplicationGroupRequest => DisassociateGlobalReplicationGroupResponse,
+        "DisassociateGlobalReplicationGroup", mutating: true,
+        disassociate_global_replication_group::disassociate_global_replication_group(
+            DisassociateGlobalReplicationGroupFluentBuilder,
+            DisassociateGlobalReplicationGroupOutput,
+            DisassociateGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    FailoverGlobalReplicationGroupRequest => FailoverGlobalReplicationGroupResponse,
+        "FailoverGlobalReplicationGroup", mutating: true,
+        failover_global_replication_group::failover_global_replication_group(
+            FailoverGlobalReplicationGroupFluentBuilder,
+            FailoverGlobalReplicationGroupOutput,
+            FailoverGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    IncreaseNodeGroupsInGlobalReplicationGroupRequest => IncreaseNodeGroupsInGlobalReplicationGroupResponse,
+        "IncreaseNodeGroupsInGlobalReplicationGroup", mutating: true,
+        increase_node_groups_in_global_replication_group::increase_node_groups_in_global_replication_group(
+            IncreaseNodeGroupsInGlobalReplicationGroupFluentBuilder,
+            IncreaseNodeGroupsInGlobalReplicationGroupOutput,
+            IncreaseNodeGroupsInGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    IncreaseReplicaCountRequest => IncreaseReplicaCountResponse,
+        "IncreaseReplicaCount", mutating: true,
+        increase_replica_count::increase_replica_count(
+            IncreaseReplicaCountFluentBuilder,
+            IncreaseReplicaCountOutput,
+            IncreaseReplicaCountError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+    ListAllowedNodeTypeModificationsRequest => ListAllowedNodeTypeModificationsResponse,
+        "ListAllowedNodeTypeModifications", mutating: false,
+        list_allowed_node_type_modifications::list_allowed_node_type_modifications(
+            ListAllowedNodeTypeModificationsFluentBuilder,
+            ListAllowedNodeTypeModificationsOutput,
+            ListAllowedNodeTypeModificationsError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, r.cache_cluster_id.as_deref())
+            .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref());
+    ListTagsForResourceRequest => ListTagsForResourceResponse,
+        "ListTagsForResource", mutating: false,
+        list_tags_for_resource::list_tags_for_resource(
+            ListTagsForResourceFluentBuilder,
+            ListTagsForResourceOutput,
+            ListTagsForResourceError,
+        ),
+        |_r| Resources::default();
+    ModifyCacheClusterRequest => ModifyCacheClusterResponse,
+        "ModifyCacheCluster", mutating: true,
+        modify_cache_cluster::modify_cache_cluster(
+            ModifyCacheClusterFluentBuilder,
+            ModifyCacheClusterOutput,
+            ModifyCacheClusterError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, some(&r.cache_cluster_id))
+            .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str));
+    ModifyCacheParameterGroupRequest => ModifyCacheParameterGroupResponse,
+        "ModifyCacheParameterGroup", mutating: true,
+        modify_cache_parameter_group::modify_cache_parameter_group(
+            ModifyCacheParameterGroupFluentBuilder,
+            ModifyCacheParameterGroupOutput,
+            ModifyCacheParameterGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, some(&r.cache_parameter_group_name));
+    ModifyCacheSubnetGroupRequest => ModifyCacheSubnetGroupResponse,
+        "ModifyCacheSubnetGroup", mutating: true,
+        modify_cache_subnet_group::modify_cache_subnet_group(
+            ModifyCacheSubnetGroupFluentBuilder,
+            ModifyCacheSubnetGroupOutput,
+            ModifyCacheSubnetGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSubnetGroup, some(&r.cache_subnet_group_name))
+            .existing(ResourceKind::Subnet, r.subnet_ids.first().map(String::as_str));
+    ModifyGlobalReplicationGroupRequest => ModifyGlobalReplicationGroupResponse,
+        "ModifyGlobalReplicationGroup", mutating: true,
+        modify_global_replication_group::modify_global_replication_group(
+            ModifyGlobalReplicationGroupFluentBuilder,
+            ModifyGlobalReplicationGroupOutput,
+            ModifyGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    ModifyReplicationGroupRequest => ModifyReplicationGroupResponse,
+        "ModifyReplicationGroup", mutating: true,
+        modify_replication_group::modify_replication_group(
+            ModifyReplicationGroupFluentBuilder,
+            ModifyReplicationGroupOutput,
+            ModifyReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str))
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+    ModifyReplicationGroupShardConfigurationRequest => ModifyReplicationGroupShardConfigurationResponse,
+        "ModifyReplicationGroupShardConfiguration", mutating: true,
+        modify_replication_group_shard_configuration::modify_replication_group_shard_configuration(
+            ModifyReplicationGroupShardConfigurationFluentBuilder,
+            ModifyReplicationGroupShardConfigurationOutput,
+            ModifyReplicationGroupShardConfigurationError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+    ModifyUserRequest => ModifyUserResponse,
+        "ModifyUser", mutating: true,
+        modify_user::modify_user(
+            ModifyUserFluentBuilder,
+            ModifyUserOutput,
+            ModifyUserError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::User, some(&r.user_id));
+    ModifyUserGroupRequest => ModifyUserGroupResponse,
+        "ModifyUserGroup", mutating: true,
+        modify_user_group::modify_user_group(
+            ModifyUserGroupFluentBuilder,
+            ModifyUserGroupOutput,
+            ModifyUserGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::UserGroup, some(&r.user_group_id));
+    PrepareMigrationRequest => PrepareMigrationResponse,
+        "PrepareMigration", mutating: true,
+        prepare_migration::prepare_migration(
+            PrepareMigrationFluentBuilder,
+            PrepareMigrationOutput,
+            PrepareMigrationError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ServerlessCache, some(&r.serverless_cache_name));
+    PurchaseReservedCacheNodesOfferingRequest => PurchaseReservedCacheNodesOfferingResponse,
+        "PurchaseReservedCacheNodesOffering", mutating: true,
+        purchase_reserved_cache_nodes_offering::purchase_reserved_cache_nodes_offering(
+            PurchaseReservedCacheNodesOfferingFluentBuilder,
+            PurchaseReservedCacheNodesOfferingOutput,
+            PurchaseReservedCacheNodesOfferingError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReservedCacheNode, r.reserved_cache_node_id.as_deref())
+            .created(ResourceKind::ReservedCacheNodesOffering, some(&r.reserved_cache_nodes_offering_id));
+    RebalanceSlotsInGlobalReplicationGroupRequest => RebalanceSlotsInGlobalReplicationGroupResponse,
+        "RebalanceSlotsInGlobalReplicationGroup", mutating: true,
+        rebalance_slots_in_global_replication_group::rebalance_slots_in_global_replication_group(
+            RebalanceSlotsInGlobalReplicationGroupFluentBuilder,
+            RebalanceSlotsInGlobalReplicationGroupOutput,
+            RebalanceSlotsInGlobalReplicationGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::GlobalReplicationGroup, some(&r.global_replication_group_id));
+    RebootCacheClusterRequest => RebootCacheClusterResponse,
+        "RebootCacheCluster", mutating: true,
+        reboot_cache_cluster::reboot_cache_cluster(
+            RebootCacheClusterFluentBuilder,
+            RebootCacheClusterOutput,
+            RebootCacheClusterError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheCluster, some(&r.cache_cluster_id));
+    RemoveTagsFromResourceRequest => RemoveTagsFromResourceResponse,
+        "RemoveTagsFromResource", mutating: true,
+        remove_tags_from_resource::remove_tags_from_resource(
+            RemoveTagsFromResourceFluentBuilder,
+            RemoveTagsFromResourceOutput,
+            RemoveTagsFromResourceError,
+        ),
+        |_r| Resources::default();
+    ResetCacheParameterGroupRequest => ResetCacheParameterGroupResponse,
+        "ResetCacheParameterGroup", mutating: true,
+        reset_cache_parameter_group::reset_cache_parameter_group(
+            ResetCacheParameterGroupFluentBuilder,
+            ResetCacheParameterGroupOutput,
+            ResetCacheParameterGroupError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheParameterGroup, some(&r.cache_parameter_group_name));
+    RevokeCacheSecurityGroupIngressRequest => RevokeCacheSecurityGroupIngressResponse,
+        "RevokeCacheSecurityGroupIngress", mutating: true,
+        revoke_cache_security_group_ingress::revoke_cache_security_group_ingress(
+            RevokeCacheSecurityGroupIngressFluentBuilder,
+            RevokeCacheSecurityGroupIngressOutput,
+            RevokeCacheSecurityGroupIngressError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::CacheSecurityGroup, some(&r.cache_security_group_name));
+    StartMigrationRequest => StartMigrationResponse,
+        "StartMigration", mutating: true,
+        start_migration::start_migration(
+            StartMigrationFluentBuilder,
+            StartMigrationOutput,
+            StartMigrationError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref())
+            .existing(ResourceKind::ServerlessCache, r.serverless_cache_name.as_deref());
+    StopMigrationRequest => StopMigrationResponse,
+        "StopMigration", mutating: true,
+        stop_migration::stop_migration(
+            StopMigrationFluentBuilder,
+            StopMigrationOutput,
+            StopMigrationError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ServerlessCache, some(&r.serverless_cache_name));
+    TestFailoverRequest => TestFailoverResponse,
+        "TestFailover", mutating: true,
+        test_failover::test_failover(
+            TestFailoverFluentBuilder,
+            TestFailoverOutput,
+            TestFailoverError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::NodeGroup, some(&r.node_group_id))
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+    TestMigrationRequest => TestMigrationResponse,
+        "TestMigration", mutating: true,
+        test_migration::test_migration(
+            TestMigrationFluentBuilder,
+            TestMigrationOutput,
+            TestMigrationError,
+        ),
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
 }

@@ -32,6 +32,210 @@ macro_rules! with_served_rpcs {
                 delete_serverless_cache(
                     DeleteServerlessCacheRequest
                 ) -> DeleteServerlessCacheResponse;
+                add_tags_to_resource(
+                    AddTagsToResourceRequest
+                ) -> AddTagsToResourceResponse;
+                authorize_cache_security_group_ingress(
+                    AuthorizeCacheSecurityGroupIngressRequest
+                ) -> AuthorizeCacheSecurityGroupIngressResponse;
+                batch_apply_update_action(
+                    BatchApplyUpdateActionRequest
+                ) -> BatchApplyUpdateActionResponse;
+                batch_stop_update_action(
+                    BatchStopUpdateActionRequest
+                ) -> BatchStopUpdateActionResponse;
+                complete_migration(
+                    CompleteMigrationRequest
+                ) -> CompleteMigrationResponse;
+                copy_snapshot(
+                    CopySnapshotRequest
+                ) -> CopySnapshotResponse;
+                create_cache_cluster(
+                    CreateCacheClusterRequest
+                ) -> CreateCacheClusterResponse;
+                create_cache_parameter_group(
+                    CreateCacheParameterGroupRequest
+                ) -> CreateCacheParameterGroupResponse;
+                create_cache_security_group(
+                    CreateCacheSecurityGroupRequest
+                ) -> CreateCacheSecurityGroupResponse;
+                create_cache_subnet_group(
+                    CreateCacheSubnetGroupRequest
+                ) -> CreateCacheSubnetGroupResponse;
+                create_global_replication_group(
+                    CreateGlobalReplicationGroupRequest
+                ) -> CreateGlobalReplicationGroupResponse;
+                create_replication_group(
+                    CreateReplicationGroupRequest
+                ) -> CreateReplicationGroupResponse;
+                create_snapshot(
+                    CreateSnapshotRequest
+                ) -> CreateSnapshotResponse;
+                create_user(
+                    CreateUserRequest
+                ) -> CreateUserResponse;
+                create_user_group(
+                    CreateUserGroupRequest
+                ) -> CreateUserGroupResponse;
+                decrease_node_groups_in_global_replication_group(
+                    DecreaseNodeGroupsInGlobalReplicationGroupRequest
+                ) -> DecreaseNodeGroupsInGlobalReplicationGroupResponse;
+                decrease_replica_count(
+                    DecreaseReplicaCountRequest
+                ) -> DecreaseReplicaCountResponse;
+                delete_cache_cluster(
+                    DeleteCacheClusterRequest
+                ) -> DeleteCacheClusterResponse;
+                delete_cache_parameter_group(
+                    DeleteCacheParameterGroupRequest
+                ) -> DeleteCacheParameterGroupResponse;
+                delete_cache_security_group(
+                    DeleteCacheSecurityGroupRequest
+                ) -> DeleteCacheSecurityGroupResponse;
+                delete_cache_subnet_group(
+                    DeleteCacheSubnetGroupRequest
+                ) -> DeleteCacheSubnetGroupResponse;
+                delete_global_replication_group(
+                    DeleteGlobalReplicationGroupRequest
+                ) -> DeleteGlobalReplicationGroupResponse;
+                delete_replication_group(
+                    DeleteReplicationGroupRequest
+                ) -> DeleteReplicationGroupResponse;
+                delete_snapshot(
+                    DeleteSnapshotRequest
+                ) -> DeleteSnapshotResponse;
+                delete_user(
+                    DeleteUserRequest
+                ) -> DeleteUserResponse;
+                delete_user_group(
+                    DeleteUserGroupRequest
+                ) -> DeleteUserGroupResponse;
+                describe_cache_clusters(
+                    DescribeCacheClustersRequest
+                ) -> DescribeCacheClustersResponse;
+                describe_cache_engine_versions(
+                    DescribeCacheEngineVersionsRequest
+                ) -> DescribeCacheEngineVersionsResponse;
+                describe_cache_parameter_groups(
+                    DescribeCacheParameterGroupsRequest
+                ) -> DescribeCacheParameterGroupsResponse;
+                describe_cache_parameters(
+                    DescribeCacheParametersRequest
+                ) -> DescribeCacheParametersResponse;
+                describe_cache_security_groups(
+                    DescribeCacheSecurityGroupsRequest
+                ) -> DescribeCacheSecurityGroupsResponse;
+                describe_cache_subnet_groups(
+                    DescribeCacheSubnetGroupsRequest
+                ) -> DescribeCacheSubnetGroupsResponse;
+                describe_engine_default_parameters(
+                    DescribeEngineDefaultParametersRequest
+                ) -> DescribeEngineDefaultParametersResponse;
+                describe_events(
+                    DescribeEventsRequest
+                ) -> DescribeEventsResponse;
+                describe_global_replication_groups(
+                    DescribeGlobalReplicationGroupsRequest
+                ) -> DescribeGlobalReplicationGroupsResponse;
+                describe_replication_groups(
+                    DescribeReplicationGroupsRequest
+                ) -> DescribeReplicationGroupsResponse;
+                describe_reserved_cache_nodes(
+                    DescribeReservedCacheNodesRequest
+                ) -> DescribeReservedCacheNodesResponse;
+                describe_reserved_cache_nodes_offerings(
+                    DescribeReservedCacheNodesOfferingsRequest
+                ) -> DescribeReservedCacheNodesOfferingsResponse;
+                describe_service_updates(
+                    DescribeServiceUpdatesRequest
+                ) -> DescribeServiceUpdatesResponse;
+                describe_snapshots(
+                    DescribeSnapshotsRequest
+                ) -> DescribeSnapshotsResponse;
+                describe_update_actions(
+                    DescribeUpdateActionsRequest
+                ) -> DescribeUpdateActionsResponse;
+                describe_user_groups(
+                    DescribeUserGroupsRequest
+                ) -> DescribeUserGroupsResponse;
+                describe_users(
+                    DescribeUsersRequest
+                ) -> DescribeUsersResponse;
+                disassociate_global_replication_group(
+                    DisassociateGlobalReplicationGroupRequest
+                ) -> DisassociateGlobalReplicationGroupResponse;
+                failover_global_replication_group(
+                    FailoverGlobalReplicationGroupRequest
+                ) -> FailoverGlobalReplicationGroupResponse;
+                increase_node_groups_in_global_replication_group(
+                    IncreaseNodeGroupsInGlobalReplicationGroupRequest
+                ) -> IncreaseNodeGroupsInGlobalReplicationGroupResponse;
+                increase_replica_count(
+                    IncreaseReplicaCountRequest
+                ) -> IncreaseReplicaCountResponse;
+                list_allowed_node_type_modifications(
+                    ListAllowedNodeTypeModificationsRequest
+                ) -> ListAllowedNodeTypeModificationsResponse;
+                list_tags_for_resource(
+                    ListTagsForResourceRequest
+                ) -> ListTagsForResourceResponse;
+                modify_cache_cluster(
+                    ModifyCacheClusterRequest
+                ) -> ModifyCacheClusterResponse;
+                modify_cache_parameter_group(
+                    ModifyCacheParameterGroupRequest
+                ) -> ModifyCacheParameterGroupResponse;
+                modify_cache_subnet_group(
+                    ModifyCacheSubnetGroupRequest
+                ) -> ModifyCacheSubnetGroupResponse;
+                modify_global_replication_group(
+                    ModifyGlobalReplicationGroupRequest
+                ) -> ModifyGlobalReplicationGroupResponse;
+                modify_replication_group(
+                    ModifyReplicationGroupRequest
+                ) -> ModifyReplicationGroupResponse;
+                modify_replication_group_shard_configuration(
+                    ModifyReplicationGroupShardConfigurationRequest
+                ) -> ModifyReplicationGroupShardConfigurationResponse;
+                modify_user(
+                    ModifyUserRequest
+                ) -> ModifyUserResponse;
+                modify_user_group(
+                    ModifyUserGroupRequest
+                ) -> ModifyUserGroupResponse;
+                prepare_migration(
+                    PrepareMigrationRequest
+                ) -> PrepareMigrationResponse;
+                purchase_reserved_cache_nodes_offering(
+                    PurchaseReservedCacheNodesOfferingRequest
+                ) -> PurchaseReservedCacheNodesOfferingResponse;
+                rebalance_slots_in_global_replication_group(
+                    RebalanceSlotsInGlobalReplicationGroupRequest
+                ) -> RebalanceSlotsInGlobalReplicationGroupResponse;
+                reboot_cache_cluster(
+                    RebootCacheClusterRequest
+                ) -> RebootCacheClusterResponse;
+                remove_tags_from_resource(
+                    RemoveTagsFromResourceRequest
+                ) -> RemoveTagsFromResourceResponse;
+                reset_cache_parameter_group(
+                    ResetCacheParameterGroupRequest
+                ) -> ResetCacheParameterGroupResponse;
+                revoke_cache_security_group_ingress(
+                    RevokeCacheSecurityGroupIngressRequest
+                ) -> RevokeCacheSecurityGroupIngressResponse;
+                start_migration(
+                    StartMigrationRequest
+                ) -> StartMigrationResponse;
+                stop_migration(
+                    StopMigrationRequest
+                ) -> StopMigrationResponse;
+                test_failover(
+                    TestFailoverRequest
+                ) -> TestFailoverResponse;
+                test_migration(
+                    TestMigrationRequest
+                ) -> TestMigrationResponse;
             }
             $($rest)*
         }

@@ -1276,7 +1276,7 @@ async fn generated_create_serverless_cache_faults() {
                 Code::FailedPrecondition,
                 "INVALID_USER_GROUP_STATE",
             ),
-            Precondition("UserGroup", "user-group-id-22"),
+            Precondition("elasticache.v1.UserGroup", "user-group-id-22"),
             || {
                 E::InvalidUserGroupStateFault(
                     f::InvalidUserGroupStateFault::builder()
@@ -1368,7 +1368,7 @@ async fn generated_create_serverless_cache_faults() {
         (
             "UserGroupNotFoundFault",
             ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
-            Resource("UserGroup", "user-group-id-22"),
+            Resource("elasticache.v1.UserGroup", "user-group-id-22"),
             || {
                 E::UserGroupNotFoundFault(
                     f::UserGroupNotFoundFault::builder()
@@ -1876,7 +1876,7 @@ async fn generated_modify_serverless_cache_faults() {
                 Code::FailedPrecondition,
                 "INVALID_USER_GROUP_STATE",
             ),
-            Precondition("UserGroup", "user-group-id-12"),
+            Precondition("elasticache.v1.UserGroup", "user-group-id-12"),
             || {
                 E::InvalidUserGroupStateFault(
                     f::InvalidUserGroupStateFault::builder()
@@ -1920,7 +1920,7 @@ async fn generated_modify_serverless_cache_faults() {
         (
             "UserGroupNotFoundFault",
             ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
-            Resource("UserGroup", "user-group-id-12"),
+            Resource("elasticache.v1.UserGroup", "user-group-id-12"),
             || {
                 E::UserGroupNotFoundFault(
                     f::UserGroupNotFoundFault::builder()
@@ -2221,4 +2221,19741 @@ async fn generated_delete_serverless_cache_faults() {
         assert_eq!(rule.num_calls(), 1, "{fault}");
         assert_fault(&status, fault, "DeleteServerlessCache", row, want);
     }
+}
+
+/// The AddTagsToResource request with every member set (valid, so it reaches the SDK).
+fn full_add_tags_to_resource_request() -> pb::AddTagsToResourceRequest {
+    pb::AddTagsToResourceRequest {
+        resource_name: "resource-name-1".into(),
+        tags: vec![pb::Tag {
+            key: Some("key-4".into()),
+            value: Some("value-5".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_add_tags_to_resource_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_add_tags_to_resource_request(),
+        mocked(&[]).add_tags_to_resource(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::add_tags_to_resource::AddTagsToResourceInput::builder()
+        .set_resource_name(Some("resource-name-1".to_owned()))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-4".to_owned()))
+                .set_value(Some("value-5".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::add_tags_to_resource::AddTagsToResourceOutput::builder()
+        .set_tag_list(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-3".to_owned()))
+                .set_value(Some("value-4".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::AddTagsToResourceResponse::from(output),
+        pb::AddTagsToResourceResponse {
+            tag_list: vec![pb::Tag {
+                key: Some("key-3".into()),
+                value: Some("value-4".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_add_tags_to_resource_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::add_tags_to_resource::AddTagsToResourceError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 18] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", ""),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheParameterGroup", ""),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheSecurityGroup", ""),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheSubnetGroup", ""),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidARNFault",
+            ("InvalidARN", Code::InvalidArgument, "INVALID_ARN"),
+            BadRequest,
+            || E::InvalidArnFault(f::InvalidArnFault::builder().message(FAULT_MESSAGE).build()),
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheSnapshotStateFault",
+            (
+                "InvalidServerlessCacheSnapshotStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_SNAPSHOT_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCacheSnapshot", ""),
+            || {
+                E::InvalidServerlessCacheSnapshotStateFault(
+                    f::InvalidServerlessCacheSnapshotStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", ""),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodeNotFoundFault",
+            (
+                "ReservedCacheNodeNotFound",
+                Code::NotFound,
+                "RESERVED_CACHE_NODE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReservedCacheNode", ""),
+            || {
+                E::ReservedCacheNodeNotFoundFault(
+                    f::ReservedCacheNodeNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", ""),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheSnapshotNotFoundFault",
+            (
+                "ServerlessCacheSnapshotNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCacheSnapshot", ""),
+            || {
+                E::ServerlessCacheSnapshotNotFoundFault(
+                    f::ServerlessCacheSnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotNotFoundFault",
+            (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                "SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.Snapshot", ""),
+            || {
+                E::SnapshotNotFoundFault(
+                    f::SnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", ""),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", ""),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::add_tags_to_resource).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_add_tags_to_resource_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "AddTagsToResource", row, want);
+    }
+}
+
+/// The AuthorizeCacheSecurityGroupIngress request with every member set (valid, so it reaches the SDK).
+fn full_authorize_cache_security_group_ingress_request()
+-> pb::AuthorizeCacheSecurityGroupIngressRequest {
+    pb::AuthorizeCacheSecurityGroupIngressRequest {
+        cache_security_group_name: "cache-security-group-name-1".into(),
+        ec2_security_group_name: "ec2-security-group-name-2".into(),
+        ec2_security_group_owner_id: "ec2-security-group-owner-id-3".into(),
+    }
+}
+
+#[test]
+fn generated_authorize_cache_security_group_ingress_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_authorize_cache_security_group_ingress_request(),
+        mocked(&[]).authorize_cache_security_group_ingress(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressInput::builder().set_cache_security_group_name(Some("cache-security-group-name-1".to_owned())).set_ec2_security_group_name(Some("ec2-security-group-name-2".to_owned())).set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-3".to_owned())).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressOutput::builder().set_cache_security_group(Some(sdk::CacheSecurityGroup::builder().set_owner_id(Some("owner-id-2".to_owned())).set_cache_security_group_name(Some("cache-security-group-name-3".to_owned())).set_description(Some("description-4".to_owned())).set_ec2_security_groups(Some(vec![sdk::Ec2SecurityGroup::builder().set_status(Some("status-7".to_owned())).set_ec2_security_group_name(Some("ec2-security-group-name-8".to_owned())).set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-9".to_owned())).build()])).set_arn(Some("arn-10".to_owned())).build())).build();
+    assert_eq!(
+        pb::AuthorizeCacheSecurityGroupIngressResponse::from(output),
+        pb::AuthorizeCacheSecurityGroupIngressResponse {
+            cache_security_group: Some(pb::CacheSecurityGroup {
+                owner_id: Some("owner-id-2".into()),
+                cache_security_group_name: Some("cache-security-group-name-3".into()),
+                description: Some("description-4".into()),
+                ec2_security_groups: vec![pb::Ec2SecurityGroup {
+                    status: Some("status-7".into()),
+                    ec2_security_group_name: Some("ec2-security-group-name-8".into()),
+                    ec2_security_group_owner_id: Some("ec2-security-group-owner-id-9".into()),
+                }],
+                arn: Some("arn-10".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_authorize_cache_security_group_ingress_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "AuthorizationAlreadyExistsFault",
+            (
+                "AuthorizationAlreadyExists",
+                Code::AlreadyExists,
+                "AUTHORIZATION_ALREADY_EXISTS",
+            ),
+            Resource("Authorization", ""),
+            || {
+                E::AuthorizationAlreadyExistsFault(
+                    f::AuthorizationAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheSecurityGroupStateFault",
+            (
+                "InvalidCacheSecurityGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_SECURITY_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::InvalidCacheSecurityGroupStateFault(
+                    f::InvalidCacheSecurityGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::authorize_cache_security_group_ingress)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_authorize_cache_security_group_ingress_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "AuthorizeCacheSecurityGroupIngress",
+            row,
+            want,
+        );
+    }
+}
+
+/// The BatchApplyUpdateAction request with every member set (valid, so it reaches the SDK).
+fn full_batch_apply_update_action_request() -> pb::BatchApplyUpdateActionRequest {
+    pb::BatchApplyUpdateActionRequest {
+        replication_group_ids: vec!["replication-group-ids-2".into()],
+        cache_cluster_ids: vec!["cache-cluster-ids-4".into()],
+        service_update_name: "service-update-name-5".into(),
+    }
+}
+
+#[test]
+fn generated_batch_apply_update_action_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_batch_apply_update_action_request(),
+        mocked(&[]).batch_apply_update_action(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::batch_apply_update_action::BatchApplyUpdateActionInput::builder()
+        .set_replication_group_ids(Some(vec!["replication-group-ids-2".to_owned()]))
+        .set_cache_cluster_ids(Some(vec!["cache-cluster-ids-4".to_owned()]))
+        .set_service_update_name(Some("service-update-name-5".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::batch_apply_update_action::BatchApplyUpdateActionOutput::builder()
+        .set_processed_update_actions(Some(vec![
+            sdk::ProcessedUpdateAction::builder()
+                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
+                .set_cache_cluster_id(Some("cache-cluster-id-4".to_owned()))
+                .set_service_update_name(Some("service-update-name-5".to_owned()))
+                .set_update_action_status(Some(sdk::UpdateActionStatus::NotApplicable))
+                .build(),
+        ]))
+        .set_unprocessed_update_actions(Some(vec![
+            sdk::UnprocessedUpdateAction::builder()
+                .set_replication_group_id(Some("replication-group-id-9".to_owned()))
+                .set_cache_cluster_id(Some("cache-cluster-id-10".to_owned()))
+                .set_service_update_name(Some("service-update-name-11".to_owned()))
+                .set_error_type(Some("error-type-12".to_owned()))
+                .set_error_message(Some("error-message-13".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::BatchApplyUpdateActionResponse::from(output),
+        pb::BatchApplyUpdateActionResponse {
+            processed_update_actions: vec![pb::ProcessedUpdateAction {
+                replication_group_id: Some("replication-group-id-3".into()),
+                cache_cluster_id: Some("cache-cluster-id-4".into()),
+                service_update_name: Some("service-update-name-5".into()),
+                update_action_status: Some(pb::UpdateActionStatus::NotApplicable as i32),
+            }],
+            unprocessed_update_actions: vec![pb::UnprocessedUpdateAction {
+                replication_group_id: Some("replication-group-id-9".into()),
+                cache_cluster_id: Some("cache-cluster-id-10".into()),
+                service_update_name: Some("service-update-name-11".into()),
+                error_type: Some("error-type-12".into()),
+                error_message: Some("error-message-13".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_batch_apply_update_action_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::batch_apply_update_action::BatchApplyUpdateActionError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceUpdateNotFoundFault",
+            (
+                "ServiceUpdateNotFoundFault",
+                Code::NotFound,
+                "SERVICE_UPDATE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServiceUpdate", "service-update-name-5"),
+            || {
+                E::ServiceUpdateNotFoundFault(
+                    f::ServiceUpdateNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::batch_apply_update_action).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_batch_apply_update_action_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "BatchApplyUpdateAction", row, want);
+    }
+}
+
+/// The BatchStopUpdateAction request with every member set (valid, so it reaches the SDK).
+fn full_batch_stop_update_action_request() -> pb::BatchStopUpdateActionRequest {
+    pb::BatchStopUpdateActionRequest {
+        replication_group_ids: vec!["replication-group-ids-2".into()],
+        cache_cluster_ids: vec!["cache-cluster-ids-4".into()],
+        service_update_name: "service-update-name-5".into(),
+    }
+}
+
+#[test]
+fn generated_batch_stop_update_action_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_batch_stop_update_action_request(),
+        mocked(&[]).batch_stop_update_action(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::batch_stop_update_action::BatchStopUpdateActionInput::builder()
+        .set_replication_group_ids(Some(vec!["replication-group-ids-2".to_owned()]))
+        .set_cache_cluster_ids(Some(vec!["cache-cluster-ids-4".to_owned()]))
+        .set_service_update_name(Some("service-update-name-5".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::batch_stop_update_action::BatchStopUpdateActionOutput::builder()
+        .set_processed_update_actions(Some(vec![
+            sdk::ProcessedUpdateAction::builder()
+                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
+                .set_cache_cluster_id(Some("cache-cluster-id-4".to_owned()))
+                .set_service_update_name(Some("service-update-name-5".to_owned()))
+                .set_update_action_status(Some(sdk::UpdateActionStatus::NotApplicable))
+                .build(),
+        ]))
+        .set_unprocessed_update_actions(Some(vec![
+            sdk::UnprocessedUpdateAction::builder()
+                .set_replication_group_id(Some("replication-group-id-9".to_owned()))
+                .set_cache_cluster_id(Some("cache-cluster-id-10".to_owned()))
+                .set_service_update_name(Some("service-update-name-11".to_owned()))
+                .set_error_type(Some("error-type-12".to_owned()))
+                .set_error_message(Some("error-message-13".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::BatchStopUpdateActionResponse::from(output),
+        pb::BatchStopUpdateActionResponse {
+            processed_update_actions: vec![pb::ProcessedUpdateAction {
+                replication_group_id: Some("replication-group-id-3".into()),
+                cache_cluster_id: Some("cache-cluster-id-4".into()),
+                service_update_name: Some("service-update-name-5".into()),
+                update_action_status: Some(pb::UpdateActionStatus::NotApplicable as i32),
+            }],
+            unprocessed_update_actions: vec![pb::UnprocessedUpdateAction {
+                replication_group_id: Some("replication-group-id-9".into()),
+                cache_cluster_id: Some("cache-cluster-id-10".into()),
+                service_update_name: Some("service-update-name-11".into()),
+                error_type: Some("error-type-12".into()),
+                error_message: Some("error-message-13".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_batch_stop_update_action_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::batch_stop_update_action::BatchStopUpdateActionError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceUpdateNotFoundFault",
+            (
+                "ServiceUpdateNotFoundFault",
+                Code::NotFound,
+                "SERVICE_UPDATE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServiceUpdate", "service-update-name-5"),
+            || {
+                E::ServiceUpdateNotFoundFault(
+                    f::ServiceUpdateNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::batch_stop_update_action).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_batch_stop_update_action_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "BatchStopUpdateAction", row, want);
+    }
+}
+
+/// The CompleteMigration request with every member set (valid, so it reaches the SDK).
+fn full_complete_migration_request() -> pb::CompleteMigrationRequest {
+    pb::CompleteMigrationRequest {
+        replication_group_id: Some("replication-group-id-1".into()),
+        serverless_cache_name: Some("serverless-cache-name-2".into()),
+        force: Some(true),
+    }
+}
+
+#[test]
+fn generated_complete_migration_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_complete_migration_request(),
+        mocked(&[]).complete_migration(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::complete_migration::CompleteMigrationInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
+        .set_force(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::complete_migration::CompleteMigrationOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .set_serverless_cache(Some(
+            sdk::ServerlessCache::builder()
+                .set_serverless_cache_name(Some("serverless-cache-name-100".to_owned()))
+                .set_description(Some("description-101".to_owned()))
+                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000102)))
+                .set_status(Some("status-103".to_owned()))
+                .set_engine(Some("engine-104".to_owned()))
+                .set_major_engine_version(Some("major-engine-version-105".to_owned()))
+                .set_full_engine_version(Some("full-engine-version-106".to_owned()))
+                .set_cache_usage_limits(Some(
+                    sdk::CacheUsageLimits::builder()
+                        .set_data_storage(Some(
+                            sdk::DataStorage::builder()
+                                .set_maximum(Some(209))
+                                .set_minimum(Some(210))
+                                .set_unit(Some(sdk::DataStorageUnit::Gb))
+                                .build(),
+                        ))
+                        .set_ecpu_per_second(Some(
+                            sdk::EcpuPerSecond::builder()
+                                .set_maximum(Some(213))
+                                .set_minimum(Some(214))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_kms_key_id(Some("kms-key-id-115".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_security_group_ids(Some(vec!["security-group-ids-118".to_owned()]))
+                .set_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-120".to_owned()))
+                        .set_port(Some(221))
+                        .build(),
+                ))
+                .set_reader_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-123".to_owned()))
+                        .set_port(Some(224))
+                        .build(),
+                ))
+                .set_arn(Some("arn-125".to_owned()))
+                .set_user_group_id(Some("user-group-id-126".to_owned()))
+                .set_subnet_ids(Some(vec!["subnet-ids-128".to_owned()]))
+                .set_snapshot_retention_limit(Some(229))
+                .set_daily_snapshot_time(Some("daily-snapshot-time-130".to_owned()))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_connection_type(Some(sdk::ConnectionType::Public))
+                .set_migration(Some(
+                    sdk::MigrationSummary::builder()
+                        .set_status(Some("status-134".to_owned()))
+                        .set_migration_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-136".to_owned()))
+                                .set_port(Some(237))
+                                .build(),
+                        ))
+                        .set_cutover_mode(Some("cutover-mode-138".to_owned()))
+                        .build(),
+                ))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CompleteMigrationResponse::from(output),
+        pb::CompleteMigrationResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+            serverless_cache: Some(pb::ServerlessCache {
+                serverless_cache_name: Some("serverless-cache-name-100".into()),
+                description: Some("description-101".into()),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000102,
+                    nanos: 0
+                }),
+                status: Some("status-103".into()),
+                engine: Some("engine-104".into()),
+                major_engine_version: Some("major-engine-version-105".into()),
+                full_engine_version: Some("full-engine-version-106".into()),
+                cache_usage_limits: Some(pb::CacheUsageLimits {
+                    data_storage: Some(pb::DataStorage {
+                        maximum: Some(209),
+                        minimum: Some(210),
+                        unit: Some(pb::DataStorageUnit::Gb as i32),
+                    }),
+                    ecpu_per_second: Some(pb::EcpuPerSecond {
+                        maximum: Some(213),
+                        minimum: Some(214),
+                    }),
+                }),
+                kms_key_id: Some("kms-key-id-115".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                security_group_ids: vec!["security-group-ids-118".into()],
+                endpoint: Some(pb::Endpoint {
+                    address: Some("address-120".into()),
+                    port: Some(221),
+                }),
+                reader_endpoint: Some(pb::Endpoint {
+                    address: Some("address-123".into()),
+                    port: Some(224),
+                }),
+                arn: Some("arn-125".into()),
+                user_group_id: Some("user-group-id-126".into()),
+                subnet_ids: vec!["subnet-ids-128".into()],
+                snapshot_retention_limit: Some(229),
+                daily_snapshot_time: Some("daily-snapshot-time-130".into()),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                connection_type: Some(pb::ConnectionType::Public as i32),
+                migration: Some(pb::MigrationSummary {
+                    status: Some("status-134".into()),
+                    migration_endpoint: Some(pb::Endpoint {
+                        address: Some("address-136".into()),
+                        port: Some(237),
+                    }),
+                    cutover_mode: Some("cutover-mode-138".into()),
+                }),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_complete_migration_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::complete_migration::CompleteMigrationError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 10] = [
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-2"),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "MigrationHealthFault",
+            (
+                "MigrationHealthFault",
+                Code::FailedPrecondition,
+                "MIGRATION_HEALTH",
+            ),
+            Precondition("Migration", ""),
+            || {
+                E::MigrationHealthFault(
+                    f::MigrationHealthFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotUnderMigrationFault",
+            (
+                "ReplicationGroupNotUnderMigrationFault",
+                Code::FailedPrecondition,
+                "REPLICATION_GROUP_NOT_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotUnderMigrationFault(
+                    f::ReplicationGroupNotUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", "serverless-cache-name-2"),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotUnderMigrationFault",
+            (
+                "ServerlessCacheNotUnderMigrationFault",
+                Code::FailedPrecondition,
+                "SERVERLESS_CACHE_NOT_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-2"),
+            || {
+                E::ServerlessCacheNotUnderMigrationFault(
+                    f::ServerlessCacheNotUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::complete_migration).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_complete_migration_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CompleteMigration", row, want);
+    }
+}
+
+/// The CopySnapshot request with every member set (valid, so it reaches the SDK).
+fn full_copy_snapshot_request() -> pb::CopySnapshotRequest {
+    pb::CopySnapshotRequest {
+        source_snapshot_name: "source-snapshot-name-1".into(),
+        target_snapshot_name: "target-snapshot-name-2".into(),
+        target_bucket: Some("target-bucket-3".into()),
+        kms_key_id: Some("kms-key-id-4".into()),
+        tags: vec![pb::Tag {
+            key: Some("key-7".into()),
+            value: Some("value-8".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_copy_snapshot_converts_every_member_both_ways() {
+    let sent =
+        crate::convert::ToSdk::to_sdk(full_copy_snapshot_request(), mocked(&[]).copy_snapshot())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+    let want = sdk_op::copy_snapshot::CopySnapshotInput::builder()
+        .set_source_snapshot_name(Some("source-snapshot-name-1".to_owned()))
+        .set_target_snapshot_name(Some("target-snapshot-name-2".to_owned()))
+        .set_target_bucket(Some("target-bucket-3".to_owned()))
+        .set_kms_key_id(Some("kms-key-id-4".to_owned()))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-7".to_owned()))
+                .set_value(Some("value-8".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::copy_snapshot::CopySnapshotOutput::builder()
+        .set_snapshot(Some(
+            sdk::Snapshot::builder()
+                .set_snapshot_name(Some("snapshot-name-2".to_owned()))
+                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
+                .set_replication_group_description(Some(
+                    "replication-group-description-4".to_owned(),
+                ))
+                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
+                .set_snapshot_status(Some("snapshot-status-6".to_owned()))
+                .set_snapshot_source(Some("snapshot-source-7".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-8".to_owned()))
+                .set_engine(Some("engine-9".to_owned()))
+                .set_engine_version(Some("engine-version-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_topic_arn(Some("topic-arn-16".to_owned()))
+                .set_port(Some(117))
+                .set_cache_parameter_group_name(Some("cache-parameter-group-name-18".to_owned()))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-19".to_owned()))
+                .set_vpc_id(Some("vpc-id-20".to_owned()))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_snapshot_retention_limit(Some(122))
+                .set_snapshot_window(Some("snapshot-window-23".to_owned()))
+                .set_num_node_groups(Some(124))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_node_snapshots(Some(vec![
+                    sdk::NodeSnapshot::builder()
+                        .set_cache_cluster_id(Some("cache-cluster-id-28".to_owned()))
+                        .set_node_group_id(Some("node-group-id-29".to_owned()))
+                        .set_cache_node_id(Some("cache-node-id-30".to_owned()))
+                        .set_node_group_configuration(Some(
+                            sdk::NodeGroupConfiguration::builder()
+                                .set_node_group_id(Some("32".to_owned()))
+                                .set_slots(Some("slots-33".to_owned()))
+                                .set_replica_count(Some(134))
+                                .set_primary_availability_zone(Some(
+                                    "primary-availability-zone-35".to_owned(),
+                                ))
+                                .set_replica_availability_zones(Some(vec![
+                                    "replica-availability-zones-37".to_owned(),
+                                ]))
+                                .set_primary_outpost_arn(Some("primary-outpost-arn-38".to_owned()))
+                                .set_replica_outpost_arns(Some(vec![
+                                    "replica-outpost-arns-40".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_cache_size(Some("cache-size-41".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000042,
+                        )))
+                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000043,
+                        )))
+                        .build(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-44".to_owned()))
+                .set_arn(Some("arn-45".to_owned()))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CopySnapshotResponse::from(output),
+        pb::CopySnapshotResponse {
+            snapshot: Some(pb::Snapshot {
+                snapshot_name: Some("snapshot-name-2".into()),
+                replication_group_id: Some("replication-group-id-3".into()),
+                replication_group_description: Some("replication-group-description-4".into()),
+                cache_cluster_id: Some("cache-cluster-id-5".into()),
+                snapshot_status: Some("snapshot-status-6".into()),
+                snapshot_source: Some("snapshot-source-7".into()),
+                cache_node_type: Some("cache-node-type-8".into()),
+                engine: Some("engine-9".into()),
+                engine_version: Some("engine-version-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                topic_arn: Some("topic-arn-16".into()),
+                port: Some(117),
+                cache_parameter_group_name: Some("cache-parameter-group-name-18".into()),
+                cache_subnet_group_name: Some("cache-subnet-group-name-19".into()),
+                vpc_id: Some("vpc-id-20".into()),
+                auto_minor_version_upgrade: Some(true),
+                snapshot_retention_limit: Some(122),
+                snapshot_window: Some("snapshot-window-23".into()),
+                num_node_groups: Some(124),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                node_snapshots: vec![pb::NodeSnapshot {
+                    cache_cluster_id: Some("cache-cluster-id-28".into()),
+                    node_group_id: Some("node-group-id-29".into()),
+                    cache_node_id: Some("cache-node-id-30".into()),
+                    node_group_configuration: Some(pb::NodeGroupConfiguration {
+                        node_group_id: Some("32".into()),
+                        slots: Some("slots-33".into()),
+                        replica_count: Some(134),
+                        primary_availability_zone: Some("primary-availability-zone-35".into()),
+                        replica_availability_zones: vec!["replica-availability-zones-37".into()],
+                        primary_outpost_arn: Some("primary-outpost-arn-38".into()),
+                        replica_outpost_arns: vec!["replica-outpost-arns-40".into()],
+                    }),
+                    cache_size: Some("cache-size-41".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000042,
+                        nanos: 0
+                    }),
+                    snapshot_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000043,
+                        nanos: 0
+                    }),
+                }],
+                kms_key_id: Some("kms-key-id-44".into()),
+                arn: Some("arn-45".into()),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                durability: Some(pb::Durability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_copy_snapshot_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::copy_snapshot::CopySnapshotError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 7] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidSnapshotStateFault",
+            (
+                "InvalidSnapshotState",
+                Code::FailedPrecondition,
+                "INVALID_SNAPSHOT_STATE",
+            ),
+            Precondition("elasticache.v1.Snapshot", "source-snapshot-name-1"),
+            || {
+                E::InvalidSnapshotStateFault(
+                    f::InvalidSnapshotStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotAlreadyExistsFault",
+            (
+                "SnapshotAlreadyExistsFault",
+                Code::AlreadyExists,
+                "SNAPSHOT_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.Snapshot", "target-snapshot-name-2"),
+            || {
+                E::SnapshotAlreadyExistsFault(
+                    f::SnapshotAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotNotFoundFault",
+            (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                "SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.Snapshot", "source-snapshot-name-1"),
+            || {
+                E::SnapshotNotFoundFault(
+                    f::SnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotQuotaExceededFault",
+            (
+                "SnapshotQuotaExceededFault",
+                Code::ResourceExhausted,
+                "SNAPSHOT_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::SnapshotQuotaExceededFault(
+                    f::SnapshotQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::copy_snapshot).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_copy_snapshot_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CopySnapshot", row, want);
+    }
+}
+
+/// The CreateCacheCluster request with every member set (valid, so it reaches the SDK).
+fn full_create_cache_cluster_request() -> pb::CreateCacheClusterRequest {
+    pb::CreateCacheClusterRequest {
+        cache_cluster_id: "cache-cluster-id-1".into(),
+        replication_group_id: Some("replication-group-id-2".into()),
+        az_mode: Some(pb::AzMode::CrossAz as i32),
+        preferred_availability_zone: Some("preferred-availability-zone-4".into()),
+        preferred_availability_zones: vec!["preferred-availability-zones-6".into()],
+        num_cache_nodes: Some(107),
+        cache_node_type: Some("cache-node-type-8".into()),
+        engine: Some("engine-9".into()),
+        engine_version: Some("engine-version-10".into()),
+        cache_parameter_group_name: Some("cache-parameter-group-name-11".into()),
+        cache_subnet_group_name: Some("cache-subnet-group-name-12".into()),
+        cache_security_group_names: vec!["cache-security-group-names-14".into()],
+        security_group_ids: vec!["security-group-ids-16".into()],
+        tags: vec![pb::Tag {
+            key: Some("key-19".into()),
+            value: Some("value-20".into()),
+        }],
+        snapshot_arns: vec!["snapshot-arns-22".into()],
+        snapshot_name: Some("snapshot-name-23".into()),
+        preferred_maintenance_window: Some("preferred-maintenance-window-24".into()),
+        port: Some(125),
+        notification_topic_arn: Some("notification-topic-arn-26".into()),
+        auto_minor_version_upgrade: Some(true),
+        snapshot_retention_limit: Some(128),
+        snapshot_window: Some("snapshot-window-29".into()),
+        auth_token: Some("auth-token-30".into()),
+        outpost_mode: Some(pb::OutpostMode::CrossOutpost as i32),
+        preferred_outpost_arn: Some("preferred-outpost-arn-32".into()),
+        preferred_outpost_arns: vec!["preferred-outpost-arns-34".into()],
+        log_delivery_configurations: vec![pb::LogDeliveryConfigurationRequest {
+            log_type: Some(pb::LogType::EngineLog as i32),
+            destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+            destination_details: Some(pb::DestinationDetails {
+                cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                    log_group: Some("log-group-41".into()),
+                }),
+                kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                    delivery_stream: Some("delivery-stream-43".into()),
+                }),
+            }),
+            log_format: Some(pb::LogFormat::Json as i32),
+            enabled: Some(true),
+        }],
+        transit_encryption_enabled: Some(true),
+        network_type: Some(pb::NetworkType::DualStack as i32),
+        ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+    }
+}
+
+#[test]
+fn generated_create_cache_cluster_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_cache_cluster_request(),
+        mocked(&[]).create_cache_cluster(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_cache_cluster::CreateCacheClusterInput::builder()
+        .set_cache_cluster_id(Some("cache-cluster-id-1".to_owned()))
+        .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+        .set_az_mode(Some(sdk::AzMode::CrossAz))
+        .set_preferred_availability_zone(Some("preferred-availability-zone-4".to_owned()))
+        .set_preferred_availability_zones(Some(vec!["preferred-availability-zones-6".to_owned()]))
+        .set_num_cache_nodes(Some(107))
+        .set_cache_node_type(Some("cache-node-type-8".to_owned()))
+        .set_engine(Some("engine-9".to_owned()))
+        .set_engine_version(Some("engine-version-10".to_owned()))
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-11".to_owned()))
+        .set_cache_subnet_group_name(Some("cache-subnet-group-name-12".to_owned()))
+        .set_cache_security_group_names(Some(vec!["cache-security-group-names-14".to_owned()]))
+        .set_security_group_ids(Some(vec!["security-group-ids-16".to_owned()]))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-19".to_owned()))
+                .set_value(Some("value-20".to_owned()))
+                .build(),
+        ]))
+        .set_snapshot_arns(Some(vec!["snapshot-arns-22".to_owned()]))
+        .set_snapshot_name(Some("snapshot-name-23".to_owned()))
+        .set_preferred_maintenance_window(Some("preferred-maintenance-window-24".to_owned()))
+        .set_port(Some(125))
+        .set_notification_topic_arn(Some("notification-topic-arn-26".to_owned()))
+        .set_auto_minor_version_upgrade(Some(true))
+        .set_snapshot_retention_limit(Some(128))
+        .set_snapshot_window(Some("snapshot-window-29".to_owned()))
+        .set_auth_token(Some("auth-token-30".to_owned()))
+        .set_outpost_mode(Some(sdk::OutpostMode::CrossOutpost))
+        .set_preferred_outpost_arn(Some("preferred-outpost-arn-32".to_owned()))
+        .set_preferred_outpost_arns(Some(vec!["preferred-outpost-arns-34".to_owned()]))
+        .set_log_delivery_configurations(Some(vec![
+            sdk::LogDeliveryConfigurationRequest::builder()
+                .set_log_type(Some(sdk::LogType::EngineLog))
+                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                .set_destination_details(Some(
+                    sdk::DestinationDetails::builder()
+                        .set_cloud_watch_logs_details(Some(
+                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                .set_log_group(Some("log-group-41".to_owned()))
+                                .build(),
+                        ))
+                        .set_kinesis_firehose_details(Some(
+                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                .set_delivery_stream(Some("delivery-stream-43".to_owned()))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_log_format(Some(sdk::LogFormat::Json))
+                .set_enabled(Some(true))
+                .build(),
+        ]))
+        .set_transit_encryption_enabled(Some(true))
+        .set_network_type(Some(sdk::NetworkType::DualStack))
+        .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_cache_cluster::CreateCacheClusterOutput::builder()
+        .set_cache_cluster(Some(
+            sdk::CacheCluster::builder()
+                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-4".to_owned()))
+                        .set_port(Some(105))
+                        .build(),
+                ))
+                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
+                .set_engine(Some("engine-8".to_owned()))
+                .set_engine_version(Some("engine-version-9".to_owned()))
+                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_pending_modified_values(Some(
+                    sdk::PendingModifiedValues::builder()
+                        .set_num_cache_nodes(Some(117))
+                        .set_cache_node_ids_to_remove(Some(vec![
+                            "cache-node-ids-to-remove-19".to_owned(),
+                        ]))
+                        .set_engine_version(Some("engine-version-20".to_owned()))
+                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-29".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-31".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_scale_config(Some(
+                            sdk::ScaleConfig::builder()
+                                .set_scale_percentage(Some(136))
+                                .set_scale_interval_minutes(Some(137))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_notification_configuration(Some(
+                    sdk::NotificationConfiguration::builder()
+                        .set_topic_arn(Some("topic-arn-39".to_owned()))
+                        .set_topic_status(Some("topic-status-40".to_owned()))
+                        .build(),
+                ))
+                .set_cache_security_groups(Some(vec![
+                    sdk::CacheSecurityGroupMembership::builder()
+                        .set_cache_security_group_name(Some(
+                            "cache-security-group-name-43".to_owned(),
+                        ))
+                        .set_status(Some("status-44".to_owned()))
+                        .build(),
+                ]))
+                .set_cache_parameter_group(Some(
+                    sdk::CacheParameterGroupStatus::builder()
+                        .set_cache_parameter_group_name(Some(
+                            "cache-parameter-group-name-46".to_owned(),
+                        ))
+                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
+                        .set_cache_node_ids_to_reboot(Some(vec![
+                            "cache-node-ids-to-reboot-49".to_owned(),
+                        ]))
+                        .build(),
+                ))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
+                .set_cache_nodes(Some(vec![
+                    sdk::CacheNode::builder()
+                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
+                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000055,
+                        )))
+                        .set_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-57".to_owned()))
+                                .set_port(Some(158))
+                                .build(),
+                        ))
+                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
+                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
+                        .set_customer_availability_zone(Some(
+                            "customer-availability-zone-61".to_owned(),
+                        ))
+                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
+                        .build(),
+                ]))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_security_groups(Some(vec![
+                    sdk::SecurityGroupMembership::builder()
+                        .set_security_group_id(Some("security-group-id-66".to_owned()))
+                        .set_status(Some("status-67".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
+                .set_snapshot_retention_limit(Some(169))
+                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000072,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_arn(Some("arn-75".to_owned()))
+                .set_replication_group_log_delivery_enabled(Some(true))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CreateCacheClusterResponse::from(output),
+        pb::CreateCacheClusterResponse {
+            cache_cluster: Some(pb::CacheCluster {
+                cache_cluster_id: Some("cache-cluster-id-2".into()),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-4".into()),
+                    port: Some(105),
+                }),
+                client_download_landing_page: Some("client-download-landing-page-6".into()),
+                cache_node_type: Some("cache-node-type-7".into()),
+                engine: Some("engine-8".into()),
+                engine_version: Some("engine-version-9".into()),
+                cache_cluster_status: Some("cache-cluster-status-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                pending_modified_values: Some(pb::PendingModifiedValues {
+                    num_cache_nodes: Some(117),
+                    cache_node_ids_to_remove: vec!["cache-node-ids-to-remove-19".into()],
+                    engine_version: Some("engine-version-20".into()),
+                    cache_node_type: Some("cache-node-type-21".into()),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-29".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-31".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    scale_config: Some(pb::ScaleConfig {
+                        scale_percentage: Some(136),
+                        scale_interval_minutes: Some(137),
+                    }),
+                }),
+                notification_configuration: Some(pb::NotificationConfiguration {
+                    topic_arn: Some("topic-arn-39".into()),
+                    topic_status: Some("topic-status-40".into()),
+                }),
+                cache_security_groups: vec![pb::CacheSecurityGroupMembership {
+                    cache_security_group_name: Some("cache-security-group-name-43".into()),
+                    status: Some("status-44".into()),
+                }],
+                cache_parameter_group: Some(pb::CacheParameterGroupStatus {
+                    cache_parameter_group_name: Some("cache-parameter-group-name-46".into()),
+                    parameter_apply_status: Some("parameter-apply-status-47".into()),
+                    cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-49".into()],
+                }),
+                cache_subnet_group_name: Some("cache-subnet-group-name-50".into()),
+                cache_nodes: vec![pb::CacheNode {
+                    cache_node_id: Some("cache-node-id-53".into()),
+                    cache_node_status: Some("cache-node-status-54".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000055,
+                        nanos: 0
+                    }),
+                    endpoint: Some(pb::Endpoint {
+                        address: Some("address-57".into()),
+                        port: Some(158),
+                    }),
+                    parameter_group_status: Some("parameter-group-status-59".into()),
+                    source_cache_node_id: Some("source-cache-node-id-60".into()),
+                    customer_availability_zone: Some("customer-availability-zone-61".into()),
+                    customer_outpost_arn: Some("customer-outpost-arn-62".into()),
+                }],
+                auto_minor_version_upgrade: Some(true),
+                security_groups: vec![pb::SecurityGroupMembership {
+                    security_group_id: Some("security-group-id-66".into()),
+                    status: Some("status-67".into()),
+                }],
+                replication_group_id: Some("replication-group-id-68".into()),
+                snapshot_retention_limit: Some(169),
+                snapshot_window: Some("snapshot-window-70".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000072,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-75".into()),
+                replication_group_log_delivery_enabled: Some(true),
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_cache_cluster_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_cache_cluster::CreateCacheClusterError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 14] = [
+        (
+            "CacheClusterAlreadyExistsFault",
+            (
+                "CacheClusterAlreadyExists",
+                Code::AlreadyExists,
+                "CACHE_CLUSTER_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::CacheClusterAlreadyExistsFault(
+                    f::CacheClusterAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-11",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-names-14",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSubnetGroup",
+                "cache-subnet-group-name-12",
+            ),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ClusterQuotaForCustomerExceededFault",
+            (
+                "ClusterQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "CLUSTER_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::ClusterQuotaForCustomerExceededFault(
+                    f::ClusterQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-2"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForClusterExceededFault",
+            (
+                "NodeQuotaForClusterExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CLUSTER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForClusterExceededFault(
+                    f::NodeQuotaForClusterExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-2"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_cache_cluster).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_cache_cluster_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateCacheCluster", row, want);
+    }
+}
+
+/// The CreateCacheParameterGroup request with every member set (valid, so it reaches the SDK).
+fn full_create_cache_parameter_group_request() -> pb::CreateCacheParameterGroupRequest {
+    pb::CreateCacheParameterGroupRequest {
+        cache_parameter_group_name: "cache-parameter-group-name-1".into(),
+        cache_parameter_group_family: "cache-parameter-group-family-2".into(),
+        description: "description-3".into(),
+        tags: vec![pb::Tag {
+            key: Some("key-6".into()),
+            value: Some("value-7".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_create_cache_parameter_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_cache_parameter_group_request(),
+        mocked(&[]).create_cache_parameter_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_cache_parameter_group::CreateCacheParameterGroupInput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .set_cache_parameter_group_family(Some("cache-parameter-group-family-2".to_owned()))
+        .set_description(Some("description-3".to_owned()))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-6".to_owned()))
+                .set_value(Some("value-7".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_cache_parameter_group::CreateCacheParameterGroupOutput::builder()
+        .set_cache_parameter_group(Some(
+            sdk::CacheParameterGroup::builder()
+                .set_cache_parameter_group_name(Some("cache-parameter-group-name-2".to_owned()))
+                .set_cache_parameter_group_family(Some("cache-parameter-group-family-3".to_owned()))
+                .set_description(Some("description-4".to_owned()))
+                .set_is_global(Some(true))
+                .set_arn(Some("arn-6".to_owned()))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CreateCacheParameterGroupResponse::from(output),
+        pb::CreateCacheParameterGroupResponse {
+            cache_parameter_group: Some(pb::CacheParameterGroup {
+                cache_parameter_group_name: Some("cache-parameter-group-name-2".into()),
+                cache_parameter_group_family: Some("cache-parameter-group-family-3".into()),
+                description: Some("description-4".into()),
+                is_global: Some(true),
+                arn: Some("arn-6".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_cache_parameter_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_cache_parameter_group::CreateCacheParameterGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 6] = [
+        (
+            "CacheParameterGroupAlreadyExistsFault",
+            (
+                "CacheParameterGroupAlreadyExists",
+                Code::AlreadyExists,
+                "CACHE_PARAMETER_GROUP_ALREADY_EXISTS",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::CacheParameterGroupAlreadyExistsFault(
+                    f::CacheParameterGroupAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupQuotaExceededFault",
+            (
+                "CacheParameterGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "CACHE_PARAMETER_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::CacheParameterGroupQuotaExceededFault(
+                    f::CacheParameterGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheParameterGroupStateFault",
+            (
+                "InvalidCacheParameterGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_PARAMETER_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::InvalidCacheParameterGroupStateFault(
+                    f::InvalidCacheParameterGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::create_cache_parameter_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_cache_parameter_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateCacheParameterGroup", row, want);
+    }
+}
+
+/// The CreateCacheSecurityGroup request with every member set (valid, so it reaches the SDK).
+fn full_create_cache_security_group_request() -> pb::CreateCacheSecurityGroupRequest {
+    pb::CreateCacheSecurityGroupRequest {
+        cache_security_group_name: "cache-security-group-name-1".into(),
+        description: "description-2".into(),
+        tags: vec![pb::Tag {
+            key: Some("key-5".into()),
+            value: Some("value-6".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_create_cache_security_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_cache_security_group_request(),
+        mocked(&[]).create_cache_security_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_cache_security_group::CreateCacheSecurityGroupInput::builder()
+        .set_cache_security_group_name(Some("cache-security-group-name-1".to_owned()))
+        .set_description(Some("description-2".to_owned()))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-5".to_owned()))
+                .set_value(Some("value-6".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_cache_security_group::CreateCacheSecurityGroupOutput::builder()
+        .set_cache_security_group(Some(
+            sdk::CacheSecurityGroup::builder()
+                .set_owner_id(Some("owner-id-2".to_owned()))
+                .set_cache_security_group_name(Some("cache-security-group-name-3".to_owned()))
+                .set_description(Some("description-4".to_owned()))
+                .set_ec2_security_groups(Some(vec![
+                    sdk::Ec2SecurityGroup::builder()
+                        .set_status(Some("status-7".to_owned()))
+                        .set_ec2_security_group_name(Some("ec2-security-group-name-8".to_owned()))
+                        .set_ec2_security_group_owner_id(Some(
+                            "ec2-security-group-owner-id-9".to_owned(),
+                        ))
+                        .build(),
+                ]))
+                .set_arn(Some("arn-10".to_owned()))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CreateCacheSecurityGroupResponse::from(output),
+        pb::CreateCacheSecurityGroupResponse {
+            cache_security_group: Some(pb::CacheSecurityGroup {
+                owner_id: Some("owner-id-2".into()),
+                cache_security_group_name: Some("cache-security-group-name-3".into()),
+                description: Some("description-4".into()),
+                ec2_security_groups: vec![pb::Ec2SecurityGroup {
+                    status: Some("status-7".into()),
+                    ec2_security_group_name: Some("ec2-security-group-name-8".into()),
+                    ec2_security_group_owner_id: Some("ec2-security-group-owner-id-9".into()),
+                }],
+                arn: Some("arn-10".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_cache_security_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_cache_security_group::CreateCacheSecurityGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "CacheSecurityGroupAlreadyExistsFault",
+            (
+                "CacheSecurityGroupAlreadyExists",
+                Code::AlreadyExists,
+                "CACHE_SECURITY_GROUP_ALREADY_EXISTS",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::CacheSecurityGroupAlreadyExistsFault(
+                    f::CacheSecurityGroupAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupQuotaExceededFault",
+            (
+                "QuotaExceeded.CacheSecurityGroup",
+                Code::ResourceExhausted,
+                "QUOTA_EXCEEDED_CACHE_SECURITY_GROUP",
+            ),
+            Quota,
+            || {
+                E::CacheSecurityGroupQuotaExceededFault(
+                    f::CacheSecurityGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_cache_security_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_cache_security_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateCacheSecurityGroup", row, want);
+    }
+}
+
+/// The CreateCacheSubnetGroup request with every member set (valid, so it reaches the SDK).
+fn full_create_cache_subnet_group_request() -> pb::CreateCacheSubnetGroupRequest {
+    pb::CreateCacheSubnetGroupRequest {
+        cache_subnet_group_name: "cache-subnet-group-name-1".into(),
+        cache_subnet_group_description: "cache-subnet-group-description-2".into(),
+        subnet_ids: vec!["subnet-ids-4".into()],
+        tags: vec![pb::Tag {
+            key: Some("key-7".into()),
+            value: Some("value-8".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_create_cache_subnet_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_cache_subnet_group_request(),
+        mocked(&[]).create_cache_subnet_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_cache_subnet_group::CreateCacheSubnetGroupInput::builder()
+        .set_cache_subnet_group_name(Some("cache-subnet-group-name-1".to_owned()))
+        .set_cache_subnet_group_description(Some("cache-subnet-group-description-2".to_owned()))
+        .set_subnet_ids(Some(vec!["subnet-ids-4".to_owned()]))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-7".to_owned()))
+                .set_value(Some("value-8".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_cache_subnet_group::CreateCacheSubnetGroupOutput::builder()
+        .set_cache_subnet_group(Some(
+            sdk::CacheSubnetGroup::builder()
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-2".to_owned()))
+                .set_cache_subnet_group_description(Some(
+                    "cache-subnet-group-description-3".to_owned(),
+                ))
+                .set_vpc_id(Some("vpc-id-4".to_owned()))
+                .set_subnets(Some(vec![
+                    sdk::Subnet::builder()
+                        .set_subnet_identifier(Some("subnet-identifier-7".to_owned()))
+                        .set_subnet_availability_zone(Some(
+                            sdk::AvailabilityZone::builder()
+                                .set_name(Some("name-9".to_owned()))
+                                .build(),
+                        ))
+                        .set_subnet_outpost(Some(
+                            sdk::SubnetOutpost::builder()
+                                .set_subnet_outpost_arn(Some("subnet-outpost-arn-11".to_owned()))
+                                .build(),
+                        ))
+                        .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
+                        .build(),
+                ]))
+                .set_arn(Some("arn-14".to_owned()))
+                .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CreateCacheSubnetGroupResponse::from(output),
+        pb::CreateCacheSubnetGroupResponse {
+            cache_subnet_group: Some(pb::CacheSubnetGroup {
+                cache_subnet_group_name: Some("cache-subnet-group-name-2".into()),
+                cache_subnet_group_description: Some("cache-subnet-group-description-3".into()),
+                vpc_id: Some("vpc-id-4".into()),
+                subnets: vec![pb::Subnet {
+                    subnet_identifier: Some("subnet-identifier-7".into()),
+                    subnet_availability_zone: Some(pb::AvailabilityZone {
+                        name: Some("name-9".into()),
+                    }),
+                    subnet_outpost: Some(pb::SubnetOutpost {
+                        subnet_outpost_arn: Some("subnet-outpost-arn-11".into()),
+                    }),
+                    supported_network_types: vec![pb::NetworkType::DualStack as i32],
+                }],
+                arn: Some("arn-14".into()),
+                supported_network_types: vec![pb::NetworkType::DualStack as i32],
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_cache_subnet_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_cache_subnet_group::CreateCacheSubnetGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 6] = [
+        (
+            "CacheSubnetGroupAlreadyExistsFault",
+            (
+                "CacheSubnetGroupAlreadyExists",
+                Code::AlreadyExists,
+                "CACHE_SUBNET_GROUP_ALREADY_EXISTS",
+            ),
+            Resource(
+                "elasticache.v1.CacheSubnetGroup",
+                "cache-subnet-group-name-1",
+            ),
+            || {
+                E::CacheSubnetGroupAlreadyExistsFault(
+                    f::CacheSubnetGroupAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupQuotaExceededFault",
+            (
+                "CacheSubnetGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "CACHE_SUBNET_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::CacheSubnetGroupQuotaExceededFault(
+                    f::CacheSubnetGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetQuotaExceededFault",
+            (
+                "CacheSubnetQuotaExceededFault",
+                Code::ResourceExhausted,
+                "CACHE_SUBNET_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::CacheSubnetQuotaExceededFault(
+                    f::CacheSubnetQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidSubnet",
+            ("InvalidSubnet", Code::InvalidArgument, "INVALID_SUBNET"),
+            BadRequest,
+            || E::InvalidSubnet(f::InvalidSubnet::builder().message(FAULT_MESSAGE).build()),
+        ),
+        (
+            "SubnetNotAllowedFault",
+            (
+                "SubnetNotAllowedFault",
+                Code::InvalidArgument,
+                "SUBNET_NOT_ALLOWED",
+            ),
+            BadRequest,
+            || {
+                E::SubnetNotAllowedFault(
+                    f::SubnetNotAllowedFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_cache_subnet_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_cache_subnet_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateCacheSubnetGroup", row, want);
+    }
+}
+
+/// The CreateGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_create_global_replication_group_request() -> pb::CreateGlobalReplicationGroupRequest {
+    pb::CreateGlobalReplicationGroupRequest {
+        global_replication_group_id_suffix: "global-replication-group-id-suffix-1".into(),
+        global_replication_group_description: Some("global-replication-group-description-2".into()),
+        primary_replication_group_id: "primary-replication-group-id-3".into(),
+        tags: vec![pb::Tag {
+            key: Some("key-6".into()),
+            value: Some("value-7".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_create_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_global_replication_group_request(),
+        mocked(&[]).create_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::create_global_replication_group::CreateGlobalReplicationGroupInput::builder()
+            .set_global_replication_group_id_suffix(Some(
+                "global-replication-group-id-suffix-1".to_owned(),
+            ))
+            .set_global_replication_group_description(Some(
+                "global-replication-group-description-2".to_owned(),
+            ))
+            .set_primary_replication_group_id(Some("primary-replication-group-id-3".to_owned()))
+            .set_tags(Some(vec![
+                sdk::Tag::builder()
+                    .set_key(Some("key-6".to_owned()))
+                    .set_value(Some("value-7".to_owned()))
+                    .build(),
+            ]))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::create_global_replication_group::CreateGlobalReplicationGroupOutput::builder()
+            .set_global_replication_group(Some(
+                sdk::GlobalReplicationGroup::builder()
+                    .set_global_replication_group_id(Some(
+                        "global-replication-group-id-2".to_owned(),
+                    ))
+                    .set_global_replication_group_description(Some(
+                        "global-replication-group-description-3".to_owned(),
+                    ))
+                    .set_status(Some("status-4".to_owned()))
+                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
+                    .set_engine(Some("engine-6".to_owned()))
+                    .set_engine_version(Some("engine-version-7".to_owned()))
+                    .set_members(Some(vec![
+                        sdk::GlobalReplicationGroupMember::builder()
+                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
+                            .set_replication_group_region(Some(
+                                "replication-group-region-11".to_owned(),
+                            ))
+                            .set_role(Some("role-12".to_owned()))
+                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                            .set_status(Some("status-14".to_owned()))
+                            .build(),
+                    ]))
+                    .set_cluster_enabled(Some(true))
+                    .set_global_node_groups(Some(vec![
+                        sdk::GlobalNodeGroup::builder()
+                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
+                            .set_slots(Some("slots-19".to_owned()))
+                            .build(),
+                    ]))
+                    .set_auth_token_enabled(Some(true))
+                    .set_transit_encryption_enabled(Some(true))
+                    .set_at_rest_encryption_enabled(Some(true))
+                    .set_arn(Some("arn-23".to_owned()))
+                    .build(),
+            ))
+            .build();
+    assert_eq!(
+        pb::CreateGlobalReplicationGroupResponse::from(output),
+        pb::CreateGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_global_replication_group::CreateGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 6] = [
+        (
+            "GlobalReplicationGroupAlreadyExistsFault",
+            (
+                "GlobalReplicationGroupAlreadyExistsFault",
+                Code::AlreadyExists,
+                "GLOBAL_REPLICATION_GROUP_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            || {
+                E::GlobalReplicationGroupAlreadyExistsFault(
+                    f::GlobalReplicationGroupAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::create_global_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_global_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateGlobalReplicationGroup", row, want);
+    }
+}
+
+/// The CreateReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_create_replication_group_request() -> pb::CreateReplicationGroupRequest {
+    pb::CreateReplicationGroupRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        replication_group_description: "replication-group-description-2".into(),
+        global_replication_group_id: Some("global-replication-group-id-3".into()),
+        primary_cluster_id: Some("primary-cluster-id-4".into()),
+        automatic_failover_enabled: Some(true),
+        multi_az_enabled: Some(true),
+        num_cache_clusters: Some(107),
+        preferred_cache_cluster_azs: vec!["preferred-cache-cluster-azs-9".into()],
+        num_node_groups: Some(110),
+        replicas_per_node_group: Some(111),
+        node_group_configuration: vec![pb::NodeGroupConfiguration {
+            node_group_id: Some("14".into()),
+            slots: Some("slots-15".into()),
+            replica_count: Some(116),
+            primary_availability_zone: Some("primary-availability-zone-17".into()),
+            replica_availability_zones: vec!["replica-availability-zones-19".into()],
+            primary_outpost_arn: Some("primary-outpost-arn-20".into()),
+            replica_outpost_arns: vec!["replica-outpost-arns-22".into()],
+        }],
+        cache_node_type: Some("cache-node-type-23".into()),
+        engine: Some("engine-24".into()),
+        engine_version: Some("engine-version-25".into()),
+        cache_parameter_group_name: Some("cache-parameter-group-name-26".into()),
+        cache_subnet_group_name: Some("cache-subnet-group-name-27".into()),
+        cache_security_group_names: vec!["cache-security-group-names-29".into()],
+        security_group_ids: vec!["security-group-ids-31".into()],
+        tags: vec![pb::Tag {
+            key: Some("key-34".into()),
+            value: Some("value-35".into()),
+        }],
+        snapshot_arns: vec!["snapshot-arns-37".into()],
+        snapshot_name: Some("snapshot-name-38".into()),
+        preferred_maintenance_window: Some("preferred-maintenance-window-39".into()),
+        port: Some(140),
+        notification_topic_arn: Some("notification-topic-arn-41".into()),
+        auto_minor_version_upgrade: Some(true),
+        snapshot_retention_limit: Some(143),
+        snapshot_window: Some("snapshot-window-44".into()),
+        auth_token: Some("auth-token-45".into()),
+        transit_encryption_enabled: Some(true),
+        at_rest_encryption_enabled: Some(true),
+        kms_key_id: Some("kms-key-id-48".into()),
+        user_group_ids: vec!["user-group-ids-50".into()],
+        log_delivery_configurations: vec![pb::LogDeliveryConfigurationRequest {
+            log_type: Some(pb::LogType::EngineLog as i32),
+            destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+            destination_details: Some(pb::DestinationDetails {
+                cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                    log_group: Some("log-group-57".into()),
+                }),
+                kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                    delivery_stream: Some("delivery-stream-59".into()),
+                }),
+            }),
+            log_format: Some(pb::LogFormat::Json as i32),
+            enabled: Some(true),
+        }],
+        data_tiering_enabled: Some(true),
+        network_type: Some(pb::NetworkType::DualStack as i32),
+        ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+        transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+        cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+        serverless_cache_snapshot_name: Some("serverless-cache-snapshot-name-67".into()),
+        durability: Some(pb::Durability::Disabled as i32),
+    }
+}
+
+#[test]
+fn generated_create_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_replication_group_request(),
+        mocked(&[]).create_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_replication_group::CreateReplicationGroupInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_replication_group_description(Some("replication-group-description-2".to_owned()))
+        .set_global_replication_group_id(Some("global-replication-group-id-3".to_owned()))
+        .set_primary_cluster_id(Some("primary-cluster-id-4".to_owned()))
+        .set_automatic_failover_enabled(Some(true))
+        .set_multi_az_enabled(Some(true))
+        .set_num_cache_clusters(Some(107))
+        .set_preferred_cache_cluster_azs(Some(vec!["preferred-cache-cluster-azs-9".to_owned()]))
+        .set_num_node_groups(Some(110))
+        .set_replicas_per_node_group(Some(111))
+        .set_node_group_configuration(Some(vec![
+            sdk::NodeGroupConfiguration::builder()
+                .set_node_group_id(Some("14".to_owned()))
+                .set_slots(Some("slots-15".to_owned()))
+                .set_replica_count(Some(116))
+                .set_primary_availability_zone(Some("primary-availability-zone-17".to_owned()))
+                .set_replica_availability_zones(Some(vec![
+                    "replica-availability-zones-19".to_owned(),
+                ]))
+                .set_primary_outpost_arn(Some("primary-outpost-arn-20".to_owned()))
+                .set_replica_outpost_arns(Some(vec!["replica-outpost-arns-22".to_owned()]))
+                .build(),
+        ]))
+        .set_cache_node_type(Some("cache-node-type-23".to_owned()))
+        .set_engine(Some("engine-24".to_owned()))
+        .set_engine_version(Some("engine-version-25".to_owned()))
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-26".to_owned()))
+        .set_cache_subnet_group_name(Some("cache-subnet-group-name-27".to_owned()))
+        .set_cache_security_group_names(Some(vec!["cache-security-group-names-29".to_owned()]))
+        .set_security_group_ids(Some(vec!["security-group-ids-31".to_owned()]))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-34".to_owned()))
+                .set_value(Some("value-35".to_owned()))
+                .build(),
+        ]))
+        .set_snapshot_arns(Some(vec!["snapshot-arns-37".to_owned()]))
+        .set_snapshot_name(Some("snapshot-name-38".to_owned()))
+        .set_preferred_maintenance_window(Some("preferred-maintenance-window-39".to_owned()))
+        .set_port(Some(140))
+        .set_notification_topic_arn(Some("notification-topic-arn-41".to_owned()))
+        .set_auto_minor_version_upgrade(Some(true))
+        .set_snapshot_retention_limit(Some(143))
+        .set_snapshot_window(Some("snapshot-window-44".to_owned()))
+        .set_auth_token(Some("auth-token-45".to_owned()))
+        .set_transit_encryption_enabled(Some(true))
+        .set_at_rest_encryption_enabled(Some(true))
+        .set_kms_key_id(Some("kms-key-id-48".to_owned()))
+        .set_user_group_ids(Some(vec!["user-group-ids-50".to_owned()]))
+        .set_log_delivery_configurations(Some(vec![
+            sdk::LogDeliveryConfigurationRequest::builder()
+                .set_log_type(Some(sdk::LogType::EngineLog))
+                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                .set_destination_details(Some(
+                    sdk::DestinationDetails::builder()
+                        .set_cloud_watch_logs_details(Some(
+                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                .set_log_group(Some("log-group-57".to_owned()))
+                                .build(),
+                        ))
+                        .set_kinesis_firehose_details(Some(
+                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                .set_delivery_stream(Some("delivery-stream-59".to_owned()))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_log_format(Some(sdk::LogFormat::Json))
+                .set_enabled(Some(true))
+                .build(),
+        ]))
+        .set_data_tiering_enabled(Some(true))
+        .set_network_type(Some(sdk::NetworkType::DualStack))
+        .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+        .set_serverless_cache_snapshot_name(Some("serverless-cache-snapshot-name-67".to_owned()))
+        .set_durability(Some(sdk::Durability::Disabled))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_replication_group::CreateReplicationGroupOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CreateReplicationGroupResponse::from(output),
+        pb::CreateReplicationGroupResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_replication_group::CreateReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 19] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", ""),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-26",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-names-29",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSubnetGroup",
+                "cache-subnet-group-name-27",
+            ),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ClusterQuotaForCustomerExceededFault",
+            (
+                "ClusterQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "CLUSTER_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::ClusterQuotaForCustomerExceededFault(
+                    f::ClusterQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-3",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-3",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidUserGroupStateFault",
+            (
+                "InvalidUserGroupState",
+                Code::FailedPrecondition,
+                "INVALID_USER_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.UserGroup", "user-group-ids-50"),
+            || {
+                E::InvalidUserGroupStateFault(
+                    f::InvalidUserGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeGroupsPerReplicationGroupQuotaExceededFault",
+            (
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "NODE_GROUPS_PER_REPLICATION_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeGroupsPerReplicationGroupQuotaExceededFault(
+                    f::NodeGroupsPerReplicationGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForClusterExceededFault",
+            (
+                "NodeQuotaForClusterExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CLUSTER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForClusterExceededFault(
+                    f::NodeQuotaForClusterExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupAlreadyExistsFault",
+            (
+                "ReplicationGroupAlreadyExists",
+                Code::AlreadyExists,
+                "REPLICATION_GROUP_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupAlreadyExistsFault(
+                    f::ReplicationGroupAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", "user-group-ids-50"),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateReplicationGroup", row, want);
+    }
+}
+
+/// The CreateSnapshot request with every member set (valid, so it reaches the SDK).
+fn full_create_snapshot_request() -> pb::CreateSnapshotRequest {
+    pb::CreateSnapshotRequest {
+        replication_group_id: Some("replication-group-id-1".into()),
+        cache_cluster_id: Some("cache-cluster-id-2".into()),
+        snapshot_name: "snapshot-name-3".into(),
+        kms_key_id: Some("kms-key-id-4".into()),
+        tags: vec![pb::Tag {
+            key: Some("key-7".into()),
+            value: Some("value-8".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_create_snapshot_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_snapshot_request(),
+        mocked(&[]).create_snapshot(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_snapshot::CreateSnapshotInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
+        .set_snapshot_name(Some("snapshot-name-3".to_owned()))
+        .set_kms_key_id(Some("kms-key-id-4".to_owned()))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-7".to_owned()))
+                .set_value(Some("value-8".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_snapshot::CreateSnapshotOutput::builder()
+        .set_snapshot(Some(
+            sdk::Snapshot::builder()
+                .set_snapshot_name(Some("snapshot-name-2".to_owned()))
+                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
+                .set_replication_group_description(Some(
+                    "replication-group-description-4".to_owned(),
+                ))
+                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
+                .set_snapshot_status(Some("snapshot-status-6".to_owned()))
+                .set_snapshot_source(Some("snapshot-source-7".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-8".to_owned()))
+                .set_engine(Some("engine-9".to_owned()))
+                .set_engine_version(Some("engine-version-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_topic_arn(Some("topic-arn-16".to_owned()))
+                .set_port(Some(117))
+                .set_cache_parameter_group_name(Some("cache-parameter-group-name-18".to_owned()))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-19".to_owned()))
+                .set_vpc_id(Some("vpc-id-20".to_owned()))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_snapshot_retention_limit(Some(122))
+                .set_snapshot_window(Some("snapshot-window-23".to_owned()))
+                .set_num_node_groups(Some(124))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_node_snapshots(Some(vec![
+                    sdk::NodeSnapshot::builder()
+                        .set_cache_cluster_id(Some("cache-cluster-id-28".to_owned()))
+                        .set_node_group_id(Some("node-group-id-29".to_owned()))
+                        .set_cache_node_id(Some("cache-node-id-30".to_owned()))
+                        .set_node_group_configuration(Some(
+                            sdk::NodeGroupConfiguration::builder()
+                                .set_node_group_id(Some("32".to_owned()))
+                                .set_slots(Some("slots-33".to_owned()))
+                                .set_replica_count(Some(134))
+                                .set_primary_availability_zone(Some(
+                                    "primary-availability-zone-35".to_owned(),
+                                ))
+                                .set_replica_availability_zones(Some(vec![
+                                    "replica-availability-zones-37".to_owned(),
+                                ]))
+                                .set_primary_outpost_arn(Some("primary-outpost-arn-38".to_owned()))
+                                .set_replica_outpost_arns(Some(vec![
+                                    "replica-outpost-arns-40".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_cache_size(Some("cache-size-41".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000042,
+                        )))
+                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000043,
+                        )))
+                        .build(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-44".to_owned()))
+                .set_arn(Some("arn-45".to_owned()))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::CreateSnapshotResponse::from(output),
+        pb::CreateSnapshotResponse {
+            snapshot: Some(pb::Snapshot {
+                snapshot_name: Some("snapshot-name-2".into()),
+                replication_group_id: Some("replication-group-id-3".into()),
+                replication_group_description: Some("replication-group-description-4".into()),
+                cache_cluster_id: Some("cache-cluster-id-5".into()),
+                snapshot_status: Some("snapshot-status-6".into()),
+                snapshot_source: Some("snapshot-source-7".into()),
+                cache_node_type: Some("cache-node-type-8".into()),
+                engine: Some("engine-9".into()),
+                engine_version: Some("engine-version-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                topic_arn: Some("topic-arn-16".into()),
+                port: Some(117),
+                cache_parameter_group_name: Some("cache-parameter-group-name-18".into()),
+                cache_subnet_group_name: Some("cache-subnet-group-name-19".into()),
+                vpc_id: Some("vpc-id-20".into()),
+                auto_minor_version_upgrade: Some(true),
+                snapshot_retention_limit: Some(122),
+                snapshot_window: Some("snapshot-window-23".into()),
+                num_node_groups: Some(124),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                node_snapshots: vec![pb::NodeSnapshot {
+                    cache_cluster_id: Some("cache-cluster-id-28".into()),
+                    node_group_id: Some("node-group-id-29".into()),
+                    cache_node_id: Some("cache-node-id-30".into()),
+                    node_group_configuration: Some(pb::NodeGroupConfiguration {
+                        node_group_id: Some("32".into()),
+                        slots: Some("slots-33".into()),
+                        replica_count: Some(134),
+                        primary_availability_zone: Some("primary-availability-zone-35".into()),
+                        replica_availability_zones: vec!["replica-availability-zones-37".into()],
+                        primary_outpost_arn: Some("primary-outpost-arn-38".into()),
+                        replica_outpost_arns: vec!["replica-outpost-arns-40".into()],
+                    }),
+                    cache_size: Some("cache-size-41".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000042,
+                        nanos: 0
+                    }),
+                    snapshot_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000043,
+                        nanos: 0
+                    }),
+                }],
+                kms_key_id: Some("kms-key-id-44".into()),
+                arn: Some("arn-45".into()),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                durability: Some(pb::Durability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_snapshot_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_snapshot::CreateSnapshotError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 10] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-2"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", "cache-cluster-id-2"),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotAlreadyExistsFault",
+            (
+                "SnapshotAlreadyExistsFault",
+                Code::AlreadyExists,
+                "SNAPSHOT_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.Snapshot", "snapshot-name-3"),
+            || {
+                E::SnapshotAlreadyExistsFault(
+                    f::SnapshotAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotFeatureNotSupportedFault",
+            (
+                "SnapshotFeatureNotSupportedFault",
+                Code::FailedPrecondition,
+                "SNAPSHOT_FEATURE_NOT_SUPPORTED",
+            ),
+            Precondition("elasticache.v1.CacheCluster", "cache-cluster-id-2"),
+            || {
+                E::SnapshotFeatureNotSupportedFault(
+                    f::SnapshotFeatureNotSupportedFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotQuotaExceededFault",
+            (
+                "SnapshotQuotaExceededFault",
+                Code::ResourceExhausted,
+                "SNAPSHOT_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::SnapshotQuotaExceededFault(
+                    f::SnapshotQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_snapshot).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_snapshot_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateSnapshot", row, want);
+    }
+}
+
+/// The CreateUser request with every member set (valid, so it reaches the SDK).
+fn full_create_user_request() -> pb::CreateUserRequest {
+    pb::CreateUserRequest {
+        user_id: "user-id-1".into(),
+        user_name: "user-name-2".into(),
+        engine: "engine".into(),
+        passwords: vec!["passwords-5".into()],
+        access_string: "access-string-6".into(),
+        no_password_required: Some(true),
+        tags: vec![pb::Tag {
+            key: Some("key-10".into()),
+            value: Some("value-11".into()),
+        }],
+        authentication_mode: Some(pb::AuthenticationMode {
+            r#type: Some(pb::InputAuthenticationType::Iam as i32),
+            passwords: vec!["passwords-15".into()],
+        }),
+    }
+}
+
+#[test]
+fn generated_create_user_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(full_create_user_request(), mocked(&[]).create_user())
+        .as_input()
+        .clone()
+        .build()
+        .unwrap();
+    let want = sdk_op::create_user::CreateUserInput::builder()
+        .set_user_id(Some("user-id-1".to_owned()))
+        .set_user_name(Some("user-name-2".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_passwords(Some(vec!["passwords-5".to_owned()]))
+        .set_access_string(Some("access-string-6".to_owned()))
+        .set_no_password_required(Some(true))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-10".to_owned()))
+                .set_value(Some("value-11".to_owned()))
+                .build(),
+        ]))
+        .set_authentication_mode(Some(
+            sdk::AuthenticationMode::builder()
+                .set_type(Some(sdk::InputAuthenticationType::Iam))
+                .set_passwords(Some(vec!["passwords-15".to_owned()]))
+                .build(),
+        ))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_user::CreateUserOutput::builder()
+        .set_user_id(Some("user-id-1".to_owned()))
+        .set_user_name(Some("user-name-2".to_owned()))
+        .set_status(Some("status-3".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_minimum_engine_version(Some("minimum-engine-version-5".to_owned()))
+        .set_access_string(Some("access-string-6".to_owned()))
+        .set_user_group_ids(Some(vec!["user-group-ids-8".to_owned()]))
+        .set_authentication(Some(
+            sdk::Authentication::builder()
+                .set_type(Some(sdk::AuthenticationType::Iam))
+                .set_password_count(Some(111))
+                .build(),
+        ))
+        .set_arn(Some("arn-12".to_owned()))
+        .build();
+    assert_eq!(
+        pb::CreateUserResponse::from(output),
+        pb::CreateUserResponse {
+            user_id: Some("user-id-1".into()),
+            user_name: Some("user-name-2".into()),
+            status: Some("status-3".into()),
+            engine: Some("engine".into()),
+            minimum_engine_version: Some("minimum-engine-version-5".into()),
+            access_string: Some("access-string-6".into()),
+            user_group_ids: vec!["user-group-ids-8".into()],
+            authentication: Some(pb::Authentication {
+                r#type: Some(pb::AuthenticationType::Iam as i32),
+                password_count: Some(111),
+            }),
+            arn: Some("arn-12".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_user_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_user::CreateUserError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 7] = [
+        (
+            "DuplicateUserNameFault",
+            (
+                "DuplicateUserName",
+                Code::AlreadyExists,
+                "DUPLICATE_USER_NAME",
+            ),
+            Resource("elasticache.v1.User", "user-id-1"),
+            || {
+                E::DuplicateUserNameFault(
+                    f::DuplicateUserNameFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserAlreadyExistsFault",
+            (
+                "UserAlreadyExists",
+                Code::AlreadyExists,
+                "USER_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.User", "user-id-1"),
+            || {
+                E::UserAlreadyExistsFault(
+                    f::UserAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserQuotaExceededFault",
+            (
+                "UserQuotaExceeded",
+                Code::ResourceExhausted,
+                "USER_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::UserQuotaExceededFault(
+                    f::UserQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_user).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_user_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateUser", row, want);
+    }
+}
+
+/// The CreateUserGroup request with every member set (valid, so it reaches the SDK).
+fn full_create_user_group_request() -> pb::CreateUserGroupRequest {
+    pb::CreateUserGroupRequest {
+        user_group_id: "user-group-id-1".into(),
+        engine: "engine".into(),
+        user_ids: vec!["user-ids-4".into()],
+        tags: vec![pb::Tag {
+            key: Some("key-7".into()),
+            value: Some("value-8".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_create_user_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_create_user_group_request(),
+        mocked(&[]).create_user_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::create_user_group::CreateUserGroupInput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_user_ids(Some(vec!["user-ids-4".to_owned()]))
+        .set_tags(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-7".to_owned()))
+                .set_value(Some("value-8".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::create_user_group::CreateUserGroupOutput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .set_status(Some("status-2".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_user_ids(Some(vec!["user-ids-5".to_owned()]))
+        .set_minimum_engine_version(Some("minimum-engine-version-6".to_owned()))
+        .set_pending_changes(Some(
+            sdk::UserGroupPendingChanges::builder()
+                .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-9".to_owned()]))
+                .set_user_ids_to_add(Some(vec!["user-ids-to-add-11".to_owned()]))
+                .build(),
+        ))
+        .set_replication_groups(Some(vec!["replication-groups-13".to_owned()]))
+        .set_serverless_caches(Some(vec!["serverless-caches-15".to_owned()]))
+        .set_arn(Some("arn-16".to_owned()))
+        .build();
+    assert_eq!(
+        pb::CreateUserGroupResponse::from(output),
+        pb::CreateUserGroupResponse {
+            user_group_id: Some("user-group-id-1".into()),
+            status: Some("status-2".into()),
+            engine: Some("engine".into()),
+            user_ids: vec!["user-ids-5".into()],
+            minimum_engine_version: Some("minimum-engine-version-6".into()),
+            pending_changes: Some(pb::UserGroupPendingChanges {
+                user_ids_to_remove: vec!["user-ids-to-remove-9".into()],
+                user_ids_to_add: vec!["user-ids-to-add-11".into()],
+            }),
+            replication_groups: vec!["replication-groups-13".into()],
+            serverless_caches: vec!["serverless-caches-15".into()],
+            arn: Some("arn-16".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_create_user_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::create_user_group::CreateUserGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 8] = [
+        (
+            "DefaultUserRequired",
+            (
+                "DefaultUserRequired",
+                Code::InvalidArgument,
+                "DEFAULT_USER_REQUIRED",
+            ),
+            BadRequest,
+            || {
+                E::DefaultUserRequired(
+                    f::DefaultUserRequired::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "DuplicateUserNameFault",
+            (
+                "DuplicateUserName",
+                Code::AlreadyExists,
+                "DUPLICATE_USER_NAME",
+            ),
+            Resource("elasticache.v1.User", "user-ids-4"),
+            || {
+                E::DuplicateUserNameFault(
+                    f::DuplicateUserNameFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupAlreadyExistsFault",
+            (
+                "UserGroupAlreadyExists",
+                Code::AlreadyExists,
+                "USER_GROUP_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.UserGroup", "user-group-id-1"),
+            || {
+                E::UserGroupAlreadyExistsFault(
+                    f::UserGroupAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupQuotaExceededFault",
+            (
+                "UserGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "USER_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::UserGroupQuotaExceededFault(
+                    f::UserGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", "user-ids-4"),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::create_user_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_create_user_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "CreateUserGroup", row, want);
+    }
+}
+
+/// The DecreaseNodeGroupsInGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_decrease_node_groups_in_global_replication_group_request()
+-> pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest {
+    pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        node_group_count: Some(102),
+        global_node_groups_to_remove: vec!["global-node-groups-to-remove-4".into()],
+        global_node_groups_to_retain: vec!["global-node-groups-to-retain-6".into()],
+        apply_immediately: Some(true),
+    }
+}
+
+#[test]
+fn generated_decrease_node_groups_in_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_decrease_node_groups_in_global_replication_group_request(),
+        mocked(&[]).decrease_node_groups_in_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_node_group_count(Some(102)).set_global_node_groups_to_remove(Some(vec!["global-node-groups-to-remove-4".to_owned()])).set_global_node_groups_to_retain(Some(vec!["global-node-groups-to-retain-6".to_owned()])).set_apply_immediately(Some(true)).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    assert_eq!(
+        pb::DecreaseNodeGroupsInGlobalReplicationGroupResponse::from(output),
+        pb::DecreaseNodeGroupsInGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_decrease_node_groups_in_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::decrease_node_groups_in_global_replication_group)
+                .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_decrease_node_groups_in_global_replication_group_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "DecreaseNodeGroupsInGlobalReplicationGroup",
+            row,
+            want,
+        );
+    }
+}
+
+/// The DecreaseReplicaCount request with every member set (valid, so it reaches the SDK).
+fn full_decrease_replica_count_request() -> pb::DecreaseReplicaCountRequest {
+    pb::DecreaseReplicaCountRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        new_replica_count: Some(102),
+        replica_configuration: vec![pb::ConfigureShard {
+            node_group_id: Some("5".into()),
+            new_replica_count: Some(106),
+            preferred_availability_zones: vec!["preferred-availability-zones-8".into()],
+            preferred_outpost_arns: vec!["preferred-outpost-arns-10".into()],
+        }],
+        replicas_to_remove: vec!["replicas-to-remove-12".into()],
+        apply_immediately: Some(true),
+    }
+}
+
+#[test]
+fn generated_decrease_replica_count_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_decrease_replica_count_request(),
+        mocked(&[]).decrease_replica_count(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::decrease_replica_count::DecreaseReplicaCountInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_new_replica_count(Some(102))
+        .set_replica_configuration(Some(vec![
+            sdk::ConfigureShard::builder()
+                .set_node_group_id(Some("5".to_owned()))
+                .set_new_replica_count(Some(106))
+                .set_preferred_availability_zones(Some(vec![
+                    "preferred-availability-zones-8".to_owned(),
+                ]))
+                .set_preferred_outpost_arns(Some(vec!["preferred-outpost-arns-10".to_owned()]))
+                .build(),
+        ]))
+        .set_replicas_to_remove(Some(vec!["replicas-to-remove-12".to_owned()]))
+        .set_apply_immediately(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::decrease_replica_count::DecreaseReplicaCountOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::DecreaseReplicaCountResponse::from(output),
+        pb::DecreaseReplicaCountResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_decrease_replica_count_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::decrease_replica_count::DecreaseReplicaCountError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 12] = [
+        (
+            "ClusterQuotaForCustomerExceededFault",
+            (
+                "ClusterQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "CLUSTER_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::ClusterQuotaForCustomerExceededFault(
+                    f::ClusterQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NoOperationFault",
+            ("NoOperationFault", Code::FailedPrecondition, "NO_OPERATION"),
+            Precondition("NoOperation", ""),
+            || {
+                E::NoOperationFault(
+                    f::NoOperationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeGroupsPerReplicationGroupQuotaExceededFault",
+            (
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "NODE_GROUPS_PER_REPLICATION_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeGroupsPerReplicationGroupQuotaExceededFault(
+                    f::NodeGroupsPerReplicationGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::decrease_replica_count).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_decrease_replica_count_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DecreaseReplicaCount", row, want);
+    }
+}
+
+/// The DeleteCacheCluster request with every member set (valid, so it reaches the SDK).
+fn full_delete_cache_cluster_request() -> pb::DeleteCacheClusterRequest {
+    pb::DeleteCacheClusterRequest {
+        cache_cluster_id: "cache-cluster-id-1".into(),
+        final_snapshot_identifier: Some("final-snapshot-identifier-2".into()),
+    }
+}
+
+#[test]
+fn generated_delete_cache_cluster_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_cache_cluster_request(),
+        mocked(&[]).delete_cache_cluster(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_cache_cluster::DeleteCacheClusterInput::builder()
+        .set_cache_cluster_id(Some("cache-cluster-id-1".to_owned()))
+        .set_final_snapshot_identifier(Some("final-snapshot-identifier-2".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::delete_cache_cluster::DeleteCacheClusterOutput::builder()
+        .set_cache_cluster(Some(
+            sdk::CacheCluster::builder()
+                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-4".to_owned()))
+                        .set_port(Some(105))
+                        .build(),
+                ))
+                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
+                .set_engine(Some("engine-8".to_owned()))
+                .set_engine_version(Some("engine-version-9".to_owned()))
+                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_pending_modified_values(Some(
+                    sdk::PendingModifiedValues::builder()
+                        .set_num_cache_nodes(Some(117))
+                        .set_cache_node_ids_to_remove(Some(vec![
+                            "cache-node-ids-to-remove-19".to_owned(),
+                        ]))
+                        .set_engine_version(Some("engine-version-20".to_owned()))
+                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-29".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-31".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_scale_config(Some(
+                            sdk::ScaleConfig::builder()
+                                .set_scale_percentage(Some(136))
+                                .set_scale_interval_minutes(Some(137))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_notification_configuration(Some(
+                    sdk::NotificationConfiguration::builder()
+                        .set_topic_arn(Some("topic-arn-39".to_owned()))
+                        .set_topic_status(Some("topic-status-40".to_owned()))
+                        .build(),
+                ))
+                .set_cache_security_groups(Some(vec![
+                    sdk::CacheSecurityGroupMembership::builder()
+                        .set_cache_security_group_name(Some(
+                            "cache-security-group-name-43".to_owned(),
+                        ))
+                        .set_status(Some("status-44".to_owned()))
+                        .build(),
+                ]))
+                .set_cache_parameter_group(Some(
+                    sdk::CacheParameterGroupStatus::builder()
+                        .set_cache_parameter_group_name(Some(
+                            "cache-parameter-group-name-46".to_owned(),
+                        ))
+                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
+                        .set_cache_node_ids_to_reboot(Some(vec![
+                            "cache-node-ids-to-reboot-49".to_owned(),
+                        ]))
+                        .build(),
+                ))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
+                .set_cache_nodes(Some(vec![
+                    sdk::CacheNode::builder()
+                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
+                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000055,
+                        )))
+                        .set_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-57".to_owned()))
+                                .set_port(Some(158))
+                                .build(),
+                        ))
+                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
+                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
+                        .set_customer_availability_zone(Some(
+                            "customer-availability-zone-61".to_owned(),
+                        ))
+                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
+                        .build(),
+                ]))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_security_groups(Some(vec![
+                    sdk::SecurityGroupMembership::builder()
+                        .set_security_group_id(Some("security-group-id-66".to_owned()))
+                        .set_status(Some("status-67".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
+                .set_snapshot_retention_limit(Some(169))
+                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000072,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_arn(Some("arn-75".to_owned()))
+                .set_replication_group_log_delivery_enabled(Some(true))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::DeleteCacheClusterResponse::from(output),
+        pb::DeleteCacheClusterResponse {
+            cache_cluster: Some(pb::CacheCluster {
+                cache_cluster_id: Some("cache-cluster-id-2".into()),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-4".into()),
+                    port: Some(105),
+                }),
+                client_download_landing_page: Some("client-download-landing-page-6".into()),
+                cache_node_type: Some("cache-node-type-7".into()),
+                engine: Some("engine-8".into()),
+                engine_version: Some("engine-version-9".into()),
+                cache_cluster_status: Some("cache-cluster-status-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                pending_modified_values: Some(pb::PendingModifiedValues {
+                    num_cache_nodes: Some(117),
+                    cache_node_ids_to_remove: vec!["cache-node-ids-to-remove-19".into()],
+                    engine_version: Some("engine-version-20".into()),
+                    cache_node_type: Some("cache-node-type-21".into()),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-29".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-31".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    scale_config: Some(pb::ScaleConfig {
+                        scale_percentage: Some(136),
+                        scale_interval_minutes: Some(137),
+                    }),
+                }),
+                notification_configuration: Some(pb::NotificationConfiguration {
+                    topic_arn: Some("topic-arn-39".into()),
+                    topic_status: Some("topic-status-40".into()),
+                }),
+                cache_security_groups: vec![pb::CacheSecurityGroupMembership {
+                    cache_security_group_name: Some("cache-security-group-name-43".into()),
+                    status: Some("status-44".into()),
+                }],
+                cache_parameter_group: Some(pb::CacheParameterGroupStatus {
+                    cache_parameter_group_name: Some("cache-parameter-group-name-46".into()),
+                    parameter_apply_status: Some("parameter-apply-status-47".into()),
+                    cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-49".into()],
+                }),
+                cache_subnet_group_name: Some("cache-subnet-group-name-50".into()),
+                cache_nodes: vec![pb::CacheNode {
+                    cache_node_id: Some("cache-node-id-53".into()),
+                    cache_node_status: Some("cache-node-status-54".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000055,
+                        nanos: 0
+                    }),
+                    endpoint: Some(pb::Endpoint {
+                        address: Some("address-57".into()),
+                        port: Some(158),
+                    }),
+                    parameter_group_status: Some("parameter-group-status-59".into()),
+                    source_cache_node_id: Some("source-cache-node-id-60".into()),
+                    customer_availability_zone: Some("customer-availability-zone-61".into()),
+                    customer_outpost_arn: Some("customer-outpost-arn-62".into()),
+                }],
+                auto_minor_version_upgrade: Some(true),
+                security_groups: vec![pb::SecurityGroupMembership {
+                    security_group_id: Some("security-group-id-66".into()),
+                    status: Some("status-67".into()),
+                }],
+                replication_group_id: Some("replication-group-id-68".into()),
+                snapshot_retention_limit: Some(169),
+                snapshot_window: Some("snapshot-window-70".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000072,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-75".into()),
+                replication_group_log_delivery_enabled: Some(true),
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_cache_cluster_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_cache_cluster::DeleteCacheClusterError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 7] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotAlreadyExistsFault",
+            (
+                "SnapshotAlreadyExistsFault",
+                Code::AlreadyExists,
+                "SNAPSHOT_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.Snapshot", "final-snapshot-identifier-2"),
+            || {
+                E::SnapshotAlreadyExistsFault(
+                    f::SnapshotAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotFeatureNotSupportedFault",
+            (
+                "SnapshotFeatureNotSupportedFault",
+                Code::FailedPrecondition,
+                "SNAPSHOT_FEATURE_NOT_SUPPORTED",
+            ),
+            Precondition("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::SnapshotFeatureNotSupportedFault(
+                    f::SnapshotFeatureNotSupportedFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotQuotaExceededFault",
+            (
+                "SnapshotQuotaExceededFault",
+                Code::ResourceExhausted,
+                "SNAPSHOT_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::SnapshotQuotaExceededFault(
+                    f::SnapshotQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_cache_cluster).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_cache_cluster_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteCacheCluster", row, want);
+    }
+}
+
+/// The DeleteCacheParameterGroup request with every member set (valid, so it reaches the SDK).
+fn full_delete_cache_parameter_group_request() -> pb::DeleteCacheParameterGroupRequest {
+    pb::DeleteCacheParameterGroupRequest {
+        cache_parameter_group_name: "cache-parameter-group-name-1".into(),
+    }
+}
+
+#[test]
+fn generated_delete_cache_parameter_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_cache_parameter_group_request(),
+        mocked(&[]).delete_cache_parameter_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_cache_parameter_group::DeleteCacheParameterGroupInput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::delete_cache_parameter_group::DeleteCacheParameterGroupOutput::builder().build();
+    assert_eq!(
+        pb::DeleteCacheParameterGroupResponse::from(output),
+        pb::DeleteCacheParameterGroupResponse {}
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_cache_parameter_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_cache_parameter_group::DeleteCacheParameterGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheParameterGroupStateFault",
+            (
+                "InvalidCacheParameterGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_PARAMETER_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::InvalidCacheParameterGroupStateFault(
+                    f::InvalidCacheParameterGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::delete_cache_parameter_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_cache_parameter_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteCacheParameterGroup", row, want);
+    }
+}
+
+/// The DeleteCacheSecurityGroup request with every member set (valid, so it reaches the SDK).
+fn full_delete_cache_security_group_request() -> pb::DeleteCacheSecurityGroupRequest {
+    pb::DeleteCacheSecurityGroupRequest {
+        cache_security_group_name: "cache-security-group-name-1".into(),
+    }
+}
+
+#[test]
+fn generated_delete_cache_security_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_cache_security_group_request(),
+        mocked(&[]).delete_cache_security_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_cache_security_group::DeleteCacheSecurityGroupInput::builder()
+        .set_cache_security_group_name(Some("cache-security-group-name-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::delete_cache_security_group::DeleteCacheSecurityGroupOutput::builder().build();
+    assert_eq!(
+        pb::DeleteCacheSecurityGroupResponse::from(output),
+        pb::DeleteCacheSecurityGroupResponse {}
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_cache_security_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_cache_security_group::DeleteCacheSecurityGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheSecurityGroupStateFault",
+            (
+                "InvalidCacheSecurityGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_SECURITY_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::InvalidCacheSecurityGroupStateFault(
+                    f::InvalidCacheSecurityGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_cache_security_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_cache_security_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteCacheSecurityGroup", row, want);
+    }
+}
+
+/// The DeleteCacheSubnetGroup request with every member set (valid, so it reaches the SDK).
+fn full_delete_cache_subnet_group_request() -> pb::DeleteCacheSubnetGroupRequest {
+    pb::DeleteCacheSubnetGroupRequest {
+        cache_subnet_group_name: "cache-subnet-group-name-1".into(),
+    }
+}
+
+#[test]
+fn generated_delete_cache_subnet_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_cache_subnet_group_request(),
+        mocked(&[]).delete_cache_subnet_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_cache_subnet_group::DeleteCacheSubnetGroupInput::builder()
+        .set_cache_subnet_group_name(Some("cache-subnet-group-name-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::delete_cache_subnet_group::DeleteCacheSubnetGroupOutput::builder().build();
+    assert_eq!(
+        pb::DeleteCacheSubnetGroupResponse::from(output),
+        pb::DeleteCacheSubnetGroupResponse {}
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_cache_subnet_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_cache_subnet_group::DeleteCacheSubnetGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "CacheSubnetGroupInUse",
+            (
+                "CacheSubnetGroupInUse",
+                Code::FailedPrecondition,
+                "CACHE_SUBNET_GROUP_IN_USE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheSubnetGroup",
+                "cache-subnet-group-name-1",
+            ),
+            || {
+                E::CacheSubnetGroupInUse(
+                    f::CacheSubnetGroupInUse::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSubnetGroup",
+                "cache-subnet-group-name-1",
+            ),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_cache_subnet_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_cache_subnet_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteCacheSubnetGroup", row, want);
+    }
+}
+
+/// The DeleteGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_delete_global_replication_group_request() -> pb::DeleteGlobalReplicationGroupRequest {
+    pb::DeleteGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        retain_primary_replication_group: Some(true),
+    }
+}
+
+#[test]
+fn generated_delete_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_global_replication_group_request(),
+        mocked(&[]).delete_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::delete_global_replication_group::DeleteGlobalReplicationGroupInput::builder()
+            .set_global_replication_group_id(Some("global-replication-group-id-1".to_owned()))
+            .set_retain_primary_replication_group(Some(true))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::delete_global_replication_group::DeleteGlobalReplicationGroupOutput::builder()
+            .set_global_replication_group(Some(
+                sdk::GlobalReplicationGroup::builder()
+                    .set_global_replication_group_id(Some(
+                        "global-replication-group-id-2".to_owned(),
+                    ))
+                    .set_global_replication_group_description(Some(
+                        "global-replication-group-description-3".to_owned(),
+                    ))
+                    .set_status(Some("status-4".to_owned()))
+                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
+                    .set_engine(Some("engine-6".to_owned()))
+                    .set_engine_version(Some("engine-version-7".to_owned()))
+                    .set_members(Some(vec![
+                        sdk::GlobalReplicationGroupMember::builder()
+                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
+                            .set_replication_group_region(Some(
+                                "replication-group-region-11".to_owned(),
+                            ))
+                            .set_role(Some("role-12".to_owned()))
+                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                            .set_status(Some("status-14".to_owned()))
+                            .build(),
+                    ]))
+                    .set_cluster_enabled(Some(true))
+                    .set_global_node_groups(Some(vec![
+                        sdk::GlobalNodeGroup::builder()
+                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
+                            .set_slots(Some("slots-19".to_owned()))
+                            .build(),
+                    ]))
+                    .set_auth_token_enabled(Some(true))
+                    .set_transit_encryption_enabled(Some(true))
+                    .set_at_rest_encryption_enabled(Some(true))
+                    .set_arn(Some("arn-23".to_owned()))
+                    .build(),
+            ))
+            .build();
+    assert_eq!(
+        pb::DeleteGlobalReplicationGroupResponse::from(output),
+        pb::DeleteGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_global_replication_group::DeleteGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::delete_global_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_global_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteGlobalReplicationGroup", row, want);
+    }
+}
+
+/// The DeleteReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_delete_replication_group_request() -> pb::DeleteReplicationGroupRequest {
+    pb::DeleteReplicationGroupRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        retain_primary_cluster: Some(true),
+        final_snapshot_identifier: Some("final-snapshot-identifier-3".into()),
+    }
+}
+
+#[test]
+fn generated_delete_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_replication_group_request(),
+        mocked(&[]).delete_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_replication_group::DeleteReplicationGroupInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_retain_primary_cluster(Some(true))
+        .set_final_snapshot_identifier(Some("final-snapshot-identifier-3".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::delete_replication_group::DeleteReplicationGroupOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::DeleteReplicationGroupResponse::from(output),
+        pb::DeleteReplicationGroupResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_replication_group::DeleteReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 7] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotAlreadyExistsFault",
+            (
+                "SnapshotAlreadyExistsFault",
+                Code::AlreadyExists,
+                "SNAPSHOT_ALREADY_EXISTS",
+            ),
+            Resource("elasticache.v1.Snapshot", "final-snapshot-identifier-3"),
+            || {
+                E::SnapshotAlreadyExistsFault(
+                    f::SnapshotAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotFeatureNotSupportedFault",
+            (
+                "SnapshotFeatureNotSupportedFault",
+                Code::FailedPrecondition,
+                "SNAPSHOT_FEATURE_NOT_SUPPORTED",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::SnapshotFeatureNotSupportedFault(
+                    f::SnapshotFeatureNotSupportedFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotQuotaExceededFault",
+            (
+                "SnapshotQuotaExceededFault",
+                Code::ResourceExhausted,
+                "SNAPSHOT_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::SnapshotQuotaExceededFault(
+                    f::SnapshotQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteReplicationGroup", row, want);
+    }
+}
+
+/// The DeleteSnapshot request with every member set (valid, so it reaches the SDK).
+fn full_delete_snapshot_request() -> pb::DeleteSnapshotRequest {
+    pb::DeleteSnapshotRequest {
+        snapshot_name: "snapshot-name-1".into(),
+    }
+}
+
+#[test]
+fn generated_delete_snapshot_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_snapshot_request(),
+        mocked(&[]).delete_snapshot(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_snapshot::DeleteSnapshotInput::builder()
+        .set_snapshot_name(Some("snapshot-name-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::delete_snapshot::DeleteSnapshotOutput::builder()
+        .set_snapshot(Some(
+            sdk::Snapshot::builder()
+                .set_snapshot_name(Some("snapshot-name-2".to_owned()))
+                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
+                .set_replication_group_description(Some(
+                    "replication-group-description-4".to_owned(),
+                ))
+                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
+                .set_snapshot_status(Some("snapshot-status-6".to_owned()))
+                .set_snapshot_source(Some("snapshot-source-7".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-8".to_owned()))
+                .set_engine(Some("engine-9".to_owned()))
+                .set_engine_version(Some("engine-version-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_topic_arn(Some("topic-arn-16".to_owned()))
+                .set_port(Some(117))
+                .set_cache_parameter_group_name(Some("cache-parameter-group-name-18".to_owned()))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-19".to_owned()))
+                .set_vpc_id(Some("vpc-id-20".to_owned()))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_snapshot_retention_limit(Some(122))
+                .set_snapshot_window(Some("snapshot-window-23".to_owned()))
+                .set_num_node_groups(Some(124))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_node_snapshots(Some(vec![
+                    sdk::NodeSnapshot::builder()
+                        .set_cache_cluster_id(Some("cache-cluster-id-28".to_owned()))
+                        .set_node_group_id(Some("node-group-id-29".to_owned()))
+                        .set_cache_node_id(Some("cache-node-id-30".to_owned()))
+                        .set_node_group_configuration(Some(
+                            sdk::NodeGroupConfiguration::builder()
+                                .set_node_group_id(Some("32".to_owned()))
+                                .set_slots(Some("slots-33".to_owned()))
+                                .set_replica_count(Some(134))
+                                .set_primary_availability_zone(Some(
+                                    "primary-availability-zone-35".to_owned(),
+                                ))
+                                .set_replica_availability_zones(Some(vec![
+                                    "replica-availability-zones-37".to_owned(),
+                                ]))
+                                .set_primary_outpost_arn(Some("primary-outpost-arn-38".to_owned()))
+                                .set_replica_outpost_arns(Some(vec![
+                                    "replica-outpost-arns-40".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_cache_size(Some("cache-size-41".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000042,
+                        )))
+                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000043,
+                        )))
+                        .build(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-44".to_owned()))
+                .set_arn(Some("arn-45".to_owned()))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::DeleteSnapshotResponse::from(output),
+        pb::DeleteSnapshotResponse {
+            snapshot: Some(pb::Snapshot {
+                snapshot_name: Some("snapshot-name-2".into()),
+                replication_group_id: Some("replication-group-id-3".into()),
+                replication_group_description: Some("replication-group-description-4".into()),
+                cache_cluster_id: Some("cache-cluster-id-5".into()),
+                snapshot_status: Some("snapshot-status-6".into()),
+                snapshot_source: Some("snapshot-source-7".into()),
+                cache_node_type: Some("cache-node-type-8".into()),
+                engine: Some("engine-9".into()),
+                engine_version: Some("engine-version-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                topic_arn: Some("topic-arn-16".into()),
+                port: Some(117),
+                cache_parameter_group_name: Some("cache-parameter-group-name-18".into()),
+                cache_subnet_group_name: Some("cache-subnet-group-name-19".into()),
+                vpc_id: Some("vpc-id-20".into()),
+                auto_minor_version_upgrade: Some(true),
+                snapshot_retention_limit: Some(122),
+                snapshot_window: Some("snapshot-window-23".into()),
+                num_node_groups: Some(124),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                node_snapshots: vec![pb::NodeSnapshot {
+                    cache_cluster_id: Some("cache-cluster-id-28".into()),
+                    node_group_id: Some("node-group-id-29".into()),
+                    cache_node_id: Some("cache-node-id-30".into()),
+                    node_group_configuration: Some(pb::NodeGroupConfiguration {
+                        node_group_id: Some("32".into()),
+                        slots: Some("slots-33".into()),
+                        replica_count: Some(134),
+                        primary_availability_zone: Some("primary-availability-zone-35".into()),
+                        replica_availability_zones: vec!["replica-availability-zones-37".into()],
+                        primary_outpost_arn: Some("primary-outpost-arn-38".into()),
+                        replica_outpost_arns: vec!["replica-outpost-arns-40".into()],
+                    }),
+                    cache_size: Some("cache-size-41".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000042,
+                        nanos: 0
+                    }),
+                    snapshot_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000043,
+                        nanos: 0
+                    }),
+                }],
+                kms_key_id: Some("kms-key-id-44".into()),
+                arn: Some("arn-45".into()),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                durability: Some(pb::Durability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_snapshot_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_snapshot::DeleteSnapshotError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidSnapshotStateFault",
+            (
+                "InvalidSnapshotState",
+                Code::FailedPrecondition,
+                "INVALID_SNAPSHOT_STATE",
+            ),
+            Precondition("elasticache.v1.Snapshot", "snapshot-name-1"),
+            || {
+                E::InvalidSnapshotStateFault(
+                    f::InvalidSnapshotStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotNotFoundFault",
+            (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                "SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.Snapshot", "snapshot-name-1"),
+            || {
+                E::SnapshotNotFoundFault(
+                    f::SnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_snapshot).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_snapshot_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteSnapshot", row, want);
+    }
+}
+
+/// The DeleteUser request with every member set (valid, so it reaches the SDK).
+fn full_delete_user_request() -> pb::DeleteUserRequest {
+    pb::DeleteUserRequest {
+        user_id: "user-id-1".into(),
+    }
+}
+
+#[test]
+fn generated_delete_user_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(full_delete_user_request(), mocked(&[]).delete_user())
+        .as_input()
+        .clone()
+        .build()
+        .unwrap();
+    let want = sdk_op::delete_user::DeleteUserInput::builder()
+        .set_user_id(Some("user-id-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::delete_user::DeleteUserOutput::builder()
+        .set_user_id(Some("user-id-1".to_owned()))
+        .set_user_name(Some("user-name-2".to_owned()))
+        .set_status(Some("status-3".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_minimum_engine_version(Some("minimum-engine-version-5".to_owned()))
+        .set_access_string(Some("access-string-6".to_owned()))
+        .set_user_group_ids(Some(vec!["user-group-ids-8".to_owned()]))
+        .set_authentication(Some(
+            sdk::Authentication::builder()
+                .set_type(Some(sdk::AuthenticationType::Iam))
+                .set_password_count(Some(111))
+                .build(),
+        ))
+        .set_arn(Some("arn-12".to_owned()))
+        .build();
+    assert_eq!(
+        pb::DeleteUserResponse::from(output),
+        pb::DeleteUserResponse {
+            user_id: Some("user-id-1".into()),
+            user_name: Some("user-name-2".into()),
+            status: Some("status-3".into()),
+            engine: Some("engine".into()),
+            minimum_engine_version: Some("minimum-engine-version-5".into()),
+            access_string: Some("access-string-6".into()),
+            user_group_ids: vec!["user-group-ids-8".into()],
+            authentication: Some(pb::Authentication {
+                r#type: Some(pb::AuthenticationType::Iam as i32),
+                password_count: Some(111),
+            }),
+            arn: Some("arn-12".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_user_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_user::DeleteUserError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "DefaultUserAssociatedToUserGroupFault",
+            (
+                "DefaultUserAssociatedToUserGroup",
+                Code::FailedPrecondition,
+                "DEFAULT_USER_ASSOCIATED_TO_USER_GROUP",
+            ),
+            Precondition("elasticache.v1.User", "user-id-1"),
+            || {
+                E::DefaultUserAssociatedToUserGroupFault(
+                    f::DefaultUserAssociatedToUserGroupFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidUserStateFault",
+            (
+                "InvalidUserState",
+                Code::FailedPrecondition,
+                "INVALID_USER_STATE",
+            ),
+            Precondition("elasticache.v1.User", "user-id-1"),
+            || {
+                E::InvalidUserStateFault(
+                    f::InvalidUserStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", "user-id-1"),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_user).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_user_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteUser", row, want);
+    }
+}
+
+/// The DeleteUserGroup request with every member set (valid, so it reaches the SDK).
+fn full_delete_user_group_request() -> pb::DeleteUserGroupRequest {
+    pb::DeleteUserGroupRequest {
+        user_group_id: "user-group-id-1".into(),
+    }
+}
+
+#[test]
+fn generated_delete_user_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_delete_user_group_request(),
+        mocked(&[]).delete_user_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::delete_user_group::DeleteUserGroupInput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::delete_user_group::DeleteUserGroupOutput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .set_status(Some("status-2".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_user_ids(Some(vec!["user-ids-5".to_owned()]))
+        .set_minimum_engine_version(Some("minimum-engine-version-6".to_owned()))
+        .set_pending_changes(Some(
+            sdk::UserGroupPendingChanges::builder()
+                .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-9".to_owned()]))
+                .set_user_ids_to_add(Some(vec!["user-ids-to-add-11".to_owned()]))
+                .build(),
+        ))
+        .set_replication_groups(Some(vec!["replication-groups-13".to_owned()]))
+        .set_serverless_caches(Some(vec!["serverless-caches-15".to_owned()]))
+        .set_arn(Some("arn-16".to_owned()))
+        .build();
+    assert_eq!(
+        pb::DeleteUserGroupResponse::from(output),
+        pb::DeleteUserGroupResponse {
+            user_group_id: Some("user-group-id-1".into()),
+            status: Some("status-2".into()),
+            engine: Some("engine".into()),
+            user_ids: vec!["user-ids-5".into()],
+            minimum_engine_version: Some("minimum-engine-version-6".into()),
+            pending_changes: Some(pb::UserGroupPendingChanges {
+                user_ids_to_remove: vec!["user-ids-to-remove-9".into()],
+                user_ids_to_add: vec!["user-ids-to-add-11".into()],
+            }),
+            replication_groups: vec!["replication-groups-13".into()],
+            serverless_caches: vec!["serverless-caches-15".into()],
+            arn: Some("arn-16".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_delete_user_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::delete_user_group::DeleteUserGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidUserGroupStateFault",
+            (
+                "InvalidUserGroupState",
+                Code::FailedPrecondition,
+                "INVALID_USER_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.UserGroup", "user-group-id-1"),
+            || {
+                E::InvalidUserGroupStateFault(
+                    f::InvalidUserGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", "user-group-id-1"),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::delete_user_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_delete_user_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DeleteUserGroup", row, want);
+    }
+}
+
+/// The DescribeCacheClusters request with every member set (valid, so it reaches the SDK).
+fn full_describe_cache_clusters_request() -> pb::DescribeCacheClustersRequest {
+    pb::DescribeCacheClustersRequest {
+        cache_cluster_id: Some("cache-cluster-id-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+        show_cache_node_info: Some(true),
+        show_cache_clusters_not_in_replication_groups: Some(true),
+    }
+}
+
+#[test]
+fn generated_describe_cache_clusters_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_cache_clusters_request(),
+        mocked(&[]).describe_cache_clusters(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_cache_clusters::DescribeCacheClustersInput::builder()
+        .set_cache_cluster_id(Some("cache-cluster-id-1".to_owned()))
+        .set_max_records(Some(102))
+        .set_marker(Some("marker-3".to_owned()))
+        .set_show_cache_node_info(Some(true))
+        .set_show_cache_clusters_not_in_replication_groups(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_cache_clusters::DescribeCacheClustersOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_cache_clusters(Some(vec![
+            sdk::CacheCluster::builder()
+                .set_cache_cluster_id(Some("cache-cluster-id-4".to_owned()))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-6".to_owned()))
+                        .set_port(Some(107))
+                        .build(),
+                ))
+                .set_client_download_landing_page(Some("client-download-landing-page-8".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-9".to_owned()))
+                .set_engine(Some("engine-10".to_owned()))
+                .set_engine_version(Some("engine-version-11".to_owned()))
+                .set_cache_cluster_status(Some("cache-cluster-status-12".to_owned()))
+                .set_num_cache_nodes(Some(113))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-14".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-15".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000016,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-17".to_owned(),
+                ))
+                .set_pending_modified_values(Some(
+                    sdk::PendingModifiedValues::builder()
+                        .set_num_cache_nodes(Some(119))
+                        .set_cache_node_ids_to_remove(Some(vec![
+                            "cache-node-ids-to-remove-21".to_owned(),
+                        ]))
+                        .set_engine_version(Some("engine-version-22".to_owned()))
+                        .set_cache_node_type(Some("cache-node-type-23".to_owned()))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-31".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-33".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_scale_config(Some(
+                            sdk::ScaleConfig::builder()
+                                .set_scale_percentage(Some(138))
+                                .set_scale_interval_minutes(Some(139))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_notification_configuration(Some(
+                    sdk::NotificationConfiguration::builder()
+                        .set_topic_arn(Some("topic-arn-41".to_owned()))
+                        .set_topic_status(Some("topic-status-42".to_owned()))
+                        .build(),
+                ))
+                .set_cache_security_groups(Some(vec![
+                    sdk::CacheSecurityGroupMembership::builder()
+                        .set_cache_security_group_name(Some(
+                            "cache-security-group-name-45".to_owned(),
+                        ))
+                        .set_status(Some("status-46".to_owned()))
+                        .build(),
+                ]))
+                .set_cache_parameter_group(Some(
+                    sdk::CacheParameterGroupStatus::builder()
+                        .set_cache_parameter_group_name(Some(
+                            "cache-parameter-group-name-48".to_owned(),
+                        ))
+                        .set_parameter_apply_status(Some("parameter-apply-status-49".to_owned()))
+                        .set_cache_node_ids_to_reboot(Some(vec![
+                            "cache-node-ids-to-reboot-51".to_owned(),
+                        ]))
+                        .build(),
+                ))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-52".to_owned()))
+                .set_cache_nodes(Some(vec![
+                    sdk::CacheNode::builder()
+                        .set_cache_node_id(Some("cache-node-id-55".to_owned()))
+                        .set_cache_node_status(Some("cache-node-status-56".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000057,
+                        )))
+                        .set_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-59".to_owned()))
+                                .set_port(Some(160))
+                                .build(),
+                        ))
+                        .set_parameter_group_status(Some("parameter-group-status-61".to_owned()))
+                        .set_source_cache_node_id(Some("source-cache-node-id-62".to_owned()))
+                        .set_customer_availability_zone(Some(
+                            "customer-availability-zone-63".to_owned(),
+                        ))
+                        .set_customer_outpost_arn(Some("customer-outpost-arn-64".to_owned()))
+                        .build(),
+                ]))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_security_groups(Some(vec![
+                    sdk::SecurityGroupMembership::builder()
+                        .set_security_group_id(Some("security-group-id-68".to_owned()))
+                        .set_status(Some("status-69".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_id(Some("replication-group-id-70".to_owned()))
+                .set_snapshot_retention_limit(Some(171))
+                .set_snapshot_window(Some("snapshot-window-72".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000074,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_arn(Some("arn-77".to_owned()))
+                .set_replication_group_log_delivery_enabled(Some(true))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-85".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-87".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-90".to_owned()))
+                        .build(),
+                ]))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeCacheClustersResponse::from(output),
+        pb::DescribeCacheClustersResponse {
+            marker: Some("marker-1".into()),
+            cache_clusters: vec![pb::CacheCluster {
+                cache_cluster_id: Some("cache-cluster-id-4".into()),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-6".into()),
+                    port: Some(107),
+                }),
+                client_download_landing_page: Some("client-download-landing-page-8".into()),
+                cache_node_type: Some("cache-node-type-9".into()),
+                engine: Some("engine-10".into()),
+                engine_version: Some("engine-version-11".into()),
+                cache_cluster_status: Some("cache-cluster-status-12".into()),
+                num_cache_nodes: Some(113),
+                preferred_availability_zone: Some("preferred-availability-zone-14".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-15".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000016,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-17".into()),
+                pending_modified_values: Some(pb::PendingModifiedValues {
+                    num_cache_nodes: Some(119),
+                    cache_node_ids_to_remove: vec!["cache-node-ids-to-remove-21".into()],
+                    engine_version: Some("engine-version-22".into()),
+                    cache_node_type: Some("cache-node-type-23".into()),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-31".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-33".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    scale_config: Some(pb::ScaleConfig {
+                        scale_percentage: Some(138),
+                        scale_interval_minutes: Some(139),
+                    }),
+                }),
+                notification_configuration: Some(pb::NotificationConfiguration {
+                    topic_arn: Some("topic-arn-41".into()),
+                    topic_status: Some("topic-status-42".into()),
+                }),
+                cache_security_groups: vec![pb::CacheSecurityGroupMembership {
+                    cache_security_group_name: Some("cache-security-group-name-45".into()),
+                    status: Some("status-46".into()),
+                }],
+                cache_parameter_group: Some(pb::CacheParameterGroupStatus {
+                    cache_parameter_group_name: Some("cache-parameter-group-name-48".into()),
+                    parameter_apply_status: Some("parameter-apply-status-49".into()),
+                    cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-51".into()],
+                }),
+                cache_subnet_group_name: Some("cache-subnet-group-name-52".into()),
+                cache_nodes: vec![pb::CacheNode {
+                    cache_node_id: Some("cache-node-id-55".into()),
+                    cache_node_status: Some("cache-node-status-56".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000057,
+                        nanos: 0
+                    }),
+                    endpoint: Some(pb::Endpoint {
+                        address: Some("address-59".into()),
+                        port: Some(160),
+                    }),
+                    parameter_group_status: Some("parameter-group-status-61".into()),
+                    source_cache_node_id: Some("source-cache-node-id-62".into()),
+                    customer_availability_zone: Some("customer-availability-zone-63".into()),
+                    customer_outpost_arn: Some("customer-outpost-arn-64".into()),
+                }],
+                auto_minor_version_upgrade: Some(true),
+                security_groups: vec![pb::SecurityGroupMembership {
+                    security_group_id: Some("security-group-id-68".into()),
+                    status: Some("status-69".into()),
+                }],
+                replication_group_id: Some("replication-group-id-70".into()),
+                snapshot_retention_limit: Some(171),
+                snapshot_window: Some("snapshot-window-72".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000074,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-77".into()),
+                replication_group_log_delivery_enabled: Some(true),
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-85".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-87".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-90".into()),
+                }],
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_cache_clusters_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_cache_clusters::DescribeCacheClustersError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_cache_clusters).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_cache_clusters_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeCacheClusters", row, want);
+    }
+}
+
+/// The DescribeCacheEngineVersions request with every member set (valid, so it reaches the SDK).
+fn full_describe_cache_engine_versions_request() -> pb::DescribeCacheEngineVersionsRequest {
+    pb::DescribeCacheEngineVersionsRequest {
+        engine: Some("engine-1".into()),
+        engine_version: Some("engine-version-2".into()),
+        cache_parameter_group_family: Some("cache-parameter-group-family-3".into()),
+        max_records: Some(104),
+        marker: Some("marker-5".into()),
+        default_only: Some(true),
+    }
+}
+
+#[test]
+fn generated_describe_cache_engine_versions_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_cache_engine_versions_request(),
+        mocked(&[]).describe_cache_engine_versions(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_cache_engine_versions::DescribeCacheEngineVersionsInput::builder()
+        .set_engine(Some("engine-1".to_owned()))
+        .set_engine_version(Some("engine-version-2".to_owned()))
+        .set_cache_parameter_group_family(Some("cache-parameter-group-family-3".to_owned()))
+        .set_max_records(Some(104))
+        .set_marker(Some("marker-5".to_owned()))
+        .set_default_only(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::describe_cache_engine_versions::DescribeCacheEngineVersionsOutput::builder()
+            .set_marker(Some("marker-1".to_owned()))
+            .set_cache_engine_versions(Some(vec![
+                sdk::CacheEngineVersion::builder()
+                    .set_engine(Some("engine-4".to_owned()))
+                    .set_engine_version(Some("engine-version-5".to_owned()))
+                    .set_cache_parameter_group_family(Some(
+                        "cache-parameter-group-family-6".to_owned(),
+                    ))
+                    .set_cache_engine_description(Some("cache-engine-description-7".to_owned()))
+                    .set_cache_engine_version_description(Some(
+                        "cache-engine-version-description-8".to_owned(),
+                    ))
+                    .build(),
+            ]))
+            .build();
+    assert_eq!(
+        pb::DescribeCacheEngineVersionsResponse::from(output),
+        pb::DescribeCacheEngineVersionsResponse {
+            marker: Some("marker-1".into()),
+            cache_engine_versions: vec![pb::CacheEngineVersion {
+                engine: Some("engine-4".into()),
+                engine_version: Some("engine-version-5".into()),
+                cache_parameter_group_family: Some("cache-parameter-group-family-6".into()),
+                cache_engine_description: Some("cache-engine-description-7".into()),
+                cache_engine_version_description: Some("cache-engine-version-description-8".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_cache_engine_versions_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_cache_engine_versions::DescribeCacheEngineVersionsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 0] = [];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_cache_engine_versions).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_cache_engine_versions_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeCacheEngineVersions", row, want);
+    }
+}
+
+/// The DescribeCacheParameterGroups request with every member set (valid, so it reaches the SDK).
+fn full_describe_cache_parameter_groups_request() -> pb::DescribeCacheParameterGroupsRequest {
+    pb::DescribeCacheParameterGroupsRequest {
+        cache_parameter_group_name: Some("cache-parameter-group-name-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+    }
+}
+
+#[test]
+fn generated_describe_cache_parameter_groups_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_cache_parameter_groups_request(),
+        mocked(&[]).describe_cache_parameter_groups(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::describe_cache_parameter_groups::DescribeCacheParameterGroupsInput::builder()
+            .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+            .set_max_records(Some(102))
+            .set_marker(Some("marker-3".to_owned()))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::describe_cache_parameter_groups::DescribeCacheParameterGroupsOutput::builder()
+            .set_marker(Some("marker-1".to_owned()))
+            .set_cache_parameter_groups(Some(vec![
+                sdk::CacheParameterGroup::builder()
+                    .set_cache_parameter_group_name(Some("cache-parameter-group-name-4".to_owned()))
+                    .set_cache_parameter_group_family(Some(
+                        "cache-parameter-group-family-5".to_owned(),
+                    ))
+                    .set_description(Some("description-6".to_owned()))
+                    .set_is_global(Some(true))
+                    .set_arn(Some("arn-8".to_owned()))
+                    .build(),
+            ]))
+            .build();
+    assert_eq!(
+        pb::DescribeCacheParameterGroupsResponse::from(output),
+        pb::DescribeCacheParameterGroupsResponse {
+            marker: Some("marker-1".into()),
+            cache_parameter_groups: vec![pb::CacheParameterGroup {
+                cache_parameter_group_name: Some("cache-parameter-group-name-4".into()),
+                cache_parameter_group_family: Some("cache-parameter-group-family-5".into()),
+                description: Some("description-6".into()),
+                is_global: Some(true),
+                arn: Some("arn-8".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_cache_parameter_groups_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_cache_parameter_groups::DescribeCacheParameterGroupsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_cache_parameter_groups).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_cache_parameter_groups_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeCacheParameterGroups", row, want);
+    }
+}
+
+/// The DescribeCacheParameters request with every member set (valid, so it reaches the SDK).
+fn full_describe_cache_parameters_request() -> pb::DescribeCacheParametersRequest {
+    pb::DescribeCacheParametersRequest {
+        cache_parameter_group_name: "cache-parameter-group-name-1".into(),
+        source: Some("source-2".into()),
+        max_records: Some(103),
+        marker: Some("marker-4".into()),
+    }
+}
+
+#[test]
+fn generated_describe_cache_parameters_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_cache_parameters_request(),
+        mocked(&[]).describe_cache_parameters(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_cache_parameters::DescribeCacheParametersInput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .set_source(Some("source-2".to_owned()))
+        .set_max_records(Some(103))
+        .set_marker(Some("marker-4".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_cache_parameters::DescribeCacheParametersOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_parameters(Some(vec![
+            sdk::Parameter::builder()
+                .set_parameter_name(Some("parameter-name-4".to_owned()))
+                .set_parameter_value(Some("parameter-value-5".to_owned()))
+                .set_description(Some("description-6".to_owned()))
+                .set_source(Some("source-7".to_owned()))
+                .set_data_type(Some("data-type-8".to_owned()))
+                .set_allowed_values(Some("allowed-values-9".to_owned()))
+                .set_is_modifiable(Some(true))
+                .set_minimum_engine_version(Some("minimum-engine-version-11".to_owned()))
+                .set_change_type(Some(sdk::ChangeType::RequiresReboot))
+                .build(),
+        ]))
+        .set_cache_node_type_specific_parameters(Some(vec![
+            sdk::CacheNodeTypeSpecificParameter::builder()
+                .set_parameter_name(Some("parameter-name-15".to_owned()))
+                .set_description(Some("description-16".to_owned()))
+                .set_source(Some("source-17".to_owned()))
+                .set_data_type(Some("data-type-18".to_owned()))
+                .set_allowed_values(Some("allowed-values-19".to_owned()))
+                .set_is_modifiable(Some(true))
+                .set_minimum_engine_version(Some("minimum-engine-version-21".to_owned()))
+                .set_cache_node_type_specific_values(Some(vec![
+                    sdk::CacheNodeTypeSpecificValue::builder()
+                        .set_cache_node_type(Some("cache-node-type-24".to_owned()))
+                        .set_value(Some("value-25".to_owned()))
+                        .build(),
+                ]))
+                .set_change_type(Some(sdk::ChangeType::RequiresReboot))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeCacheParametersResponse::from(output),
+        pb::DescribeCacheParametersResponse {
+            marker: Some("marker-1".into()),
+            parameters: vec![pb::Parameter {
+                parameter_name: Some("parameter-name-4".into()),
+                parameter_value: Some("parameter-value-5".into()),
+                description: Some("description-6".into()),
+                source: Some("source-7".into()),
+                data_type: Some("data-type-8".into()),
+                allowed_values: Some("allowed-values-9".into()),
+                is_modifiable: Some(true),
+                minimum_engine_version: Some("minimum-engine-version-11".into()),
+                change_type: Some(pb::ChangeType::RequiresReboot as i32),
+            }],
+            cache_node_type_specific_parameters: vec![pb::CacheNodeTypeSpecificParameter {
+                parameter_name: Some("parameter-name-15".into()),
+                description: Some("description-16".into()),
+                source: Some("source-17".into()),
+                data_type: Some("data-type-18".into()),
+                allowed_values: Some("allowed-values-19".into()),
+                is_modifiable: Some(true),
+                minimum_engine_version: Some("minimum-engine-version-21".into()),
+                cache_node_type_specific_values: vec![pb::CacheNodeTypeSpecificValue {
+                    cache_node_type: Some("cache-node-type-24".into()),
+                    value: Some("value-25".into()),
+                }],
+                change_type: Some(pb::ChangeType::RequiresReboot as i32),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_cache_parameters_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_cache_parameters::DescribeCacheParametersError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_cache_parameters).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_cache_parameters_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeCacheParameters", row, want);
+    }
+}
+
+/// The DescribeCacheSecurityGroups request with every member set (valid, so it reaches the SDK).
+fn full_describe_cache_security_groups_request() -> pb::DescribeCacheSecurityGroupsRequest {
+    pb::DescribeCacheSecurityGroupsRequest {
+        cache_security_group_name: Some("cache-security-group-name-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+    }
+}
+
+#[test]
+fn generated_describe_cache_security_groups_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_cache_security_groups_request(),
+        mocked(&[]).describe_cache_security_groups(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_cache_security_groups::DescribeCacheSecurityGroupsInput::builder()
+        .set_cache_security_group_name(Some("cache-security-group-name-1".to_owned()))
+        .set_max_records(Some(102))
+        .set_marker(Some("marker-3".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::describe_cache_security_groups::DescribeCacheSecurityGroupsOutput::builder()
+            .set_marker(Some("marker-1".to_owned()))
+            .set_cache_security_groups(Some(vec![
+                sdk::CacheSecurityGroup::builder()
+                    .set_owner_id(Some("owner-id-4".to_owned()))
+                    .set_cache_security_group_name(Some("cache-security-group-name-5".to_owned()))
+                    .set_description(Some("description-6".to_owned()))
+                    .set_ec2_security_groups(Some(vec![
+                        sdk::Ec2SecurityGroup::builder()
+                            .set_status(Some("status-9".to_owned()))
+                            .set_ec2_security_group_name(Some(
+                                "ec2-security-group-name-10".to_owned(),
+                            ))
+                            .set_ec2_security_group_owner_id(Some(
+                                "ec2-security-group-owner-id-11".to_owned(),
+                            ))
+                            .build(),
+                    ]))
+                    .set_arn(Some("arn-12".to_owned()))
+                    .build(),
+            ]))
+            .build();
+    assert_eq!(
+        pb::DescribeCacheSecurityGroupsResponse::from(output),
+        pb::DescribeCacheSecurityGroupsResponse {
+            marker: Some("marker-1".into()),
+            cache_security_groups: vec![pb::CacheSecurityGroup {
+                owner_id: Some("owner-id-4".into()),
+                cache_security_group_name: Some("cache-security-group-name-5".into()),
+                description: Some("description-6".into()),
+                ec2_security_groups: vec![pb::Ec2SecurityGroup {
+                    status: Some("status-9".into()),
+                    ec2_security_group_name: Some("ec2-security-group-name-10".into()),
+                    ec2_security_group_owner_id: Some("ec2-security-group-owner-id-11".into()),
+                }],
+                arn: Some("arn-12".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_cache_security_groups_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_cache_security_groups::DescribeCacheSecurityGroupsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_cache_security_groups).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_cache_security_groups_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeCacheSecurityGroups", row, want);
+    }
+}
+
+/// The DescribeCacheSubnetGroups request with every member set (valid, so it reaches the SDK).
+fn full_describe_cache_subnet_groups_request() -> pb::DescribeCacheSubnetGroupsRequest {
+    pb::DescribeCacheSubnetGroupsRequest {
+        cache_subnet_group_name: Some("cache-subnet-group-name-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+    }
+}
+
+#[test]
+fn generated_describe_cache_subnet_groups_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_cache_subnet_groups_request(),
+        mocked(&[]).describe_cache_subnet_groups(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_cache_subnet_groups::DescribeCacheSubnetGroupsInput::builder()
+        .set_cache_subnet_group_name(Some("cache-subnet-group-name-1".to_owned()))
+        .set_max_records(Some(102))
+        .set_marker(Some("marker-3".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_cache_subnet_groups::DescribeCacheSubnetGroupsOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_cache_subnet_groups(Some(vec![
+            sdk::CacheSubnetGroup::builder()
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-4".to_owned()))
+                .set_cache_subnet_group_description(Some(
+                    "cache-subnet-group-description-5".to_owned(),
+                ))
+                .set_vpc_id(Some("vpc-id-6".to_owned()))
+                .set_subnets(Some(vec![
+                    sdk::Subnet::builder()
+                        .set_subnet_identifier(Some("subnet-identifier-9".to_owned()))
+                        .set_subnet_availability_zone(Some(
+                            sdk::AvailabilityZone::builder()
+                                .set_name(Some("name-11".to_owned()))
+                                .build(),
+                        ))
+                        .set_subnet_outpost(Some(
+                            sdk::SubnetOutpost::builder()
+                                .set_subnet_outpost_arn(Some("subnet-outpost-arn-13".to_owned()))
+                                .build(),
+                        ))
+                        .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
+                        .build(),
+                ]))
+                .set_arn(Some("arn-16".to_owned()))
+                .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeCacheSubnetGroupsResponse::from(output),
+        pb::DescribeCacheSubnetGroupsResponse {
+            marker: Some("marker-1".into()),
+            cache_subnet_groups: vec![pb::CacheSubnetGroup {
+                cache_subnet_group_name: Some("cache-subnet-group-name-4".into()),
+                cache_subnet_group_description: Some("cache-subnet-group-description-5".into()),
+                vpc_id: Some("vpc-id-6".into()),
+                subnets: vec![pb::Subnet {
+                    subnet_identifier: Some("subnet-identifier-9".into()),
+                    subnet_availability_zone: Some(pb::AvailabilityZone {
+                        name: Some("name-11".into()),
+                    }),
+                    subnet_outpost: Some(pb::SubnetOutpost {
+                        subnet_outpost_arn: Some("subnet-outpost-arn-13".into()),
+                    }),
+                    supported_network_types: vec![pb::NetworkType::DualStack as i32],
+                }],
+                arn: Some("arn-16".into()),
+                supported_network_types: vec![pb::NetworkType::DualStack as i32],
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_cache_subnet_groups_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_cache_subnet_groups::DescribeCacheSubnetGroupsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 1] = [(
+        "CacheSubnetGroupNotFoundFault",
+        (
+            "CacheSubnetGroupNotFoundFault",
+            Code::NotFound,
+            "CACHE_SUBNET_GROUP_NOT_FOUND",
+        ),
+        Resource(
+            "elasticache.v1.CacheSubnetGroup",
+            "cache-subnet-group-name-1",
+        ),
+        || {
+            E::CacheSubnetGroupNotFoundFault(
+                f::CacheSubnetGroupNotFoundFault::builder()
+                    .message(FAULT_MESSAGE)
+                    .build(),
+            )
+        },
+    )];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_cache_subnet_groups).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_cache_subnet_groups_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeCacheSubnetGroups", row, want);
+    }
+}
+
+/// The DescribeEngineDefaultParameters request with every member set (valid, so it reaches the SDK).
+fn full_describe_engine_default_parameters_request() -> pb::DescribeEngineDefaultParametersRequest {
+    pb::DescribeEngineDefaultParametersRequest {
+        cache_parameter_group_family: "cache-parameter-group-family-1".into(),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+    }
+}
+
+#[test]
+fn generated_describe_engine_default_parameters_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_engine_default_parameters_request(),
+        mocked(&[]).describe_engine_default_parameters(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::describe_engine_default_parameters::DescribeEngineDefaultParametersInput::builder()
+            .set_cache_parameter_group_family(Some("cache-parameter-group-family-1".to_owned()))
+            .set_max_records(Some(102))
+            .set_marker(Some("marker-3".to_owned()))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::describe_engine_default_parameters::DescribeEngineDefaultParametersOutput::builder(
+        )
+        .set_engine_defaults(Some(
+            sdk::EngineDefaults::builder()
+                .set_cache_parameter_group_family(Some("cache-parameter-group-family-2".to_owned()))
+                .set_marker(Some("marker-3".to_owned()))
+                .set_parameters(Some(vec![
+                    sdk::Parameter::builder()
+                        .set_parameter_name(Some("parameter-name-6".to_owned()))
+                        .set_parameter_value(Some("parameter-value-7".to_owned()))
+                        .set_description(Some("description-8".to_owned()))
+                        .set_source(Some("source-9".to_owned()))
+                        .set_data_type(Some("data-type-10".to_owned()))
+                        .set_allowed_values(Some("allowed-values-11".to_owned()))
+                        .set_is_modifiable(Some(true))
+                        .set_minimum_engine_version(Some("minimum-engine-version-13".to_owned()))
+                        .set_change_type(Some(sdk::ChangeType::RequiresReboot))
+                        .build(),
+                ]))
+                .set_cache_node_type_specific_parameters(Some(vec![
+                    sdk::CacheNodeTypeSpecificParameter::builder()
+                        .set_parameter_name(Some("parameter-name-17".to_owned()))
+                        .set_description(Some("description-18".to_owned()))
+                        .set_source(Some("source-19".to_owned()))
+                        .set_data_type(Some("data-type-20".to_owned()))
+                        .set_allowed_values(Some("allowed-values-21".to_owned()))
+                        .set_is_modifiable(Some(true))
+                        .set_minimum_engine_version(Some("minimum-engine-version-23".to_owned()))
+                        .set_cache_node_type_specific_values(Some(vec![
+                            sdk::CacheNodeTypeSpecificValue::builder()
+                                .set_cache_node_type(Some("cache-node-type-26".to_owned()))
+                                .set_value(Some("value-27".to_owned()))
+                                .build(),
+                        ]))
+                        .set_change_type(Some(sdk::ChangeType::RequiresReboot))
+                        .build(),
+                ]))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::DescribeEngineDefaultParametersResponse::from(output),
+        pb::DescribeEngineDefaultParametersResponse {
+            engine_defaults: Some(pb::EngineDefaults {
+                cache_parameter_group_family: Some("cache-parameter-group-family-2".into()),
+                marker: Some("marker-3".into()),
+                parameters: vec![pb::Parameter {
+                    parameter_name: Some("parameter-name-6".into()),
+                    parameter_value: Some("parameter-value-7".into()),
+                    description: Some("description-8".into()),
+                    source: Some("source-9".into()),
+                    data_type: Some("data-type-10".into()),
+                    allowed_values: Some("allowed-values-11".into()),
+                    is_modifiable: Some(true),
+                    minimum_engine_version: Some("minimum-engine-version-13".into()),
+                    change_type: Some(pb::ChangeType::RequiresReboot as i32),
+                }],
+                cache_node_type_specific_parameters: vec![pb::CacheNodeTypeSpecificParameter {
+                    parameter_name: Some("parameter-name-17".into()),
+                    description: Some("description-18".into()),
+                    source: Some("source-19".into()),
+                    data_type: Some("data-type-20".into()),
+                    allowed_values: Some("allowed-values-21".into()),
+                    is_modifiable: Some(true),
+                    minimum_engine_version: Some("minimum-engine-version-23".into()),
+                    cache_node_type_specific_values: vec![pb::CacheNodeTypeSpecificValue {
+                        cache_node_type: Some("cache-node-type-26".into()),
+                        value: Some("value-27".into()),
+                    }],
+                    change_type: Some(pb::ChangeType::RequiresReboot as i32),
+                }],
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_engine_default_parameters_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_engine_default_parameters::DescribeEngineDefaultParametersError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_engine_default_parameters).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_engine_default_parameters_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeEngineDefaultParameters", row, want);
+    }
+}
+
+/// The DescribeEvents request with every member set (valid, so it reaches the SDK).
+fn full_describe_events_request() -> pb::DescribeEventsRequest {
+    pb::DescribeEventsRequest {
+        source_identifier: Some("source-identifier-1".into()),
+        source_type: Some(pb::SourceType::UserGroup as i32),
+        start_time: Some(prost_types::Timestamp {
+            seconds: 1700000003,
+            nanos: 0,
+        }),
+        end_time: Some(prost_types::Timestamp {
+            seconds: 1700000004,
+            nanos: 0,
+        }),
+        duration: Some(105),
+        max_records: Some(106),
+        marker: Some("marker-7".into()),
+    }
+}
+
+#[test]
+fn generated_describe_events_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_events_request(),
+        mocked(&[]).describe_events(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_events::DescribeEventsInput::builder()
+        .set_source_identifier(Some("source-identifier-1".to_owned()))
+        .set_source_type(Some(sdk::SourceType::UserGroup))
+        .set_start_time(Some(aws_smithy_types::DateTime::from_secs(1700000003)))
+        .set_end_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
+        .set_duration(Some(105))
+        .set_max_records(Some(106))
+        .set_marker(Some("marker-7".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_events::DescribeEventsOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_events(Some(vec![
+            sdk::Event::builder()
+                .set_source_identifier(Some("source-identifier-4".to_owned()))
+                .set_source_type(Some(sdk::SourceType::UserGroup))
+                .set_message(Some("message-6".to_owned()))
+                .set_date(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeEventsResponse::from(output),
+        pb::DescribeEventsResponse {
+            marker: Some("marker-1".into()),
+            events: vec![pb::Event {
+                source_identifier: Some("source-identifier-4".into()),
+                source_type: Some(pb::SourceType::UserGroup as i32),
+                message: Some("message-6".into()),
+                date: Some(prost_types::Timestamp {
+                    seconds: 1700000007,
+                    nanos: 0
+                }),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_events_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_events::DescribeEventsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_events).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_events_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeEvents", row, want);
+    }
+}
+
+/// The DescribeGlobalReplicationGroups request with every member set (valid, so it reaches the SDK).
+fn full_describe_global_replication_groups_request() -> pb::DescribeGlobalReplicationGroupsRequest {
+    pb::DescribeGlobalReplicationGroupsRequest {
+        global_replication_group_id: Some("global-replication-group-id-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+        show_member_info: Some(true),
+    }
+}
+
+#[test]
+fn generated_describe_global_replication_groups_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_global_replication_groups_request(),
+        mocked(&[]).describe_global_replication_groups(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::describe_global_replication_groups::DescribeGlobalReplicationGroupsInput::builder()
+            .set_global_replication_group_id(Some("global-replication-group-id-1".to_owned()))
+            .set_max_records(Some(102))
+            .set_marker(Some("marker-3".to_owned()))
+            .set_show_member_info(Some(true))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::describe_global_replication_groups::DescribeGlobalReplicationGroupsOutput::builder(
+        )
+        .set_marker(Some("marker-1".to_owned()))
+        .set_global_replication_groups(Some(vec![
+            sdk::GlobalReplicationGroup::builder()
+                .set_global_replication_group_id(Some("global-replication-group-id-4".to_owned()))
+                .set_global_replication_group_description(Some(
+                    "global-replication-group-description-5".to_owned(),
+                ))
+                .set_status(Some("status-6".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
+                .set_engine(Some("engine-8".to_owned()))
+                .set_engine_version(Some("engine-version-9".to_owned()))
+                .set_members(Some(vec![
+                    sdk::GlobalReplicationGroupMember::builder()
+                        .set_replication_group_id(Some("replication-group-id-12".to_owned()))
+                        .set_replication_group_region(Some(
+                            "replication-group-region-13".to_owned(),
+                        ))
+                        .set_role(Some("role-14".to_owned()))
+                        .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                        .set_status(Some("status-16".to_owned()))
+                        .build(),
+                ]))
+                .set_cluster_enabled(Some(true))
+                .set_global_node_groups(Some(vec![
+                    sdk::GlobalNodeGroup::builder()
+                        .set_global_node_group_id(Some("global-node-group-id-20".to_owned()))
+                        .set_slots(Some("slots-21".to_owned()))
+                        .build(),
+                ]))
+                .set_auth_token_enabled(Some(true))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_arn(Some("arn-25".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeGlobalReplicationGroupsResponse::from(output),
+        pb::DescribeGlobalReplicationGroupsResponse {
+            marker: Some("marker-1".into()),
+            global_replication_groups: vec![pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-4".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-5".into()
+                ),
+                status: Some("status-6".into()),
+                cache_node_type: Some("cache-node-type-7".into()),
+                engine: Some("engine-8".into()),
+                engine_version: Some("engine-version-9".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-12".into()),
+                    replication_group_region: Some("replication-group-region-13".into()),
+                    role: Some("role-14".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-16".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-20".into()),
+                    slots: Some("slots-21".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-25".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_global_replication_groups_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_global_replication_groups::DescribeGlobalReplicationGroupsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_global_replication_groups).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_global_replication_groups_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeGlobalReplicationGroups", row, want);
+    }
+}
+
+/// The DescribeReplicationGroups request with every member set (valid, so it reaches the SDK).
+fn full_describe_replication_groups_request() -> pb::DescribeReplicationGroupsRequest {
+    pb::DescribeReplicationGroupsRequest {
+        replication_group_id: Some("replication-group-id-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+    }
+}
+
+#[test]
+fn generated_describe_replication_groups_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_replication_groups_request(),
+        mocked(&[]).describe_replication_groups(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_replication_groups::DescribeReplicationGroupsInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_max_records(Some(102))
+        .set_marker(Some("marker-3".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_replication_groups::DescribeReplicationGroupsOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_replication_groups(Some(vec![
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-4".to_owned()))
+                .set_description(Some("description-5".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-7".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-8".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-9".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-11".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(15.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-19".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-21".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-28".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-30".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-36".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-39".to_owned()))
+                        .set_status(Some("status-40".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-42".to_owned()))
+                                .set_port(Some(143))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-45".to_owned()))
+                                .set_port(Some(146))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-47".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-50".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-51".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-53".to_owned()))
+                                        .set_port(Some(154))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-55".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-56".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-57".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-58".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-62".to_owned()))
+                        .set_port(Some(163))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(164))
+                .set_snapshot_window(Some("snapshot-window-65".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-67".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000069,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-73".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-74".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-76".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-78".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-85".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-87".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-90".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000091,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-98".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeReplicationGroupsResponse::from(output),
+        pb::DescribeReplicationGroupsResponse {
+            marker: Some("marker-1".into()),
+            replication_groups: vec![pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-4".into()),
+                description: Some("description-5".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-7".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-8".into()
+                    ),
+                }),
+                status: Some("status-9".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-11".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(15.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-19".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-21".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-28".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-30".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-36".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-39".into()),
+                    status: Some("status-40".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-42".into()),
+                        port: Some(143),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-45".into()),
+                        port: Some(146),
+                    }),
+                    slots: Some("slots-47".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-50".into()),
+                        cache_node_id: Some("cache-node-id-51".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-53".into()),
+                            port: Some(154),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-55".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-56".into()),
+                        current_role: Some("current-role-57".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-58".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-62".into()),
+                    port: Some(163),
+                }),
+                snapshot_retention_limit: Some(164),
+                snapshot_window: Some("snapshot-window-65".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-67".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000069,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-73".into()],
+                kms_key_id: Some("kms-key-id-74".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-76".into()),
+                user_group_ids: vec!["user-group-ids-78".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-85".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-87".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-90".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000091,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-98".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_replication_groups_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_replication_groups::DescribeReplicationGroupsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_replication_groups).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_replication_groups_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeReplicationGroups", row, want);
+    }
+}
+
+/// The DescribeReservedCacheNodes request with every member set (valid, so it reaches the SDK).
+fn full_describe_reserved_cache_nodes_request() -> pb::DescribeReservedCacheNodesRequest {
+    pb::DescribeReservedCacheNodesRequest {
+        reserved_cache_node_id: Some("reserved-cache-node-id-1".into()),
+        reserved_cache_nodes_offering_id: Some("reserved-cache-nodes-offering-id-2".into()),
+        cache_node_type: Some("cache-node-type-3".into()),
+        duration: Some("duration-4".into()),
+        product_description: Some("product-description-5".into()),
+        offering_type: Some("offering-type-6".into()),
+        max_records: Some(107),
+        marker: Some("marker-8".into()),
+    }
+}
+
+#[test]
+fn generated_describe_reserved_cache_nodes_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_reserved_cache_nodes_request(),
+        mocked(&[]).describe_reserved_cache_nodes(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_reserved_cache_nodes::DescribeReservedCacheNodesInput::builder()
+        .set_reserved_cache_node_id(Some("reserved-cache-node-id-1".to_owned()))
+        .set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-2".to_owned()))
+        .set_cache_node_type(Some("cache-node-type-3".to_owned()))
+        .set_duration(Some("duration-4".to_owned()))
+        .set_product_description(Some("product-description-5".to_owned()))
+        .set_offering_type(Some("offering-type-6".to_owned()))
+        .set_max_records(Some(107))
+        .set_marker(Some("marker-8".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_reserved_cache_nodes::DescribeReservedCacheNodesOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_reserved_cache_nodes(Some(vec![
+            sdk::ReservedCacheNode::builder()
+                .set_reserved_cache_node_id(Some("reserved-cache-node-id-4".to_owned()))
+                .set_reserved_cache_nodes_offering_id(Some(
+                    "reserved-cache-nodes-offering-id-5".to_owned(),
+                ))
+                .set_cache_node_type(Some("cache-node-type-6".to_owned()))
+                .set_start_time(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
+                .set_duration(Some(108))
+                .set_fixed_price(Some(9.5))
+                .set_usage_price(Some(10.5))
+                .set_cache_node_count(Some(111))
+                .set_product_description(Some("product-description-12".to_owned()))
+                .set_offering_type(Some("offering-type-13".to_owned()))
+                .set_state(Some("state-14".to_owned()))
+                .set_recurring_charges(Some(vec![
+                    sdk::RecurringCharge::builder()
+                        .set_recurring_charge_amount(Some(17.5))
+                        .set_recurring_charge_frequency(Some(
+                            "recurring-charge-frequency-18".to_owned(),
+                        ))
+                        .build(),
+                ]))
+                .set_reservation_arn(Some("reservation-arn-19".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeReservedCacheNodesResponse::from(output),
+        pb::DescribeReservedCacheNodesResponse {
+            marker: Some("marker-1".into()),
+            reserved_cache_nodes: vec![pb::ReservedCacheNode {
+                reserved_cache_node_id: Some("reserved-cache-node-id-4".into()),
+                reserved_cache_nodes_offering_id: Some("reserved-cache-nodes-offering-id-5".into()),
+                cache_node_type: Some("cache-node-type-6".into()),
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 1700000007,
+                    nanos: 0
+                }),
+                duration: Some(108),
+                fixed_price: Some(9.5),
+                usage_price: Some(10.5),
+                cache_node_count: Some(111),
+                product_description: Some("product-description-12".into()),
+                offering_type: Some("offering-type-13".into()),
+                state: Some("state-14".into()),
+                recurring_charges: vec![pb::RecurringCharge {
+                    recurring_charge_amount: Some(17.5),
+                    recurring_charge_frequency: Some("recurring-charge-frequency-18".into()),
+                }],
+                reservation_arn: Some("reservation-arn-19".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_reserved_cache_nodes_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_reserved_cache_nodes::DescribeReservedCacheNodesError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodeNotFoundFault",
+            (
+                "ReservedCacheNodeNotFound",
+                Code::NotFound,
+                "RESERVED_CACHE_NODE_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.ReservedCacheNode",
+                "reserved-cache-node-id-1",
+            ),
+            || {
+                E::ReservedCacheNodeNotFoundFault(
+                    f::ReservedCacheNodeNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::describe_reserved_cache_nodes).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_reserved_cache_nodes_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeReservedCacheNodes", row, want);
+    }
+}
+
+/// The DescribeReservedCacheNodesOfferings request with every member set (valid, so it reaches the SDK).
+fn full_describe_reserved_cache_nodes_offerings_request()
+-> pb::DescribeReservedCacheNodesOfferingsRequest {
+    pb::DescribeReservedCacheNodesOfferingsRequest {
+        reserved_cache_nodes_offering_id: Some("reserved-cache-nodes-offering-id-1".into()),
+        cache_node_type: Some("cache-node-type-2".into()),
+        duration: Some("duration-3".into()),
+        product_description: Some("product-description-4".into()),
+        offering_type: Some("offering-type-5".into()),
+        max_records: Some(106),
+        marker: Some("marker-7".into()),
+    }
+}
+
+#[test]
+fn generated_describe_reserved_cache_nodes_offerings_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_reserved_cache_nodes_offerings_request(),
+        mocked(&[]).describe_reserved_cache_nodes_offerings(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsInput::builder().set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-1".to_owned())).set_cache_node_type(Some("cache-node-type-2".to_owned())).set_duration(Some("duration-3".to_owned())).set_product_description(Some("product-description-4".to_owned())).set_offering_type(Some("offering-type-5".to_owned())).set_max_records(Some(106)).set_marker(Some("marker-7".to_owned())).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsOutput::builder().set_marker(Some("marker-1".to_owned())).set_reserved_cache_nodes_offerings(Some(vec![sdk::ReservedCacheNodesOffering::builder().set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_duration(Some(106)).set_fixed_price(Some(7.5)).set_usage_price(Some(8.5)).set_product_description(Some("product-description-9".to_owned())).set_offering_type(Some("offering-type-10".to_owned())).set_recurring_charges(Some(vec![sdk::RecurringCharge::builder().set_recurring_charge_amount(Some(13.5)).set_recurring_charge_frequency(Some("recurring-charge-frequency-14".to_owned())).build()])).build()])).build();
+    assert_eq!(
+        pb::DescribeReservedCacheNodesOfferingsResponse::from(output),
+        pb::DescribeReservedCacheNodesOfferingsResponse {
+            marker: Some("marker-1".into()),
+            reserved_cache_nodes_offerings: vec![pb::ReservedCacheNodesOffering {
+                reserved_cache_nodes_offering_id: Some("reserved-cache-nodes-offering-id-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                duration: Some(106),
+                fixed_price: Some(7.5),
+                usage_price: Some(8.5),
+                product_description: Some("product-description-9".into()),
+                offering_type: Some("offering-type-10".into()),
+                recurring_charges: vec![pb::RecurringCharge {
+                    recurring_charge_amount: Some(13.5),
+                    recurring_charge_frequency: Some("recurring-charge-frequency-14".into()),
+                }],
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_reserved_cache_nodes_offerings_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodesOfferingNotFoundFault",
+            (
+                "ReservedCacheNodesOfferingNotFound",
+                Code::NotFound,
+                "RESERVED_CACHE_NODES_OFFERING_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.ReservedCacheNodesOffering",
+                "reserved-cache-nodes-offering-id-1",
+            ),
+            || {
+                E::ReservedCacheNodesOfferingNotFoundFault(
+                    f::ReservedCacheNodesOfferingNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_reserved_cache_nodes_offerings)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_describe_reserved_cache_nodes_offerings_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "DescribeReservedCacheNodesOfferings",
+            row,
+            want,
+        );
+    }
+}
+
+/// The DescribeServiceUpdates request with every member set (valid, so it reaches the SDK).
+fn full_describe_service_updates_request() -> pb::DescribeServiceUpdatesRequest {
+    pb::DescribeServiceUpdatesRequest {
+        service_update_name: Some("service-update-name-1".into()),
+        service_update_status: vec![pb::ServiceUpdateStatus::Expired as i32],
+        max_records: Some(104),
+        marker: Some("marker-5".into()),
+    }
+}
+
+#[test]
+fn generated_describe_service_updates_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_service_updates_request(),
+        mocked(&[]).describe_service_updates(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_service_updates::DescribeServiceUpdatesInput::builder()
+        .set_service_update_name(Some("service-update-name-1".to_owned()))
+        .set_service_update_status(Some(vec![sdk::ServiceUpdateStatus::Expired]))
+        .set_max_records(Some(104))
+        .set_marker(Some("marker-5".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_service_updates::DescribeServiceUpdatesOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_service_updates(Some(vec![
+            sdk::ServiceUpdate::builder()
+                .set_service_update_name(Some("service-update-name-4".to_owned()))
+                .set_service_update_release_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000005,
+                )))
+                .set_service_update_end_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000006,
+                )))
+                .set_service_update_severity(Some(sdk::ServiceUpdateSeverity::Low))
+                .set_service_update_recommended_apply_by_date(Some(
+                    aws_smithy_types::DateTime::from_secs(1700000008),
+                ))
+                .set_service_update_status(Some(sdk::ServiceUpdateStatus::Expired))
+                .set_service_update_description(Some("service-update-description-10".to_owned()))
+                .set_service_update_type(Some(sdk::ServiceUpdateType::SecurityUpdate))
+                .set_engine(Some("engine-12".to_owned()))
+                .set_engine_version(Some("engine-version-13".to_owned()))
+                .set_auto_update_after_recommended_apply_by_date(Some(true))
+                .set_estimated_update_time(Some("estimated-update-time-15".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeServiceUpdatesResponse::from(output),
+        pb::DescribeServiceUpdatesResponse {
+            marker: Some("marker-1".into()),
+            service_updates: vec![pb::ServiceUpdate {
+                service_update_name: Some("service-update-name-4".into()),
+                service_update_release_date: Some(prost_types::Timestamp {
+                    seconds: 1700000005,
+                    nanos: 0
+                }),
+                service_update_end_date: Some(prost_types::Timestamp {
+                    seconds: 1700000006,
+                    nanos: 0
+                }),
+                service_update_severity: Some(pb::ServiceUpdateSeverity::Low as i32),
+                service_update_recommended_apply_by_date: Some(prost_types::Timestamp {
+                    seconds: 1700000008,
+                    nanos: 0
+                }),
+                service_update_status: Some(pb::ServiceUpdateStatus::Expired as i32),
+                service_update_description: Some("service-update-description-10".into()),
+                service_update_type: Some(pb::ServiceUpdateType::SecurityUpdate as i32),
+                engine: Some("engine-12".into()),
+                engine_version: Some("engine-version-13".into()),
+                auto_update_after_recommended_apply_by_date: Some(true),
+                estimated_update_time: Some("estimated-update-time-15".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_service_updates_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_service_updates::DescribeServiceUpdatesError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceUpdateNotFoundFault",
+            (
+                "ServiceUpdateNotFoundFault",
+                Code::NotFound,
+                "SERVICE_UPDATE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServiceUpdate", "service-update-name-1"),
+            || {
+                E::ServiceUpdateNotFoundFault(
+                    f::ServiceUpdateNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_service_updates).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_service_updates_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeServiceUpdates", row, want);
+    }
+}
+
+/// The DescribeSnapshots request with every member set (valid, so it reaches the SDK).
+fn full_describe_snapshots_request() -> pb::DescribeSnapshotsRequest {
+    pb::DescribeSnapshotsRequest {
+        replication_group_id: Some("replication-group-id-1".into()),
+        cache_cluster_id: Some("cache-cluster-id-2".into()),
+        snapshot_name: Some("snapshot-name-3".into()),
+        snapshot_source: Some("snapshot-source-4".into()),
+        marker: Some("marker-5".into()),
+        max_records: Some(106),
+        show_node_group_config: Some(true),
+    }
+}
+
+#[test]
+fn generated_describe_snapshots_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_snapshots_request(),
+        mocked(&[]).describe_snapshots(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_snapshots::DescribeSnapshotsInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
+        .set_snapshot_name(Some("snapshot-name-3".to_owned()))
+        .set_snapshot_source(Some("snapshot-source-4".to_owned()))
+        .set_marker(Some("marker-5".to_owned()))
+        .set_max_records(Some(106))
+        .set_show_node_group_config(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_snapshots::DescribeSnapshotsOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_snapshots(Some(vec![
+            sdk::Snapshot::builder()
+                .set_snapshot_name(Some("snapshot-name-4".to_owned()))
+                .set_replication_group_id(Some("replication-group-id-5".to_owned()))
+                .set_replication_group_description(Some(
+                    "replication-group-description-6".to_owned(),
+                ))
+                .set_cache_cluster_id(Some("cache-cluster-id-7".to_owned()))
+                .set_snapshot_status(Some("snapshot-status-8".to_owned()))
+                .set_snapshot_source(Some("snapshot-source-9".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-10".to_owned()))
+                .set_engine(Some("engine-11".to_owned()))
+                .set_engine_version(Some("engine-version-12".to_owned()))
+                .set_num_cache_nodes(Some(113))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-14".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-15".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000016,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-17".to_owned(),
+                ))
+                .set_topic_arn(Some("topic-arn-18".to_owned()))
+                .set_port(Some(119))
+                .set_cache_parameter_group_name(Some("cache-parameter-group-name-20".to_owned()))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-21".to_owned()))
+                .set_vpc_id(Some("vpc-id-22".to_owned()))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_snapshot_retention_limit(Some(124))
+                .set_snapshot_window(Some("snapshot-window-25".to_owned()))
+                .set_num_node_groups(Some(126))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_node_snapshots(Some(vec![
+                    sdk::NodeSnapshot::builder()
+                        .set_cache_cluster_id(Some("cache-cluster-id-30".to_owned()))
+                        .set_node_group_id(Some("node-group-id-31".to_owned()))
+                        .set_cache_node_id(Some("cache-node-id-32".to_owned()))
+                        .set_node_group_configuration(Some(
+                            sdk::NodeGroupConfiguration::builder()
+                                .set_node_group_id(Some("34".to_owned()))
+                                .set_slots(Some("slots-35".to_owned()))
+                                .set_replica_count(Some(136))
+                                .set_primary_availability_zone(Some(
+                                    "primary-availability-zone-37".to_owned(),
+                                ))
+                                .set_replica_availability_zones(Some(vec![
+                                    "replica-availability-zones-39".to_owned(),
+                                ]))
+                                .set_primary_outpost_arn(Some("primary-outpost-arn-40".to_owned()))
+                                .set_replica_outpost_arns(Some(vec![
+                                    "replica-outpost-arns-42".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_cache_size(Some("cache-size-43".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000044,
+                        )))
+                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000045,
+                        )))
+                        .build(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-46".to_owned()))
+                .set_arn(Some("arn-47".to_owned()))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeSnapshotsResponse::from(output),
+        pb::DescribeSnapshotsResponse {
+            marker: Some("marker-1".into()),
+            snapshots: vec![pb::Snapshot {
+                snapshot_name: Some("snapshot-name-4".into()),
+                replication_group_id: Some("replication-group-id-5".into()),
+                replication_group_description: Some("replication-group-description-6".into()),
+                cache_cluster_id: Some("cache-cluster-id-7".into()),
+                snapshot_status: Some("snapshot-status-8".into()),
+                snapshot_source: Some("snapshot-source-9".into()),
+                cache_node_type: Some("cache-node-type-10".into()),
+                engine: Some("engine-11".into()),
+                engine_version: Some("engine-version-12".into()),
+                num_cache_nodes: Some(113),
+                preferred_availability_zone: Some("preferred-availability-zone-14".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-15".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000016,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-17".into()),
+                topic_arn: Some("topic-arn-18".into()),
+                port: Some(119),
+                cache_parameter_group_name: Some("cache-parameter-group-name-20".into()),
+                cache_subnet_group_name: Some("cache-subnet-group-name-21".into()),
+                vpc_id: Some("vpc-id-22".into()),
+                auto_minor_version_upgrade: Some(true),
+                snapshot_retention_limit: Some(124),
+                snapshot_window: Some("snapshot-window-25".into()),
+                num_node_groups: Some(126),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                node_snapshots: vec![pb::NodeSnapshot {
+                    cache_cluster_id: Some("cache-cluster-id-30".into()),
+                    node_group_id: Some("node-group-id-31".into()),
+                    cache_node_id: Some("cache-node-id-32".into()),
+                    node_group_configuration: Some(pb::NodeGroupConfiguration {
+                        node_group_id: Some("34".into()),
+                        slots: Some("slots-35".into()),
+                        replica_count: Some(136),
+                        primary_availability_zone: Some("primary-availability-zone-37".into()),
+                        replica_availability_zones: vec!["replica-availability-zones-39".into()],
+                        primary_outpost_arn: Some("primary-outpost-arn-40".into()),
+                        replica_outpost_arns: vec!["replica-outpost-arns-42".into()],
+                    }),
+                    cache_size: Some("cache-size-43".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000044,
+                        nanos: 0
+                    }),
+                    snapshot_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000045,
+                        nanos: 0
+                    }),
+                }],
+                kms_key_id: Some("kms-key-id-46".into()),
+                arn: Some("arn-47".into()),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                durability: Some(pb::Durability::Disabled as i32),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_snapshots_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_snapshots::DescribeSnapshotsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-2"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotNotFoundFault",
+            (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                "SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.Snapshot", "snapshot-name-3"),
+            || {
+                E::SnapshotNotFoundFault(
+                    f::SnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_snapshots).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_snapshots_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeSnapshots", row, want);
+    }
+}
+
+/// The DescribeUpdateActions request with every member set (valid, so it reaches the SDK).
+fn full_describe_update_actions_request() -> pb::DescribeUpdateActionsRequest {
+    pb::DescribeUpdateActionsRequest {
+        service_update_name: Some("service-update-name-1".into()),
+        replication_group_ids: vec!["replication-group-ids-3".into()],
+        cache_cluster_ids: vec!["cache-cluster-ids-5".into()],
+        engine: Some("engine-6".into()),
+        service_update_status: vec![pb::ServiceUpdateStatus::Expired as i32],
+        service_update_time_range: Some(pb::TimeRangeFilter {
+            start_time: Some(prost_types::Timestamp {
+                seconds: 1700000010,
+                nanos: 0,
+            }),
+            end_time: Some(prost_types::Timestamp {
+                seconds: 1700000011,
+                nanos: 0,
+            }),
+        }),
+        update_action_status: vec![pb::UpdateActionStatus::NotApplicable as i32],
+        show_node_level_update_status: Some(true),
+        max_records: Some(115),
+        marker: Some("marker-16".into()),
+    }
+}
+
+#[test]
+fn generated_describe_update_actions_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_update_actions_request(),
+        mocked(&[]).describe_update_actions(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_update_actions::DescribeUpdateActionsInput::builder()
+        .set_service_update_name(Some("service-update-name-1".to_owned()))
+        .set_replication_group_ids(Some(vec!["replication-group-ids-3".to_owned()]))
+        .set_cache_cluster_ids(Some(vec!["cache-cluster-ids-5".to_owned()]))
+        .set_engine(Some("engine-6".to_owned()))
+        .set_service_update_status(Some(vec![sdk::ServiceUpdateStatus::Expired]))
+        .set_service_update_time_range(Some(
+            sdk::TimeRangeFilter::builder()
+                .set_start_time(Some(aws_smithy_types::DateTime::from_secs(1700000010)))
+                .set_end_time(Some(aws_smithy_types::DateTime::from_secs(1700000011)))
+                .build(),
+        ))
+        .set_update_action_status(Some(vec![sdk::UpdateActionStatus::NotApplicable]))
+        .set_show_node_level_update_status(Some(true))
+        .set_max_records(Some(115))
+        .set_marker(Some("marker-16".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_update_actions::DescribeUpdateActionsOutput::builder()
+        .set_marker(Some("marker-1".to_owned()))
+        .set_update_actions(Some(vec![
+            sdk::UpdateAction::builder()
+                .set_replication_group_id(Some("replication-group-id-4".to_owned()))
+                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
+                .set_service_update_name(Some("service-update-name-6".to_owned()))
+                .set_service_update_release_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000007,
+                )))
+                .set_service_update_severity(Some(sdk::ServiceUpdateSeverity::Low))
+                .set_service_update_status(Some(sdk::ServiceUpdateStatus::Expired))
+                .set_service_update_recommended_apply_by_date(Some(
+                    aws_smithy_types::DateTime::from_secs(1700000010),
+                ))
+                .set_service_update_type(Some(sdk::ServiceUpdateType::SecurityUpdate))
+                .set_update_action_available_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000012,
+                )))
+                .set_update_action_status(Some(sdk::UpdateActionStatus::NotApplicable))
+                .set_nodes_updated(Some("nodes-updated-14".to_owned()))
+                .set_update_action_status_modified_date(Some(
+                    aws_smithy_types::DateTime::from_secs(1700000015),
+                ))
+                .set_sla_met(Some(sdk::SlaMet::Na))
+                .set_node_group_update_status(Some(vec![
+                    sdk::NodeGroupUpdateStatus::builder()
+                        .set_node_group_id(Some("node-group-id-19".to_owned()))
+                        .set_node_group_member_update_status(Some(vec![
+                            sdk::NodeGroupMemberUpdateStatus::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-22".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-23".to_owned()))
+                                .set_node_update_status(Some(sdk::NodeUpdateStatus::Complete))
+                                .set_node_deletion_date(Some(
+                                    aws_smithy_types::DateTime::from_secs(1700000025),
+                                ))
+                                .set_node_update_start_date(Some(
+                                    aws_smithy_types::DateTime::from_secs(1700000026),
+                                ))
+                                .set_node_update_end_date(Some(
+                                    aws_smithy_types::DateTime::from_secs(1700000027),
+                                ))
+                                .set_node_update_initiated_by(Some(
+                                    sdk::NodeUpdateInitiatedBy::Customer,
+                                ))
+                                .set_node_update_initiated_date(Some(
+                                    aws_smithy_types::DateTime::from_secs(1700000029),
+                                ))
+                                .set_node_update_status_modified_date(Some(
+                                    aws_smithy_types::DateTime::from_secs(1700000030),
+                                ))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_cache_node_update_status(Some(vec![
+                    sdk::CacheNodeUpdateStatus::builder()
+                        .set_cache_node_id(Some("cache-node-id-33".to_owned()))
+                        .set_node_update_status(Some(sdk::NodeUpdateStatus::Complete))
+                        .set_node_deletion_date(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000035,
+                        )))
+                        .set_node_update_start_date(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000036,
+                        )))
+                        .set_node_update_end_date(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000037,
+                        )))
+                        .set_node_update_initiated_by(Some(sdk::NodeUpdateInitiatedBy::Customer))
+                        .set_node_update_initiated_date(Some(
+                            aws_smithy_types::DateTime::from_secs(1700000039),
+                        ))
+                        .set_node_update_status_modified_date(Some(
+                            aws_smithy_types::DateTime::from_secs(1700000040),
+                        ))
+                        .build(),
+                ]))
+                .set_estimated_update_time(Some("estimated-update-time-41".to_owned()))
+                .set_engine(Some("engine-42".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::DescribeUpdateActionsResponse::from(output),
+        pb::DescribeUpdateActionsResponse {
+            marker: Some("marker-1".into()),
+            update_actions: vec![pb::UpdateAction {
+                replication_group_id: Some("replication-group-id-4".into()),
+                cache_cluster_id: Some("cache-cluster-id-5".into()),
+                service_update_name: Some("service-update-name-6".into()),
+                service_update_release_date: Some(prost_types::Timestamp {
+                    seconds: 1700000007,
+                    nanos: 0
+                }),
+                service_update_severity: Some(pb::ServiceUpdateSeverity::Low as i32),
+                service_update_status: Some(pb::ServiceUpdateStatus::Expired as i32),
+                service_update_recommended_apply_by_date: Some(prost_types::Timestamp {
+                    seconds: 1700000010,
+                    nanos: 0
+                }),
+                service_update_type: Some(pb::ServiceUpdateType::SecurityUpdate as i32),
+                update_action_available_date: Some(prost_types::Timestamp {
+                    seconds: 1700000012,
+                    nanos: 0
+                }),
+                update_action_status: Some(pb::UpdateActionStatus::NotApplicable as i32),
+                nodes_updated: Some("nodes-updated-14".into()),
+                update_action_status_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000015,
+                    nanos: 0
+                }),
+                sla_met: Some(pb::SlaMet::NA as i32),
+                node_group_update_status: vec![pb::NodeGroupUpdateStatus {
+                    node_group_id: Some("node-group-id-19".into()),
+                    node_group_member_update_status: vec![pb::NodeGroupMemberUpdateStatus {
+                        cache_cluster_id: Some("cache-cluster-id-22".into()),
+                        cache_node_id: Some("cache-node-id-23".into()),
+                        node_update_status: Some(pb::NodeUpdateStatus::Complete as i32),
+                        node_deletion_date: Some(prost_types::Timestamp {
+                            seconds: 1700000025,
+                            nanos: 0
+                        }),
+                        node_update_start_date: Some(prost_types::Timestamp {
+                            seconds: 1700000026,
+                            nanos: 0
+                        }),
+                        node_update_end_date: Some(prost_types::Timestamp {
+                            seconds: 1700000027,
+                            nanos: 0
+                        }),
+                        node_update_initiated_by: Some(pb::NodeUpdateInitiatedBy::Customer as i32),
+                        node_update_initiated_date: Some(prost_types::Timestamp {
+                            seconds: 1700000029,
+                            nanos: 0
+                        }),
+                        node_update_status_modified_date: Some(prost_types::Timestamp {
+                            seconds: 1700000030,
+                            nanos: 0
+                        }),
+                    }],
+                }],
+                cache_node_update_status: vec![pb::CacheNodeUpdateStatus {
+                    cache_node_id: Some("cache-node-id-33".into()),
+                    node_update_status: Some(pb::NodeUpdateStatus::Complete as i32),
+                    node_deletion_date: Some(prost_types::Timestamp {
+                        seconds: 1700000035,
+                        nanos: 0
+                    }),
+                    node_update_start_date: Some(prost_types::Timestamp {
+                        seconds: 1700000036,
+                        nanos: 0
+                    }),
+                    node_update_end_date: Some(prost_types::Timestamp {
+                        seconds: 1700000037,
+                        nanos: 0
+                    }),
+                    node_update_initiated_by: Some(pb::NodeUpdateInitiatedBy::Customer as i32),
+                    node_update_initiated_date: Some(prost_types::Timestamp {
+                        seconds: 1700000039,
+                        nanos: 0
+                    }),
+                    node_update_status_modified_date: Some(prost_types::Timestamp {
+                        seconds: 1700000040,
+                        nanos: 0
+                    }),
+                }],
+                estimated_update_time: Some("estimated-update-time-41".into()),
+                engine: Some("engine-42".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_update_actions_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_update_actions::DescribeUpdateActionsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_update_actions).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_update_actions_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeUpdateActions", row, want);
+    }
+}
+
+/// The DescribeUserGroups request with every member set (valid, so it reaches the SDK).
+fn full_describe_user_groups_request() -> pb::DescribeUserGroupsRequest {
+    pb::DescribeUserGroupsRequest {
+        user_group_id: Some("user-group-id-1".into()),
+        max_records: Some(102),
+        marker: Some("marker-3".into()),
+    }
+}
+
+#[test]
+fn generated_describe_user_groups_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_describe_user_groups_request(),
+        mocked(&[]).describe_user_groups(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::describe_user_groups::DescribeUserGroupsInput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .set_max_records(Some(102))
+        .set_marker(Some("marker-3".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_user_groups::DescribeUserGroupsOutput::builder()
+        .set_user_groups(Some(vec![
+            sdk::UserGroup::builder()
+                .set_user_group_id(Some("user-group-id-3".to_owned()))
+                .set_status(Some("status-4".to_owned()))
+                .set_engine(Some("engine".to_owned()))
+                .set_user_ids(Some(vec!["user-ids-7".to_owned()]))
+                .set_minimum_engine_version(Some("minimum-engine-version-8".to_owned()))
+                .set_pending_changes(Some(
+                    sdk::UserGroupPendingChanges::builder()
+                        .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-11".to_owned()]))
+                        .set_user_ids_to_add(Some(vec!["user-ids-to-add-13".to_owned()]))
+                        .build(),
+                ))
+                .set_replication_groups(Some(vec!["replication-groups-15".to_owned()]))
+                .set_serverless_caches(Some(vec!["serverless-caches-17".to_owned()]))
+                .set_arn(Some("arn-18".to_owned()))
+                .build(),
+        ]))
+        .set_marker(Some("marker-19".to_owned()))
+        .build();
+    assert_eq!(
+        pb::DescribeUserGroupsResponse::from(output),
+        pb::DescribeUserGroupsResponse {
+            user_groups: vec![pb::UserGroup {
+                user_group_id: Some("user-group-id-3".into()),
+                status: Some("status-4".into()),
+                engine: Some("engine".into()),
+                user_ids: vec!["user-ids-7".into()],
+                minimum_engine_version: Some("minimum-engine-version-8".into()),
+                pending_changes: Some(pb::UserGroupPendingChanges {
+                    user_ids_to_remove: vec!["user-ids-to-remove-11".into()],
+                    user_ids_to_add: vec!["user-ids-to-add-13".into()],
+                }),
+                replication_groups: vec!["replication-groups-15".into()],
+                serverless_caches: vec!["serverless-caches-17".into()],
+                arn: Some("arn-18".into()),
+            }],
+            marker: Some("marker-19".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_user_groups_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_user_groups::DescribeUserGroupsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", "user-group-id-1"),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_user_groups).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_user_groups_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeUserGroups", row, want);
+    }
+}
+
+/// The DescribeUsers request with every member set (valid, so it reaches the SDK).
+fn full_describe_users_request() -> pb::DescribeUsersRequest {
+    pb::DescribeUsersRequest {
+        engine: Some("engine".into()),
+        user_id: Some("user-id-2".into()),
+        filters: vec![pb::Filter {
+            name: Some("name-5".into()),
+            values: vec!["values-7".into()],
+        }],
+        max_records: Some(108),
+        marker: Some("marker-9".into()),
+    }
+}
+
+#[test]
+fn generated_describe_users_converts_every_member_both_ways() {
+    let sent =
+        crate::convert::ToSdk::to_sdk(full_describe_users_request(), mocked(&[]).describe_users())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+    let want = sdk_op::describe_users::DescribeUsersInput::builder()
+        .set_engine(Some("engine".to_owned()))
+        .set_user_id(Some("user-id-2".to_owned()))
+        .set_filters(Some(vec![
+            sdk::Filter::builder()
+                .set_name(Some("name-5".to_owned()))
+                .set_values(Some(vec!["values-7".to_owned()]))
+                .build(),
+        ]))
+        .set_max_records(Some(108))
+        .set_marker(Some("marker-9".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::describe_users::DescribeUsersOutput::builder()
+        .set_users(Some(vec![
+            sdk::User::builder()
+                .set_user_id(Some("user-id-3".to_owned()))
+                .set_user_name(Some("user-name-4".to_owned()))
+                .set_status(Some("status-5".to_owned()))
+                .set_engine(Some("engine".to_owned()))
+                .set_minimum_engine_version(Some("minimum-engine-version-7".to_owned()))
+                .set_access_string(Some("access-string-8".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-10".to_owned()]))
+                .set_authentication(Some(
+                    sdk::Authentication::builder()
+                        .set_type(Some(sdk::AuthenticationType::Iam))
+                        .set_password_count(Some(113))
+                        .build(),
+                ))
+                .set_arn(Some("arn-14".to_owned()))
+                .build(),
+        ]))
+        .set_marker(Some("marker-15".to_owned()))
+        .build();
+    assert_eq!(
+        pb::DescribeUsersResponse::from(output),
+        pb::DescribeUsersResponse {
+            users: vec![pb::User {
+                user_id: Some("user-id-3".into()),
+                user_name: Some("user-name-4".into()),
+                status: Some("status-5".into()),
+                engine: Some("engine".into()),
+                minimum_engine_version: Some("minimum-engine-version-7".into()),
+                access_string: Some("access-string-8".into()),
+                user_group_ids: vec!["user-group-ids-10".into()],
+                authentication: Some(pb::Authentication {
+                    r#type: Some(pb::AuthenticationType::Iam as i32),
+                    password_count: Some(113),
+                }),
+                arn: Some("arn-14".into()),
+            }],
+            marker: Some("marker-15".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_describe_users_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::describe_users::DescribeUsersError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", "user-id-2"),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::describe_users).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_describe_users_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "DescribeUsers", row, want);
+    }
+}
+
+/// The DisassociateGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_disassociate_global_replication_group_request()
+-> pb::DisassociateGlobalReplicationGroupRequest {
+    pb::DisassociateGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        replication_group_id: "replication-group-id-2".into(),
+        replication_group_region: "replication-group-region-3".into(),
+    }
+}
+
+#[test]
+fn generated_disassociate_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_disassociate_global_replication_group_request(),
+        mocked(&[]).disassociate_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::disassociate_global_replication_group::DisassociateGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_replication_group_id(Some("replication-group-id-2".to_owned())).set_replication_group_region(Some("replication-group-region-3".to_owned())).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::disassociate_global_replication_group::DisassociateGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    assert_eq!(
+        pb::DisassociateGlobalReplicationGroupResponse::from(output),
+        pb::DisassociateGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_disassociate_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::disassociate_global_replication_group::DisassociateGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::disassociate_global_replication_group)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_disassociate_global_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "DisassociateGlobalReplicationGroup",
+            row,
+            want,
+        );
+    }
+}
+
+/// The FailoverGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_failover_global_replication_group_request() -> pb::FailoverGlobalReplicationGroupRequest {
+    pb::FailoverGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        primary_region: "primary-region-2".into(),
+        primary_replication_group_id: "primary-replication-group-id-3".into(),
+    }
+}
+
+#[test]
+fn generated_failover_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_failover_global_replication_group_request(),
+        mocked(&[]).failover_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::failover_global_replication_group::FailoverGlobalReplicationGroupInput::builder()
+            .set_global_replication_group_id(Some("global-replication-group-id-1".to_owned()))
+            .set_primary_region(Some("primary-region-2".to_owned()))
+            .set_primary_replication_group_id(Some("primary-replication-group-id-3".to_owned()))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::failover_global_replication_group::FailoverGlobalReplicationGroupOutput::builder()
+            .set_global_replication_group(Some(
+                sdk::GlobalReplicationGroup::builder()
+                    .set_global_replication_group_id(Some(
+                        "global-replication-group-id-2".to_owned(),
+                    ))
+                    .set_global_replication_group_description(Some(
+                        "global-replication-group-description-3".to_owned(),
+                    ))
+                    .set_status(Some("status-4".to_owned()))
+                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
+                    .set_engine(Some("engine-6".to_owned()))
+                    .set_engine_version(Some("engine-version-7".to_owned()))
+                    .set_members(Some(vec![
+                        sdk::GlobalReplicationGroupMember::builder()
+                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
+                            .set_replication_group_region(Some(
+                                "replication-group-region-11".to_owned(),
+                            ))
+                            .set_role(Some("role-12".to_owned()))
+                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                            .set_status(Some("status-14".to_owned()))
+                            .build(),
+                    ]))
+                    .set_cluster_enabled(Some(true))
+                    .set_global_node_groups(Some(vec![
+                        sdk::GlobalNodeGroup::builder()
+                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
+                            .set_slots(Some("slots-19".to_owned()))
+                            .build(),
+                    ]))
+                    .set_auth_token_enabled(Some(true))
+                    .set_transit_encryption_enabled(Some(true))
+                    .set_at_rest_encryption_enabled(Some(true))
+                    .set_arn(Some("arn-23".to_owned()))
+                    .build(),
+            ))
+            .build();
+    assert_eq!(
+        pb::FailoverGlobalReplicationGroupResponse::from(output),
+        pb::FailoverGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_failover_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::failover_global_replication_group::FailoverGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::failover_global_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_failover_global_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "FailoverGlobalReplicationGroup", row, want);
+    }
+}
+
+/// The IncreaseNodeGroupsInGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_increase_node_groups_in_global_replication_group_request()
+-> pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest {
+    pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        node_group_count: Some(102),
+        regional_configurations: vec![pb::RegionalConfiguration {
+            replication_group_id: Some("replication-group-id-5".into()),
+            replication_group_region: Some("replication-group-region-6".into()),
+            resharding_configuration: vec![pb::ReshardingConfiguration {
+                node_group_id: Some("9".into()),
+                preferred_availability_zones: vec!["preferred-availability-zones-11".into()],
+            }],
+        }],
+        apply_immediately: Some(true),
+    }
+}
+
+#[test]
+fn generated_increase_node_groups_in_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_increase_node_groups_in_global_replication_group_request(),
+        mocked(&[]).increase_node_groups_in_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_node_group_count(Some(102)).set_regional_configurations(Some(vec![sdk::RegionalConfiguration::builder().set_replication_group_id(Some("replication-group-id-5".to_owned())).set_replication_group_region(Some("replication-group-region-6".to_owned())).set_resharding_configuration(Some(vec![sdk::ReshardingConfiguration::builder().set_node_group_id(Some("9".to_owned())).set_preferred_availability_zones(Some(vec!["preferred-availability-zones-11".to_owned()])).build()])).build()])).set_apply_immediately(Some(true)).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    assert_eq!(
+        pb::IncreaseNodeGroupsInGlobalReplicationGroupResponse::from(output),
+        pb::IncreaseNodeGroupsInGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_increase_node_groups_in_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::increase_node_groups_in_global_replication_group)
+                .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_increase_node_groups_in_global_replication_group_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "IncreaseNodeGroupsInGlobalReplicationGroup",
+            row,
+            want,
+        );
+    }
+}
+
+/// The IncreaseReplicaCount request with every member set (valid, so it reaches the SDK).
+fn full_increase_replica_count_request() -> pb::IncreaseReplicaCountRequest {
+    pb::IncreaseReplicaCountRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        new_replica_count: Some(102),
+        replica_configuration: vec![pb::ConfigureShard {
+            node_group_id: Some("5".into()),
+            new_replica_count: Some(106),
+            preferred_availability_zones: vec!["preferred-availability-zones-8".into()],
+            preferred_outpost_arns: vec!["preferred-outpost-arns-10".into()],
+        }],
+        apply_immediately: Some(true),
+    }
+}
+
+#[test]
+fn generated_increase_replica_count_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_increase_replica_count_request(),
+        mocked(&[]).increase_replica_count(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::increase_replica_count::IncreaseReplicaCountInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_new_replica_count(Some(102))
+        .set_replica_configuration(Some(vec![
+            sdk::ConfigureShard::builder()
+                .set_node_group_id(Some("5".to_owned()))
+                .set_new_replica_count(Some(106))
+                .set_preferred_availability_zones(Some(vec![
+                    "preferred-availability-zones-8".to_owned(),
+                ]))
+                .set_preferred_outpost_arns(Some(vec!["preferred-outpost-arns-10".to_owned()]))
+                .build(),
+        ]))
+        .set_apply_immediately(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::increase_replica_count::IncreaseReplicaCountOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::IncreaseReplicaCountResponse::from(output),
+        pb::IncreaseReplicaCountResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_increase_replica_count_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::increase_replica_count::IncreaseReplicaCountError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 12] = [
+        (
+            "ClusterQuotaForCustomerExceededFault",
+            (
+                "ClusterQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "CLUSTER_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::ClusterQuotaForCustomerExceededFault(
+                    f::ClusterQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidKMSKeyFault",
+            (
+                "InvalidKMSKeyFault",
+                Code::InvalidArgument,
+                "INVALID_KMS_KEY",
+            ),
+            BadRequest,
+            || {
+                E::InvalidKmsKeyFault(
+                    f::InvalidKmsKeyFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NoOperationFault",
+            ("NoOperationFault", Code::FailedPrecondition, "NO_OPERATION"),
+            Precondition("NoOperation", ""),
+            || {
+                E::NoOperationFault(
+                    f::NoOperationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeGroupsPerReplicationGroupQuotaExceededFault",
+            (
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "NODE_GROUPS_PER_REPLICATION_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeGroupsPerReplicationGroupQuotaExceededFault(
+                    f::NodeGroupsPerReplicationGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::increase_replica_count).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_increase_replica_count_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "IncreaseReplicaCount", row, want);
+    }
+}
+
+/// The ListAllowedNodeTypeModifications request with every member set (valid, so it reaches the SDK).
+fn full_list_allowed_node_type_modifications_request() -> pb::ListAllowedNodeTypeModificationsRequest
+{
+    pb::ListAllowedNodeTypeModificationsRequest {
+        cache_cluster_id: Some("cache-cluster-id-1".into()),
+        replication_group_id: Some("replication-group-id-2".into()),
+    }
+}
+
+#[test]
+fn generated_list_allowed_node_type_modifications_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_list_allowed_node_type_modifications_request(),
+        mocked(&[]).list_allowed_node_type_modifications(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsInput::builder().set_cache_cluster_id(Some("cache-cluster-id-1".to_owned())).set_replication_group_id(Some("replication-group-id-2".to_owned())).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsOutput::builder().set_scale_up_modifications(Some(vec!["scale-up-modifications-2".to_owned()])).set_scale_down_modifications(Some(vec!["scale-down-modifications-4".to_owned()])).build();
+    assert_eq!(
+        pb::ListAllowedNodeTypeModificationsResponse::from(output),
+        pb::ListAllowedNodeTypeModificationsResponse {
+            scale_up_modifications: vec!["scale-up-modifications-2".into()],
+            scale_down_modifications: vec!["scale-down-modifications-4".into()],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_list_allowed_node_type_modifications_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-2"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::list_allowed_node_type_modifications)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_list_allowed_node_type_modifications_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "ListAllowedNodeTypeModifications",
+            row,
+            want,
+        );
+    }
+}
+
+/// The ListTagsForResource request with every member set (valid, so it reaches the SDK).
+fn full_list_tags_for_resource_request() -> pb::ListTagsForResourceRequest {
+    pb::ListTagsForResourceRequest {
+        resource_name: "resource-name-1".into(),
+    }
+}
+
+#[test]
+fn generated_list_tags_for_resource_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_list_tags_for_resource_request(),
+        mocked(&[]).list_tags_for_resource(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::list_tags_for_resource::ListTagsForResourceInput::builder()
+        .set_resource_name(Some("resource-name-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::list_tags_for_resource::ListTagsForResourceOutput::builder()
+        .set_tag_list(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-3".to_owned()))
+                .set_value(Some("value-4".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::ListTagsForResourceResponse::from(output),
+        pb::ListTagsForResourceResponse {
+            tag_list: vec![pb::Tag {
+                key: Some("key-3".into()),
+                value: Some("value-4".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_list_tags_for_resource_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::list_tags_for_resource::ListTagsForResourceError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 17] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", ""),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheParameterGroup", ""),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheSecurityGroup", ""),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheSubnetGroup", ""),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidARNFault",
+            ("InvalidARN", Code::InvalidArgument, "INVALID_ARN"),
+            BadRequest,
+            || E::InvalidArnFault(f::InvalidArnFault::builder().message(FAULT_MESSAGE).build()),
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheSnapshotStateFault",
+            (
+                "InvalidServerlessCacheSnapshotStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_SNAPSHOT_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCacheSnapshot", ""),
+            || {
+                E::InvalidServerlessCacheSnapshotStateFault(
+                    f::InvalidServerlessCacheSnapshotStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", ""),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodeNotFoundFault",
+            (
+                "ReservedCacheNodeNotFound",
+                Code::NotFound,
+                "RESERVED_CACHE_NODE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReservedCacheNode", ""),
+            || {
+                E::ReservedCacheNodeNotFoundFault(
+                    f::ReservedCacheNodeNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", ""),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheSnapshotNotFoundFault",
+            (
+                "ServerlessCacheSnapshotNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCacheSnapshot", ""),
+            || {
+                E::ServerlessCacheSnapshotNotFoundFault(
+                    f::ServerlessCacheSnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotNotFoundFault",
+            (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                "SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.Snapshot", ""),
+            || {
+                E::SnapshotNotFoundFault(
+                    f::SnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", ""),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", ""),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::list_tags_for_resource).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_list_tags_for_resource_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ListTagsForResource", row, want);
+    }
+}
+
+/// The ModifyCacheCluster request with every member set (valid, so it reaches the SDK).
+fn full_modify_cache_cluster_request() -> pb::ModifyCacheClusterRequest {
+    pb::ModifyCacheClusterRequest {
+        cache_cluster_id: "cache-cluster-id-1".into(),
+        num_cache_nodes: Some(102),
+        cache_node_ids_to_remove: vec!["cache-node-ids-to-remove-4".into()],
+        az_mode: Some(pb::AzMode::CrossAz as i32),
+        new_availability_zones: vec!["new-availability-zones-7".into()],
+        cache_security_group_names: vec!["cache-security-group-names-9".into()],
+        security_group_ids: vec!["security-group-ids-11".into()],
+        preferred_maintenance_window: Some("preferred-maintenance-window-12".into()),
+        notification_topic_arn: Some("notification-topic-arn-13".into()),
+        cache_parameter_group_name: Some("cache-parameter-group-name-14".into()),
+        notification_topic_status: Some("notification-topic-status-15".into()),
+        apply_immediately: Some(true),
+        engine: Some("engine-17".into()),
+        engine_version: Some("engine-version-18".into()),
+        auto_minor_version_upgrade: Some(true),
+        snapshot_retention_limit: Some(120),
+        snapshot_window: Some("snapshot-window-21".into()),
+        cache_node_type: Some("cache-node-type-22".into()),
+        auth_token: Some("auth-token-23".into()),
+        auth_token_update_strategy: Some(pb::AuthTokenUpdateStrategyType::Delete as i32),
+        log_delivery_configurations: vec![pb::LogDeliveryConfigurationRequest {
+            log_type: Some(pb::LogType::EngineLog as i32),
+            destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+            destination_details: Some(pb::DestinationDetails {
+                cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                    log_group: Some("log-group-31".into()),
+                }),
+                kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                    delivery_stream: Some("delivery-stream-33".into()),
+                }),
+            }),
+            log_format: Some(pb::LogFormat::Json as i32),
+            enabled: Some(true),
+        }],
+        ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+        scale_config: Some(pb::ScaleConfig {
+            scale_percentage: Some(138),
+            scale_interval_minutes: Some(139),
+        }),
+    }
+}
+
+#[test]
+fn generated_modify_cache_cluster_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_cache_cluster_request(),
+        mocked(&[]).modify_cache_cluster(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::modify_cache_cluster::ModifyCacheClusterInput::builder()
+        .set_cache_cluster_id(Some("cache-cluster-id-1".to_owned()))
+        .set_num_cache_nodes(Some(102))
+        .set_cache_node_ids_to_remove(Some(vec!["cache-node-ids-to-remove-4".to_owned()]))
+        .set_az_mode(Some(sdk::AzMode::CrossAz))
+        .set_new_availability_zones(Some(vec!["new-availability-zones-7".to_owned()]))
+        .set_cache_security_group_names(Some(vec!["cache-security-group-names-9".to_owned()]))
+        .set_security_group_ids(Some(vec!["security-group-ids-11".to_owned()]))
+        .set_preferred_maintenance_window(Some("preferred-maintenance-window-12".to_owned()))
+        .set_notification_topic_arn(Some("notification-topic-arn-13".to_owned()))
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-14".to_owned()))
+        .set_notification_topic_status(Some("notification-topic-status-15".to_owned()))
+        .set_apply_immediately(Some(true))
+        .set_engine(Some("engine-17".to_owned()))
+        .set_engine_version(Some("engine-version-18".to_owned()))
+        .set_auto_minor_version_upgrade(Some(true))
+        .set_snapshot_retention_limit(Some(120))
+        .set_snapshot_window(Some("snapshot-window-21".to_owned()))
+        .set_cache_node_type(Some("cache-node-type-22".to_owned()))
+        .set_auth_token(Some("auth-token-23".to_owned()))
+        .set_auth_token_update_strategy(Some(sdk::AuthTokenUpdateStrategyType::Delete))
+        .set_log_delivery_configurations(Some(vec![
+            sdk::LogDeliveryConfigurationRequest::builder()
+                .set_log_type(Some(sdk::LogType::EngineLog))
+                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                .set_destination_details(Some(
+                    sdk::DestinationDetails::builder()
+                        .set_cloud_watch_logs_details(Some(
+                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                .set_log_group(Some("log-group-31".to_owned()))
+                                .build(),
+                        ))
+                        .set_kinesis_firehose_details(Some(
+                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                .set_delivery_stream(Some("delivery-stream-33".to_owned()))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_log_format(Some(sdk::LogFormat::Json))
+                .set_enabled(Some(true))
+                .build(),
+        ]))
+        .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+        .set_scale_config(Some(
+            sdk::ScaleConfig::builder()
+                .set_scale_percentage(Some(138))
+                .set_scale_interval_minutes(Some(139))
+                .build(),
+        ))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_cache_cluster::ModifyCacheClusterOutput::builder()
+        .set_cache_cluster(Some(
+            sdk::CacheCluster::builder()
+                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-4".to_owned()))
+                        .set_port(Some(105))
+                        .build(),
+                ))
+                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
+                .set_engine(Some("engine-8".to_owned()))
+                .set_engine_version(Some("engine-version-9".to_owned()))
+                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_pending_modified_values(Some(
+                    sdk::PendingModifiedValues::builder()
+                        .set_num_cache_nodes(Some(117))
+                        .set_cache_node_ids_to_remove(Some(vec![
+                            "cache-node-ids-to-remove-19".to_owned(),
+                        ]))
+                        .set_engine_version(Some("engine-version-20".to_owned()))
+                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-29".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-31".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_scale_config(Some(
+                            sdk::ScaleConfig::builder()
+                                .set_scale_percentage(Some(136))
+                                .set_scale_interval_minutes(Some(137))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_notification_configuration(Some(
+                    sdk::NotificationConfiguration::builder()
+                        .set_topic_arn(Some("topic-arn-39".to_owned()))
+                        .set_topic_status(Some("topic-status-40".to_owned()))
+                        .build(),
+                ))
+                .set_cache_security_groups(Some(vec![
+                    sdk::CacheSecurityGroupMembership::builder()
+                        .set_cache_security_group_name(Some(
+                            "cache-security-group-name-43".to_owned(),
+                        ))
+                        .set_status(Some("status-44".to_owned()))
+                        .build(),
+                ]))
+                .set_cache_parameter_group(Some(
+                    sdk::CacheParameterGroupStatus::builder()
+                        .set_cache_parameter_group_name(Some(
+                            "cache-parameter-group-name-46".to_owned(),
+                        ))
+                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
+                        .set_cache_node_ids_to_reboot(Some(vec![
+                            "cache-node-ids-to-reboot-49".to_owned(),
+                        ]))
+                        .build(),
+                ))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
+                .set_cache_nodes(Some(vec![
+                    sdk::CacheNode::builder()
+                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
+                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000055,
+                        )))
+                        .set_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-57".to_owned()))
+                                .set_port(Some(158))
+                                .build(),
+                        ))
+                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
+                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
+                        .set_customer_availability_zone(Some(
+                            "customer-availability-zone-61".to_owned(),
+                        ))
+                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
+                        .build(),
+                ]))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_security_groups(Some(vec![
+                    sdk::SecurityGroupMembership::builder()
+                        .set_security_group_id(Some("security-group-id-66".to_owned()))
+                        .set_status(Some("status-67".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
+                .set_snapshot_retention_limit(Some(169))
+                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000072,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_arn(Some("arn-75".to_owned()))
+                .set_replication_group_log_delivery_enabled(Some(true))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::ModifyCacheClusterResponse::from(output),
+        pb::ModifyCacheClusterResponse {
+            cache_cluster: Some(pb::CacheCluster {
+                cache_cluster_id: Some("cache-cluster-id-2".into()),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-4".into()),
+                    port: Some(105),
+                }),
+                client_download_landing_page: Some("client-download-landing-page-6".into()),
+                cache_node_type: Some("cache-node-type-7".into()),
+                engine: Some("engine-8".into()),
+                engine_version: Some("engine-version-9".into()),
+                cache_cluster_status: Some("cache-cluster-status-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                pending_modified_values: Some(pb::PendingModifiedValues {
+                    num_cache_nodes: Some(117),
+                    cache_node_ids_to_remove: vec!["cache-node-ids-to-remove-19".into()],
+                    engine_version: Some("engine-version-20".into()),
+                    cache_node_type: Some("cache-node-type-21".into()),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-29".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-31".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    scale_config: Some(pb::ScaleConfig {
+                        scale_percentage: Some(136),
+                        scale_interval_minutes: Some(137),
+                    }),
+                }),
+                notification_configuration: Some(pb::NotificationConfiguration {
+                    topic_arn: Some("topic-arn-39".into()),
+                    topic_status: Some("topic-status-40".into()),
+                }),
+                cache_security_groups: vec![pb::CacheSecurityGroupMembership {
+                    cache_security_group_name: Some("cache-security-group-name-43".into()),
+                    status: Some("status-44".into()),
+                }],
+                cache_parameter_group: Some(pb::CacheParameterGroupStatus {
+                    cache_parameter_group_name: Some("cache-parameter-group-name-46".into()),
+                    parameter_apply_status: Some("parameter-apply-status-47".into()),
+                    cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-49".into()],
+                }),
+                cache_subnet_group_name: Some("cache-subnet-group-name-50".into()),
+                cache_nodes: vec![pb::CacheNode {
+                    cache_node_id: Some("cache-node-id-53".into()),
+                    cache_node_status: Some("cache-node-status-54".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000055,
+                        nanos: 0
+                    }),
+                    endpoint: Some(pb::Endpoint {
+                        address: Some("address-57".into()),
+                        port: Some(158),
+                    }),
+                    parameter_group_status: Some("parameter-group-status-59".into()),
+                    source_cache_node_id: Some("source-cache-node-id-60".into()),
+                    customer_availability_zone: Some("customer-availability-zone-61".into()),
+                    customer_outpost_arn: Some("customer-outpost-arn-62".into()),
+                }],
+                auto_minor_version_upgrade: Some(true),
+                security_groups: vec![pb::SecurityGroupMembership {
+                    security_group_id: Some("security-group-id-66".into()),
+                    status: Some("status-67".into()),
+                }],
+                replication_group_id: Some("replication-group-id-68".into()),
+                snapshot_retention_limit: Some(169),
+                snapshot_window: Some("snapshot-window-70".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000072,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-75".into()),
+                replication_group_log_delivery_enabled: Some(true),
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_cache_cluster_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_cache_cluster::ModifyCacheClusterError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 11] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-14",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-names-9",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheSecurityGroupStateFault",
+            (
+                "InvalidCacheSecurityGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_SECURITY_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-names-9",
+            ),
+            || {
+                E::InvalidCacheSecurityGroupStateFault(
+                    f::InvalidCacheSecurityGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForClusterExceededFault",
+            (
+                "NodeQuotaForClusterExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CLUSTER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForClusterExceededFault(
+                    f::NodeQuotaForClusterExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::modify_cache_cluster).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_cache_cluster_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyCacheCluster", row, want);
+    }
+}
+
+/// The ModifyCacheParameterGroup request with every member set (valid, so it reaches the SDK).
+fn full_modify_cache_parameter_group_request() -> pb::ModifyCacheParameterGroupRequest {
+    pb::ModifyCacheParameterGroupRequest {
+        cache_parameter_group_name: "cache-parameter-group-name-1".into(),
+        parameter_name_values: vec![pb::ParameterNameValue {
+            parameter_name: Some("parameter-name-4".into()),
+            parameter_value: Some("parameter-value-5".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_modify_cache_parameter_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_cache_parameter_group_request(),
+        mocked(&[]).modify_cache_parameter_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::modify_cache_parameter_group::ModifyCacheParameterGroupInput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .set_parameter_name_values(Some(vec![
+            sdk::ParameterNameValue::builder()
+                .set_parameter_name(Some("parameter-name-4".to_owned()))
+                .set_parameter_value(Some("parameter-value-5".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_cache_parameter_group::ModifyCacheParameterGroupOutput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .build();
+    assert_eq!(
+        pb::ModifyCacheParameterGroupResponse::from(output),
+        pb::ModifyCacheParameterGroupResponse {
+            cache_parameter_group_name: Some("cache-parameter-group-name-1".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_cache_parameter_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_cache_parameter_group::ModifyCacheParameterGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheParameterGroupStateFault",
+            (
+                "InvalidCacheParameterGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_PARAMETER_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::InvalidCacheParameterGroupStateFault(
+                    f::InvalidCacheParameterGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.GlobalReplicationGroup", ""),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::modify_cache_parameter_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_cache_parameter_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyCacheParameterGroup", row, want);
+    }
+}
+
+/// The ModifyCacheSubnetGroup request with every member set (valid, so it reaches the SDK).
+fn full_modify_cache_subnet_group_request() -> pb::ModifyCacheSubnetGroupRequest {
+    pb::ModifyCacheSubnetGroupRequest {
+        cache_subnet_group_name: "cache-subnet-group-name-1".into(),
+        cache_subnet_group_description: Some("cache-subnet-group-description-2".into()),
+        subnet_ids: vec!["subnet-ids-4".into()],
+    }
+}
+
+#[test]
+fn generated_modify_cache_subnet_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_cache_subnet_group_request(),
+        mocked(&[]).modify_cache_subnet_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::modify_cache_subnet_group::ModifyCacheSubnetGroupInput::builder()
+        .set_cache_subnet_group_name(Some("cache-subnet-group-name-1".to_owned()))
+        .set_cache_subnet_group_description(Some("cache-subnet-group-description-2".to_owned()))
+        .set_subnet_ids(Some(vec!["subnet-ids-4".to_owned()]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_cache_subnet_group::ModifyCacheSubnetGroupOutput::builder()
+        .set_cache_subnet_group(Some(
+            sdk::CacheSubnetGroup::builder()
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-2".to_owned()))
+                .set_cache_subnet_group_description(Some(
+                    "cache-subnet-group-description-3".to_owned(),
+                ))
+                .set_vpc_id(Some("vpc-id-4".to_owned()))
+                .set_subnets(Some(vec![
+                    sdk::Subnet::builder()
+                        .set_subnet_identifier(Some("subnet-identifier-7".to_owned()))
+                        .set_subnet_availability_zone(Some(
+                            sdk::AvailabilityZone::builder()
+                                .set_name(Some("name-9".to_owned()))
+                                .build(),
+                        ))
+                        .set_subnet_outpost(Some(
+                            sdk::SubnetOutpost::builder()
+                                .set_subnet_outpost_arn(Some("subnet-outpost-arn-11".to_owned()))
+                                .build(),
+                        ))
+                        .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
+                        .build(),
+                ]))
+                .set_arn(Some("arn-14".to_owned()))
+                .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::ModifyCacheSubnetGroupResponse::from(output),
+        pb::ModifyCacheSubnetGroupResponse {
+            cache_subnet_group: Some(pb::CacheSubnetGroup {
+                cache_subnet_group_name: Some("cache-subnet-group-name-2".into()),
+                cache_subnet_group_description: Some("cache-subnet-group-description-3".into()),
+                vpc_id: Some("vpc-id-4".into()),
+                subnets: vec![pb::Subnet {
+                    subnet_identifier: Some("subnet-identifier-7".into()),
+                    subnet_availability_zone: Some(pb::AvailabilityZone {
+                        name: Some("name-9".into()),
+                    }),
+                    subnet_outpost: Some(pb::SubnetOutpost {
+                        subnet_outpost_arn: Some("subnet-outpost-arn-11".into()),
+                    }),
+                    supported_network_types: vec![pb::NetworkType::DualStack as i32],
+                }],
+                arn: Some("arn-14".into()),
+                supported_network_types: vec![pb::NetworkType::DualStack as i32],
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_cache_subnet_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_cache_subnet_group::ModifyCacheSubnetGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSubnetGroup",
+                "cache-subnet-group-name-1",
+            ),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetQuotaExceededFault",
+            (
+                "CacheSubnetQuotaExceededFault",
+                Code::ResourceExhausted,
+                "CACHE_SUBNET_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::CacheSubnetQuotaExceededFault(
+                    f::CacheSubnetQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidSubnet",
+            ("InvalidSubnet", Code::InvalidArgument, "INVALID_SUBNET"),
+            BadRequest,
+            || E::InvalidSubnet(f::InvalidSubnet::builder().message(FAULT_MESSAGE).build()),
+        ),
+        (
+            "SubnetInUse",
+            ("SubnetInUse", Code::FailedPrecondition, "SUBNET_IN_USE"),
+            Precondition("elasticache.v1.Subnet", "subnet-ids-4"),
+            || E::SubnetInUse(f::SubnetInUse::builder().message(FAULT_MESSAGE).build()),
+        ),
+        (
+            "SubnetNotAllowedFault",
+            (
+                "SubnetNotAllowedFault",
+                Code::InvalidArgument,
+                "SUBNET_NOT_ALLOWED",
+            ),
+            BadRequest,
+            || {
+                E::SubnetNotAllowedFault(
+                    f::SubnetNotAllowedFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::modify_cache_subnet_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_cache_subnet_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyCacheSubnetGroup", row, want);
+    }
+}
+
+/// The ModifyGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_modify_global_replication_group_request() -> pb::ModifyGlobalReplicationGroupRequest {
+    pb::ModifyGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        apply_immediately: Some(true),
+        cache_node_type: Some("cache-node-type-3".into()),
+        engine: Some("engine-4".into()),
+        engine_version: Some("engine-version-5".into()),
+        cache_parameter_group_name: Some("cache-parameter-group-name-6".into()),
+        global_replication_group_description: Some("global-replication-group-description-7".into()),
+        automatic_failover_enabled: Some(true),
+    }
+}
+
+#[test]
+fn generated_modify_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_global_replication_group_request(),
+        mocked(&[]).modify_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::modify_global_replication_group::ModifyGlobalReplicationGroupInput::builder()
+            .set_global_replication_group_id(Some("global-replication-group-id-1".to_owned()))
+            .set_apply_immediately(Some(true))
+            .set_cache_node_type(Some("cache-node-type-3".to_owned()))
+            .set_engine(Some("engine-4".to_owned()))
+            .set_engine_version(Some("engine-version-5".to_owned()))
+            .set_cache_parameter_group_name(Some("cache-parameter-group-name-6".to_owned()))
+            .set_global_replication_group_description(Some(
+                "global-replication-group-description-7".to_owned(),
+            ))
+            .set_automatic_failover_enabled(Some(true))
+            .build()
+            .unwrap();
+    assert_eq!(sent, want);
+    let output =
+        sdk_op::modify_global_replication_group::ModifyGlobalReplicationGroupOutput::builder()
+            .set_global_replication_group(Some(
+                sdk::GlobalReplicationGroup::builder()
+                    .set_global_replication_group_id(Some(
+                        "global-replication-group-id-2".to_owned(),
+                    ))
+                    .set_global_replication_group_description(Some(
+                        "global-replication-group-description-3".to_owned(),
+                    ))
+                    .set_status(Some("status-4".to_owned()))
+                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
+                    .set_engine(Some("engine-6".to_owned()))
+                    .set_engine_version(Some("engine-version-7".to_owned()))
+                    .set_members(Some(vec![
+                        sdk::GlobalReplicationGroupMember::builder()
+                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
+                            .set_replication_group_region(Some(
+                                "replication-group-region-11".to_owned(),
+                            ))
+                            .set_role(Some("role-12".to_owned()))
+                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                            .set_status(Some("status-14".to_owned()))
+                            .build(),
+                    ]))
+                    .set_cluster_enabled(Some(true))
+                    .set_global_node_groups(Some(vec![
+                        sdk::GlobalNodeGroup::builder()
+                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
+                            .set_slots(Some("slots-19".to_owned()))
+                            .build(),
+                    ]))
+                    .set_auth_token_enabled(Some(true))
+                    .set_transit_encryption_enabled(Some(true))
+                    .set_at_rest_encryption_enabled(Some(true))
+                    .set_arn(Some("arn-23".to_owned()))
+                    .build(),
+            ))
+            .build();
+    assert_eq!(
+        pb::ModifyGlobalReplicationGroupResponse::from(output),
+        pb::ModifyGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_global_replication_group::ModifyGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule =
+            mock!(aws_sdk_elasticache::Client::modify_global_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_global_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyGlobalReplicationGroup", row, want);
+    }
+}
+
+/// The ModifyReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_modify_replication_group_request() -> pb::ModifyReplicationGroupRequest {
+    pb::ModifyReplicationGroupRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        replication_group_description: Some("replication-group-description-2".into()),
+        primary_cluster_id: Some("primary-cluster-id-3".into()),
+        snapshotting_cluster_id: Some("snapshotting-cluster-id-4".into()),
+        automatic_failover_enabled: Some(true),
+        multi_az_enabled: Some(true),
+        node_group_id: Some("node-group-id-7".into()),
+        cache_security_group_names: vec!["cache-security-group-names-9".into()],
+        security_group_ids: vec!["security-group-ids-11".into()],
+        preferred_maintenance_window: Some("preferred-maintenance-window-12".into()),
+        notification_topic_arn: Some("notification-topic-arn-13".into()),
+        cache_parameter_group_name: Some("cache-parameter-group-name-14".into()),
+        notification_topic_status: Some("notification-topic-status-15".into()),
+        apply_immediately: Some(true),
+        engine: Some("engine-17".into()),
+        engine_version: Some("engine-version-18".into()),
+        auto_minor_version_upgrade: Some(true),
+        snapshot_retention_limit: Some(120),
+        snapshot_window: Some("snapshot-window-21".into()),
+        cache_node_type: Some("cache-node-type-22".into()),
+        auth_token: Some("auth-token-23".into()),
+        auth_token_update_strategy: Some(pb::AuthTokenUpdateStrategyType::Delete as i32),
+        user_group_ids_to_add: vec!["user-group-ids-to-add-26".into()],
+        user_group_ids_to_remove: vec!["user-group-ids-to-remove-28".into()],
+        remove_user_groups: Some(true),
+        log_delivery_configurations: vec![pb::LogDeliveryConfigurationRequest {
+            log_type: Some(pb::LogType::EngineLog as i32),
+            destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+            destination_details: Some(pb::DestinationDetails {
+                cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                    log_group: Some("log-group-36".into()),
+                }),
+                kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                    delivery_stream: Some("delivery-stream-38".into()),
+                }),
+            }),
+            log_format: Some(pb::LogFormat::Json as i32),
+            enabled: Some(true),
+        }],
+        ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+        transit_encryption_enabled: Some(true),
+        transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+        cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+        durability: Some(pb::Durability::Disabled as i32),
+    }
+}
+
+#[test]
+fn generated_modify_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_replication_group_request(),
+        mocked(&[]).modify_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::modify_replication_group::ModifyReplicationGroupInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_replication_group_description(Some("replication-group-description-2".to_owned()))
+        .set_primary_cluster_id(Some("primary-cluster-id-3".to_owned()))
+        .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-4".to_owned()))
+        .set_automatic_failover_enabled(Some(true))
+        .set_multi_az_enabled(Some(true))
+        .set_node_group_id(Some("node-group-id-7".to_owned()))
+        .set_cache_security_group_names(Some(vec!["cache-security-group-names-9".to_owned()]))
+        .set_security_group_ids(Some(vec!["security-group-ids-11".to_owned()]))
+        .set_preferred_maintenance_window(Some("preferred-maintenance-window-12".to_owned()))
+        .set_notification_topic_arn(Some("notification-topic-arn-13".to_owned()))
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-14".to_owned()))
+        .set_notification_topic_status(Some("notification-topic-status-15".to_owned()))
+        .set_apply_immediately(Some(true))
+        .set_engine(Some("engine-17".to_owned()))
+        .set_engine_version(Some("engine-version-18".to_owned()))
+        .set_auto_minor_version_upgrade(Some(true))
+        .set_snapshot_retention_limit(Some(120))
+        .set_snapshot_window(Some("snapshot-window-21".to_owned()))
+        .set_cache_node_type(Some("cache-node-type-22".to_owned()))
+        .set_auth_token(Some("auth-token-23".to_owned()))
+        .set_auth_token_update_strategy(Some(sdk::AuthTokenUpdateStrategyType::Delete))
+        .set_user_group_ids_to_add(Some(vec!["user-group-ids-to-add-26".to_owned()]))
+        .set_user_group_ids_to_remove(Some(vec!["user-group-ids-to-remove-28".to_owned()]))
+        .set_remove_user_groups(Some(true))
+        .set_log_delivery_configurations(Some(vec![
+            sdk::LogDeliveryConfigurationRequest::builder()
+                .set_log_type(Some(sdk::LogType::EngineLog))
+                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                .set_destination_details(Some(
+                    sdk::DestinationDetails::builder()
+                        .set_cloud_watch_logs_details(Some(
+                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                .set_log_group(Some("log-group-36".to_owned()))
+                                .build(),
+                        ))
+                        .set_kinesis_firehose_details(Some(
+                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                .set_delivery_stream(Some("delivery-stream-38".to_owned()))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_log_format(Some(sdk::LogFormat::Json))
+                .set_enabled(Some(true))
+                .build(),
+        ]))
+        .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+        .set_transit_encryption_enabled(Some(true))
+        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+        .set_durability(Some(sdk::Durability::Disabled))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_replication_group::ModifyReplicationGroupOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::ModifyReplicationGroupResponse::from(output),
+        pb::ModifyReplicationGroupResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_replication_group::ModifyReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 16] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", ""),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-14",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-names-9",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheSecurityGroupStateFault",
+            (
+                "InvalidCacheSecurityGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_SECURITY_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-names-9",
+            ),
+            || {
+                E::InvalidCacheSecurityGroupStateFault(
+                    f::InvalidCacheSecurityGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidKMSKeyFault",
+            (
+                "InvalidKMSKeyFault",
+                Code::InvalidArgument,
+                "INVALID_KMS_KEY",
+            ),
+            BadRequest,
+            || {
+                E::InvalidKmsKeyFault(
+                    f::InvalidKmsKeyFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidUserGroupStateFault",
+            (
+                "InvalidUserGroupState",
+                Code::FailedPrecondition,
+                "INVALID_USER_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.UserGroup", ""),
+            || {
+                E::InvalidUserGroupStateFault(
+                    f::InvalidUserGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForClusterExceededFault",
+            (
+                "NodeQuotaForClusterExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CLUSTER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForClusterExceededFault(
+                    f::NodeQuotaForClusterExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", ""),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::modify_replication_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_replication_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyReplicationGroup", row, want);
+    }
+}
+
+/// The ModifyReplicationGroupShardConfiguration request with every member set (valid, so it reaches the SDK).
+fn full_modify_replication_group_shard_configuration_request()
+-> pb::ModifyReplicationGroupShardConfigurationRequest {
+    pb::ModifyReplicationGroupShardConfigurationRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        node_group_count: Some(102),
+        apply_immediately: Some(true),
+        resharding_configuration: vec![pb::ReshardingConfiguration {
+            node_group_id: Some("6".into()),
+            preferred_availability_zones: vec!["preferred-availability-zones-8".into()],
+        }],
+        node_groups_to_remove: vec!["10".into()],
+        node_groups_to_retain: vec!["12".into()],
+    }
+}
+
+#[test]
+fn generated_modify_replication_group_shard_configuration_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_replication_group_shard_configuration_request(),
+        mocked(&[]).modify_replication_group_shard_configuration(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationInput::builder().set_replication_group_id(Some("replication-group-id-1".to_owned())).set_node_group_count(Some(102)).set_apply_immediately(Some(true)).set_resharding_configuration(Some(vec![sdk::ReshardingConfiguration::builder().set_node_group_id(Some("6".to_owned())).set_preferred_availability_zones(Some(vec!["preferred-availability-zones-8".to_owned()])).build()])).set_node_groups_to_remove(Some(vec!["10".to_owned()])).set_node_groups_to_retain(Some(vec!["12".to_owned()])).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationOutput::builder().set_replication_group(Some(sdk::ReplicationGroup::builder().set_replication_group_id(Some("replication-group-id-2".to_owned())).set_description(Some("description-3".to_owned())).set_global_replication_group_info(Some(sdk::GlobalReplicationGroupInfo::builder().set_global_replication_group_id(Some("global-replication-group-id-5".to_owned())).set_global_replication_group_member_role(Some("global-replication-group-member-role-6".to_owned())).build())).set_status(Some("status-7".to_owned())).set_pending_modified_values(Some(sdk::ReplicationGroupPendingModifiedValues::builder().set_primary_cluster_id(Some("primary-cluster-id-9".to_owned())).set_automatic_failover_status(Some(sdk::PendingAutomaticFailoverStatus::Disabled)).set_resharding(Some(sdk::ReshardingStatus::builder().set_slot_migration(Some(sdk::SlotMigration::builder().set_progress_percentage(Some(13.5)).build())).build())).set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating)).set_user_groups(Some(sdk::UserGroupsUpdateStatus::builder().set_user_group_ids_to_add(Some(vec!["user-group-ids-to-add-17".to_owned()])).set_user_group_ids_to_remove(Some(vec!["user-group-ids-to-remove-19".to_owned()])).build())).set_log_delivery_configurations(Some(vec![sdk::PendingLogDeliveryConfiguration::builder().set_log_type(Some(sdk::LogType::EngineLog)).set_destination_type(Some(sdk::DestinationType::KinesisFirehose)).set_destination_details(Some(sdk::DestinationDetails::builder().set_cloud_watch_logs_details(Some(sdk::CloudWatchLogsDestinationDetails::builder().set_log_group(Some("log-group-26".to_owned())).build())).set_kinesis_firehose_details(Some(sdk::KinesisFirehoseDestinationDetails::builder().set_delivery_stream(Some("delivery-stream-28".to_owned())).build())).build())).set_log_format(Some(sdk::LogFormat::Json)).build()])).set_transit_encryption_enabled(Some(true)).set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required)).set_cluster_mode(Some(sdk::ClusterMode::Compatible)).build())).set_member_clusters(Some(vec!["member-clusters-34".to_owned()])).set_node_groups(Some(vec![sdk::NodeGroup::builder().set_node_group_id(Some("node-group-id-37".to_owned())).set_status(Some("status-38".to_owned())).set_primary_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-40".to_owned())).set_port(Some(141)).build())).set_reader_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-43".to_owned())).set_port(Some(144)).build())).set_slots(Some("slots-45".to_owned())).set_node_group_members(Some(vec![sdk::NodeGroupMember::builder().set_cache_cluster_id(Some("cache-cluster-id-48".to_owned())).set_cache_node_id(Some("cache-node-id-49".to_owned())).set_read_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-51".to_owned())).set_port(Some(152)).build())).set_preferred_availability_zone(Some("preferred-availability-zone-53".to_owned())).set_preferred_outpost_arn(Some("preferred-outpost-arn-54".to_owned())).set_current_role(Some("current-role-55".to_owned())).build()])).build()])).set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_multi_az(Some(sdk::MultiAzStatus::Disabled)).set_configuration_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-60".to_owned())).set_port(Some(161)).build())).set_snapshot_retention_limit(Some(162)).set_snapshot_window(Some("snapshot-window-63".to_owned())).set_cluster_enabled(Some(true)).set_cache_node_type(Some("cache-node-type-65".to_owned())).set_auth_token_enabled(Some(true)).set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(1700000067))).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_member_clusters_outpost_arns(Some(vec!["member-clusters-outpost-arns-71".to_owned()])).set_kms_key_id(Some("kms-key-id-72".to_owned())).set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms)).set_arn(Some("arn-74".to_owned())).set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()])).set_log_delivery_configurations(Some(vec![sdk::LogDeliveryConfiguration::builder().set_log_type(Some(sdk::LogType::EngineLog)).set_destination_type(Some(sdk::DestinationType::KinesisFirehose)).set_destination_details(Some(sdk::DestinationDetails::builder().set_cloud_watch_logs_details(Some(sdk::CloudWatchLogsDestinationDetails::builder().set_log_group(Some("log-group-83".to_owned())).build())).set_kinesis_firehose_details(Some(sdk::KinesisFirehoseDestinationDetails::builder().set_delivery_stream(Some("delivery-stream-85".to_owned())).build())).build())).set_log_format(Some(sdk::LogFormat::Json)).set_status(Some(sdk::LogDeliveryConfigurationStatus::Error)).set_message(Some("message-88".to_owned())).build()])).set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000089))).set_data_tiering(Some(sdk::DataTieringStatus::Disabled)).set_auto_minor_version_upgrade(Some(true)).set_network_type(Some(sdk::NetworkType::DualStack)).set_ip_discovery(Some(sdk::IpDiscovery::Ipv6)).set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required)).set_cluster_mode(Some(sdk::ClusterMode::Compatible)).set_engine(Some("engine-96".to_owned())).set_durability(Some(sdk::Durability::Disabled)).set_effective_durability(Some(sdk::EffectiveDurability::Disabled)).build())).build();
+    assert_eq!(
+        pb::ModifyReplicationGroupShardConfigurationResponse::from(output),
+        pb::ModifyReplicationGroupShardConfigurationResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_replication_group_shard_configuration_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 10] = [
+        (
+            "InsufficientCacheClusterCapacityFault",
+            (
+                "InsufficientCacheClusterCapacity",
+                Code::ResourceExhausted,
+                "INSUFFICIENT_CACHE_CLUSTER_CAPACITY",
+            ),
+            Quota,
+            || {
+                E::InsufficientCacheClusterCapacityFault(
+                    f::InsufficientCacheClusterCapacityFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidKMSKeyFault",
+            (
+                "InvalidKMSKeyFault",
+                Code::InvalidArgument,
+                "INVALID_KMS_KEY",
+            ),
+            BadRequest,
+            || {
+                E::InvalidKmsKeyFault(
+                    f::InvalidKmsKeyFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidVPCNetworkStateFault",
+            (
+                "InvalidVPCNetworkStateFault",
+                Code::FailedPrecondition,
+                "INVALID_VPC_NETWORK_STATE",
+            ),
+            Precondition("VPCNetwork", ""),
+            || {
+                E::InvalidVpcNetworkStateFault(
+                    f::InvalidVpcNetworkStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeGroupsPerReplicationGroupQuotaExceededFault",
+            (
+                "NodeGroupsPerReplicationGroupQuotaExceeded",
+                Code::ResourceExhausted,
+                "NODE_GROUPS_PER_REPLICATION_GROUP_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeGroupsPerReplicationGroupQuotaExceededFault(
+                    f::NodeGroupsPerReplicationGroupQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeQuotaForCustomerExceededFault",
+            (
+                "NodeQuotaForCustomerExceeded",
+                Code::ResourceExhausted,
+                "NODE_QUOTA_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::NodeQuotaForCustomerExceededFault(
+                    f::NodeQuotaForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::modify_replication_group_shard_configuration)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_modify_replication_group_shard_configuration_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "ModifyReplicationGroupShardConfiguration",
+            row,
+            want,
+        );
+    }
+}
+
+/// The ModifyUser request with every member set (valid, so it reaches the SDK).
+fn full_modify_user_request() -> pb::ModifyUserRequest {
+    pb::ModifyUserRequest {
+        user_id: "user-id-1".into(),
+        access_string: Some("access-string-2".into()),
+        append_access_string: Some("append-access-string-3".into()),
+        passwords: vec!["passwords-5".into()],
+        no_password_required: Some(true),
+        authentication_mode: Some(pb::AuthenticationMode {
+            r#type: Some(pb::InputAuthenticationType::Iam as i32),
+            passwords: vec!["passwords-10".into()],
+        }),
+        engine: Some("engine".into()),
+    }
+}
+
+#[test]
+fn generated_modify_user_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(full_modify_user_request(), mocked(&[]).modify_user())
+        .as_input()
+        .clone()
+        .build()
+        .unwrap();
+    let want = sdk_op::modify_user::ModifyUserInput::builder()
+        .set_user_id(Some("user-id-1".to_owned()))
+        .set_access_string(Some("access-string-2".to_owned()))
+        .set_append_access_string(Some("append-access-string-3".to_owned()))
+        .set_passwords(Some(vec!["passwords-5".to_owned()]))
+        .set_no_password_required(Some(true))
+        .set_authentication_mode(Some(
+            sdk::AuthenticationMode::builder()
+                .set_type(Some(sdk::InputAuthenticationType::Iam))
+                .set_passwords(Some(vec!["passwords-10".to_owned()]))
+                .build(),
+        ))
+        .set_engine(Some("engine".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_user::ModifyUserOutput::builder()
+        .set_user_id(Some("user-id-1".to_owned()))
+        .set_user_name(Some("user-name-2".to_owned()))
+        .set_status(Some("status-3".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_minimum_engine_version(Some("minimum-engine-version-5".to_owned()))
+        .set_access_string(Some("access-string-6".to_owned()))
+        .set_user_group_ids(Some(vec!["user-group-ids-8".to_owned()]))
+        .set_authentication(Some(
+            sdk::Authentication::builder()
+                .set_type(Some(sdk::AuthenticationType::Iam))
+                .set_password_count(Some(111))
+                .build(),
+        ))
+        .set_arn(Some("arn-12".to_owned()))
+        .build();
+    assert_eq!(
+        pb::ModifyUserResponse::from(output),
+        pb::ModifyUserResponse {
+            user_id: Some("user-id-1".into()),
+            user_name: Some("user-name-2".into()),
+            status: Some("status-3".into()),
+            engine: Some("engine".into()),
+            minimum_engine_version: Some("minimum-engine-version-5".into()),
+            access_string: Some("access-string-6".into()),
+            user_group_ids: vec!["user-group-ids-8".into()],
+            authentication: Some(pb::Authentication {
+                r#type: Some(pb::AuthenticationType::Iam as i32),
+                password_count: Some(111),
+            }),
+            arn: Some("arn-12".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_user_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_user::ModifyUserError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidUserStateFault",
+            (
+                "InvalidUserState",
+                Code::FailedPrecondition,
+                "INVALID_USER_STATE",
+            ),
+            Precondition("elasticache.v1.User", "user-id-1"),
+            || {
+                E::InvalidUserStateFault(
+                    f::InvalidUserStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", "user-id-1"),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::modify_user).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_user_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyUser", row, want);
+    }
+}
+
+/// The ModifyUserGroup request with every member set (valid, so it reaches the SDK).
+fn full_modify_user_group_request() -> pb::ModifyUserGroupRequest {
+    pb::ModifyUserGroupRequest {
+        user_group_id: "user-group-id-1".into(),
+        user_ids_to_add: vec!["user-ids-to-add-3".into()],
+        user_ids_to_remove: vec!["user-ids-to-remove-5".into()],
+        engine: Some("engine".into()),
+    }
+}
+
+#[test]
+fn generated_modify_user_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_modify_user_group_request(),
+        mocked(&[]).modify_user_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::modify_user_group::ModifyUserGroupInput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .set_user_ids_to_add(Some(vec!["user-ids-to-add-3".to_owned()]))
+        .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-5".to_owned()]))
+        .set_engine(Some("engine".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::modify_user_group::ModifyUserGroupOutput::builder()
+        .set_user_group_id(Some("user-group-id-1".to_owned()))
+        .set_status(Some("status-2".to_owned()))
+        .set_engine(Some("engine".to_owned()))
+        .set_user_ids(Some(vec!["user-ids-5".to_owned()]))
+        .set_minimum_engine_version(Some("minimum-engine-version-6".to_owned()))
+        .set_pending_changes(Some(
+            sdk::UserGroupPendingChanges::builder()
+                .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-9".to_owned()]))
+                .set_user_ids_to_add(Some(vec!["user-ids-to-add-11".to_owned()]))
+                .build(),
+        ))
+        .set_replication_groups(Some(vec!["replication-groups-13".to_owned()]))
+        .set_serverless_caches(Some(vec!["serverless-caches-15".to_owned()]))
+        .set_arn(Some("arn-16".to_owned()))
+        .build();
+    assert_eq!(
+        pb::ModifyUserGroupResponse::from(output),
+        pb::ModifyUserGroupResponse {
+            user_group_id: Some("user-group-id-1".into()),
+            status: Some("status-2".into()),
+            engine: Some("engine".into()),
+            user_ids: vec!["user-ids-5".into()],
+            minimum_engine_version: Some("minimum-engine-version-6".into()),
+            pending_changes: Some(pb::UserGroupPendingChanges {
+                user_ids_to_remove: vec!["user-ids-to-remove-9".into()],
+                user_ids_to_add: vec!["user-ids-to-add-11".into()],
+            }),
+            replication_groups: vec!["replication-groups-13".into()],
+            serverless_caches: vec!["serverless-caches-15".into()],
+            arn: Some("arn-16".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_modify_user_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::modify_user_group::ModifyUserGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 8] = [
+        (
+            "DefaultUserRequired",
+            (
+                "DefaultUserRequired",
+                Code::InvalidArgument,
+                "DEFAULT_USER_REQUIRED",
+            ),
+            BadRequest,
+            || {
+                E::DefaultUserRequired(
+                    f::DefaultUserRequired::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "DuplicateUserNameFault",
+            (
+                "DuplicateUserName",
+                Code::AlreadyExists,
+                "DUPLICATE_USER_NAME",
+            ),
+            Resource("elasticache.v1.User", ""),
+            || {
+                E::DuplicateUserNameFault(
+                    f::DuplicateUserNameFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidUserGroupStateFault",
+            (
+                "InvalidUserGroupState",
+                Code::FailedPrecondition,
+                "INVALID_USER_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.UserGroup", "user-group-id-1"),
+            || {
+                E::InvalidUserGroupStateFault(
+                    f::InvalidUserGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServiceLinkedRoleNotFoundFault",
+            (
+                "ServiceLinkedRoleNotFoundFault",
+                Code::FailedPrecondition,
+                "SERVICE_LINKED_ROLE_NOT_FOUND",
+            ),
+            Precondition("ServiceLinkedRole", ""),
+            || {
+                E::ServiceLinkedRoleNotFoundFault(
+                    f::ServiceLinkedRoleNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", "user-group-id-1"),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", ""),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::modify_user_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_modify_user_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ModifyUserGroup", row, want);
+    }
+}
+
+/// The PrepareMigration request with every member set (valid, so it reaches the SDK).
+fn full_prepare_migration_request() -> pb::PrepareMigrationRequest {
+    pb::PrepareMigrationRequest {
+        serverless_cache_name: "serverless-cache-name-1".into(),
+        customer_node_endpoint_list: vec![pb::CustomerNodeEndpoint {
+            address: Some("address-4".into()),
+            port: Some(105),
+        }],
+        source_authentication_configuration: Some(pb::SourceAuthenticationConfiguration {
+            secret_manager_config: Some(pb::SecretManagerAuthConfig {
+                secret_arn: Some("secret-arn-8".into()),
+            }),
+        }),
+        source_tls_configuration: Some(pb::SourceTlsConfiguration {
+            source_tls_mode: Some(pb::TlsMode::VerifyCa as i32),
+            source_tls_certificate: Some("source-tls-certificate-11".into()),
+        }),
+    }
+}
+
+#[test]
+fn generated_prepare_migration_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_prepare_migration_request(),
+        mocked(&[]).prepare_migration(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::prepare_migration::PrepareMigrationInput::builder()
+        .set_serverless_cache_name(Some("serverless-cache-name-1".to_owned()))
+        .set_customer_node_endpoint_list(Some(vec![
+            sdk::CustomerNodeEndpoint::builder()
+                .set_address(Some("address-4".to_owned()))
+                .set_port(Some(105))
+                .build(),
+        ]))
+        .set_source_authentication_configuration(Some(
+            sdk::SourceAuthenticationConfiguration::builder()
+                .set_secret_manager_config(Some(
+                    sdk::SecretManagerAuthConfig::builder()
+                        .set_secret_arn(Some("secret-arn-8".to_owned()))
+                        .build(),
+                ))
+                .build(),
+        ))
+        .set_source_tls_configuration(Some(
+            sdk::SourceTlsConfiguration::builder()
+                .set_source_tls_mode(Some(sdk::TlsMode::VerifyCa))
+                .set_source_tls_certificate(Some("source-tls-certificate-11".to_owned()))
+                .build(),
+        ))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::prepare_migration::PrepareMigrationOutput::builder()
+        .set_serverless_cache(Some(
+            sdk::ServerlessCache::builder()
+                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
+                .set_status(Some("status-5".to_owned()))
+                .set_engine(Some("engine-6".to_owned()))
+                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
+                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
+                .set_cache_usage_limits(Some(
+                    sdk::CacheUsageLimits::builder()
+                        .set_data_storage(Some(
+                            sdk::DataStorage::builder()
+                                .set_maximum(Some(111))
+                                .set_minimum(Some(112))
+                                .set_unit(Some(sdk::DataStorageUnit::Gb))
+                                .build(),
+                        ))
+                        .set_ecpu_per_second(Some(
+                            sdk::EcpuPerSecond::builder()
+                                .set_maximum(Some(115))
+                                .set_minimum(Some(116))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
+                .set_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-22".to_owned()))
+                        .set_port(Some(123))
+                        .build(),
+                ))
+                .set_reader_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-25".to_owned()))
+                        .set_port(Some(126))
+                        .build(),
+                ))
+                .set_arn(Some("arn-27".to_owned()))
+                .set_user_group_id(Some("user-group-id-28".to_owned()))
+                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
+                .set_snapshot_retention_limit(Some(131))
+                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_connection_type(Some(sdk::ConnectionType::Public))
+                .set_migration(Some(
+                    sdk::MigrationSummary::builder()
+                        .set_status(Some("status-36".to_owned()))
+                        .set_migration_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-38".to_owned()))
+                                .set_port(Some(139))
+                                .build(),
+                        ))
+                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
+                        .build(),
+                ))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::PrepareMigrationResponse::from(output),
+        pb::PrepareMigrationResponse {
+            serverless_cache: Some(pb::ServerlessCache {
+                serverless_cache_name: Some("serverless-cache-name-2".into()),
+                description: Some("description-3".into()),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000004,
+                    nanos: 0
+                }),
+                status: Some("status-5".into()),
+                engine: Some("engine-6".into()),
+                major_engine_version: Some("major-engine-version-7".into()),
+                full_engine_version: Some("full-engine-version-8".into()),
+                cache_usage_limits: Some(pb::CacheUsageLimits {
+                    data_storage: Some(pb::DataStorage {
+                        maximum: Some(111),
+                        minimum: Some(112),
+                        unit: Some(pb::DataStorageUnit::Gb as i32),
+                    }),
+                    ecpu_per_second: Some(pb::EcpuPerSecond {
+                        maximum: Some(115),
+                        minimum: Some(116),
+                    }),
+                }),
+                kms_key_id: Some("kms-key-id-17".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                security_group_ids: vec!["security-group-ids-20".into()],
+                endpoint: Some(pb::Endpoint {
+                    address: Some("address-22".into()),
+                    port: Some(123),
+                }),
+                reader_endpoint: Some(pb::Endpoint {
+                    address: Some("address-25".into()),
+                    port: Some(126),
+                }),
+                arn: Some("arn-27".into()),
+                user_group_id: Some("user-group-id-28".into()),
+                subnet_ids: vec!["subnet-ids-30".into()],
+                snapshot_retention_limit: Some(131),
+                daily_snapshot_time: Some("daily-snapshot-time-32".into()),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                connection_type: Some(pb::ConnectionType::Public as i32),
+                migration: Some(pb::MigrationSummary {
+                    status: Some("status-36".into()),
+                    migration_endpoint: Some(pb::Endpoint {
+                        address: Some("address-38".into()),
+                        port: Some(139),
+                    }),
+                    cutover_mode: Some("cutover-mode-40".into()),
+                }),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_prepare_migration_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::prepare_migration::PrepareMigrationError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheAlreadyUnderMigrationFault",
+            (
+                "ServerlessCacheAlreadyUnderMigrationFault",
+                Code::FailedPrecondition,
+                "SERVERLESS_CACHE_ALREADY_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::ServerlessCacheAlreadyUnderMigrationFault(
+                    f::ServerlessCacheAlreadyUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::prepare_migration).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_prepare_migration_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "PrepareMigration", row, want);
+    }
+}
+
+/// The PurchaseReservedCacheNodesOffering request with every member set (valid, so it reaches the SDK).
+fn full_purchase_reserved_cache_nodes_offering_request()
+-> pb::PurchaseReservedCacheNodesOfferingRequest {
+    pb::PurchaseReservedCacheNodesOfferingRequest {
+        reserved_cache_nodes_offering_id: "reserved-cache-nodes-offering-id-1".into(),
+        reserved_cache_node_id: Some("reserved-cache-node-id-2".into()),
+        cache_node_count: Some(103),
+        tags: vec![pb::Tag {
+            key: Some("key-6".into()),
+            value: Some("value-7".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_purchase_reserved_cache_nodes_offering_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_purchase_reserved_cache_nodes_offering_request(),
+        mocked(&[]).purchase_reserved_cache_nodes_offering(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingInput::builder().set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-1".to_owned())).set_reserved_cache_node_id(Some("reserved-cache-node-id-2".to_owned())).set_cache_node_count(Some(103)).set_tags(Some(vec![sdk::Tag::builder().set_key(Some("key-6".to_owned())).set_value(Some("value-7".to_owned())).build()])).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingOutput::builder().set_reserved_cache_node(Some(sdk::ReservedCacheNode::builder().set_reserved_cache_node_id(Some("reserved-cache-node-id-2".to_owned())).set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-3".to_owned())).set_cache_node_type(Some("cache-node-type-4".to_owned())).set_start_time(Some(aws_smithy_types::DateTime::from_secs(1700000005))).set_duration(Some(106)).set_fixed_price(Some(7.5)).set_usage_price(Some(8.5)).set_cache_node_count(Some(109)).set_product_description(Some("product-description-10".to_owned())).set_offering_type(Some("offering-type-11".to_owned())).set_state(Some("state-12".to_owned())).set_recurring_charges(Some(vec![sdk::RecurringCharge::builder().set_recurring_charge_amount(Some(15.5)).set_recurring_charge_frequency(Some("recurring-charge-frequency-16".to_owned())).build()])).set_reservation_arn(Some("reservation-arn-17".to_owned())).build())).build();
+    assert_eq!(
+        pb::PurchaseReservedCacheNodesOfferingResponse::from(output),
+        pb::PurchaseReservedCacheNodesOfferingResponse {
+            reserved_cache_node: Some(pb::ReservedCacheNode {
+                reserved_cache_node_id: Some("reserved-cache-node-id-2".into()),
+                reserved_cache_nodes_offering_id: Some("reserved-cache-nodes-offering-id-3".into()),
+                cache_node_type: Some("cache-node-type-4".into()),
+                start_time: Some(prost_types::Timestamp {
+                    seconds: 1700000005,
+                    nanos: 0
+                }),
+                duration: Some(106),
+                fixed_price: Some(7.5),
+                usage_price: Some(8.5),
+                cache_node_count: Some(109),
+                product_description: Some("product-description-10".into()),
+                offering_type: Some("offering-type-11".into()),
+                state: Some("state-12".into()),
+                recurring_charges: vec![pb::RecurringCharge {
+                    recurring_charge_amount: Some(15.5),
+                    recurring_charge_frequency: Some("recurring-charge-frequency-16".into()),
+                }],
+                reservation_arn: Some("reservation-arn-17".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_purchase_reserved_cache_nodes_offering_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 6] = [
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodeAlreadyExistsFault",
+            (
+                "ReservedCacheNodeAlreadyExists",
+                Code::AlreadyExists,
+                "RESERVED_CACHE_NODE_ALREADY_EXISTS",
+            ),
+            Resource(
+                "elasticache.v1.ReservedCacheNode",
+                "reserved-cache-node-id-2",
+            ),
+            || {
+                E::ReservedCacheNodeAlreadyExistsFault(
+                    f::ReservedCacheNodeAlreadyExistsFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodeQuotaExceededFault",
+            (
+                "ReservedCacheNodeQuotaExceeded",
+                Code::ResourceExhausted,
+                "RESERVED_CACHE_NODE_QUOTA_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::ReservedCacheNodeQuotaExceededFault(
+                    f::ReservedCacheNodeQuotaExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodesOfferingNotFoundFault",
+            (
+                "ReservedCacheNodesOfferingNotFound",
+                Code::NotFound,
+                "RESERVED_CACHE_NODES_OFFERING_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.ReservedCacheNodesOffering",
+                "reserved-cache-nodes-offering-id-1",
+            ),
+            || {
+                E::ReservedCacheNodesOfferingNotFoundFault(
+                    f::ReservedCacheNodesOfferingNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagQuotaPerResourceExceeded",
+            (
+                "TagQuotaPerResourceExceeded",
+                Code::ResourceExhausted,
+                "TAG_QUOTA_PER_RESOURCE_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::TagQuotaPerResourceExceeded(
+                    f::TagQuotaPerResourceExceeded::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::purchase_reserved_cache_nodes_offering)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_purchase_reserved_cache_nodes_offering_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "PurchaseReservedCacheNodesOffering",
+            row,
+            want,
+        );
+    }
+}
+
+/// The RebalanceSlotsInGlobalReplicationGroup request with every member set (valid, so it reaches the SDK).
+fn full_rebalance_slots_in_global_replication_group_request()
+-> pb::RebalanceSlotsInGlobalReplicationGroupRequest {
+    pb::RebalanceSlotsInGlobalReplicationGroupRequest {
+        global_replication_group_id: "global-replication-group-id-1".into(),
+        apply_immediately: Some(true),
+    }
+}
+
+#[test]
+fn generated_rebalance_slots_in_global_replication_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_rebalance_slots_in_global_replication_group_request(),
+        mocked(&[]).rebalance_slots_in_global_replication_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_apply_immediately(Some(true)).build().unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    assert_eq!(
+        pb::RebalanceSlotsInGlobalReplicationGroupResponse::from(output),
+        pb::RebalanceSlotsInGlobalReplicationGroupResponse {
+            global_replication_group: Some(pb::GlobalReplicationGroup {
+                global_replication_group_id: Some("global-replication-group-id-2".into()),
+                global_replication_group_description: Some(
+                    "global-replication-group-description-3".into()
+                ),
+                status: Some("status-4".into()),
+                cache_node_type: Some("cache-node-type-5".into()),
+                engine: Some("engine-6".into()),
+                engine_version: Some("engine-version-7".into()),
+                members: vec![pb::GlobalReplicationGroupMember {
+                    replication_group_id: Some("replication-group-id-10".into()),
+                    replication_group_region: Some("replication-group-region-11".into()),
+                    role: Some("role-12".into()),
+                    automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                    status: Some("status-14".into()),
+                }],
+                cluster_enabled: Some(true),
+                global_node_groups: vec![pb::GlobalNodeGroup {
+                    global_node_group_id: Some("global-node-group-id-18".into()),
+                    slots: Some("slots-19".into()),
+                }],
+                auth_token_enabled: Some(true),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-23".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_rebalance_slots_in_global_replication_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 3] = [
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.GlobalReplicationGroup",
+                "global-replication-group-id-1",
+            ),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::rebalance_slots_in_global_replication_group)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(
+                full_rebalance_slots_in_global_replication_group_request(),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(
+            &status,
+            fault,
+            "RebalanceSlotsInGlobalReplicationGroup",
+            row,
+            want,
+        );
+    }
+}
+
+/// The RebootCacheCluster request with every member set (valid, so it reaches the SDK).
+fn full_reboot_cache_cluster_request() -> pb::RebootCacheClusterRequest {
+    pb::RebootCacheClusterRequest {
+        cache_cluster_id: "cache-cluster-id-1".into(),
+        cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-3".into()],
+    }
+}
+
+#[test]
+fn generated_reboot_cache_cluster_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_reboot_cache_cluster_request(),
+        mocked(&[]).reboot_cache_cluster(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::reboot_cache_cluster::RebootCacheClusterInput::builder()
+        .set_cache_cluster_id(Some("cache-cluster-id-1".to_owned()))
+        .set_cache_node_ids_to_reboot(Some(vec!["cache-node-ids-to-reboot-3".to_owned()]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::reboot_cache_cluster::RebootCacheClusterOutput::builder()
+        .set_cache_cluster(Some(
+            sdk::CacheCluster::builder()
+                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-4".to_owned()))
+                        .set_port(Some(105))
+                        .build(),
+                ))
+                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
+                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
+                .set_engine(Some("engine-8".to_owned()))
+                .set_engine_version(Some("engine-version-9".to_owned()))
+                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
+                .set_num_cache_nodes(Some(111))
+                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
+                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
+                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000014,
+                )))
+                .set_preferred_maintenance_window(Some(
+                    "preferred-maintenance-window-15".to_owned(),
+                ))
+                .set_pending_modified_values(Some(
+                    sdk::PendingModifiedValues::builder()
+                        .set_num_cache_nodes(Some(117))
+                        .set_cache_node_ids_to_remove(Some(vec![
+                            "cache-node-ids-to-remove-19".to_owned(),
+                        ]))
+                        .set_engine_version(Some("engine-version-20".to_owned()))
+                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-29".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-31".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_scale_config(Some(
+                            sdk::ScaleConfig::builder()
+                                .set_scale_percentage(Some(136))
+                                .set_scale_interval_minutes(Some(137))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_notification_configuration(Some(
+                    sdk::NotificationConfiguration::builder()
+                        .set_topic_arn(Some("topic-arn-39".to_owned()))
+                        .set_topic_status(Some("topic-status-40".to_owned()))
+                        .build(),
+                ))
+                .set_cache_security_groups(Some(vec![
+                    sdk::CacheSecurityGroupMembership::builder()
+                        .set_cache_security_group_name(Some(
+                            "cache-security-group-name-43".to_owned(),
+                        ))
+                        .set_status(Some("status-44".to_owned()))
+                        .build(),
+                ]))
+                .set_cache_parameter_group(Some(
+                    sdk::CacheParameterGroupStatus::builder()
+                        .set_cache_parameter_group_name(Some(
+                            "cache-parameter-group-name-46".to_owned(),
+                        ))
+                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
+                        .set_cache_node_ids_to_reboot(Some(vec![
+                            "cache-node-ids-to-reboot-49".to_owned(),
+                        ]))
+                        .build(),
+                ))
+                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
+                .set_cache_nodes(Some(vec![
+                    sdk::CacheNode::builder()
+                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
+                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
+                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                            1700000055,
+                        )))
+                        .set_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-57".to_owned()))
+                                .set_port(Some(158))
+                                .build(),
+                        ))
+                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
+                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
+                        .set_customer_availability_zone(Some(
+                            "customer-availability-zone-61".to_owned(),
+                        ))
+                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
+                        .build(),
+                ]))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_security_groups(Some(vec![
+                    sdk::SecurityGroupMembership::builder()
+                        .set_security_group_id(Some("security-group-id-66".to_owned()))
+                        .set_status(Some("status-67".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
+                .set_snapshot_retention_limit(Some(169))
+                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000072,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_arn(Some("arn-75".to_owned()))
+                .set_replication_group_log_delivery_enabled(Some(true))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::RebootCacheClusterResponse::from(output),
+        pb::RebootCacheClusterResponse {
+            cache_cluster: Some(pb::CacheCluster {
+                cache_cluster_id: Some("cache-cluster-id-2".into()),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-4".into()),
+                    port: Some(105),
+                }),
+                client_download_landing_page: Some("client-download-landing-page-6".into()),
+                cache_node_type: Some("cache-node-type-7".into()),
+                engine: Some("engine-8".into()),
+                engine_version: Some("engine-version-9".into()),
+                cache_cluster_status: Some("cache-cluster-status-10".into()),
+                num_cache_nodes: Some(111),
+                preferred_availability_zone: Some("preferred-availability-zone-12".into()),
+                preferred_outpost_arn: Some("preferred-outpost-arn-13".into()),
+                cache_cluster_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000014,
+                    nanos: 0
+                }),
+                preferred_maintenance_window: Some("preferred-maintenance-window-15".into()),
+                pending_modified_values: Some(pb::PendingModifiedValues {
+                    num_cache_nodes: Some(117),
+                    cache_node_ids_to_remove: vec!["cache-node-ids-to-remove-19".into()],
+                    engine_version: Some("engine-version-20".into()),
+                    cache_node_type: Some("cache-node-type-21".into()),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-29".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-31".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    scale_config: Some(pb::ScaleConfig {
+                        scale_percentage: Some(136),
+                        scale_interval_minutes: Some(137),
+                    }),
+                }),
+                notification_configuration: Some(pb::NotificationConfiguration {
+                    topic_arn: Some("topic-arn-39".into()),
+                    topic_status: Some("topic-status-40".into()),
+                }),
+                cache_security_groups: vec![pb::CacheSecurityGroupMembership {
+                    cache_security_group_name: Some("cache-security-group-name-43".into()),
+                    status: Some("status-44".into()),
+                }],
+                cache_parameter_group: Some(pb::CacheParameterGroupStatus {
+                    cache_parameter_group_name: Some("cache-parameter-group-name-46".into()),
+                    parameter_apply_status: Some("parameter-apply-status-47".into()),
+                    cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-49".into()],
+                }),
+                cache_subnet_group_name: Some("cache-subnet-group-name-50".into()),
+                cache_nodes: vec![pb::CacheNode {
+                    cache_node_id: Some("cache-node-id-53".into()),
+                    cache_node_status: Some("cache-node-status-54".into()),
+                    cache_node_create_time: Some(prost_types::Timestamp {
+                        seconds: 1700000055,
+                        nanos: 0
+                    }),
+                    endpoint: Some(pb::Endpoint {
+                        address: Some("address-57".into()),
+                        port: Some(158),
+                    }),
+                    parameter_group_status: Some("parameter-group-status-59".into()),
+                    source_cache_node_id: Some("source-cache-node-id-60".into()),
+                    customer_availability_zone: Some("customer-availability-zone-61".into()),
+                    customer_outpost_arn: Some("customer-outpost-arn-62".into()),
+                }],
+                auto_minor_version_upgrade: Some(true),
+                security_groups: vec![pb::SecurityGroupMembership {
+                    security_group_id: Some("security-group-id-66".into()),
+                    status: Some("status-67".into()),
+                }],
+                replication_group_id: Some("replication-group-id-68".into()),
+                snapshot_retention_limit: Some(169),
+                snapshot_window: Some("snapshot-window-70".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000072,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                arn: Some("arn-75".into()),
+                replication_group_log_delivery_enabled: Some(true),
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_reboot_cache_cluster_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::reboot_cache_cluster::RebootCacheClusterError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 2] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", "cache-cluster-id-1"),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::reboot_cache_cluster).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_reboot_cache_cluster_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "RebootCacheCluster", row, want);
+    }
+}
+
+/// The RemoveTagsFromResource request with every member set (valid, so it reaches the SDK).
+fn full_remove_tags_from_resource_request() -> pb::RemoveTagsFromResourceRequest {
+    pb::RemoveTagsFromResourceRequest {
+        resource_name: "resource-name-1".into(),
+        tag_keys: vec!["tag-keys-3".into()],
+    }
+}
+
+#[test]
+fn generated_remove_tags_from_resource_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_remove_tags_from_resource_request(),
+        mocked(&[]).remove_tags_from_resource(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::remove_tags_from_resource::RemoveTagsFromResourceInput::builder()
+        .set_resource_name(Some("resource-name-1".to_owned()))
+        .set_tag_keys(Some(vec!["tag-keys-3".to_owned()]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::remove_tags_from_resource::RemoveTagsFromResourceOutput::builder()
+        .set_tag_list(Some(vec![
+            sdk::Tag::builder()
+                .set_key(Some("key-3".to_owned()))
+                .set_value(Some("value-4".to_owned()))
+                .build(),
+        ]))
+        .build();
+    assert_eq!(
+        pb::RemoveTagsFromResourceResponse::from(output),
+        pb::RemoveTagsFromResourceResponse {
+            tag_list: vec![pb::Tag {
+                key: Some("key-3".into()),
+                value: Some("value-4".into()),
+            }],
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_remove_tags_from_resource_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::remove_tags_from_resource::RemoveTagsFromResourceError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 18] = [
+        (
+            "CacheClusterNotFoundFault",
+            (
+                "CacheClusterNotFound",
+                Code::NotFound,
+                "CACHE_CLUSTER_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheCluster", ""),
+            || {
+                E::CacheClusterNotFoundFault(
+                    f::CacheClusterNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheParameterGroup", ""),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheSecurityGroup", ""),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSubnetGroupNotFoundFault",
+            (
+                "CacheSubnetGroupNotFoundFault",
+                Code::NotFound,
+                "CACHE_SUBNET_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.CacheSubnetGroup", ""),
+            || {
+                E::CacheSubnetGroupNotFoundFault(
+                    f::CacheSubnetGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "GlobalReplicationGroupNotFoundFault",
+            (
+                "GlobalReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            || {
+                E::GlobalReplicationGroupNotFoundFault(
+                    f::GlobalReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidARNFault",
+            ("InvalidARN", Code::InvalidArgument, "INVALID_ARN"),
+            BadRequest,
+            || E::InvalidArnFault(f::InvalidArnFault::builder().message(FAULT_MESSAGE).build()),
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheSnapshotStateFault",
+            (
+                "InvalidServerlessCacheSnapshotStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_SNAPSHOT_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCacheSnapshot", ""),
+            || {
+                E::InvalidServerlessCacheSnapshotStateFault(
+                    f::InvalidServerlessCacheSnapshotStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", ""),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", ""),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReservedCacheNodeNotFoundFault",
+            (
+                "ReservedCacheNodeNotFound",
+                Code::NotFound,
+                "RESERVED_CACHE_NODE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReservedCacheNode", ""),
+            || {
+                E::ReservedCacheNodeNotFoundFault(
+                    f::ReservedCacheNodeNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", ""),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheSnapshotNotFoundFault",
+            (
+                "ServerlessCacheSnapshotNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCacheSnapshot", ""),
+            || {
+                E::ServerlessCacheSnapshotNotFoundFault(
+                    f::ServerlessCacheSnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "SnapshotNotFoundFault",
+            (
+                "SnapshotNotFoundFault",
+                Code::NotFound,
+                "SNAPSHOT_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.Snapshot", ""),
+            || {
+                E::SnapshotNotFoundFault(
+                    f::SnapshotNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TagNotFoundFault",
+            ("TagNotFound", Code::NotFound, "TAG_NOT_FOUND"),
+            Resource("elasticache.v1.Tag", ""),
+            || {
+                E::TagNotFoundFault(
+                    f::TagNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserGroupNotFoundFault",
+            ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
+            Resource("elasticache.v1.UserGroup", ""),
+            || {
+                E::UserGroupNotFoundFault(
+                    f::UserGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "UserNotFoundFault",
+            ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
+            Resource("elasticache.v1.User", ""),
+            || {
+                E::UserNotFoundFault(
+                    f::UserNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::remove_tags_from_resource).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_remove_tags_from_resource_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "RemoveTagsFromResource", row, want);
+    }
+}
+
+/// The ResetCacheParameterGroup request with every member set (valid, so it reaches the SDK).
+fn full_reset_cache_parameter_group_request() -> pb::ResetCacheParameterGroupRequest {
+    pb::ResetCacheParameterGroupRequest {
+        cache_parameter_group_name: "cache-parameter-group-name-1".into(),
+        reset_all_parameters: Some(true),
+        parameter_name_values: vec![pb::ParameterNameValue {
+            parameter_name: Some("parameter-name-5".into()),
+            parameter_value: Some("parameter-value-6".into()),
+        }],
+    }
+}
+
+#[test]
+fn generated_reset_cache_parameter_group_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_reset_cache_parameter_group_request(),
+        mocked(&[]).reset_cache_parameter_group(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::reset_cache_parameter_group::ResetCacheParameterGroupInput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .set_reset_all_parameters(Some(true))
+        .set_parameter_name_values(Some(vec![
+            sdk::ParameterNameValue::builder()
+                .set_parameter_name(Some("parameter-name-5".to_owned()))
+                .set_parameter_value(Some("parameter-value-6".to_owned()))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::reset_cache_parameter_group::ResetCacheParameterGroupOutput::builder()
+        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
+        .build();
+    assert_eq!(
+        pb::ResetCacheParameterGroupResponse::from(output),
+        pb::ResetCacheParameterGroupResponse {
+            cache_parameter_group_name: Some("cache-parameter-group-name-1".into()),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_reset_cache_parameter_group_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::reset_cache_parameter_group::ResetCacheParameterGroupError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "CacheParameterGroupNotFoundFault",
+            (
+                "CacheParameterGroupNotFound",
+                Code::NotFound,
+                "CACHE_PARAMETER_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::CacheParameterGroupNotFoundFault(
+                    f::CacheParameterGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheParameterGroupStateFault",
+            (
+                "InvalidCacheParameterGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_PARAMETER_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheParameterGroup",
+                "cache-parameter-group-name-1",
+            ),
+            || {
+                E::InvalidCacheParameterGroupStateFault(
+                    f::InvalidCacheParameterGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidGlobalReplicationGroupStateFault",
+            (
+                "InvalidGlobalReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_GLOBAL_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.GlobalReplicationGroup", ""),
+            || {
+                E::InvalidGlobalReplicationGroupStateFault(
+                    f::InvalidGlobalReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::reset_cache_parameter_group).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_reset_cache_parameter_group_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "ResetCacheParameterGroup", row, want);
+    }
+}
+
+/// The RevokeCacheSecurityGroupIngress request with every member set (valid, so it reaches the SDK).
+fn full_revoke_cache_security_group_ingress_request() -> pb::RevokeCacheSecurityGroupIngressRequest
+{
+    pb::RevokeCacheSecurityGroupIngressRequest {
+        cache_security_group_name: "cache-security-group-name-1".into(),
+        ec2_security_group_name: "ec2-security-group-name-2".into(),
+        ec2_security_group_owner_id: "ec2-security-group-owner-id-3".into(),
+    }
+}
+
+#[test]
+fn generated_revoke_cache_security_group_ingress_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_revoke_cache_security_group_ingress_request(),
+        mocked(&[]).revoke_cache_security_group_ingress(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want =
+        sdk_op::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressInput::builder(
+        )
+        .set_cache_security_group_name(Some("cache-security-group-name-1".to_owned()))
+        .set_ec2_security_group_name(Some("ec2-security-group-name-2".to_owned()))
+        .set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-3".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressOutput::builder().set_cache_security_group(Some(sdk::CacheSecurityGroup::builder().set_owner_id(Some("owner-id-2".to_owned())).set_cache_security_group_name(Some("cache-security-group-name-3".to_owned())).set_description(Some("description-4".to_owned())).set_ec2_security_groups(Some(vec![sdk::Ec2SecurityGroup::builder().set_status(Some("status-7".to_owned())).set_ec2_security_group_name(Some("ec2-security-group-name-8".to_owned())).set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-9".to_owned())).build()])).set_arn(Some("arn-10".to_owned())).build())).build();
+    assert_eq!(
+        pb::RevokeCacheSecurityGroupIngressResponse::from(output),
+        pb::RevokeCacheSecurityGroupIngressResponse {
+            cache_security_group: Some(pb::CacheSecurityGroup {
+                owner_id: Some("owner-id-2".into()),
+                cache_security_group_name: Some("cache-security-group-name-3".into()),
+                description: Some("description-4".into()),
+                ec2_security_groups: vec![pb::Ec2SecurityGroup {
+                    status: Some("status-7".into()),
+                    ec2_security_group_name: Some("ec2-security-group-name-8".into()),
+                    ec2_security_group_owner_id: Some("ec2-security-group-owner-id-9".into()),
+                }],
+                arn: Some("arn-10".into()),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_revoke_cache_security_group_ingress_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 5] = [
+        (
+            "AuthorizationNotFoundFault",
+            (
+                "AuthorizationNotFound",
+                Code::NotFound,
+                "AUTHORIZATION_NOT_FOUND",
+            ),
+            Resource("Authorization", ""),
+            || {
+                E::AuthorizationNotFoundFault(
+                    f::AuthorizationNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "CacheSecurityGroupNotFoundFault",
+            (
+                "CacheSecurityGroupNotFound",
+                Code::NotFound,
+                "CACHE_SECURITY_GROUP_NOT_FOUND",
+            ),
+            Resource(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::CacheSecurityGroupNotFoundFault(
+                    f::CacheSecurityGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheSecurityGroupStateFault",
+            (
+                "InvalidCacheSecurityGroupState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_SECURITY_GROUP_STATE",
+            ),
+            Precondition(
+                "elasticache.v1.CacheSecurityGroup",
+                "cache-security-group-name-1",
+            ),
+            || {
+                E::InvalidCacheSecurityGroupStateFault(
+                    f::InvalidCacheSecurityGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::revoke_cache_security_group_ingress)
+            .then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_revoke_cache_security_group_ingress_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "RevokeCacheSecurityGroupIngress", row, want);
+    }
+}
+
+/// The StartMigration request with every member set (valid, so it reaches the SDK).
+fn full_start_migration_request() -> pb::StartMigrationRequest {
+    pb::StartMigrationRequest {
+        serverless_cache_name: Some("serverless-cache-name-1".into()),
+        replication_group_id: Some("replication-group-id-2".into()),
+        customer_node_endpoint_list: vec![pb::CustomerNodeEndpoint {
+            address: Some("address-5".into()),
+            port: Some(106),
+        }],
+        auto_cutover: Some(true),
+        clear_target_cache_data: Some(true),
+    }
+}
+
+#[test]
+fn generated_start_migration_converts_every_member_both_ways() {
+    let sent = crate::convert::ToSdk::to_sdk(
+        full_start_migration_request(),
+        mocked(&[]).start_migration(),
+    )
+    .as_input()
+    .clone()
+    .build()
+    .unwrap();
+    let want = sdk_op::start_migration::StartMigrationInput::builder()
+        .set_serverless_cache_name(Some("serverless-cache-name-1".to_owned()))
+        .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+        .set_customer_node_endpoint_list(Some(vec![
+            sdk::CustomerNodeEndpoint::builder()
+                .set_address(Some("address-5".to_owned()))
+                .set_port(Some(106))
+                .build(),
+        ]))
+        .set_auto_cutover(Some(true))
+        .set_clear_target_cache_data(Some(true))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::start_migration::StartMigrationOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .set_serverless_cache(Some(
+            sdk::ServerlessCache::builder()
+                .set_serverless_cache_name(Some("serverless-cache-name-100".to_owned()))
+                .set_description(Some("description-101".to_owned()))
+                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000102)))
+                .set_status(Some("status-103".to_owned()))
+                .set_engine(Some("engine-104".to_owned()))
+                .set_major_engine_version(Some("major-engine-version-105".to_owned()))
+                .set_full_engine_version(Some("full-engine-version-106".to_owned()))
+                .set_cache_usage_limits(Some(
+                    sdk::CacheUsageLimits::builder()
+                        .set_data_storage(Some(
+                            sdk::DataStorage::builder()
+                                .set_maximum(Some(209))
+                                .set_minimum(Some(210))
+                                .set_unit(Some(sdk::DataStorageUnit::Gb))
+                                .build(),
+                        ))
+                        .set_ecpu_per_second(Some(
+                            sdk::EcpuPerSecond::builder()
+                                .set_maximum(Some(213))
+                                .set_minimum(Some(214))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_kms_key_id(Some("kms-key-id-115".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_security_group_ids(Some(vec!["security-group-ids-118".to_owned()]))
+                .set_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-120".to_owned()))
+                        .set_port(Some(221))
+                        .build(),
+                ))
+                .set_reader_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-123".to_owned()))
+                        .set_port(Some(224))
+                        .build(),
+                ))
+                .set_arn(Some("arn-125".to_owned()))
+                .set_user_group_id(Some("user-group-id-126".to_owned()))
+                .set_subnet_ids(Some(vec!["subnet-ids-128".to_owned()]))
+                .set_snapshot_retention_limit(Some(229))
+                .set_daily_snapshot_time(Some("daily-snapshot-time-130".to_owned()))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_connection_type(Some(sdk::ConnectionType::Public))
+                .set_migration(Some(
+                    sdk::MigrationSummary::builder()
+                        .set_status(Some("status-134".to_owned()))
+                        .set_migration_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-136".to_owned()))
+                                .set_port(Some(237))
+                                .build(),
+                        ))
+                        .set_cutover_mode(Some("cutover-mode-138".to_owned()))
+                        .build(),
+                ))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::StartMigrationResponse::from(output),
+        pb::StartMigrationResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+            serverless_cache: Some(pb::ServerlessCache {
+                serverless_cache_name: Some("serverless-cache-name-100".into()),
+                description: Some("description-101".into()),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000102,
+                    nanos: 0
+                }),
+                status: Some("status-103".into()),
+                engine: Some("engine-104".into()),
+                major_engine_version: Some("major-engine-version-105".into()),
+                full_engine_version: Some("full-engine-version-106".into()),
+                cache_usage_limits: Some(pb::CacheUsageLimits {
+                    data_storage: Some(pb::DataStorage {
+                        maximum: Some(209),
+                        minimum: Some(210),
+                        unit: Some(pb::DataStorageUnit::Gb as i32),
+                    }),
+                    ecpu_per_second: Some(pb::EcpuPerSecond {
+                        maximum: Some(213),
+                        minimum: Some(214),
+                    }),
+                }),
+                kms_key_id: Some("kms-key-id-115".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                security_group_ids: vec!["security-group-ids-118".into()],
+                endpoint: Some(pb::Endpoint {
+                    address: Some("address-120".into()),
+                    port: Some(221),
+                }),
+                reader_endpoint: Some(pb::Endpoint {
+                    address: Some("address-123".into()),
+                    port: Some(224),
+                }),
+                arn: Some("arn-125".into()),
+                user_group_id: Some("user-group-id-126".into()),
+                subnet_ids: vec!["subnet-ids-128".into()],
+                snapshot_retention_limit: Some(229),
+                daily_snapshot_time: Some("daily-snapshot-time-130".into()),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                connection_type: Some(pb::ConnectionType::Public as i32),
+                migration: Some(pb::MigrationSummary {
+                    status: Some("status-134".into()),
+                    migration_endpoint: Some(pb::Endpoint {
+                        address: Some("address-136".into()),
+                        port: Some(237),
+                    }),
+                    cutover_mode: Some("cutover-mode-138".into()),
+                }),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_start_migration_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::start_migration::StartMigrationError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 10] = [
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-2"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "MigrationHealthFault",
+            (
+                "MigrationHealthFault",
+                Code::FailedPrecondition,
+                "MIGRATION_HEALTH",
+            ),
+            Precondition("Migration", ""),
+            || {
+                E::MigrationHealthFault(
+                    f::MigrationHealthFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupAlreadyUnderMigrationFault",
+            (
+                "ReplicationGroupAlreadyUnderMigrationFault",
+                Code::FailedPrecondition,
+                "REPLICATION_GROUP_ALREADY_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-2"),
+            || {
+                E::ReplicationGroupAlreadyUnderMigrationFault(
+                    f::ReplicationGroupAlreadyUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-2"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotUnderMigrationFault",
+            (
+                "ServerlessCacheNotUnderMigrationFault",
+                Code::FailedPrecondition,
+                "SERVERLESS_CACHE_NOT_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::ServerlessCacheNotUnderMigrationFault(
+                    f::ServerlessCacheNotUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::start_migration).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_start_migration_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "StartMigration", row, want);
+    }
+}
+
+/// The StopMigration request with every member set (valid, so it reaches the SDK).
+fn full_stop_migration_request() -> pb::StopMigrationRequest {
+    pb::StopMigrationRequest {
+        serverless_cache_name: "serverless-cache-name-1".into(),
+    }
+}
+
+#[test]
+fn generated_stop_migration_converts_every_member_both_ways() {
+    let sent =
+        crate::convert::ToSdk::to_sdk(full_stop_migration_request(), mocked(&[]).stop_migration())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+    let want = sdk_op::stop_migration::StopMigrationInput::builder()
+        .set_serverless_cache_name(Some("serverless-cache-name-1".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::stop_migration::StopMigrationOutput::builder()
+        .set_serverless_cache(Some(
+            sdk::ServerlessCache::builder()
+                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
+                .set_status(Some("status-5".to_owned()))
+                .set_engine(Some("engine-6".to_owned()))
+                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
+                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
+                .set_cache_usage_limits(Some(
+                    sdk::CacheUsageLimits::builder()
+                        .set_data_storage(Some(
+                            sdk::DataStorage::builder()
+                                .set_maximum(Some(111))
+                                .set_minimum(Some(112))
+                                .set_unit(Some(sdk::DataStorageUnit::Gb))
+                                .build(),
+                        ))
+                        .set_ecpu_per_second(Some(
+                            sdk::EcpuPerSecond::builder()
+                                .set_maximum(Some(115))
+                                .set_minimum(Some(116))
+                                .build(),
+                        ))
+                        .build(),
+                ))
+                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
+                .set_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-22".to_owned()))
+                        .set_port(Some(123))
+                        .build(),
+                ))
+                .set_reader_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-25".to_owned()))
+                        .set_port(Some(126))
+                        .build(),
+                ))
+                .set_arn(Some("arn-27".to_owned()))
+                .set_user_group_id(Some("user-group-id-28".to_owned()))
+                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
+                .set_snapshot_retention_limit(Some(131))
+                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_connection_type(Some(sdk::ConnectionType::Public))
+                .set_migration(Some(
+                    sdk::MigrationSummary::builder()
+                        .set_status(Some("status-36".to_owned()))
+                        .set_migration_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-38".to_owned()))
+                                .set_port(Some(139))
+                                .build(),
+                        ))
+                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
+                        .build(),
+                ))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::StopMigrationResponse::from(output),
+        pb::StopMigrationResponse {
+            serverless_cache: Some(pb::ServerlessCache {
+                serverless_cache_name: Some("serverless-cache-name-2".into()),
+                description: Some("description-3".into()),
+                create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000004,
+                    nanos: 0
+                }),
+                status: Some("status-5".into()),
+                engine: Some("engine-6".into()),
+                major_engine_version: Some("major-engine-version-7".into()),
+                full_engine_version: Some("full-engine-version-8".into()),
+                cache_usage_limits: Some(pb::CacheUsageLimits {
+                    data_storage: Some(pb::DataStorage {
+                        maximum: Some(111),
+                        minimum: Some(112),
+                        unit: Some(pb::DataStorageUnit::Gb as i32),
+                    }),
+                    ecpu_per_second: Some(pb::EcpuPerSecond {
+                        maximum: Some(115),
+                        minimum: Some(116),
+                    }),
+                }),
+                kms_key_id: Some("kms-key-id-17".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                security_group_ids: vec!["security-group-ids-20".into()],
+                endpoint: Some(pb::Endpoint {
+                    address: Some("address-22".into()),
+                    port: Some(123),
+                }),
+                reader_endpoint: Some(pb::Endpoint {
+                    address: Some("address-25".into()),
+                    port: Some(126),
+                }),
+                arn: Some("arn-27".into()),
+                user_group_id: Some("user-group-id-28".into()),
+                subnet_ids: vec!["subnet-ids-30".into()],
+                snapshot_retention_limit: Some(131),
+                daily_snapshot_time: Some("daily-snapshot-time-32".into()),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                connection_type: Some(pb::ConnectionType::Public as i32),
+                migration: Some(pb::MigrationSummary {
+                    status: Some("status-36".into()),
+                    migration_endpoint: Some(pb::Endpoint {
+                        address: Some("address-38".into()),
+                        port: Some(139),
+                    }),
+                    cutover_mode: Some("cutover-mode-40".into()),
+                }),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_stop_migration_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::stop_migration::StopMigrationError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 4] = [
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidServerlessCacheStateFault",
+            (
+                "InvalidServerlessCacheStateFault",
+                Code::FailedPrecondition,
+                "INVALID_SERVERLESS_CACHE_STATE",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::InvalidServerlessCacheStateFault(
+                    f::InvalidServerlessCacheStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotFoundFault",
+            (
+                "ServerlessCacheNotFoundFault",
+                Code::NotFound,
+                "SERVERLESS_CACHE_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::ServerlessCacheNotFoundFault(
+                    f::ServerlessCacheNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ServerlessCacheNotUnderMigrationFault",
+            (
+                "ServerlessCacheNotUnderMigrationFault",
+                Code::FailedPrecondition,
+                "SERVERLESS_CACHE_NOT_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ServerlessCache", "serverless-cache-name-1"),
+            || {
+                E::ServerlessCacheNotUnderMigrationFault(
+                    f::ServerlessCacheNotUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::stop_migration).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_stop_migration_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "StopMigration", row, want);
+    }
+}
+
+/// The TestFailover request with every member set (valid, so it reaches the SDK).
+fn full_test_failover_request() -> pb::TestFailoverRequest {
+    pb::TestFailoverRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        node_group_id: "2".into(),
+    }
+}
+
+#[test]
+fn generated_test_failover_converts_every_member_both_ways() {
+    let sent =
+        crate::convert::ToSdk::to_sdk(full_test_failover_request(), mocked(&[]).test_failover())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+    let want = sdk_op::test_failover::TestFailoverInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_node_group_id(Some("2".to_owned()))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::test_failover::TestFailoverOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::TestFailoverResponse::from(output),
+        pb::TestFailoverResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_test_failover_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::test_failover::TestFailoverError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 9] = [
+        (
+            "APICallRateForCustomerExceededFault",
+            (
+                "APICallRateForCustomerExceeded",
+                Code::ResourceExhausted,
+                "API_CALL_RATE_FOR_CUSTOMER_EXCEEDED",
+            ),
+            Quota,
+            || {
+                E::ApiCallRateForCustomerExceededFault(
+                    f::ApiCallRateForCustomerExceededFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidKMSKeyFault",
+            (
+                "InvalidKMSKeyFault",
+                Code::InvalidArgument,
+                "INVALID_KMS_KEY",
+            ),
+            BadRequest,
+            || {
+                E::InvalidKmsKeyFault(
+                    f::InvalidKmsKeyFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "NodeGroupNotFoundFault",
+            (
+                "NodeGroupNotFoundFault",
+                Code::NotFound,
+                "NODE_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.NodeGroup", "2"),
+            || {
+                E::NodeGroupNotFoundFault(
+                    f::NodeGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "TestFailoverNotAvailableFault",
+            (
+                "TestFailoverNotAvailableFault",
+                Code::FailedPrecondition,
+                "TEST_FAILOVER_NOT_AVAILABLE",
+            ),
+            Precondition("elasticache.v1.NodeGroup", "2"),
+            || {
+                E::TestFailoverNotAvailableFault(
+                    f::TestFailoverNotAvailableFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::test_failover).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_test_failover_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "TestFailover", row, want);
+    }
+}
+
+/// The TestMigration request with every member set (valid, so it reaches the SDK).
+fn full_test_migration_request() -> pb::TestMigrationRequest {
+    pb::TestMigrationRequest {
+        replication_group_id: "replication-group-id-1".into(),
+        customer_node_endpoint_list: vec![pb::CustomerNodeEndpoint {
+            address: Some("address-4".into()),
+            port: Some(105),
+        }],
+    }
+}
+
+#[test]
+fn generated_test_migration_converts_every_member_both_ways() {
+    let sent =
+        crate::convert::ToSdk::to_sdk(full_test_migration_request(), mocked(&[]).test_migration())
+            .as_input()
+            .clone()
+            .build()
+            .unwrap();
+    let want = sdk_op::test_migration::TestMigrationInput::builder()
+        .set_replication_group_id(Some("replication-group-id-1".to_owned()))
+        .set_customer_node_endpoint_list(Some(vec![
+            sdk::CustomerNodeEndpoint::builder()
+                .set_address(Some("address-4".to_owned()))
+                .set_port(Some(105))
+                .build(),
+        ]))
+        .build()
+        .unwrap();
+    assert_eq!(sent, want);
+    let output = sdk_op::test_migration::TestMigrationOutput::builder()
+        .set_replication_group(Some(
+            sdk::ReplicationGroup::builder()
+                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
+                .set_description(Some("description-3".to_owned()))
+                .set_global_replication_group_info(Some(
+                    sdk::GlobalReplicationGroupInfo::builder()
+                        .set_global_replication_group_id(Some(
+                            "global-replication-group-id-5".to_owned(),
+                        ))
+                        .set_global_replication_group_member_role(Some(
+                            "global-replication-group-member-role-6".to_owned(),
+                        ))
+                        .build(),
+                ))
+                .set_status(Some("status-7".to_owned()))
+                .set_pending_modified_values(Some(
+                    sdk::ReplicationGroupPendingModifiedValues::builder()
+                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
+                        .set_automatic_failover_status(Some(
+                            sdk::PendingAutomaticFailoverStatus::Disabled,
+                        ))
+                        .set_resharding(Some(
+                            sdk::ReshardingStatus::builder()
+                                .set_slot_migration(Some(
+                                    sdk::SlotMigration::builder()
+                                        .set_progress_percentage(Some(13.5))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
+                        .set_user_groups(Some(
+                            sdk::UserGroupsUpdateStatus::builder()
+                                .set_user_group_ids_to_add(Some(vec![
+                                    "user-group-ids-to-add-17".to_owned(),
+                                ]))
+                                .set_user_group_ids_to_remove(Some(vec![
+                                    "user-group-ids-to-remove-19".to_owned(),
+                                ]))
+                                .build(),
+                        ))
+                        .set_log_delivery_configurations(Some(vec![
+                            sdk::PendingLogDeliveryConfiguration::builder()
+                                .set_log_type(Some(sdk::LogType::EngineLog))
+                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                                .set_destination_details(Some(
+                                    sdk::DestinationDetails::builder()
+                                        .set_cloud_watch_logs_details(Some(
+                                            sdk::CloudWatchLogsDestinationDetails::builder()
+                                                .set_log_group(Some("log-group-26".to_owned()))
+                                                .build(),
+                                        ))
+                                        .set_kinesis_firehose_details(Some(
+                                            sdk::KinesisFirehoseDestinationDetails::builder()
+                                                .set_delivery_stream(Some(
+                                                    "delivery-stream-28".to_owned(),
+                                                ))
+                                                .build(),
+                                        ))
+                                        .build(),
+                                ))
+                                .set_log_format(Some(sdk::LogFormat::Json))
+                                .build(),
+                        ]))
+                        .set_transit_encryption_enabled(Some(true))
+                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                        .build(),
+                ))
+                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
+                .set_node_groups(Some(vec![
+                    sdk::NodeGroup::builder()
+                        .set_node_group_id(Some("node-group-id-37".to_owned()))
+                        .set_status(Some("status-38".to_owned()))
+                        .set_primary_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-40".to_owned()))
+                                .set_port(Some(141))
+                                .build(),
+                        ))
+                        .set_reader_endpoint(Some(
+                            sdk::Endpoint::builder()
+                                .set_address(Some("address-43".to_owned()))
+                                .set_port(Some(144))
+                                .build(),
+                        ))
+                        .set_slots(Some("slots-45".to_owned()))
+                        .set_node_group_members(Some(vec![
+                            sdk::NodeGroupMember::builder()
+                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
+                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
+                                .set_read_endpoint(Some(
+                                    sdk::Endpoint::builder()
+                                        .set_address(Some("address-51".to_owned()))
+                                        .set_port(Some(152))
+                                        .build(),
+                                ))
+                                .set_preferred_availability_zone(Some(
+                                    "preferred-availability-zone-53".to_owned(),
+                                ))
+                                .set_preferred_outpost_arn(Some(
+                                    "preferred-outpost-arn-54".to_owned(),
+                                ))
+                                .set_current_role(Some("current-role-55".to_owned()))
+                                .build(),
+                        ]))
+                        .build(),
+                ]))
+                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
+                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
+                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
+                .set_configuration_endpoint(Some(
+                    sdk::Endpoint::builder()
+                        .set_address(Some("address-60".to_owned()))
+                        .set_port(Some(161))
+                        .build(),
+                ))
+                .set_snapshot_retention_limit(Some(162))
+                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
+                .set_cluster_enabled(Some(true))
+                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
+                .set_auth_token_enabled(Some(true))
+                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000067,
+                )))
+                .set_transit_encryption_enabled(Some(true))
+                .set_at_rest_encryption_enabled(Some(true))
+                .set_member_clusters_outpost_arns(Some(vec![
+                    "member-clusters-outpost-arns-71".to_owned(),
+                ]))
+                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
+                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
+                .set_arn(Some("arn-74".to_owned()))
+                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
+                .set_log_delivery_configurations(Some(vec![
+                    sdk::LogDeliveryConfiguration::builder()
+                        .set_log_type(Some(sdk::LogType::EngineLog))
+                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
+                        .set_destination_details(Some(
+                            sdk::DestinationDetails::builder()
+                                .set_cloud_watch_logs_details(Some(
+                                    sdk::CloudWatchLogsDestinationDetails::builder()
+                                        .set_log_group(Some("log-group-83".to_owned()))
+                                        .build(),
+                                ))
+                                .set_kinesis_firehose_details(Some(
+                                    sdk::KinesisFirehoseDestinationDetails::builder()
+                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
+                                        .build(),
+                                ))
+                                .build(),
+                        ))
+                        .set_log_format(Some(sdk::LogFormat::Json))
+                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
+                        .set_message(Some("message-88".to_owned()))
+                        .build(),
+                ]))
+                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
+                    1700000089,
+                )))
+                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
+                .set_auto_minor_version_upgrade(Some(true))
+                .set_network_type(Some(sdk::NetworkType::DualStack))
+                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
+                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
+                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
+                .set_engine(Some("engine-96".to_owned()))
+                .set_durability(Some(sdk::Durability::Disabled))
+                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
+                .build(),
+        ))
+        .build();
+    assert_eq!(
+        pb::TestMigrationResponse::from(output),
+        pb::TestMigrationResponse {
+            replication_group: Some(pb::ReplicationGroup {
+                replication_group_id: Some("replication-group-id-2".into()),
+                description: Some("description-3".into()),
+                global_replication_group_info: Some(pb::GlobalReplicationGroupInfo {
+                    global_replication_group_id: Some("global-replication-group-id-5".into()),
+                    global_replication_group_member_role: Some(
+                        "global-replication-group-member-role-6".into()
+                    ),
+                }),
+                status: Some("status-7".into()),
+                pending_modified_values: Some(pb::ReplicationGroupPendingModifiedValues {
+                    primary_cluster_id: Some("primary-cluster-id-9".into()),
+                    automatic_failover_status: Some(
+                        pb::PendingAutomaticFailoverStatus::Disabled as i32
+                    ),
+                    resharding: Some(pb::ReshardingStatus {
+                        slot_migration: Some(pb::SlotMigration {
+                            progress_percentage: Some(13.5),
+                        }),
+                    }),
+                    auth_token_status: Some(pb::AuthTokenUpdateStatus::Rotating as i32),
+                    user_groups: Some(pb::UserGroupsUpdateStatus {
+                        user_group_ids_to_add: vec!["user-group-ids-to-add-17".into()],
+                        user_group_ids_to_remove: vec!["user-group-ids-to-remove-19".into()],
+                    }),
+                    log_delivery_configurations: vec![pb::PendingLogDeliveryConfiguration {
+                        log_type: Some(pb::LogType::EngineLog as i32),
+                        destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                        destination_details: Some(pb::DestinationDetails {
+                            cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                                log_group: Some("log-group-26".into()),
+                            }),
+                            kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                                delivery_stream: Some("delivery-stream-28".into()),
+                            }),
+                        }),
+                        log_format: Some(pb::LogFormat::Json as i32),
+                    }],
+                    transit_encryption_enabled: Some(true),
+                    transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                    cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                }),
+                member_clusters: vec!["member-clusters-34".into()],
+                node_groups: vec![pb::NodeGroup {
+                    node_group_id: Some("node-group-id-37".into()),
+                    status: Some("status-38".into()),
+                    primary_endpoint: Some(pb::Endpoint {
+                        address: Some("address-40".into()),
+                        port: Some(141),
+                    }),
+                    reader_endpoint: Some(pb::Endpoint {
+                        address: Some("address-43".into()),
+                        port: Some(144),
+                    }),
+                    slots: Some("slots-45".into()),
+                    node_group_members: vec![pb::NodeGroupMember {
+                        cache_cluster_id: Some("cache-cluster-id-48".into()),
+                        cache_node_id: Some("cache-node-id-49".into()),
+                        read_endpoint: Some(pb::Endpoint {
+                            address: Some("address-51".into()),
+                            port: Some(152),
+                        }),
+                        preferred_availability_zone: Some("preferred-availability-zone-53".into()),
+                        preferred_outpost_arn: Some("preferred-outpost-arn-54".into()),
+                        current_role: Some("current-role-55".into()),
+                    }],
+                }],
+                snapshotting_cluster_id: Some("snapshotting-cluster-id-56".into()),
+                automatic_failover: Some(pb::AutomaticFailoverStatus::Disabling as i32),
+                multi_az: Some(pb::MultiAzStatus::Disabled as i32),
+                configuration_endpoint: Some(pb::Endpoint {
+                    address: Some("address-60".into()),
+                    port: Some(161),
+                }),
+                snapshot_retention_limit: Some(162),
+                snapshot_window: Some("snapshot-window-63".into()),
+                cluster_enabled: Some(true),
+                cache_node_type: Some("cache-node-type-65".into()),
+                auth_token_enabled: Some(true),
+                auth_token_last_modified_date: Some(prost_types::Timestamp {
+                    seconds: 1700000067,
+                    nanos: 0
+                }),
+                transit_encryption_enabled: Some(true),
+                at_rest_encryption_enabled: Some(true),
+                member_clusters_outpost_arns: vec!["member-clusters-outpost-arns-71".into()],
+                kms_key_id: Some("kms-key-id-72".into()),
+                storage_encryption_type: Some(pb::StorageEncryptionType::SseKms as i32),
+                arn: Some("arn-74".into()),
+                user_group_ids: vec!["user-group-ids-76".into()],
+                log_delivery_configurations: vec![pb::LogDeliveryConfiguration {
+                    log_type: Some(pb::LogType::EngineLog as i32),
+                    destination_type: Some(pb::DestinationType::KinesisFirehose as i32),
+                    destination_details: Some(pb::DestinationDetails {
+                        cloud_watch_logs_details: Some(pb::CloudWatchLogsDestinationDetails {
+                            log_group: Some("log-group-83".into()),
+                        }),
+                        kinesis_firehose_details: Some(pb::KinesisFirehoseDestinationDetails {
+                            delivery_stream: Some("delivery-stream-85".into()),
+                        }),
+                    }),
+                    log_format: Some(pb::LogFormat::Json as i32),
+                    status: Some(pb::LogDeliveryConfigurationStatus::Error as i32),
+                    message: Some("message-88".into()),
+                }],
+                replication_group_create_time: Some(prost_types::Timestamp {
+                    seconds: 1700000089,
+                    nanos: 0
+                }),
+                data_tiering: Some(pb::DataTieringStatus::Disabled as i32),
+                auto_minor_version_upgrade: Some(true),
+                network_type: Some(pb::NetworkType::DualStack as i32),
+                ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+                transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
+                cluster_mode: Some(pb::ClusterMode::Compatible as i32),
+                engine: Some("engine-96".into()),
+                durability: Some(pb::Durability::Disabled as i32),
+                effective_durability: Some(pb::EffectiveDurability::Disabled as i32),
+            }),
+        }
+    );
+}
+
+#[tokio::test]
+async fn generated_test_migration_faults() {
+    use aws_sdk_elasticache::types::error as f;
+    use sdk_op::test_migration::TestMigrationError as E;
+    type Case = (
+        &'static str,
+        (&'static str, Code, &'static str),
+        Want,
+        fn() -> E,
+    );
+    let cases: [Case; 6] = [
+        (
+            "InvalidCacheClusterStateFault",
+            (
+                "InvalidCacheClusterState",
+                Code::FailedPrecondition,
+                "INVALID_CACHE_CLUSTER_STATE",
+            ),
+            Precondition("elasticache.v1.CacheCluster", ""),
+            || {
+                E::InvalidCacheClusterStateFault(
+                    f::InvalidCacheClusterStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterCombinationException",
+            (
+                "InvalidParameterCombination",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_COMBINATION",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterCombinationException(
+                    f::InvalidParameterCombinationException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidParameterValueException",
+            (
+                "InvalidParameterValue",
+                Code::InvalidArgument,
+                "INVALID_PARAMETER_VALUE",
+            ),
+            BadRequest,
+            || {
+                E::InvalidParameterValueException(
+                    f::InvalidParameterValueException::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "InvalidReplicationGroupStateFault",
+            (
+                "InvalidReplicationGroupState",
+                Code::FailedPrecondition,
+                "INVALID_REPLICATION_GROUP_STATE",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::InvalidReplicationGroupStateFault(
+                    f::InvalidReplicationGroupStateFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupAlreadyUnderMigrationFault",
+            (
+                "ReplicationGroupAlreadyUnderMigrationFault",
+                Code::FailedPrecondition,
+                "REPLICATION_GROUP_ALREADY_UNDER_MIGRATION",
+            ),
+            Precondition("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupAlreadyUnderMigrationFault(
+                    f::ReplicationGroupAlreadyUnderMigrationFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+        (
+            "ReplicationGroupNotFoundFault",
+            (
+                "ReplicationGroupNotFoundFault",
+                Code::NotFound,
+                "REPLICATION_GROUP_NOT_FOUND",
+            ),
+            Resource("elasticache.v1.ReplicationGroup", "replication-group-id-1"),
+            || {
+                E::ReplicationGroupNotFoundFault(
+                    f::ReplicationGroupNotFoundFault::builder()
+                        .message(FAULT_MESSAGE)
+                        .build(),
+                )
+            },
+        ),
+    ];
+    for (fault, row, want, make) in cases {
+        let rule = mock!(aws_sdk_elasticache::Client::test_migration).then_error(make);
+        let status = service(mocked(&[&rule]))
+            .handle(request(full_test_migration_request()))
+            .await
+            .unwrap_err();
+        assert_eq!(rule.num_calls(), 1, "{fault}");
+        assert_fault(&status, fault, "TestMigration", row, want);
+    }
+}
+
+/// Every required member of ExportServerlessCacheSnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_export_serverless_cache_snapshot_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::export_serverless_cache_snapshot).then_output(
+        || {
+            sdk_op::export_serverless_cache_snapshot::ExportServerlessCacheSnapshotOutput::builder()
+                .build()
+        },
+    );
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ExportServerlessCacheSnapshotRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "serverless_cache_snapshot_name",
+            |r: &mut pb::ExportServerlessCacheSnapshotRequest| {
+                r.serverless_cache_snapshot_name = Default::default()
+            },
+        ),
+        (
+            "s3_bucket_name",
+            |r: &mut pb::ExportServerlessCacheSnapshotRequest| {
+                r.s3_bucket_name = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_export_serverless_cache_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateServerlessCacheSnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_serverless_cache_snapshot_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_serverless_cache_snapshot).then_output(
+        || {
+            sdk_op::create_serverless_cache_snapshot::CreateServerlessCacheSnapshotOutput::builder()
+                .build()
+        },
+    );
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateServerlessCacheSnapshotRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "serverless_cache_snapshot_name",
+            |r: &mut pb::CreateServerlessCacheSnapshotRequest| {
+                r.serverless_cache_snapshot_name = Default::default()
+            },
+        ),
+        (
+            "serverless_cache_name",
+            |r: &mut pb::CreateServerlessCacheSnapshotRequest| {
+                r.serverless_cache_name = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_serverless_cache_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CopyServerlessCacheSnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_copy_serverless_cache_snapshot_refuses_a_missing_required_member() {
+    let rule =
+        mock!(aws_sdk_elasticache::Client::copy_serverless_cache_snapshot).then_output(|| {
+            sdk_op::copy_serverless_cache_snapshot::CopyServerlessCacheSnapshotOutput::builder()
+                .build()
+        });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CopyServerlessCacheSnapshotRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "source_serverless_cache_snapshot_name",
+            |r: &mut pb::CopyServerlessCacheSnapshotRequest| {
+                r.source_serverless_cache_snapshot_name = Default::default()
+            },
+        ),
+        (
+            "target_serverless_cache_snapshot_name",
+            |r: &mut pb::CopyServerlessCacheSnapshotRequest| {
+                r.target_serverless_cache_snapshot_name = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_copy_serverless_cache_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteServerlessCacheSnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_serverless_cache_snapshot_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_serverless_cache_snapshot).then_output(
+        || {
+            sdk_op::delete_serverless_cache_snapshot::DeleteServerlessCacheSnapshotOutput::builder()
+                .build()
+        },
+    );
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteServerlessCacheSnapshotRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "serverless_cache_snapshot_name",
+        |r: &mut pb::DeleteServerlessCacheSnapshotRequest| {
+            r.serverless_cache_snapshot_name = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_serverless_cache_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateServerlessCache, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_serverless_cache_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_serverless_cache).then_output(|| {
+        sdk_op::create_serverless_cache::CreateServerlessCacheOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateServerlessCacheRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "serverless_cache_name",
+            |r: &mut pb::CreateServerlessCacheRequest| r.serverless_cache_name = Default::default(),
+        ),
+        ("engine", |r: &mut pb::CreateServerlessCacheRequest| {
+            r.engine = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_serverless_cache_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyServerlessCache, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_serverless_cache_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_serverless_cache).then_output(|| {
+        sdk_op::modify_serverless_cache::ModifyServerlessCacheOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyServerlessCacheRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "serverless_cache_name",
+        |r: &mut pb::ModifyServerlessCacheRequest| r.serverless_cache_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_modify_serverless_cache_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteServerlessCache, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_serverless_cache_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_serverless_cache).then_output(|| {
+        sdk_op::delete_serverless_cache::DeleteServerlessCacheOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteServerlessCacheRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "serverless_cache_name",
+        |r: &mut pb::DeleteServerlessCacheRequest| r.serverless_cache_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_serverless_cache_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of AddTagsToResource, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_add_tags_to_resource_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::add_tags_to_resource)
+        .then_output(|| sdk_op::add_tags_to_resource::AddTagsToResourceOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::AddTagsToResourceRequest);
+    let cases: [(&str, Clear); 2] = [
+        ("resource_name", |r: &mut pb::AddTagsToResourceRequest| {
+            r.resource_name = Default::default()
+        }),
+        ("tags", |r: &mut pb::AddTagsToResourceRequest| {
+            r.tags = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_add_tags_to_resource_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of AuthorizeCacheSecurityGroupIngress, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_authorize_cache_security_group_ingress_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::authorize_cache_security_group_ingress)
+        .then_output(|| sdk_op::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::AuthorizeCacheSecurityGroupIngressRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "cache_security_group_name",
+            |r: &mut pb::AuthorizeCacheSecurityGroupIngressRequest| {
+                r.cache_security_group_name = Default::default()
+            },
+        ),
+        (
+            "ec2_security_group_name",
+            |r: &mut pb::AuthorizeCacheSecurityGroupIngressRequest| {
+                r.ec2_security_group_name = Default::default()
+            },
+        ),
+        (
+            "ec2_security_group_owner_id",
+            |r: &mut pb::AuthorizeCacheSecurityGroupIngressRequest| {
+                r.ec2_security_group_owner_id = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_authorize_cache_security_group_ingress_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of BatchApplyUpdateAction, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_batch_apply_update_action_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::batch_apply_update_action).then_output(|| {
+        sdk_op::batch_apply_update_action::BatchApplyUpdateActionOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::BatchApplyUpdateActionRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "service_update_name",
+        |r: &mut pb::BatchApplyUpdateActionRequest| r.service_update_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_batch_apply_update_action_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of BatchStopUpdateAction, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_batch_stop_update_action_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::batch_stop_update_action).then_output(|| {
+        sdk_op::batch_stop_update_action::BatchStopUpdateActionOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::BatchStopUpdateActionRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "service_update_name",
+        |r: &mut pb::BatchStopUpdateActionRequest| r.service_update_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_batch_stop_update_action_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CopySnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_copy_snapshot_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::copy_snapshot)
+        .then_output(|| sdk_op::copy_snapshot::CopySnapshotOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CopySnapshotRequest);
+    let cases: [(&str, Clear); 2] = [
+        ("source_snapshot_name", |r: &mut pb::CopySnapshotRequest| {
+            r.source_snapshot_name = Default::default()
+        }),
+        ("target_snapshot_name", |r: &mut pb::CopySnapshotRequest| {
+            r.target_snapshot_name = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_copy_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateCacheCluster, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_cache_cluster_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_cache_cluster)
+        .then_output(|| sdk_op::create_cache_cluster::CreateCacheClusterOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateCacheClusterRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_cluster_id",
+        |r: &mut pb::CreateCacheClusterRequest| r.cache_cluster_id = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_create_cache_cluster_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateCacheParameterGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_cache_parameter_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_cache_parameter_group).then_output(|| {
+        sdk_op::create_cache_parameter_group::CreateCacheParameterGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateCacheParameterGroupRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "cache_parameter_group_name",
+            |r: &mut pb::CreateCacheParameterGroupRequest| {
+                r.cache_parameter_group_name = Default::default()
+            },
+        ),
+        (
+            "cache_parameter_group_family",
+            |r: &mut pb::CreateCacheParameterGroupRequest| {
+                r.cache_parameter_group_family = Default::default()
+            },
+        ),
+        (
+            "description",
+            |r: &mut pb::CreateCacheParameterGroupRequest| r.description = Default::default(),
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_cache_parameter_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateCacheSecurityGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_cache_security_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_cache_security_group).then_output(|| {
+        sdk_op::create_cache_security_group::CreateCacheSecurityGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateCacheSecurityGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "cache_security_group_name",
+            |r: &mut pb::CreateCacheSecurityGroupRequest| {
+                r.cache_security_group_name = Default::default()
+            },
+        ),
+        (
+            "description",
+            |r: &mut pb::CreateCacheSecurityGroupRequest| r.description = Default::default(),
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_cache_security_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateCacheSubnetGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_cache_subnet_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_cache_subnet_group).then_output(|| {
+        sdk_op::create_cache_subnet_group::CreateCacheSubnetGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateCacheSubnetGroupRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "cache_subnet_group_name",
+            |r: &mut pb::CreateCacheSubnetGroupRequest| {
+                r.cache_subnet_group_name = Default::default()
+            },
+        ),
+        (
+            "cache_subnet_group_description",
+            |r: &mut pb::CreateCacheSubnetGroupRequest| {
+                r.cache_subnet_group_description = Default::default()
+            },
+        ),
+        ("subnet_ids", |r: &mut pb::CreateCacheSubnetGroupRequest| {
+            r.subnet_ids = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_cache_subnet_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_global_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_global_replication_group).then_output(
+        || {
+            sdk_op::create_global_replication_group::CreateGlobalReplicationGroupOutput::builder()
+                .build()
+        },
+    );
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "global_replication_group_id_suffix",
+            |r: &mut pb::CreateGlobalReplicationGroupRequest| {
+                r.global_replication_group_id_suffix = Default::default()
+            },
+        ),
+        (
+            "primary_replication_group_id",
+            |r: &mut pb::CreateGlobalReplicationGroupRequest| {
+                r.primary_replication_group_id = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_replication_group).then_output(|| {
+        sdk_op::create_replication_group::CreateReplicationGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateReplicationGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "replication_group_id",
+            |r: &mut pb::CreateReplicationGroupRequest| r.replication_group_id = Default::default(),
+        ),
+        (
+            "replication_group_description",
+            |r: &mut pb::CreateReplicationGroupRequest| {
+                r.replication_group_description = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateSnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_snapshot_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_snapshot)
+        .then_output(|| sdk_op::create_snapshot::CreateSnapshotOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateSnapshotRequest);
+    let cases: [(&str, Clear); 1] = [("snapshot_name", |r: &mut pb::CreateSnapshotRequest| {
+        r.snapshot_name = Default::default()
+    })];
+    for (field, clear) in cases {
+        let mut r = full_create_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateUser, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_user_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_user)
+        .then_output(|| sdk_op::create_user::CreateUserOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateUserRequest);
+    let cases: [(&str, Clear); 4] = [
+        ("user_id", |r: &mut pb::CreateUserRequest| {
+            r.user_id = Default::default()
+        }),
+        ("user_name", |r: &mut pb::CreateUserRequest| {
+            r.user_name = Default::default()
+        }),
+        ("engine", |r: &mut pb::CreateUserRequest| {
+            r.engine = Default::default()
+        }),
+        ("access_string", |r: &mut pb::CreateUserRequest| {
+            r.access_string = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_user_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of CreateUserGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_create_user_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::create_user_group)
+        .then_output(|| sdk_op::create_user_group::CreateUserGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::CreateUserGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        ("user_group_id", |r: &mut pb::CreateUserGroupRequest| {
+            r.user_group_id = Default::default()
+        }),
+        ("engine", |r: &mut pb::CreateUserGroupRequest| {
+            r.engine = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_create_user_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DecreaseNodeGroupsInGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_decrease_node_groups_in_global_replication_group_refuses_a_missing_required_member()
+ {
+    let rule = mock!(aws_sdk_elasticache::Client::decrease_node_groups_in_global_replication_group)
+        .then_output(|| sdk_op::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "node_group_count",
+            |r: &mut pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest| {
+                r.node_group_count = Default::default()
+            },
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest| {
+                r.apply_immediately = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_decrease_node_groups_in_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DecreaseReplicaCount, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_decrease_replica_count_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::decrease_replica_count).then_output(|| {
+        sdk_op::decrease_replica_count::DecreaseReplicaCountOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DecreaseReplicaCountRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "replication_group_id",
+            |r: &mut pb::DecreaseReplicaCountRequest| r.replication_group_id = Default::default(),
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::DecreaseReplicaCountRequest| r.apply_immediately = Default::default(),
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_decrease_replica_count_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteCacheCluster, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_cache_cluster_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_cache_cluster)
+        .then_output(|| sdk_op::delete_cache_cluster::DeleteCacheClusterOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteCacheClusterRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_cluster_id",
+        |r: &mut pb::DeleteCacheClusterRequest| r.cache_cluster_id = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_cache_cluster_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteCacheParameterGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_cache_parameter_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_cache_parameter_group).then_output(|| {
+        sdk_op::delete_cache_parameter_group::DeleteCacheParameterGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteCacheParameterGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_parameter_group_name",
+        |r: &mut pb::DeleteCacheParameterGroupRequest| {
+            r.cache_parameter_group_name = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_cache_parameter_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteCacheSecurityGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_cache_security_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_cache_security_group).then_output(|| {
+        sdk_op::delete_cache_security_group::DeleteCacheSecurityGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteCacheSecurityGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_security_group_name",
+        |r: &mut pb::DeleteCacheSecurityGroupRequest| {
+            r.cache_security_group_name = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_cache_security_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteCacheSubnetGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_cache_subnet_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_cache_subnet_group).then_output(|| {
+        sdk_op::delete_cache_subnet_group::DeleteCacheSubnetGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteCacheSubnetGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_subnet_group_name",
+        |r: &mut pb::DeleteCacheSubnetGroupRequest| r.cache_subnet_group_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_cache_subnet_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_global_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_global_replication_group).then_output(
+        || {
+            sdk_op::delete_global_replication_group::DeleteGlobalReplicationGroupOutput::builder()
+                .build()
+        },
+    );
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::DeleteGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "retain_primary_replication_group",
+            |r: &mut pb::DeleteGlobalReplicationGroupRequest| {
+                r.retain_primary_replication_group = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_delete_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_replication_group).then_output(|| {
+        sdk_op::delete_replication_group::DeleteReplicationGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteReplicationGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "replication_group_id",
+        |r: &mut pb::DeleteReplicationGroupRequest| r.replication_group_id = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_delete_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteSnapshot, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_snapshot_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_snapshot)
+        .then_output(|| sdk_op::delete_snapshot::DeleteSnapshotOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteSnapshotRequest);
+    let cases: [(&str, Clear); 1] = [("snapshot_name", |r: &mut pb::DeleteSnapshotRequest| {
+        r.snapshot_name = Default::default()
+    })];
+    for (field, clear) in cases {
+        let mut r = full_delete_snapshot_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteUser, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_user_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_user)
+        .then_output(|| sdk_op::delete_user::DeleteUserOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteUserRequest);
+    let cases: [(&str, Clear); 1] = [("user_id", |r: &mut pb::DeleteUserRequest| {
+        r.user_id = Default::default()
+    })];
+    for (field, clear) in cases {
+        let mut r = full_delete_user_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DeleteUserGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_delete_user_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::delete_user_group)
+        .then_output(|| sdk_op::delete_user_group::DeleteUserGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DeleteUserGroupRequest);
+    let cases: [(&str, Clear); 1] = [("user_group_id", |r: &mut pb::DeleteUserGroupRequest| {
+        r.user_group_id = Default::default()
+    })];
+    for (field, clear) in cases {
+        let mut r = full_delete_user_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DescribeCacheParameters, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_describe_cache_parameters_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::describe_cache_parameters).then_output(|| {
+        sdk_op::describe_cache_parameters::DescribeCacheParametersOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DescribeCacheParametersRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_parameter_group_name",
+        |r: &mut pb::DescribeCacheParametersRequest| {
+            r.cache_parameter_group_name = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_describe_cache_parameters_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DescribeEngineDefaultParameters, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_describe_engine_default_parameters_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::describe_engine_default_parameters)
+        .then_output(|| sdk_op::describe_engine_default_parameters::DescribeEngineDefaultParametersOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DescribeEngineDefaultParametersRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_parameter_group_family",
+        |r: &mut pb::DescribeEngineDefaultParametersRequest| {
+            r.cache_parameter_group_family = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_describe_engine_default_parameters_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of DisassociateGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_disassociate_global_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::disassociate_global_replication_group)
+        .then_output(|| sdk_op::disassociate_global_replication_group::DisassociateGlobalReplicationGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::DisassociateGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::DisassociateGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "replication_group_id",
+            |r: &mut pb::DisassociateGlobalReplicationGroupRequest| {
+                r.replication_group_id = Default::default()
+            },
+        ),
+        (
+            "replication_group_region",
+            |r: &mut pb::DisassociateGlobalReplicationGroupRequest| {
+                r.replication_group_region = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_disassociate_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of FailoverGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_failover_global_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::failover_global_replication_group)
+        .then_output(|| sdk_op::failover_global_replication_group::FailoverGlobalReplicationGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::FailoverGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::FailoverGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "primary_region",
+            |r: &mut pb::FailoverGlobalReplicationGroupRequest| {
+                r.primary_region = Default::default()
+            },
+        ),
+        (
+            "primary_replication_group_id",
+            |r: &mut pb::FailoverGlobalReplicationGroupRequest| {
+                r.primary_replication_group_id = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_failover_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of IncreaseNodeGroupsInGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_increase_node_groups_in_global_replication_group_refuses_a_missing_required_member()
+ {
+    let rule = mock!(aws_sdk_elasticache::Client::increase_node_groups_in_global_replication_group)
+        .then_output(|| sdk_op::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "node_group_count",
+            |r: &mut pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest| {
+                r.node_group_count = Default::default()
+            },
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest| {
+                r.apply_immediately = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_increase_node_groups_in_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of IncreaseReplicaCount, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_increase_replica_count_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::increase_replica_count).then_output(|| {
+        sdk_op::increase_replica_count::IncreaseReplicaCountOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::IncreaseReplicaCountRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "replication_group_id",
+            |r: &mut pb::IncreaseReplicaCountRequest| r.replication_group_id = Default::default(),
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::IncreaseReplicaCountRequest| r.apply_immediately = Default::default(),
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_increase_replica_count_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ListTagsForResource, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_list_tags_for_resource_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::list_tags_for_resource).then_output(|| {
+        sdk_op::list_tags_for_resource::ListTagsForResourceOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ListTagsForResourceRequest);
+    let cases: [(&str, Clear); 1] =
+        [("resource_name", |r: &mut pb::ListTagsForResourceRequest| {
+            r.resource_name = Default::default()
+        })];
+    for (field, clear) in cases {
+        let mut r = full_list_tags_for_resource_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyCacheCluster, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_cache_cluster_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_cache_cluster)
+        .then_output(|| sdk_op::modify_cache_cluster::ModifyCacheClusterOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyCacheClusterRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_cluster_id",
+        |r: &mut pb::ModifyCacheClusterRequest| r.cache_cluster_id = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_modify_cache_cluster_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyCacheParameterGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_cache_parameter_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_cache_parameter_group).then_output(|| {
+        sdk_op::modify_cache_parameter_group::ModifyCacheParameterGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyCacheParameterGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "cache_parameter_group_name",
+            |r: &mut pb::ModifyCacheParameterGroupRequest| {
+                r.cache_parameter_group_name = Default::default()
+            },
+        ),
+        (
+            "parameter_name_values",
+            |r: &mut pb::ModifyCacheParameterGroupRequest| {
+                r.parameter_name_values = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_modify_cache_parameter_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyCacheSubnetGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_cache_subnet_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_cache_subnet_group).then_output(|| {
+        sdk_op::modify_cache_subnet_group::ModifyCacheSubnetGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyCacheSubnetGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_subnet_group_name",
+        |r: &mut pb::ModifyCacheSubnetGroupRequest| r.cache_subnet_group_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_modify_cache_subnet_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_global_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_global_replication_group).then_output(
+        || {
+            sdk_op::modify_global_replication_group::ModifyGlobalReplicationGroupOutput::builder()
+                .build()
+        },
+    );
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::ModifyGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::ModifyGlobalReplicationGroupRequest| {
+                r.apply_immediately = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_modify_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_replication_group).then_output(|| {
+        sdk_op::modify_replication_group::ModifyReplicationGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyReplicationGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "replication_group_id",
+        |r: &mut pb::ModifyReplicationGroupRequest| r.replication_group_id = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_modify_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyReplicationGroupShardConfiguration, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_replication_group_shard_configuration_refuses_a_missing_required_member()
+{
+    let rule = mock!(aws_sdk_elasticache::Client::modify_replication_group_shard_configuration)
+        .then_output(|| sdk_op::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyReplicationGroupShardConfigurationRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "replication_group_id",
+            |r: &mut pb::ModifyReplicationGroupShardConfigurationRequest| {
+                r.replication_group_id = Default::default()
+            },
+        ),
+        (
+            "node_group_count",
+            |r: &mut pb::ModifyReplicationGroupShardConfigurationRequest| {
+                r.node_group_count = Default::default()
+            },
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::ModifyReplicationGroupShardConfigurationRequest| {
+                r.apply_immediately = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_modify_replication_group_shard_configuration_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyUser, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_user_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_user)
+        .then_output(|| sdk_op::modify_user::ModifyUserOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyUserRequest);
+    let cases: [(&str, Clear); 1] = [("user_id", |r: &mut pb::ModifyUserRequest| {
+        r.user_id = Default::default()
+    })];
+    for (field, clear) in cases {
+        let mut r = full_modify_user_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ModifyUserGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_modify_user_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::modify_user_group)
+        .then_output(|| sdk_op::modify_user_group::ModifyUserGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ModifyUserGroupRequest);
+    let cases: [(&str, Clear); 1] = [("user_group_id", |r: &mut pb::ModifyUserGroupRequest| {
+        r.user_group_id = Default::default()
+    })];
+    for (field, clear) in cases {
+        let mut r = full_modify_user_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of PrepareMigration, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_prepare_migration_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::prepare_migration)
+        .then_output(|| sdk_op::prepare_migration::PrepareMigrationOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::PrepareMigrationRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "serverless_cache_name",
+            |r: &mut pb::PrepareMigrationRequest| r.serverless_cache_name = Default::default(),
+        ),
+        (
+            "customer_node_endpoint_list",
+            |r: &mut pb::PrepareMigrationRequest| {
+                r.customer_node_endpoint_list = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_prepare_migration_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of PurchaseReservedCacheNodesOffering, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_purchase_reserved_cache_nodes_offering_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::purchase_reserved_cache_nodes_offering)
+        .then_output(|| sdk_op::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::PurchaseReservedCacheNodesOfferingRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "reserved_cache_nodes_offering_id",
+        |r: &mut pb::PurchaseReservedCacheNodesOfferingRequest| {
+            r.reserved_cache_nodes_offering_id = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_purchase_reserved_cache_nodes_offering_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of RebalanceSlotsInGlobalReplicationGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_rebalance_slots_in_global_replication_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::rebalance_slots_in_global_replication_group)
+        .then_output(|| sdk_op::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::RebalanceSlotsInGlobalReplicationGroupRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "global_replication_group_id",
+            |r: &mut pb::RebalanceSlotsInGlobalReplicationGroupRequest| {
+                r.global_replication_group_id = Default::default()
+            },
+        ),
+        (
+            "apply_immediately",
+            |r: &mut pb::RebalanceSlotsInGlobalReplicationGroupRequest| {
+                r.apply_immediately = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_rebalance_slots_in_global_replication_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of RebootCacheCluster, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_reboot_cache_cluster_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::reboot_cache_cluster)
+        .then_output(|| sdk_op::reboot_cache_cluster::RebootCacheClusterOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::RebootCacheClusterRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "cache_cluster_id",
+            |r: &mut pb::RebootCacheClusterRequest| r.cache_cluster_id = Default::default(),
+        ),
+        (
+            "cache_node_ids_to_reboot",
+            |r: &mut pb::RebootCacheClusterRequest| r.cache_node_ids_to_reboot = Default::default(),
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_reboot_cache_cluster_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of RemoveTagsFromResource, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_remove_tags_from_resource_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::remove_tags_from_resource).then_output(|| {
+        sdk_op::remove_tags_from_resource::RemoveTagsFromResourceOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::RemoveTagsFromResourceRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "resource_name",
+            |r: &mut pb::RemoveTagsFromResourceRequest| r.resource_name = Default::default(),
+        ),
+        ("tag_keys", |r: &mut pb::RemoveTagsFromResourceRequest| {
+            r.tag_keys = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_remove_tags_from_resource_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of ResetCacheParameterGroup, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_reset_cache_parameter_group_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::reset_cache_parameter_group).then_output(|| {
+        sdk_op::reset_cache_parameter_group::ResetCacheParameterGroupOutput::builder().build()
+    });
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::ResetCacheParameterGroupRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "cache_parameter_group_name",
+        |r: &mut pb::ResetCacheParameterGroupRequest| {
+            r.cache_parameter_group_name = Default::default()
+        },
+    )];
+    for (field, clear) in cases {
+        let mut r = full_reset_cache_parameter_group_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of RevokeCacheSecurityGroupIngress, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_revoke_cache_security_group_ingress_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::revoke_cache_security_group_ingress)
+        .then_output(|| sdk_op::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::RevokeCacheSecurityGroupIngressRequest);
+    let cases: [(&str, Clear); 3] = [
+        (
+            "cache_security_group_name",
+            |r: &mut pb::RevokeCacheSecurityGroupIngressRequest| {
+                r.cache_security_group_name = Default::default()
+            },
+        ),
+        (
+            "ec2_security_group_name",
+            |r: &mut pb::RevokeCacheSecurityGroupIngressRequest| {
+                r.ec2_security_group_name = Default::default()
+            },
+        ),
+        (
+            "ec2_security_group_owner_id",
+            |r: &mut pb::RevokeCacheSecurityGroupIngressRequest| {
+                r.ec2_security_group_owner_id = Default::default()
+            },
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_revoke_cache_security_group_ingress_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of StopMigration, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_stop_migration_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::stop_migration)
+        .then_output(|| sdk_op::stop_migration::StopMigrationOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::StopMigrationRequest);
+    let cases: [(&str, Clear); 1] = [(
+        "serverless_cache_name",
+        |r: &mut pb::StopMigrationRequest| r.serverless_cache_name = Default::default(),
+    )];
+    for (field, clear) in cases {
+        let mut r = full_stop_migration_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of TestFailover, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_test_failover_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::test_failover)
+        .then_output(|| sdk_op::test_failover::TestFailoverOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::TestFailoverRequest);
+    let cases: [(&str, Clear); 2] = [
+        ("replication_group_id", |r: &mut pb::TestFailoverRequest| {
+            r.replication_group_id = Default::default()
+        }),
+        ("node_group_id", |r: &mut pb::TestFailoverRequest| {
+            r.node_group_id = Default::default()
+        }),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_test_failover_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
+}
+
+/// Every required member of TestMigration, left out, is refused before AWS is called.
+#[tokio::test]
+async fn generated_test_migration_refuses_a_missing_required_member() {
+    let rule = mock!(aws_sdk_elasticache::Client::test_migration)
+        .then_output(|| sdk_op::test_migration::TestMigrationOutput::builder().build());
+    let svc = service(mocked(&[&rule]));
+    type Clear = fn(&mut pb::TestMigrationRequest);
+    let cases: [(&str, Clear); 2] = [
+        (
+            "replication_group_id",
+            |r: &mut pb::TestMigrationRequest| r.replication_group_id = Default::default(),
+        ),
+        (
+            "customer_node_endpoint_list",
+            |r: &mut pb::TestMigrationRequest| r.customer_node_endpoint_list = Default::default(),
+        ),
+    ];
+    for (field, clear) in cases {
+        let mut r = full_test_migration_request();
+        clear(&mut r);
+        let status = svc.handle(request(r)).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}: {status:?}");
+        let details = status.get_error_details();
+        let violations = &details.bad_request().expect(field).field_violations;
+        assert_eq!(violations.len(), 1, "{field}: {violations:?}");
+        assert_eq!(violations[0].field, field);
+        assert_eq!(violations[0].description, "is required");
+    }
+    assert_eq!(rule.num_calls(), 0);
 }

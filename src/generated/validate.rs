@@ -150,13 +150,1050 @@ impl Validate for pb::DeleteServerlessCacheRequest {
     }
 }
 
+impl Validate for pb::AddTagsToResourceRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("resource_name", &self.resource_name);
+        v.present("tags", !self.tags.is_empty());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::AuthorizeCacheSecurityGroupIngressRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_security_group_name", &self.cache_security_group_name);
+        v.required("ec2_security_group_name", &self.ec2_security_group_name);
+        v.required(
+            "ec2_security_group_owner_id",
+            &self.ec2_security_group_owner_id,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::BatchApplyUpdateActionRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.count(
+            "replication_group_ids",
+            self.replication_group_ids.len(),
+            -2147483648,
+            Some(20),
+        );
+        v.count(
+            "cache_cluster_ids",
+            self.cache_cluster_ids.len(),
+            -2147483648,
+            Some(20),
+        );
+        v.required("service_update_name", &self.service_update_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::BatchStopUpdateActionRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.count(
+            "replication_group_ids",
+            self.replication_group_ids.len(),
+            -2147483648,
+            Some(20),
+        );
+        v.count(
+            "cache_cluster_ids",
+            self.cache_cluster_ids.len(),
+            -2147483648,
+            Some(20),
+        );
+        v.required("service_update_name", &self.service_update_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CompleteMigrationRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if let Some(x) = &self.serverless_cache_name {
+            v.cache_name("serverless_cache_name", x);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CopySnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("source_snapshot_name", &self.source_snapshot_name);
+        v.required("target_snapshot_name", &self.target_snapshot_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateCacheClusterRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_cluster_id", &self.cache_cluster_id);
+        v.enum_value::<pb::AzMode>("az_mode", self.az_mode);
+        v.enum_value::<pb::OutpostMode>("outpost_mode", self.outpost_mode);
+        for (i, x) in self.log_delivery_configurations.iter().enumerate() {
+            let at = format!("{}[{i}]", "log_delivery_configurations");
+            check_log_delivery_configuration_request(v, &at, x);
+        }
+        v.enum_value::<pb::NetworkType>("network_type", self.network_type);
+        v.enum_value::<pb::IpDiscovery>("ip_discovery", self.ip_discovery);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateCacheParameterGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "cache_parameter_group_name",
+            &self.cache_parameter_group_name,
+        );
+        v.required(
+            "cache_parameter_group_family",
+            &self.cache_parameter_group_family,
+        );
+        v.required("description", &self.description);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateCacheSecurityGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_security_group_name", &self.cache_security_group_name);
+        v.required("description", &self.description);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateCacheSubnetGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_subnet_group_name", &self.cache_subnet_group_name);
+        v.required(
+            "cache_subnet_group_description",
+            &self.cache_subnet_group_description,
+        );
+        v.present("subnet_ids", !self.subnet_ids.is_empty());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id_suffix",
+            &self.global_replication_group_id_suffix,
+        );
+        v.required(
+            "primary_replication_group_id",
+            &self.primary_replication_group_id,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        v.required(
+            "replication_group_description",
+            &self.replication_group_description,
+        );
+        for (i, x) in self.node_group_configuration.iter().enumerate() {
+            let at = format!("{}[{i}]", "node_group_configuration");
+            check_node_group_configuration(v, &at, x);
+        }
+        v.count("user_group_ids", self.user_group_ids.len(), 1, None);
+        for (i, x) in self.user_group_ids.iter().enumerate() {
+            let at = format!("{}[{i}]", "user_group_ids");
+            v.length(&at, x, 1, None);
+            v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        for (i, x) in self.log_delivery_configurations.iter().enumerate() {
+            let at = format!("{}[{i}]", "log_delivery_configurations");
+            check_log_delivery_configuration_request(v, &at, x);
+        }
+        v.enum_value::<pb::NetworkType>("network_type", self.network_type);
+        v.enum_value::<pb::IpDiscovery>("ip_discovery", self.ip_discovery);
+        v.enum_value::<pb::TransitEncryptionMode>(
+            "transit_encryption_mode",
+            self.transit_encryption_mode,
+        );
+        v.enum_value::<pb::ClusterMode>("cluster_mode", self.cluster_mode);
+        if let Some(x) = &self.serverless_cache_snapshot_name {
+            v.snapshot_name("serverless_cache_snapshot_name", x);
+        }
+        v.enum_value::<pb::Durability>("durability", self.durability);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("snapshot_name", &self.snapshot_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateUserRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if v.required("user_id", &self.user_id) {
+            let x = &self.user_id;
+            v.length("user_id", x, 1, None);
+            v.pattern("user_id", x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        if v.required("user_name", &self.user_name) {
+            let x = &self.user_name;
+            v.length("user_name", x, 1, None);
+        }
+        if v.required("engine", &self.engine) {
+            let x = &self.engine;
+            v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
+        }
+        v.count("passwords", self.passwords.len(), 1, None);
+        if v.required("access_string", &self.access_string) {
+            let x = &self.access_string;
+            v.pattern("access_string", x, "^(?:.*\\S.*)$");
+        }
+        if let Some(x) = &self.authentication_mode {
+            check_authentication_mode(v, "authentication_mode", x);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::CreateUserGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("user_group_id", &self.user_group_id);
+        if v.required("engine", &self.engine) {
+            let x = &self.engine;
+            v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
+        }
+        v.count("user_ids", self.user_ids.len(), 1, None);
+        for (i, x) in self.user_ids.iter().enumerate() {
+            let at = format!("{}[{i}]", "user_ids");
+            v.length(&at, x, 1, None);
+            v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.present("node_group_count", self.node_group_count.is_some());
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DecreaseReplicaCountRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        for (i, x) in self.replica_configuration.iter().enumerate() {
+            let at = format!("{}[{i}]", "replica_configuration");
+            check_configure_shard(v, &at, x);
+        }
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteCacheClusterRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_cluster_id", &self.cache_cluster_id);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteCacheParameterGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "cache_parameter_group_name",
+            &self.cache_parameter_group_name,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteCacheSecurityGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_security_group_name", &self.cache_security_group_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteCacheSubnetGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_subnet_group_name", &self.cache_subnet_group_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.present(
+            "retain_primary_replication_group",
+            self.retain_primary_replication_group.is_some(),
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("snapshot_name", &self.snapshot_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteUserRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if v.required("user_id", &self.user_id) {
+            let x = &self.user_id;
+            v.length("user_id", x, 1, None);
+            v.pattern("user_id", x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DeleteUserGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("user_group_id", &self.user_group_id);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DescribeCacheClustersRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeCacheEngineVersionsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeCacheParameterGroupsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeCacheParametersRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "cache_parameter_group_name",
+            &self.cache_parameter_group_name,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DescribeCacheSecurityGroupsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeCacheSubnetGroupsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeEngineDefaultParametersRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "cache_parameter_group_family",
+            &self.cache_parameter_group_family,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DescribeEventsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.enum_value::<pb::SourceType>("source_type", self.source_type);
+        if let Some(t) = &self.start_time {
+            v.timestamp("start_time", t);
+        }
+        if let Some(t) = &self.end_time {
+            v.timestamp("end_time", t);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DescribeGlobalReplicationGroupsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeReplicationGroupsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeReservedCacheNodesRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeReservedCacheNodesOfferingsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeServiceUpdatesRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.count(
+            "service_update_status",
+            self.service_update_status.len(),
+            -2147483648,
+            Some(3),
+        );
+        for (i, x) in self.service_update_status.iter().enumerate() {
+            let at = format!("{}[{i}]", "service_update_status");
+            v.enum_value::<pb::ServiceUpdateStatus>(&at, Some(*x));
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DescribeSnapshotsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeUpdateActionsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.count(
+            "replication_group_ids",
+            self.replication_group_ids.len(),
+            -2147483648,
+            Some(20),
+        );
+        v.count(
+            "cache_cluster_ids",
+            self.cache_cluster_ids.len(),
+            -2147483648,
+            Some(20),
+        );
+        v.count(
+            "service_update_status",
+            self.service_update_status.len(),
+            -2147483648,
+            Some(3),
+        );
+        for (i, x) in self.service_update_status.iter().enumerate() {
+            let at = format!("{}[{i}]", "service_update_status");
+            v.enum_value::<pb::ServiceUpdateStatus>(&at, Some(*x));
+        }
+        if let Some(x) = &self.service_update_time_range {
+            check_time_range_filter(v, "service_update_time_range", x);
+        }
+        v.count(
+            "update_action_status",
+            self.update_action_status.len(),
+            -2147483648,
+            Some(9),
+        );
+        for (i, x) in self.update_action_status.iter().enumerate() {
+            let at = format!("{}[{i}]", "update_action_status");
+            v.enum_value::<pb::UpdateActionStatus>(&at, Some(*x));
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DescribeUserGroupsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::DescribeUsersRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if let Some(x) = &self.engine {
+            v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
+        }
+        if let Some(x) = &self.user_id {
+            v.length("user_id", x, 1, None);
+            v.pattern("user_id", x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        for (i, x) in self.filters.iter().enumerate() {
+            let at = format!("{}[{i}]", "filters");
+            check_filter(v, &at, x);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::DisassociateGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.required("replication_group_id", &self.replication_group_id);
+        v.required("replication_group_region", &self.replication_group_region);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::FailoverGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.required("primary_region", &self.primary_region);
+        v.required(
+            "primary_replication_group_id",
+            &self.primary_replication_group_id,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.present("node_group_count", self.node_group_count.is_some());
+        for (i, x) in self.regional_configurations.iter().enumerate() {
+            let at = format!("{}[{i}]", "regional_configurations");
+            check_regional_configuration(v, &at, x);
+        }
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::IncreaseReplicaCountRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        for (i, x) in self.replica_configuration.iter().enumerate() {
+            let at = format!("{}[{i}]", "replica_configuration");
+            check_configure_shard(v, &at, x);
+        }
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ListAllowedNodeTypeModificationsRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        Ok(())
+    }
+}
+
+impl Validate for pb::ListTagsForResourceRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("resource_name", &self.resource_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyCacheClusterRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_cluster_id", &self.cache_cluster_id);
+        v.enum_value::<pb::AzMode>("az_mode", self.az_mode);
+        v.enum_value::<pb::AuthTokenUpdateStrategyType>(
+            "auth_token_update_strategy",
+            self.auth_token_update_strategy,
+        );
+        for (i, x) in self.log_delivery_configurations.iter().enumerate() {
+            let at = format!("{}[{i}]", "log_delivery_configurations");
+            check_log_delivery_configuration_request(v, &at, x);
+        }
+        v.enum_value::<pb::IpDiscovery>("ip_discovery", self.ip_discovery);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyCacheParameterGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "cache_parameter_group_name",
+            &self.cache_parameter_group_name,
+        );
+        v.present(
+            "parameter_name_values",
+            !self.parameter_name_values.is_empty(),
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyCacheSubnetGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_subnet_group_name", &self.cache_subnet_group_name);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        v.enum_value::<pb::AuthTokenUpdateStrategyType>(
+            "auth_token_update_strategy",
+            self.auth_token_update_strategy,
+        );
+        for (i, x) in self.user_group_ids_to_add.iter().enumerate() {
+            let at = format!("{}[{i}]", "user_group_ids_to_add");
+            v.length(&at, x, 1, None);
+            v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        for (i, x) in self.user_group_ids_to_remove.iter().enumerate() {
+            let at = format!("{}[{i}]", "user_group_ids_to_remove");
+            v.length(&at, x, 1, None);
+            v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        for (i, x) in self.log_delivery_configurations.iter().enumerate() {
+            let at = format!("{}[{i}]", "log_delivery_configurations");
+            check_log_delivery_configuration_request(v, &at, x);
+        }
+        v.enum_value::<pb::IpDiscovery>("ip_discovery", self.ip_discovery);
+        v.enum_value::<pb::TransitEncryptionMode>(
+            "transit_encryption_mode",
+            self.transit_encryption_mode,
+        );
+        v.enum_value::<pb::ClusterMode>("cluster_mode", self.cluster_mode);
+        v.enum_value::<pb::Durability>("durability", self.durability);
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyReplicationGroupShardConfigurationRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        v.present("node_group_count", self.node_group_count.is_some());
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        for (i, x) in self.resharding_configuration.iter().enumerate() {
+            let at = format!("{}[{i}]", "resharding_configuration");
+            check_resharding_configuration(v, &at, x);
+        }
+        for (i, x) in self.node_groups_to_remove.iter().enumerate() {
+            let at = format!("{}[{i}]", "node_groups_to_remove");
+            v.length(&at, x, 1, Some(4));
+            v.pattern(&at, x, "^(?:\\d+)$");
+        }
+        for (i, x) in self.node_groups_to_retain.iter().enumerate() {
+            let at = format!("{}[{i}]", "node_groups_to_retain");
+            v.length(&at, x, 1, Some(4));
+            v.pattern(&at, x, "^(?:\\d+)$");
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyUserRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if v.required("user_id", &self.user_id) {
+            let x = &self.user_id;
+            v.length("user_id", x, 1, None);
+            v.pattern("user_id", x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        if let Some(x) = &self.access_string {
+            v.pattern("access_string", x, "^(?:.*\\S.*)$");
+        }
+        if let Some(x) = &self.append_access_string {
+            v.pattern("append_access_string", x, "^(?:.*\\S.*)$");
+        }
+        v.count("passwords", self.passwords.len(), 1, None);
+        if let Some(x) = &self.authentication_mode {
+            check_authentication_mode(v, "authentication_mode", x);
+        }
+        if let Some(x) = &self.engine {
+            v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ModifyUserGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("user_group_id", &self.user_group_id);
+        v.count("user_ids_to_add", self.user_ids_to_add.len(), 1, None);
+        for (i, x) in self.user_ids_to_add.iter().enumerate() {
+            let at = format!("{}[{i}]", "user_ids_to_add");
+            v.length(&at, x, 1, None);
+            v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        v.count("user_ids_to_remove", self.user_ids_to_remove.len(), 1, None);
+        for (i, x) in self.user_ids_to_remove.iter().enumerate() {
+            let at = format!("{}[{i}]", "user_ids_to_remove");
+            v.length(&at, x, 1, None);
+            v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
+        }
+        if let Some(x) = &self.engine {
+            v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::PrepareMigrationRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            let x = &self.serverless_cache_name;
+            v.cache_name("serverless_cache_name", x);
+        }
+        v.present(
+            "customer_node_endpoint_list",
+            !self.customer_node_endpoint_list.is_empty(),
+        );
+        if let Some(x) = &self.source_tls_configuration {
+            check_source_tls_configuration(v, "source_tls_configuration", x);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::PurchaseReservedCacheNodesOfferingRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "reserved_cache_nodes_offering_id",
+            &self.reserved_cache_nodes_offering_id,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::RebalanceSlotsInGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.present("apply_immediately", self.apply_immediately.is_some());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::RebootCacheClusterRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_cluster_id", &self.cache_cluster_id);
+        v.present(
+            "cache_node_ids_to_reboot",
+            !self.cache_node_ids_to_reboot.is_empty(),
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::RemoveTagsFromResourceRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("resource_name", &self.resource_name);
+        v.present("tag_keys", !self.tag_keys.is_empty());
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::ResetCacheParameterGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required(
+            "cache_parameter_group_name",
+            &self.cache_parameter_group_name,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::RevokeCacheSecurityGroupIngressRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("cache_security_group_name", &self.cache_security_group_name);
+        v.required("ec2_security_group_name", &self.ec2_security_group_name);
+        v.required(
+            "ec2_security_group_owner_id",
+            &self.ec2_security_group_owner_id,
+        );
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::StartMigrationRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if let Some(x) = &self.serverless_cache_name {
+            v.cache_name("serverless_cache_name", x);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::StopMigrationRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            let x = &self.serverless_cache_name;
+            v.cache_name("serverless_cache_name", x);
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::TestFailoverRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        if v.required("node_group_id", &self.node_group_id) {
+            let x = &self.node_group_id;
+            v.length("node_group_id", x, 1, Some(4));
+            v.pattern("node_group_id", x, "^(?:\\d+)$");
+        }
+        violations.into_result()
+    }
+}
+
+impl Validate for pb::TestMigrationRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut violations = Violations::default();
+        let v = &mut violations;
+        v.required("replication_group_id", &self.replication_group_id);
+        v.present(
+            "customer_node_endpoint_list",
+            !self.customer_node_endpoint_list.is_empty(),
+        );
+        violations.into_result()
+    }
+}
+
+fn check_authentication_mode(v: &mut Violations, at: &str, s: &pb::AuthenticationMode) {
+    v.enum_value::<pb::InputAuthenticationType>(&format!("{at}.type"), s.r#type);
+    v.count(&format!("{at}.passwords"), s.passwords.len(), 1, None);
+}
+
 fn check_cache_usage_limits(v: &mut Violations, at: &str, s: &pb::CacheUsageLimits) {
     if let Some(x) = &s.data_storage {
         check_data_storage(v, &format!("{at}.data_storage"), x);
     }
 }
 
+fn check_configure_shard(v: &mut Violations, at: &str, s: &pb::ConfigureShard) {
+    v.present(&format!("{at}.node_group_id"), s.node_group_id.is_some());
+    if let Some(x) = &s.node_group_id {
+        v.length(&format!("{at}.node_group_id"), x, 1, Some(4));
+        v.pattern(&format!("{at}.node_group_id"), x, "^(?:\\d+)$");
+    }
+    v.present(
+        &format!("{at}.new_replica_count"),
+        s.new_replica_count.is_some(),
+    );
+}
+
 fn check_data_storage(v: &mut Violations, at: &str, s: &pb::DataStorage) {
     v.present(&format!("{at}.unit"), s.unit.is_some_and(|n| n != 0));
     v.enum_value::<pb::DataStorageUnit>(&format!("{at}.unit"), s.unit);
+}
+
+fn check_filter(v: &mut Violations, at: &str, s: &pb::Filter) {
+    v.present(&format!("{at}.name"), s.name.is_some());
+    if let Some(x) = &s.name {
+        v.pattern(&format!("{at}.name"), x, "^(?:.*\\S.*)$");
+    }
+    v.present(&format!("{at}.values"), !s.values.is_empty());
+    v.count(&format!("{at}.values"), s.values.len(), 1, None);
+    for (i, x) in s.values.iter().enumerate() {
+        let at = format!("{}[{i}]", &format!("{at}.values"));
+        v.pattern(&at, x, "^(?:.*\\S.*)$");
+    }
+}
+
+fn check_log_delivery_configuration_request(
+    v: &mut Violations,
+    at: &str,
+    s: &pb::LogDeliveryConfigurationRequest,
+) {
+    v.enum_value::<pb::LogType>(&format!("{at}.log_type"), s.log_type);
+    v.enum_value::<pb::DestinationType>(&format!("{at}.destination_type"), s.destination_type);
+    v.enum_value::<pb::LogFormat>(&format!("{at}.log_format"), s.log_format);
+}
+
+fn check_node_group_configuration(v: &mut Violations, at: &str, s: &pb::NodeGroupConfiguration) {
+    if let Some(x) = &s.node_group_id {
+        v.length(&format!("{at}.node_group_id"), x, 1, Some(4));
+        v.pattern(&format!("{at}.node_group_id"), x, "^(?:\\d+)$");
+    }
+}
+
+fn check_regional_configuration(v: &mut Violations, at: &str, s: &pb::RegionalConfiguration) {
+    v.present(
+        &format!("{at}.replication_group_id"),
+        s.replication_group_id.is_some(),
+    );
+    v.present(
+        &format!("{at}.replication_group_region"),
+        s.replication_group_region.is_some(),
+    );
+    v.present(
+        &format!("{at}.resharding_configuration"),
+        !s.resharding_configuration.is_empty(),
+    );
+    for (i, x) in s.resharding_configuration.iter().enumerate() {
+        let at = format!("{}[{i}]", &format!("{at}.resharding_configuration"));
+        check_resharding_configuration(v, &at, x);
+    }
+}
+
+fn check_resharding_configuration(v: &mut Violations, at: &str, s: &pb::ReshardingConfiguration) {
+    if let Some(x) = &s.node_group_id {
+        v.length(&format!("{at}.node_group_id"), x, 1, Some(4));
+        v.pattern(&format!("{at}.node_group_id"), x, "^(?:\\d+)$");
+    }
+}
+
+fn check_source_tls_configuration(v: &mut Violations, at: &str, s: &pb::SourceTlsConfiguration) {
+    v.enum_value::<pb::TlsMode>(&format!("{at}.source_tls_mode"), s.source_tls_mode);
+}
+
+fn check_time_range_filter(v: &mut Violations, at: &str, s: &pb::TimeRangeFilter) {
+    if let Some(t) = &s.start_time {
+        v.timestamp(&format!("{at}.start_time"), t);
+    }
+    if let Some(t) = &s.end_time {
+        v.timestamp(&format!("{at}.end_time"), t);
+    }
 }

@@ -29,9 +29,33 @@ fn reason(code: &str) -> String {
 }
 
 impl Context {
+    /// A string for `member` that the model's pattern and length of `shape` accept.
+    fn string_value(&self, member: &str, shape: &str, k: i64) -> String {
+        let target = self.model.shape(shape);
+        let kebab = format!("{}-{k}", snake(member).replace('_', "-"));
+        let letters: String = snake(member).chars().filter(char::is_ascii_alphabetic).collect();
+        let candidates = [kebab, letters, format!("{}", k % 1000)];
+        let fits = |c: &String| {
+            let len = i64::try_from(c.chars().count()).unwrap_or(i64::MAX);
+            target.min.is_none_or(|m| len >= m)
+                && target.max.is_none_or(|m| len <= m)
+                && target.pattern.as_ref().is_none_or(|p| {
+                    regex::Regex::new(&format!("^(?:{p})$"))
+                        .unwrap_or_else(|e| panic!("{shape}: pattern {p}: {e}"))
+                        .is_match(c)
+                })
+        };
+        candidates
+            .iter()
+            .find(|c| fits(c))
+            .cloned()
+            .unwrap_or_else(|| panic!("{shape}: no fixture value fits its pattern and length"))
+    }
+
     fn value(
         &self,
         ty: &Ty,
+        shape: &str,
         member: &str,
         n: &mut i64,
         range: Option<&Vec<i64>>,
@@ -41,7 +65,7 @@ impl Context {
         let k = *n;
         match ty {
             Ty::Str => {
-                let s = format!("{}-{k}", snake(member).replace('_', "-"));
+                let s = self.string_value(member, shape, k);
                 Value {
                     pb: format!("{s:?}.into()"),
                     sdk: format!("{s:?}.to_owned()"),
@@ -50,16 +74,19 @@ impl Context {
             }
             Ty::Enum(e) => {
                 let values = self.model.shape(e).values.clone().unwrap_or_default();
-                let last = pascal(values.last().expect("an enum has values"));
+                let last = values.last().expect("an enum has values");
                 let t = pascal(e);
                 Value {
-                    pb: format!("pb::{t}::{last} as i32"),
-                    sdk: format!("sdk::{t}::{last}"),
+                    pb: format!("pb::{t}::{} as i32", crate::model::pb_variant(last)),
+                    sdk: format!("sdk::{t}::{}", self.overlay.sdk_variant(e, last)),
                     text: None,
                 }
             }
             Ty::Int | Ty::Long => {
-                let v = range.and_then(|r| r.first().copied()).unwrap_or(100 + k);
+                let v = range
+                    .and_then(|r| r.first().copied())
+                    .or(self.model.shape(shape).min)
+                    .unwrap_or(100 + k);
                 Value {
                     pb: v.to_string(),
                     sdk: v.to_string(),
@@ -97,7 +124,8 @@ impl Context {
                 }
             }
             Ty::List(inner) => {
-                let v = self.value(inner, member, n, range, depth);
+                let element = &self.model.shape(shape).member.as_ref().expect("a list has a member").shape;
+                let v = self.value(inner, element, member, n, range, depth);
                 Value {
                     pb: format!("vec![{}]", v.pb),
                     sdk: format!("vec![{}]", v.sdk),
@@ -125,7 +153,7 @@ impl Context {
         let s = self.model.shape(shape);
         for (member, m) in &s.members {
             let ty = self.model.ty(&m.shape);
-            let v = self.value(&ty, member, n, ranges.and_then(|r| r.get(member)), depth);
+            let v = self.value(&ty, &m.shape, member, n, ranges.and_then(|r| r.get(member)), depth);
             let plain = request && s.required.contains(member) && ty == Ty::Str;
             let pb_value = match ty {
                 Ty::List(_) => v.pb,
@@ -149,7 +177,7 @@ impl Context {
         let mut n = 0;
         for (member, m) in &self.model.shape(shape).members {
             let ty = self.model.ty(&m.shape);
-            if let Some(text) = self.value(&ty, member, &mut n, ranges.get(member), 0).text {
+            if let Some(text) = self.value(&ty, &m.shape, member, &mut n, ranges.get(member), 0).text {
                 out.push((member.clone(), text));
             }
         }
@@ -241,15 +269,39 @@ impl Context {
                 };
                 let _ = writeln!(
                     out,
-                    "        ({f:?}, ({:?}, Code::{}, {:?}), {want}, || E::{f}(f::{f}::builder().message(FAULT_MESSAGE).build())),",
+                    "        ({f:?}, ({:?}, Code::{}, {:?}), {want}, || E::{v}(f::{v}::builder().message(FAULT_MESSAGE).build())),",
                     info.wire_code,
                     info.code,
                     reason(&info.wire_code),
+                    v = pascal(f),
                 );
             }
             let _ = writeln!(
                 out,
                 "    ];\n    for (fault, row, want, make) in cases {{\n        let rule = mock!(aws_sdk_elasticache::Client::{m}).then_error(make);\n        let status = service(mocked(&[&rule]))\n            .handle(request(full_{m}_request()))\n            .await\n            .unwrap_err();\n        assert_eq!(rule.num_calls(), 1, \"{{fault}}\");\n        assert_fault(&status, fault, {n:?}, row, want);\n    }}\n}}\n"
+            );
+        }
+        for (o, op) in &self.ops {
+            let Some(input) = &op.input else { continue };
+            let shape = self.model.shape(&input.shape);
+            if shape.required.is_empty() {
+                continue;
+            }
+            let n = &o.name;
+            let m = snake(n);
+            let mut cases = String::new();
+            for member in &shape.required {
+                let field = rust_field(member);
+                let _ = writeln!(
+                    cases,
+                    "        ({:?}, |r: &mut pb::{n}Request| r.{field} = Default::default()),",
+                    snake(member)
+                );
+            }
+            let _ = writeln!(
+                out,
+                "/// Every required member of {n}, left out, is refused before AWS is called.\n#[tokio::test]\nasync fn generated_{m}_refuses_a_missing_required_member() {{\n    let rule = mock!(aws_sdk_elasticache::Client::{m})\n        .then_output(|| sdk_op::{m}::{n}Output::builder().build());\n    let svc = service(mocked(&[&rule]));\n    type Clear = fn(&mut pb::{n}Request);\n    let cases: [(&str, Clear); {}] = [\n{cases}    ];\n    for (field, clear) in cases {{\n        let mut r = full_{m}_request();\n        clear(&mut r);\n        let status = svc.handle(request(r)).await.unwrap_err();\n        assert_eq!(status.code(), Code::InvalidArgument, \"{{field}}: {{status:?}}\");\n        let details = status.get_error_details();\n        let violations = &details.bad_request().expect(field).field_violations;\n        assert_eq!(violations.len(), 1, \"{{field}}: {{violations:?}}\");\n        assert_eq!(violations[0].field, field);\n        assert_eq!(violations[0].description, \"is required\");\n    }}\n    assert_eq!(rule.num_calls(), 0);\n}}\n",
+                shape.required.len()
             );
         }
         out

@@ -28,6 +28,8 @@ pub(crate) struct FaultInfo {
     pub(crate) code: &'static str,
     /// The `Detail` expression.
     pub(crate) detail: String,
+    /// The resource kind the detail names, if any.
+    pub(crate) kind: Option<String>,
 }
 
 /// Everything the generators read.
@@ -98,16 +100,26 @@ fn fault_rule(
             Some(kind.into()),
         ));
     }
-    if base.contains("Quota") {
+    if base.contains("Quota") || base.ends_with("Exceeded") {
         return Ok(("ResourceExhausted", "QuotaFailure".into(), None));
-    }
-    if base.starts_with("InvalidParameter") {
-        return Ok(("InvalidArgument", "BadRequest".into(), None));
     }
     if let Some(kind) = base
         .strip_prefix("Invalid")
         .and_then(|k| k.strip_suffix("State"))
     {
+        return Ok((
+            "FailedPrecondition",
+            format!("PreconditionFailure({kind})"),
+            Some(kind.into()),
+        ));
+    }
+    if base.starts_with("Invalid") {
+        return Ok(("InvalidArgument", "BadRequest".into(), None));
+    }
+    let in_state = ["InUse", "AlreadyUnderMigration", "NotUnderMigration"]
+        .iter()
+        .find_map(|suffix| base.strip_suffix(suffix));
+    if let Some(kind) = in_state {
         return Ok((
             "FailedPrecondition",
             format!("PreconditionFailure({kind})"),
@@ -186,13 +198,54 @@ impl Context {
                 .and_then(|e| e.code.clone())
                 .unwrap_or_else(|| name.clone());
             let (code, detail, kind) = fault_rule(&name, &overlay)?;
-            kinds.extend(kind);
+            kinds.extend(kind.clone());
             faults.push(FaultInfo {
                 name,
                 wire_code,
                 code,
                 detail,
+                kind,
             });
+        }
+        // The request member naming each resource a fault can be about, where the overlay does
+        // not say: `<Kind>Id`/`<Kind>Name` (or a list of them), `Source…` existing and `Target…`
+        // created; in Create*/Purchase* operations the member naming the operation's own kind is
+        // the one created.
+        for (o, op) in &mut ops {
+            let Some(input) = &op.input else { continue };
+            let members: Vec<String> = model.shape(&input.shape).members.keys().cloned().collect();
+            let op_kinds: BTreeSet<String> = op
+                .errors
+                .iter()
+                .filter_map(|e| faults.iter().find(|f| f.name == e.shape))
+                .filter_map(|f| f.kind.clone())
+                .collect();
+            for kind in op_kinds {
+                if o.existing.values().chain(o.created.values()).any(|k| *k == kind) {
+                    continue;
+                }
+                for member in &members {
+                    let bare = member
+                        .strip_prefix("Source")
+                        .or_else(|| member.strip_prefix("Target"))
+                        .unwrap_or(member);
+                    let names = [
+                        format!("{kind}Id"),
+                        format!("{kind}Name"),
+                        format!("{kind}Ids"),
+                        format!("{kind}Names"),
+                    ];
+                    if !names.iter().any(|n| n == bare) {
+                        continue;
+                    }
+                    let own = ["Create", "Purchase"]
+                        .iter()
+                        .any(|verb| o.name.strip_prefix(verb) == Some(kind.as_str()));
+                    let created = member.starts_with("Target") || (own && bare == member);
+                    let list = if created { &mut o.created } else { &mut o.existing };
+                    list.insert(member.clone(), kind.clone());
+                }
+            }
         }
         for (o, _) in &ops {
             kinds.extend(o.existing.values().cloned());

@@ -39,6 +39,7 @@ pub(crate) struct Shape {
     pub(crate) values: Option<Vec<String>>,
     pub(crate) min: Option<i64>,
     pub(crate) max: Option<i64>,
+    pub(crate) pattern: Option<String>,
     #[serde(default)]
     pub(crate) exception: bool,
     pub(crate) error: Option<ErrorTrait>,
@@ -65,6 +66,9 @@ pub(crate) struct Overlay {
     /// Member name → the `Violations` method that checks it (beyond the model's constraints).
     #[serde(default)]
     pub(crate) validators: BTreeMap<String, String>,
+    /// `Enum.value` → the SDK's variant name, where the SDK does not name it after the value.
+    #[serde(default)]
+    pub(crate) sdk_enum_variants: BTreeMap<String, String>,
     /// Faults whose status the name rules do not decide.
     #[serde(default)]
     pub(crate) faults: BTreeMap<String, FaultRule>,
@@ -192,4 +196,19 @@ impl OperationOverlay {
         self.mutating
             .unwrap_or(!(self.name.starts_with("Describe") || self.name.starts_with("List")))
     }
+}
+
+impl Overlay {
+    /// The SDK's variant of `value` of enum `shape`.
+    pub(crate) fn sdk_variant(&self, shape: &str, value: &str) -> String {
+        self.sdk_enum_variants
+            .get(&format!("{shape}.{value}"))
+            .cloned()
+            .unwrap_or_else(|| crate::names::pascal(value))
+    }
+}
+
+/// prost's variant of `value` (the proto value name without the enum's prefix, in UpperCamel).
+pub(crate) fn pb_variant(value: &str) -> String {
+    crate::names::pascal(&crate::names::screaming(value))
 }

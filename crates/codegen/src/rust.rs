@@ -43,7 +43,7 @@ impl Context {
         out.push_str("        }\n    }\n}\n\n");
         out.push_str("/// Every AWS fault that a served operation can return. Variant names are the model's shape\n/// names: the SDK's error variants and the messages of `faults.proto`.\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n#[allow(clippy::enum_variant_names)]\npub enum Fault {\n");
         for f in &self.faults {
-            let _ = writeln!(out, "    /// Wire code `{}`.\n    {},", f.wire_code, f.name);
+            let _ = writeln!(out, "    /// `{}`, wire code `{}`.\n    {},", f.name, f.wire_code, pascal(&f.name));
         }
         let _ = writeln!(
             out,
@@ -51,19 +51,19 @@ impl Context {
             self.faults.len()
         );
         for f in &self.faults {
-            let _ = writeln!(out, "        Fault::{},", f.name);
+            let _ = writeln!(out, "        Fault::{},", pascal(&f.name));
         }
         out.push_str("    ];\n\n    /// The mapping of DESIGN §3 for this fault.\n    pub fn spec(self) -> FaultSpec {\n        #[allow(unused_imports)]\n        use Detail::*;\n        #[allow(unused_imports)]\n        use ResourceKind::*;\n        let (wire_code, code, detail) = match self {\n");
         for f in &self.faults {
             let _ = writeln!(
                 out,
                 "            Fault::{} => ({:?}, Code::{}, {}),",
-                f.name, f.wire_code, f.code, f.detail
+                pascal(&f.name), f.wire_code, f.code, f.detail
             );
         }
         out.push_str("        };\n        FaultSpec { wire_code, code, detail }\n    }\n\n    /// The variant's name, which is also the proto message's name.\n    pub fn name(self) -> &'static str {\n        match self {\n");
         for f in &self.faults {
-            let _ = writeln!(out, "            Fault::{0} => {0:?},", f.name);
+            let _ = writeln!(out, "            Fault::{} => {:?},", pascal(&f.name), f.name);
         }
         out.push_str("        }\n    }\n}\n");
         out
@@ -75,7 +75,7 @@ impl Context {
             "// The faults each served operation is modelled to return.\nknown_faults! {\n",
         );
         for (o, op) in &self.ops {
-            let mut names: Vec<&str> = op.errors.iter().map(|e| e.shape.as_str()).collect();
+            let mut names: Vec<String> = op.errors.iter().map(|e| pascal(&e.shape)).collect();
             names.sort_unstable();
             let _ = writeln!(
                 out,
@@ -283,6 +283,12 @@ impl Context {
                 "impl From<{n}Output> for pb::{n}Response {{\n    fn from({v}: {n}Output) -> Self {{\n        Self {{ {fields} }}\n    }}\n}}\n"
             );
         }
+        let input_time = self.ops.iter().filter_map(|(_, op)| op.input.as_ref()).map(|i| i.shape.as_str())
+            .chain(self.input_structs.iter().map(String::as_str))
+            .any(|s| self.model.shape(s).members.values().any(|m| self.model.ty(&m.shape) == Ty::Timestamp));
+        if input_time {
+            out.push_str("/// A proto timestamp as the SDK's (validation has refused nanos outside 0..1e9).\nfn date_time(t: prost_types::Timestamp) -> DateTime {\n    DateTime::from_secs_and_nanos(t.seconds, u32::try_from(t.nanos).unwrap_or(0))\n}\n\n");
+        }
         for s in &self.input_structs {
             let t = pascal(s);
             let _ = writeln!(
@@ -304,7 +310,13 @@ impl Context {
             let values = self.model.shape(e).values.clone().unwrap_or_default();
             let pairs: String = values
                 .iter()
-                .map(|v| format!("        {0} <=> {0},\n", pascal(v)))
+                .map(|v| {
+                    format!(
+                        "        {} <=> {},\n",
+                        self.overlay.sdk_variant(e, v),
+                        crate::model::pb_variant(v)
+                    )
+                })
                 .collect();
             let _ = writeln!(
                 out,
@@ -320,7 +332,7 @@ impl Context {
     /// Whether a value of `ty` has anything to check.
     fn needs_check(&self, ty: &Ty) -> bool {
         match ty {
-            Ty::Enum(_) => true,
+            Ty::Enum(_) | Ty::Timestamp => true,
             Ty::Struct(s) => self.struct_needs_check(s),
             Ty::List(inner) => self.needs_check(inner),
             _ => false,
@@ -331,9 +343,15 @@ impl Context {
         let shape = self.model.shape(s);
         !shape.required.is_empty()
             || shape.members.iter().any(|(name, m)| {
+                let target = self.model.shape(&m.shape);
                 self.overlay.validators.contains_key(name)
-                    || self.model.shape(&m.shape).min.is_some()
-                    || self.model.shape(&m.shape).max.is_some()
+                    || target.min.is_some()
+                    || target.max.is_some()
+                    || target.pattern.is_some()
+                    || target.member.as_ref().is_some_and(|e| {
+                        let e = self.model.shape(&e.shape);
+                        e.min.is_some() || e.max.is_some() || e.pattern.is_some()
+                    })
                     || self.needs_check(&self.model.ty(&m.shape))
             })
     }
@@ -371,6 +389,9 @@ impl Context {
                 if let Some(b) = bounds(target.min, target.max) {
                     let _ = write!(checks, "v.length({path}, x, {b});");
                 }
+                if let Some(p) = &target.pattern {
+                    let _ = write!(checks, "v.pattern({path}, x, {:?});", format!("^(?:{p})$"));
+                }
                 if plain {
                     if checks.is_empty() {
                         let _ = write!(out, "v.required({path}, &{value});");
@@ -389,7 +410,13 @@ impl Context {
                     }
                 }
             }
-            Ty::Int | Ty::Long | Ty::Double | Ty::Bool | Ty::Timestamp => {
+            Ty::Timestamp => {
+                if required {
+                    let _ = write!(out, "v.present({path}, {value}.is_some());");
+                }
+                let _ = write!(out, "if let Some(t) = &{value} {{ v.timestamp({path}, t); }}");
+            }
+            Ty::Int | Ty::Long | Ty::Double | Ty::Bool => {
                 if required {
                     let _ = write!(out, "v.present({path}, {value}.is_some());");
                 }
@@ -438,8 +465,21 @@ impl Context {
                 if required {
                     let _ = write!(out, "v.present({path}, !{value}.is_empty());");
                 }
+                if let Some(b) = bounds(target.min, target.max) {
+                    let _ = write!(out, "v.count({path}, {value}.len(), {b});");
+                }
                 let item = match &**inner {
-                    Ty::Str => validator.map(|val| format!("v.{val}(&at, x);")),
+                    Ty::Str => {
+                        let element = self.model.shape(&target.member.as_ref().expect("a list has a member").shape);
+                        let mut checks = validator.map(|val| format!("v.{val}(&at, x);")).unwrap_or_default();
+                        if let Some(b) = bounds(element.min, element.max) {
+                            let _ = write!(checks, "v.length(&at, x, {b});");
+                        }
+                        if let Some(p) = &element.pattern {
+                            let _ = write!(checks, "v.pattern(&at, x, {:?});", format!("^(?:{p})$"));
+                        }
+                        (!checks.is_empty()).then_some(checks)
+                    }
                     Ty::Enum(e) => {
                         Some(format!("v.enum_value::<pb::{}>(&at, Some(*x));", pascal(e)))
                     }
