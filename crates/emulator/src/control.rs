@@ -1,6 +1,7 @@
 //! The HTTP control surface under `/_emulator/`, for clients that cannot hold an [`Emulator`]
 //! handle (the CI scripts): inject faults, hold resources in their transitional status and
-//! release them, reset both, read the call counters.
+//! release them, reset both (and make sure the account's `default` user is there), read the call
+//! counters.
 //!
 //! [`Emulator`]: super::Emulator
 
@@ -38,7 +39,10 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpR
         ),
         (Method::POST, "/_emulator/reset") => {
             shared.faults.clear();
-            shared.lock_store().release_all();
+            let mut store = shared.lock_store();
+            store.release_all();
+            store.ensure_default_user();
+            drop(store);
             text_response(StatusCode::OK, "ok\n")
         }
         (Method::GET, "/_emulator/calls") => {

@@ -12,11 +12,16 @@ pub(crate) enum Fault {
     MissingParameter,
     RequestEntityTooLarge,
     Throttling,
-    // Modelled by the nine serverless operations.
+    // Modelled by the served operations.
+    DefaultUserAssociatedToUserGroup,
+    DefaultUserRequired,
+    DuplicateUserName,
+    InvalidArn,
     InvalidCredentials,
     InvalidServerlessCacheState,
     InvalidServerlessCacheSnapshotState,
     InvalidUserGroupState,
+    InvalidUserState,
     ServerlessCacheAlreadyExists,
     ServerlessCacheNotFound,
     ServerlessCacheQuotaForCustomerExceeded,
@@ -24,13 +29,19 @@ pub(crate) enum Fault {
     ServerlessCacheSnapshotNotFound,
     ServerlessCacheSnapshotQuotaExceeded,
     ServiceLinkedRoleNotFound,
+    TagNotFound,
     TagQuotaPerResourceExceeded,
+    UserAlreadyExists,
+    UserGroupAlreadyExists,
     UserGroupNotFound,
+    UserGroupQuotaExceeded,
+    UserNotFound,
+    UserQuotaExceeded,
 }
 
 impl Fault {
     /// Every fault, for looking one up by its wire code.
-    const ALL: [Fault; 21] = [
+    const ALL: [Fault; 32] = [
         Fault::InvalidAction,
         Fault::InvalidParameterCombination,
         Fault::InvalidParameterValue,
@@ -39,10 +50,15 @@ impl Fault {
         Fault::MissingParameter,
         Fault::RequestEntityTooLarge,
         Fault::Throttling,
+        Fault::DefaultUserAssociatedToUserGroup,
+        Fault::DefaultUserRequired,
+        Fault::DuplicateUserName,
+        Fault::InvalidArn,
         Fault::InvalidCredentials,
         Fault::InvalidServerlessCacheState,
         Fault::InvalidServerlessCacheSnapshotState,
         Fault::InvalidUserGroupState,
+        Fault::InvalidUserState,
         Fault::ServerlessCacheAlreadyExists,
         Fault::ServerlessCacheNotFound,
         Fault::ServerlessCacheQuotaForCustomerExceeded,
@@ -50,14 +66,20 @@ impl Fault {
         Fault::ServerlessCacheSnapshotNotFound,
         Fault::ServerlessCacheSnapshotQuotaExceeded,
         Fault::ServiceLinkedRoleNotFound,
+        Fault::TagNotFound,
         Fault::TagQuotaPerResourceExceeded,
+        Fault::UserAlreadyExists,
+        Fault::UserGroupAlreadyExists,
         Fault::UserGroupNotFound,
+        Fault::UserGroupQuotaExceeded,
+        Fault::UserNotFound,
+        Fault::UserQuotaExceeded,
     ];
 
     /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
     /// "Common Errors") lists them. Some codes differ from the SDK's variant names
     /// (`InvalidParameterValue` → `InvalidParameterValueException`, `UserGroupNotFound` →
-    /// `UserGroupNotFoundFault`).
+    /// `UserGroupNotFoundFault`, `InvalidARN` → `InvalidArnFault`).
     const fn wire(self) -> (&'static str, u16) {
         match self {
             Fault::InvalidAction => ("InvalidAction", 400),
@@ -68,12 +90,17 @@ impl Fault {
             Fault::MissingParameter => ("MissingParameter", 400),
             Fault::RequestEntityTooLarge => ("RequestEntityTooLarge", 413),
             Fault::Throttling => ("Throttling", 400),
+            Fault::DefaultUserAssociatedToUserGroup => ("DefaultUserAssociatedToUserGroup", 400),
+            Fault::DefaultUserRequired => ("DefaultUserRequired", 400),
+            Fault::DuplicateUserName => ("DuplicateUserName", 400),
+            Fault::InvalidArn => ("InvalidARN", 400),
             Fault::InvalidCredentials => ("InvalidCredentialsException", 408),
             Fault::InvalidServerlessCacheState => ("InvalidServerlessCacheStateFault", 400),
             Fault::InvalidServerlessCacheSnapshotState => {
                 ("InvalidServerlessCacheSnapshotStateFault", 400)
             }
             Fault::InvalidUserGroupState => ("InvalidUserGroupState", 400),
+            Fault::InvalidUserState => ("InvalidUserState", 400),
             Fault::ServerlessCacheAlreadyExists => ("ServerlessCacheAlreadyExistsFault", 400),
             Fault::ServerlessCacheNotFound => ("ServerlessCacheNotFoundFault", 404),
             Fault::ServerlessCacheQuotaForCustomerExceeded => {
@@ -87,8 +114,14 @@ impl Fault {
                 ("ServerlessCacheSnapshotQuotaExceededFault", 400)
             }
             Fault::ServiceLinkedRoleNotFound => ("ServiceLinkedRoleNotFoundFault", 400),
+            Fault::TagNotFound => ("TagNotFound", 404),
             Fault::TagQuotaPerResourceExceeded => ("TagQuotaPerResourceExceeded", 400),
+            Fault::UserAlreadyExists => ("UserAlreadyExists", 400),
+            Fault::UserGroupAlreadyExists => ("UserGroupAlreadyExists", 400),
             Fault::UserGroupNotFound => ("UserGroupNotFound", 404),
+            Fault::UserGroupQuotaExceeded => ("UserGroupQuotaExceeded", 400),
+            Fault::UserNotFound => ("UserNotFound", 404),
+            Fault::UserQuotaExceeded => ("UserQuotaExceeded", 400),
         }
     }
 

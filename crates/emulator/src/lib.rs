@@ -1,9 +1,14 @@
 //! An in-process Amazon ElastiCache emulator that speaks the AWS Query protocol.
 //!
-//! It serves the nine serverless-cache operations the facade uses, exactly as ElastiCache does on
-//! the wire: form-encoded `POST /` with `Action=…&Version=2015-02-02`, XML answers in the
+//! It serves the operations the facade uses, exactly as ElastiCache does on the wire: the nine
+//! serverless-cache and snapshot operations; tags on serverless caches, snapshots, users and user
+//! groups by ARN (`AddTagsToResource`, `ListTagsForResource`, `RemoveTagsFromResource`); RBAC
+//! users (`CreateUser`, `DescribeUsers`, `DeleteUser`; every account has the user `default`) and
+//! user groups (`CreateUserGroup`, `DescribeUserGroups`, `ModifyUserGroup`, `DeleteUserGroup`).
+//! Requests are form-encoded `POST /` with `Action=…&Version=2015-02-02`; answers are XML in the
 //! `2015-02-02` namespace, `ErrorResponse` faults with the modelled HTTP status and an
-//! `x-amzn-RequestId` header. Any AWS client can use it — the Rust SDK, the AWS CLI, boto3 — by
+//! `x-amzn-RequestId` header. Any other action is refused with `InvalidAction` (400), whose
+//! message names it: `The elasticache-grpc emulator does not implement the action …`. Any AWS client can use it — the Rust SDK, the AWS CLI, boto3 — by
 //! pointing its endpoint URL at [`Emulator::endpoint_url`]; signatures are accepted unchecked.
 //!
 //! Resources follow a time-based state machine, computed lazily on each request:
@@ -14,6 +19,9 @@
 //! | cache | `deleting` → gone | `settle_time` |
 //! | snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
 //! | snapshot | `exporting` → `available` | `export_time` |
+//!
+//! Users and user groups have no transitions: they are `active` as soon as they are created or
+//! modified, and gone as soon as they are deleted (the Delete answers them as `deleting`).
 //!
 //! A test can hold a name ([`Emulator::hold`]) to freeze the cache and the snapshot of that name
 //! in their transitional status — `creating`, `modifying`, `exporting`, or `deleting` (still
@@ -46,7 +54,8 @@
 //!   [`Emulator::hold`] does (400 without a name);
 //! * `POST /_emulator/release`, form body `name=<name>`, releases it; an empty or missing name
 //!   releases every hold;
-//! * `POST /_emulator/reset` clears every fault and releases every hold;
+//! * `POST /_emulator/reset` clears every fault and releases every hold (and seeds the `default`
+//!   user again should it be missing);
 //! * `GET /_emulator/calls` answers one `Action count` line per operation.
 
 mod control;

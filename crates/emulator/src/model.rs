@@ -1,5 +1,6 @@
-//! The emulated resources and their XML form (the `ServerlessCache` and `ServerlessCacheSnapshot`
-//! shapes of the ElastiCache API reference, every member the SDK reads).
+//! The emulated resources and their XML form (the `ServerlessCache`, `ServerlessCacheSnapshot`,
+//! `User`, `UserGroup` and `Tag` shapes of the ElastiCache API reference, every member the SDK
+//! reads).
 
 use std::time::{Instant, SystemTime};
 
@@ -82,10 +83,6 @@ pub(crate) struct Cache {
     pub(crate) daily_snapshot_time: String,
     pub(crate) network_type: String,
     pub(crate) connection_type: String,
-    #[allow(
-        dead_code,
-        reason = "stored like ElastiCache does; no served action lists tags"
-    )]
     pub(crate) tags: Vec<Tag>,
 }
 
@@ -174,10 +171,6 @@ pub(crate) struct Snapshot {
     pub(crate) cache_name: String,
     pub(crate) engine: String,
     pub(crate) major_engine_version: String,
-    #[allow(
-        dead_code,
-        reason = "stored like ElastiCache does; no served action lists tags"
-    )]
     pub(crate) tags: Vec<Tag>,
 }
 
@@ -198,5 +191,136 @@ impl Snapshot {
             xml.text("Engine", &self.engine);
             xml.text("MajorEngineVersion", &self.major_engine_version);
         });
+    }
+}
+
+/// Writes a `TagList` (its items are `<Tag>`, as the list shape's `locationName` says).
+pub(crate) fn write_tag_list(xml: &mut XmlWriter, tags: &[Tag]) {
+    xml.element("TagList", |xml| {
+        for tag in tags {
+            xml.element("Tag", |xml| {
+                xml.text("Key", &tag.key);
+                xml.opt_text("Value", tag.value.as_deref());
+            });
+        }
+    });
+}
+
+/// Lifecycle of a user or user group. The emulator gives them no transitions: they are `active`
+/// from the moment they are created (ElastiCache passes through `creating` or `modifying`
+/// first) until deleted, and a Delete answers them one last time as `deleting` and drops them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RbacStatus {
+    Active,
+    Deleting,
+}
+
+impl RbacStatus {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RbacStatus::Active => "active",
+            RbacStatus::Deleting => "deleting",
+        }
+    }
+}
+
+/// The first engine version with RBAC users: Redis OSS 6.0, Valkey 7.2.
+pub(crate) fn minimum_rbac_engine_version(engine: &str) -> &'static str {
+    if engine == "valkey" { "7.2" } else { "6.0" }
+}
+
+/// How a user authenticates: `Authentication.Type`, with the number of passwords it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Authentication {
+    /// One or two passwords (the emulator keeps only their number).
+    Password(usize),
+    NoPassword,
+    Iam,
+}
+
+impl Authentication {
+    fn type_name(self) -> &'static str {
+        match self {
+            Authentication::Password(_) => "password",
+            Authentication::NoPassword => "no-password",
+            Authentication::Iam => "iam",
+        }
+    }
+
+    fn password_count(self) -> usize {
+        match self {
+            Authentication::Password(count) => count,
+            Authentication::NoPassword | Authentication::Iam => 0,
+        }
+    }
+}
+
+/// An RBAC user (`User` shape).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct User {
+    /// Stored in lower case, as ElastiCache does.
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) status: RbacStatus,
+    pub(crate) engine: String,
+    pub(crate) access_string: String,
+    pub(crate) authentication: Authentication,
+    pub(crate) arn: String,
+    /// The groups the user belongs to: filled in from the groups when the user is answered.
+    pub(crate) user_group_ids: Vec<String>,
+    pub(crate) tags: Vec<Tag>,
+}
+
+impl User {
+    /// Writes the members of a `User` (the caller writes the enclosing element, if any).
+    pub(crate) fn write_members(&self, xml: &mut XmlWriter) {
+        xml.text("UserId", &self.id);
+        xml.text("UserName", &self.name);
+        xml.text("Status", self.status.as_str());
+        xml.text("Engine", &self.engine);
+        xml.text(
+            "MinimumEngineVersion",
+            minimum_rbac_engine_version(&self.engine),
+        );
+        xml.text("AccessString", &self.access_string);
+        xml.text_list("UserGroupIds", "member", &self.user_group_ids);
+        xml.element("Authentication", |xml| {
+            xml.text("Type", self.authentication.type_name());
+            xml.value("PasswordCount", self.authentication.password_count());
+        });
+        xml.text("ARN", &self.arn);
+    }
+}
+
+/// An RBAC user group (`UserGroup` shape). Membership changes apply at once, so it never has
+/// `PendingChanges`; the emulator has no replication groups, so `ReplicationGroups` is empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UserGroup {
+    /// Stored in lower case, as ElastiCache does.
+    pub(crate) id: String,
+    pub(crate) status: RbacStatus,
+    pub(crate) engine: String,
+    /// Members, in the order they were added.
+    pub(crate) user_ids: Vec<String>,
+    pub(crate) arn: String,
+    /// The serverless caches using the group: filled in from the caches when it is answered.
+    pub(crate) serverless_caches: Vec<String>,
+    pub(crate) tags: Vec<Tag>,
+}
+
+impl UserGroup {
+    /// Writes the members of a `UserGroup` (the caller writes the enclosing element, if any).
+    pub(crate) fn write_members(&self, xml: &mut XmlWriter) {
+        xml.text("UserGroupId", &self.id);
+        xml.text("Status", self.status.as_str());
+        xml.text("Engine", &self.engine);
+        xml.text_list("UserIds", "member", &self.user_ids);
+        xml.text(
+            "MinimumEngineVersion",
+            minimum_rbac_engine_version(&self.engine),
+        );
+        xml.text_list("ReplicationGroups", "member", &[]);
+        xml.text_list("ServerlessCaches", "member", &self.serverless_caches);
+        xml.text("ARN", &self.arn);
     }
 }

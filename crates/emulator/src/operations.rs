@@ -1,14 +1,17 @@
-//! The nine operations: each reads its parameters, applies itself to the store, and names what
-//! it returns. [`Operation`] carries the shared shape once; [`ACTIONS`] is the dispatch table.
+//! The operations: each reads its parameters, applies itself to the store, and names what it
+//! returns. [`Operation`] carries the shared shape once; [`ACTIONS`] is the dispatch table.
 
 use std::ops::RangeInclusive;
 use std::sync::{Mutex, PoisonError};
 
 use super::error::{ApiError, Fault};
-use super::model::{Cache, Range, Snapshot, UsageLimits};
+use super::model::{
+    Authentication, Cache, Range, Snapshot, UsageLimits, User, UserGroup, write_tag_list,
+};
 use super::query::{Params, Tag};
 use super::store::{
-    CacheChanges, Clock, MAX_TAGS, NewCache, Page, PageRequest, SnapshotFilter, Store,
+    CacheChanges, Clock, MAX_TAGS, NewCache, NewUser, NewUserGroup, Page, PageRequest, ResourceArn,
+    SnapshotFilter, Store, TaggableKind, UserFilter, UserGroupChanges,
 };
 use super::xml::XmlWriter;
 
@@ -31,6 +34,11 @@ pub(crate) enum Output {
     Snapshot(Snapshot),
     Caches(Page<Cache>),
     Snapshots(Page<Snapshot>),
+    Tags(Vec<Tag>),
+    User(Box<User>),
+    Users(Page<User>),
+    UserGroup(Box<UserGroup>),
+    UserGroups(Page<UserGroup>),
 }
 
 impl Output {
@@ -55,6 +63,26 @@ impl Output {
                     }
                 });
                 xml.opt_text("NextToken", page.next_token.as_deref());
+            }
+            Output::Tags(tags) => write_tag_list(xml, tags),
+            // A user or user group is the result itself, not an element of it.
+            Output::User(user) => user.write_members(xml),
+            Output::Users(page) => {
+                xml.element("Users", |xml| {
+                    for user in &page.items {
+                        xml.element("member", |xml| user.write_members(xml));
+                    }
+                });
+                xml.opt_text("Marker", page.next_token.as_deref());
+            }
+            Output::UserGroup(group) => group.write_members(xml),
+            Output::UserGroups(page) => {
+                xml.element("UserGroups", |xml| {
+                    for group in &page.items {
+                        xml.element("member", |xml| group.write_members(xml));
+                    }
+                });
+                xml.opt_text("Marker", page.next_token.as_deref());
             }
         }
     }
@@ -99,7 +127,7 @@ fn run<O: Operation>(
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.
-pub(crate) const ACTIONS: [Action; 9] = [
+pub(crate) const ACTIONS: [Action; 19] = [
     Action::of::<CreateServerlessCache>(),
     Action::of::<DescribeServerlessCaches>(),
     Action::of::<ModifyServerlessCache>(),
@@ -109,6 +137,16 @@ pub(crate) const ACTIONS: [Action; 9] = [
     Action::of::<CopyServerlessCacheSnapshot>(),
     Action::of::<DeleteServerlessCacheSnapshot>(),
     Action::of::<ExportServerlessCacheSnapshot>(),
+    Action::of::<AddTagsToResource>(),
+    Action::of::<ListTagsForResource>(),
+    Action::of::<RemoveTagsFromResource>(),
+    Action::of::<CreateUser>(),
+    Action::of::<DescribeUsers>(),
+    Action::of::<DeleteUser>(),
+    Action::of::<CreateUserGroup>(),
+    Action::of::<DescribeUserGroups>(),
+    Action::of::<ModifyUserGroup>(),
+    Action::of::<DeleteUserGroup>(),
 ];
 
 /// The action called `name` and its index in [`ACTIONS`].
@@ -138,7 +176,7 @@ impl Operation for CreateServerlessCache {
                 .list("SnapshotArnsToRestore", "SnapshotArn")?
                 .unwrap_or_default(),
             tags: tags(params)?,
-            user_group_id: non_empty(params, "UserGroupId"),
+            user_group_id: user_group_id(params),
             subnet_ids: ids(params, "SubnetIds", "SubnetId", "subnet-")?,
             snapshot_retention_limit: snapshot_retention_limit(params)?,
             daily_snapshot_time: daily_snapshot_time(params)?,
@@ -184,7 +222,7 @@ impl Operation for ModifyServerlessCache {
             description: description(params)?,
             usage_limits: usage_limits(params)?,
             remove_user_group: params.bool("RemoveUserGroup")?.unwrap_or(false),
-            user_group_id: non_empty(params, "UserGroupId"),
+            user_group_id: user_group_id(params),
             security_group_ids: ids(params, "SecurityGroupIds", "SecurityGroupId", "sg-")?,
             snapshot_retention_limit: snapshot_retention_limit(params)?,
             daily_snapshot_time: daily_snapshot_time(params)?,
@@ -367,6 +405,264 @@ impl Operation for ExportServerlessCacheSnapshot {
     }
 }
 
+struct AddTagsToResource;
+
+impl Operation for AddTagsToResource {
+    const NAME: &'static str = "AddTagsToResource";
+    type Input = (ResourceArn, Vec<Tag>);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let resource = resource_arn(params.required("ResourceName")?)?;
+        if !params.has_struct("Tags") {
+            return Err(ApiError::missing("Tags"));
+        }
+        Ok((resource, tags(params)?))
+    }
+
+    fn apply(
+        store: &mut Store,
+        (resource, tags): Self::Input,
+        _: Clock,
+    ) -> Result<Output, ApiError> {
+        store.add_tags(&resource, tags).map(Output::Tags)
+    }
+}
+
+struct ListTagsForResource;
+
+impl Operation for ListTagsForResource {
+    const NAME: &'static str = "ListTagsForResource";
+    type Input = ResourceArn;
+
+    fn parse(params: &Params) -> Result<ResourceArn, ApiError> {
+        resource_arn(params.required("ResourceName")?)
+    }
+
+    fn apply(store: &mut Store, resource: ResourceArn, _: Clock) -> Result<Output, ApiError> {
+        store.list_tags(&resource).map(Output::Tags)
+    }
+}
+
+struct RemoveTagsFromResource;
+
+impl Operation for RemoveTagsFromResource {
+    const NAME: &'static str = "RemoveTagsFromResource";
+    type Input = (ResourceArn, Vec<String>);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let resource = resource_arn(params.required("ResourceName")?)?;
+        let keys = params
+            .list("TagKeys", "member")?
+            .ok_or_else(|| ApiError::missing("TagKeys"))?;
+        Ok((resource, keys))
+    }
+
+    fn apply(
+        store: &mut Store,
+        (resource, keys): Self::Input,
+        _: Clock,
+    ) -> Result<Output, ApiError> {
+        store.remove_tags(&resource, &keys).map(Output::Tags)
+    }
+}
+
+struct CreateUser;
+
+impl Operation for CreateUser {
+    const NAME: &'static str = "CreateUser";
+    type Input = NewUser;
+
+    fn parse(params: &Params) -> Result<NewUser, ApiError> {
+        let id = rbac_id("UserId", params.required("UserId")?)?;
+        let name = params.required("UserName")?.to_owned();
+        let engine = rbac_engine(params.required("Engine")?)?;
+        let access_string = params.required("AccessString")?;
+        if access_string.trim().is_empty() {
+            return Err(ApiError::invalid("AccessString", "must not be blank"));
+        }
+        let authentication = authentication(params, &id, &name)?;
+        Ok(NewUser {
+            id,
+            name,
+            engine,
+            access_string: access_string.to_owned(),
+            authentication,
+            tags: tags(params)?,
+        })
+    }
+
+    fn apply(store: &mut Store, input: NewUser, _: Clock) -> Result<Output, ApiError> {
+        store
+            .create_user(input)
+            .map(|user| Output::User(Box::new(user)))
+    }
+}
+
+struct DescribeUsers;
+
+impl Operation for DescribeUsers {
+    const NAME: &'static str = "DescribeUsers";
+    type Input = (UserFilter, PageRequest);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let engine = match non_empty(params, "Engine") {
+            Some(engine) => Some(rbac_engine(&engine)?),
+            None => None,
+        };
+        let user_id = match non_empty(params, "UserId") {
+            Some(id) => Some(rbac_id("UserId", &id)?),
+            None => None,
+        };
+        let mut user_id_filters = Vec::new();
+        for index in params.indices("Filters.member")? {
+            let prefix = format!("Filters.member.{index}");
+            let name_parameter = format!("{prefix}.Name");
+            let name = params.required(&name_parameter)?;
+            let values_parameter = format!("{prefix}.Values");
+            let values = params
+                .list(&values_parameter, "member")?
+                .filter(|values| !values.is_empty())
+                .ok_or_else(|| ApiError::missing(&values_parameter))?;
+            match name {
+                "user-id" => {
+                    user_id_filters.push(values.iter().map(|id| id.to_ascii_lowercase()).collect())
+                }
+                other => {
+                    return Err(ApiError::invalid(
+                        &name_parameter,
+                        format!("{other:?} is not a filter the emulator supports (user-id)"),
+                    ));
+                }
+            }
+        }
+        let filter = UserFilter {
+            engine,
+            user_id,
+            user_id_filters,
+        };
+        Ok((filter, marker_page(params)?))
+    }
+
+    fn apply(store: &mut Store, (filter, page): Self::Input, _: Clock) -> Result<Output, ApiError> {
+        store.describe_users(&filter, &page).map(Output::Users)
+    }
+}
+
+struct DeleteUser;
+
+impl Operation for DeleteUser {
+    const NAME: &'static str = "DeleteUser";
+    type Input = String;
+
+    fn parse(params: &Params) -> Result<String, ApiError> {
+        rbac_id("UserId", params.required("UserId")?)
+    }
+
+    fn apply(store: &mut Store, id: String, _: Clock) -> Result<Output, ApiError> {
+        store
+            .delete_user(&id)
+            .map(|user| Output::User(Box::new(user)))
+    }
+}
+
+struct CreateUserGroup;
+
+impl Operation for CreateUserGroup {
+    const NAME: &'static str = "CreateUserGroup";
+    type Input = NewUserGroup;
+
+    fn parse(params: &Params) -> Result<NewUserGroup, ApiError> {
+        Ok(NewUserGroup {
+            id: rbac_id("UserGroupId", params.required("UserGroupId")?)?,
+            engine: rbac_engine(params.required("Engine")?)?,
+            user_ids: user_ids(params, "UserIds")?,
+            tags: tags(params)?,
+        })
+    }
+
+    fn apply(store: &mut Store, input: NewUserGroup, _: Clock) -> Result<Output, ApiError> {
+        store
+            .create_user_group(input)
+            .map(|group| Output::UserGroup(Box::new(group)))
+    }
+}
+
+struct DescribeUserGroups;
+
+impl Operation for DescribeUserGroups {
+    const NAME: &'static str = "DescribeUserGroups";
+    type Input = (Option<String>, PageRequest);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        let id = non_empty(params, "UserGroupId").map(|id| id.to_ascii_lowercase());
+        Ok((id, marker_page(params)?))
+    }
+
+    fn apply(store: &mut Store, (id, page): Self::Input, _: Clock) -> Result<Output, ApiError> {
+        store
+            .describe_user_groups(id.as_deref(), &page)
+            .map(Output::UserGroups)
+    }
+}
+
+struct ModifyUserGroup;
+
+impl Operation for ModifyUserGroup {
+    const NAME: &'static str = "ModifyUserGroup";
+    type Input = UserGroupChanges;
+
+    fn parse(params: &Params) -> Result<UserGroupChanges, ApiError> {
+        let changes = UserGroupChanges {
+            id: params.required("UserGroupId")?.to_ascii_lowercase(),
+            user_ids_to_add: user_ids(params, "UserIdsToAdd")?,
+            user_ids_to_remove: user_ids(params, "UserIdsToRemove")?,
+            engine: match non_empty(params, "Engine") {
+                Some(engine) => Some(rbac_engine(&engine)?),
+                None => None,
+            },
+        };
+        if changes.user_ids_to_add.is_empty()
+            && changes.user_ids_to_remove.is_empty()
+            && changes.engine.is_none()
+        {
+            return Err(ApiError::combination("No modifications were requested"));
+        }
+        if let Some(both) = changes
+            .user_ids_to_add
+            .iter()
+            .find(|id| changes.user_ids_to_remove.contains(id))
+        {
+            return Err(ApiError::combination(format!(
+                "User {both} is both in UserIdsToAdd and in UserIdsToRemove"
+            )));
+        }
+        Ok(changes)
+    }
+
+    fn apply(store: &mut Store, input: UserGroupChanges, _: Clock) -> Result<Output, ApiError> {
+        store
+            .modify_user_group(input)
+            .map(|group| Output::UserGroup(Box::new(group)))
+    }
+}
+
+struct DeleteUserGroup;
+
+impl Operation for DeleteUserGroup {
+    const NAME: &'static str = "DeleteUserGroup";
+    type Input = String;
+
+    fn parse(params: &Params) -> Result<String, ApiError> {
+        Ok(params.required("UserGroupId")?.to_ascii_lowercase())
+    }
+
+    fn apply(store: &mut Store, id: String, _: Clock) -> Result<Output, ApiError> {
+        store
+            .delete_user_group(&id)
+            .map(|group| Output::UserGroup(Box::new(group)))
+    }
+}
+
 // Parameter rules shared by the operations.
 
 /// Cache names are case-insensitive: ElastiCache stores and matches them in lower case.
@@ -458,6 +754,177 @@ fn tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
         ));
     }
     Ok(tags)
+}
+
+/// User group ids are case-insensitive, like cache names.
+fn user_group_id(params: &Params) -> Option<String> {
+    non_empty(params, "UserGroupId").map(|id| id.to_ascii_lowercase())
+}
+
+/// User and user group ids: a letter, then letters, digits and hyphens; stored in lower case.
+fn rbac_id(parameter: &str, id: &str) -> Result<String, ApiError> {
+    let valid = id.starts_with(|c: char| c.is_ascii_alphabetic())
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if !valid {
+        return Err(ApiError::invalid(
+            parameter,
+            format!("{id:?} must begin with a letter and contain only letters, digits and hyphens"),
+        ));
+    }
+    Ok(id.to_ascii_lowercase())
+}
+
+/// Users and user groups are for Valkey and Redis OSS.
+fn rbac_engine(engine: &str) -> Result<String, ApiError> {
+    let engine = engine.to_ascii_lowercase();
+    if engine != "valkey" && engine != "redis" {
+        return Err(ApiError::invalid(
+            "Engine",
+            format!("{engine:?} is not one of valkey, redis"),
+        ));
+    }
+    Ok(engine)
+}
+
+/// A list of user ids (`Name.member.N`): none when absent, at least one when sent, each valid;
+/// repeated ids count once.
+fn user_ids(params: &Params, name: &str) -> Result<Vec<String>, ApiError> {
+    let Some(raw) = params.list(name, "member")? else {
+        return Ok(Vec::new());
+    };
+    if raw.is_empty() {
+        return Err(ApiError::invalid(name, "must name at least one user"));
+    }
+    let mut ids: Vec<String> = Vec::with_capacity(raw.len());
+    for id in raw {
+        let id = rbac_id(name, &id)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// How a new user authenticates: `Passwords`, `NoPasswordRequired=true`, or an
+/// `AuthenticationMode` — exactly one of them.
+fn authentication(params: &Params, id: &str, name: &str) -> Result<Authentication, ApiError> {
+    const MODE: &str = "AuthenticationMode";
+    const MODE_PASSWORDS: &str = "AuthenticationMode.Passwords";
+    let passwords = params.list("Passwords", "member")?;
+    let no_password = params.bool("NoPasswordRequired")?.unwrap_or(false);
+    if passwords.is_some() && no_password {
+        return Err(ApiError::combination(
+            "Passwords and NoPasswordRequired=true cannot be specified together",
+        ));
+    }
+    if !params.has_struct(MODE) {
+        return match passwords {
+            Some(passwords) => Ok(Authentication::Password(password_count(
+                "Passwords",
+                &passwords,
+            )?)),
+            None if no_password => Ok(Authentication::NoPassword),
+            None => Err(ApiError::invalid(
+                "Passwords",
+                "a user needs Passwords, NoPasswordRequired=true or an AuthenticationMode",
+            )),
+        };
+    }
+    if passwords.is_some() || no_password {
+        return Err(ApiError::combination(
+            "AuthenticationMode cannot be specified together with Passwords or NoPasswordRequired",
+        ));
+    }
+    let mode_passwords = params.list(MODE_PASSWORDS, "member")?;
+    match params.required("AuthenticationMode.Type")? {
+        "password" => {
+            let passwords = mode_passwords.ok_or_else(|| ApiError::missing(MODE_PASSWORDS))?;
+            Ok(Authentication::Password(password_count(
+                MODE_PASSWORDS,
+                &passwords,
+            )?))
+        }
+        "no-password-required" | "iam" if mode_passwords.is_some() => Err(ApiError::combination(
+            "AuthenticationMode.Passwords is only for the password type",
+        )),
+        "no-password-required" => Ok(Authentication::NoPassword),
+        // IAM authentication signs in as the user id, so the user name must be the same.
+        "iam" if !name.eq_ignore_ascii_case(id) => Err(ApiError::combination(
+            "With IAM authentication the UserName must be the same as the UserId",
+        )),
+        "iam" => Ok(Authentication::Iam),
+        other => Err(ApiError::invalid(
+            "AuthenticationMode.Type",
+            format!("{other:?} is not one of password, no-password-required, iam"),
+        )),
+    }
+}
+
+/// One or two passwords of 16 to 128 characters.
+fn password_count(parameter: &str, passwords: &[String]) -> Result<usize, ApiError> {
+    if !(1..=2).contains(&passwords.len()) {
+        return Err(ApiError::invalid(
+            parameter,
+            format!("{} passwords given; a user has one or two", passwords.len()),
+        ));
+    }
+    if passwords
+        .iter()
+        .any(|password| !(16..=128).contains(&password.chars().count()))
+    {
+        return Err(ApiError::invalid(
+            parameter,
+            "passwords must be 16 to 128 characters",
+        ));
+    }
+    Ok(passwords.len())
+}
+
+/// The `ResourceName` of the tagging actions:
+/// `arn:aws:elasticache:<region>:<account>:<kind>:<name>`, for the kinds the emulator serves.
+fn resource_arn(arn: &str) -> Result<ResourceArn, ApiError> {
+    let invalid = |reason: String| {
+        ApiError::new(
+            Fault::InvalidArn,
+            format!("The ARN {arn} is not valid: {reason}."),
+        )
+    };
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let [prefix, partition, service, region, account_id, kind, name] = parts[..] else {
+        return Err(invalid(
+            "expected arn:aws:elasticache:<region>:<account>:<resource type>:<name>".to_owned(),
+        ));
+    };
+    if prefix != "arn"
+        || !partition.starts_with("aws")
+        || service != "elasticache"
+        || region.is_empty()
+        || account_id.is_empty()
+        || name.is_empty()
+    {
+        return Err(invalid(
+            "expected arn:aws:elasticache:<region>:<account>:<resource type>:<name>".to_owned(),
+        ));
+    }
+    let (kind, name) = match kind {
+        "serverlesscache" => (TaggableKind::ServerlessCache, cache_name(name)),
+        "serverlesscachesnapshot" => (TaggableKind::ServerlessCacheSnapshot, name.to_owned()),
+        "user" => (TaggableKind::User, name.to_ascii_lowercase()),
+        "usergroup" => (TaggableKind::UserGroup, name.to_ascii_lowercase()),
+        other => {
+            return Err(invalid(format!(
+                "the emulator has no {other:?} resources to tag \
+                 (it tags serverlesscache, serverlesscachesnapshot, user and usergroup)"
+            )));
+        }
+    };
+    Ok(ResourceArn {
+        arn: arn.to_owned(),
+        region: region.to_owned(),
+        account_id: account_id.to_owned(),
+        kind,
+        name,
+    })
 }
 
 fn int_in(
@@ -555,6 +1022,16 @@ fn page_request(params: &Params, allowed: RangeInclusive<i64>) -> Result<PageReq
         next_token: params.get("NextToken").map(str::to_owned),
         // In range, hence positive and small.
         max_results: usize::try_from(max_results).unwrap_or(50),
+    })
+}
+
+/// `Marker` and `MaxRecords` (20 to 100, default 100), as the user and user group Describes take.
+fn marker_page(params: &Params) -> Result<PageRequest, ApiError> {
+    let max_records = int_in(params, "MaxRecords", 20..=100)?.unwrap_or(100);
+    Ok(PageRequest {
+        next_token: params.get("Marker").map(str::to_owned),
+        // In range, hence positive and small.
+        max_results: usize::try_from(max_records).unwrap_or(100),
     })
 }
 

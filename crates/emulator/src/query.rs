@@ -1,7 +1,7 @@
 //! Decoding of AWS Query requests: `application/x-www-form-urlencoded` parameters, with lists
 //! flattened as `Prefix.Member.N` and structures as `Prefix.Field`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::error::{ApiError, Fault};
 use super::xml::is_xml_char;
@@ -96,6 +96,17 @@ impl Params {
             return Ok(None);
         }
         Ok(Some(items.into_values().collect()))
+    }
+
+    /// The indices `N`, in order, of a list of structures sent as `prefix.N.Field…`
+    /// (e.g. `Filters.member.N.Name`); empty when the list is absent.
+    pub(crate) fn indices(&self, prefix: &str) -> Result<Vec<u32>, ApiError> {
+        let mut indices = BTreeSet::new();
+        for (rest, _) in self.members(prefix) {
+            let index = rest.split_once('.').map_or(rest, |(index, _)| index);
+            indices.insert(parse_index(prefix, index)?);
+        }
+        Ok(indices.into_iter().collect())
     }
 
     /// The `Tags.Tag.N.Key` / `Tags.Tag.N.Value` list.

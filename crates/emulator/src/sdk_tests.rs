@@ -10,18 +10,29 @@ use aws_sdk_elasticache::config::timeout::TimeoutConfig;
 use aws_sdk_elasticache::config::{Builder, Region};
 use aws_sdk_elasticache::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_elasticache::operation::RequestId;
+use aws_sdk_elasticache::operation::add_tags_to_resource::AddTagsToResourceError as AddTagsError;
 use aws_sdk_elasticache::operation::copy_serverless_cache_snapshot::CopyServerlessCacheSnapshotError as CopyError;
 use aws_sdk_elasticache::operation::create_serverless_cache::CreateServerlessCacheError as CreateError;
 use aws_sdk_elasticache::operation::create_serverless_cache_snapshot::CreateServerlessCacheSnapshotError as SnapError;
+use aws_sdk_elasticache::operation::create_user::CreateUserError;
+use aws_sdk_elasticache::operation::create_user_group::CreateUserGroupError;
 use aws_sdk_elasticache::operation::delete_serverless_cache::DeleteServerlessCacheError as DeleteError;
 use aws_sdk_elasticache::operation::delete_serverless_cache_snapshot::DeleteServerlessCacheSnapshotError as DeleteSnapError;
+use aws_sdk_elasticache::operation::delete_user::DeleteUserError;
+use aws_sdk_elasticache::operation::delete_user_group::DeleteUserGroupError;
 use aws_sdk_elasticache::operation::describe_serverless_cache_snapshots::DescribeServerlessCacheSnapshotsError as DescribeSnapsError;
 use aws_sdk_elasticache::operation::describe_serverless_caches::DescribeServerlessCachesError as DescribeError;
+use aws_sdk_elasticache::operation::describe_user_groups::DescribeUserGroupsError;
+use aws_sdk_elasticache::operation::describe_users::DescribeUsersError;
 use aws_sdk_elasticache::operation::export_serverless_cache_snapshot::ExportServerlessCacheSnapshotError as ExportError;
+use aws_sdk_elasticache::operation::list_tags_for_resource::ListTagsForResourceError as ListTagsError;
 use aws_sdk_elasticache::operation::modify_serverless_cache::ModifyServerlessCacheError as ModifyError;
+use aws_sdk_elasticache::operation::modify_user_group::ModifyUserGroupError;
+use aws_sdk_elasticache::operation::remove_tags_from_resource::RemoveTagsFromResourceError as RemoveTagsError;
 use aws_sdk_elasticache::types::{
-    CacheUsageLimits, DataStorage, DataStorageUnit, EcpuPerSecond, NetworkType, ServerlessCache,
-    ServerlessCacheSnapshot, StorageEncryptionType, Tag,
+    AuthenticationMode, AuthenticationType, CacheUsageLimits, DataStorage, DataStorageUnit,
+    EcpuPerSecond, Filter, InputAuthenticationType, NetworkType, ServerlessCache,
+    ServerlessCacheSnapshot, StorageEncryptionType, Tag, UserGroup,
 };
 
 use super::error::Fault;
@@ -140,6 +151,15 @@ async fn lifecycle_through_the_sdk() {
     let emulator = emulator().await;
     let client = client(&emulator);
     let before = SystemTime::now() - Duration::from_secs(1);
+    // The user group the cache uses must exist.
+    client
+        .create_user_group()
+        .user_group_id("ug-1")
+        .engine("valkey")
+        .user_ids("default")
+        .send()
+        .await
+        .unwrap();
 
     let created = client
         .create_serverless_cache()
@@ -934,5 +954,828 @@ async fn many_concurrent_clients_are_served() {
         done.unwrap();
     }
     assert_eq!(emulator.calls("DescribeServerlessCaches"), 640);
+    emulator.shutdown();
+}
+
+const ARN_PREFIX: &str = "arn:aws:elasticache:us-east-1:123456789012";
+
+fn tag(key: &str, value: Option<&str>) -> Tag {
+    Tag::builder()
+        .key(key)
+        .set_value(value.map(str::to_owned))
+        .build()
+}
+
+/// `(key, value)` of each tag, in order.
+fn pairs(tags: &[Tag]) -> Vec<(String, Option<String>)> {
+    tags.iter()
+        .map(|tag| {
+            (
+                tag.key().unwrap_or_default().to_owned(),
+                tag.value().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+fn expected(tags: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+    tags.iter()
+        .map(|(key, value)| ((*key).to_owned(), value.map(str::to_owned)))
+        .collect()
+}
+
+async fn listed_tags(client: &Client, arn: &str) -> Vec<(String, Option<String>)> {
+    let output = client
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .unwrap();
+    pairs(output.tag_list())
+}
+
+#[tokio::test]
+async fn tags_on_caches_and_snapshots_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_serverless_cache()
+        .serverless_cache_name("tagged")
+        .engine("valkey")
+        .tags(tag("team", Some("cache")))
+        .send()
+        .await
+        .unwrap();
+    let cache_arn = format!("{ARN_PREFIX}:serverlesscache:tagged");
+
+    // Tags given at creation are listed, whatever the case of the name in the ARN.
+    let created = expected(&[("team", Some("cache"))]);
+    assert_eq!(listed_tags(&client, &cache_arn).await, created);
+    let upper = format!("{ARN_PREFIX}:serverlesscache:TAGGED");
+    assert_eq!(listed_tags(&client, &upper).await, created);
+
+    // Adding replaces the value of an existing key.
+    let added = client
+        .add_tags_to_resource()
+        .resource_name(&cache_arn)
+        .tags(tag("team", Some("core")))
+        .tags(tag("env", None))
+        .send()
+        .await
+        .unwrap();
+    assert!(added.request_id().is_some());
+    let both = expected(&[("team", Some("core")), ("env", None)]);
+    assert_eq!(pairs(added.tag_list()), both);
+    assert_eq!(listed_tags(&client, &cache_arn).await, both);
+
+    let removed = client
+        .remove_tags_from_resource()
+        .resource_name(&cache_arn)
+        .tag_keys("team")
+        .send()
+        .await
+        .unwrap();
+    let env_only = expected(&[("env", None)]);
+    assert_eq!(pairs(removed.tag_list()), env_only);
+    assert_eq!(listed_tags(&client, &cache_arn).await, env_only);
+    let status = assert_fault!(
+        client
+            .remove_tags_from_resource()
+            .resource_name(&cache_arn)
+            .tag_keys("team")
+            .send()
+            .await,
+        RemoveTagsError::TagNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+    let fifty = (0..50).map(|i| tag(&format!("k{i}"), None)).collect();
+    assert_fault!(
+        client
+            .add_tags_to_resource()
+            .resource_name(&cache_arn)
+            .set_tags(Some(fifty))
+            .send()
+            .await,
+        AddTagsError::TagQuotaPerResourceExceeded
+    );
+    assert_eq!(listed_tags(&client, &cache_arn).await, env_only);
+
+    // Snapshots, with tags given at creation and at copy.
+    settle(&emulator);
+    client
+        .create_serverless_cache_snapshot()
+        .serverless_cache_snapshot_name("snap")
+        .serverless_cache_name("tagged")
+        .tags(tag("a", Some("1")))
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .copy_serverless_cache_snapshot()
+        .source_serverless_cache_snapshot_name("snap")
+        .target_serverless_cache_snapshot_name("snap-copy")
+        .tags(tag("b", Some("2")))
+        .send()
+        .await
+        .unwrap();
+    let snapshot_arn = format!("{ARN_PREFIX}:serverlesscachesnapshot:snap");
+    let copy_arn = format!("{ARN_PREFIX}:serverlesscachesnapshot:snap-copy");
+    assert_eq!(
+        listed_tags(&client, &snapshot_arn).await,
+        expected(&[("a", Some("1"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &copy_arn).await,
+        expected(&[("b", Some("2"))])
+    );
+    client
+        .add_tags_to_resource()
+        .resource_name(&snapshot_arn)
+        .tags(tag("c", Some("3")))
+        .send()
+        .await
+        .unwrap();
+    client
+        .remove_tags_from_resource()
+        .resource_name(&snapshot_arn)
+        .tag_keys("a")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_tags(&client, &snapshot_arn).await,
+        expected(&[("c", Some("3"))])
+    );
+
+    // ARNs that are malformed, of a kind the emulator does not serve, or of nothing.
+    for arn in [
+        "not-an-arn".to_owned(),
+        format!("{ARN_PREFIX}:cluster:tagged"),
+        "arn:aws:elasticache:eu-west-1:123456789012:serverlesscache:tagged".to_owned(),
+    ] {
+        let status = assert_fault!(
+            client
+                .list_tags_for_resource()
+                .resource_name(&arn)
+                .send()
+                .await,
+            ListTagsError::InvalidArnFault
+        );
+        assert_eq!(status, Some(400), "{arn}");
+    }
+    let status = assert_fault!(
+        client
+            .list_tags_for_resource()
+            .resource_name(format!("{ARN_PREFIX}:serverlesscache:nope"))
+            .send()
+            .await,
+        ListTagsError::ServerlessCacheNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+    assert_fault!(
+        client
+            .add_tags_to_resource()
+            .resource_name(format!("{ARN_PREFIX}:serverlesscachesnapshot:nope"))
+            .tags(tag("k", None))
+            .send()
+            .await,
+        AddTagsError::ServerlessCacheSnapshotNotFoundFault
+    );
+    assert_fault!(
+        client
+            .remove_tags_from_resource()
+            .resource_name(format!("{ARN_PREFIX}:usergroup:nope"))
+            .tag_keys("k")
+            .send()
+            .await,
+        RemoveTagsError::UserGroupNotFoundFault
+    );
+    emulator.shutdown();
+}
+
+async fn create_user(client: &Client, id: &str, name: &str) {
+    client
+        .create_user()
+        .user_id(id)
+        .user_name(name)
+        .engine("valkey")
+        .access_string("on ~* +@all")
+        .passwords("0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn describe_group(client: &Client, id: &str) -> UserGroup {
+    let output = client
+        .describe_user_groups()
+        .user_group_id(id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.user_groups().len(), 1);
+    output.user_groups()[0].clone()
+}
+
+#[tokio::test]
+async fn users_and_user_groups_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+
+    // The account's default user.
+    let described = client
+        .describe_users()
+        .user_id("default")
+        .send()
+        .await
+        .unwrap();
+    let default_user = &described.users()[0];
+    assert_eq!(
+        (
+            default_user.user_name(),
+            default_user.status(),
+            default_user.engine(),
+            default_user.authentication().and_then(|a| a.r#type()),
+        ),
+        (
+            Some("default"),
+            Some("active"),
+            Some("redis"),
+            Some(&AuthenticationType::NoPassword)
+        )
+    );
+    assert_eq!(
+        default_user.arn(),
+        Some("arn:aws:elasticache:us-east-1:123456789012:user:default")
+    );
+
+    let created = client
+        .create_user()
+        .user_id("App")
+        .user_name("app")
+        .engine("redis")
+        .access_string("on ~app::* +@read")
+        .authentication_mode(
+            AuthenticationMode::builder()
+                .r#type(InputAuthenticationType::Password)
+                .passwords("0123456789abcdef")
+                .passwords("fedcba9876543210")
+                .build(),
+        )
+        .tags(tag("owner", Some("me")))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.request_id().is_some());
+    assert_eq!(created.user_id(), Some("app"));
+    assert_eq!(created.user_name(), Some("app"));
+    assert_eq!(created.status(), Some("active"));
+    assert_eq!(created.minimum_engine_version(), Some("6.0"));
+    assert_eq!(created.access_string(), Some("on ~app::* +@read"));
+    assert!(created.user_group_ids().is_empty());
+    let authentication = created.authentication().unwrap();
+    assert_eq!(
+        (authentication.r#type(), authentication.password_count()),
+        (Some(&AuthenticationType::Password), Some(2))
+    );
+    assert_eq!(
+        created.arn(),
+        Some("arn:aws:elasticache:us-east-1:123456789012:user:app")
+    );
+    assert_eq!(
+        listed_tags(&client, created.arn().unwrap()).await,
+        expected(&[("owner", Some("me"))])
+    );
+
+    // Pages of users: 26 in all, at least 20 to a page.
+    for i in 0..24 {
+        create_user(&client, &format!("user-{i:02}"), &format!("name-{i:02}")).await;
+    }
+    let first = client
+        .describe_users()
+        .max_records(20)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.users().len(), 20);
+    let marker = first.marker().expect("a marker after a full page");
+    let second = client
+        .describe_users()
+        .max_records(20)
+        .marker(marker)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.users().len(), 6);
+    assert_eq!(second.marker(), None);
+    assert_eq!(second.users()[5].user_id(), Some("user-23"));
+    let all = client
+        .describe_users()
+        .max_records(20)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 26);
+    // Below the documented minimum page size (a code DescribeUsers does not model).
+    let err = client
+        .describe_users()
+        .max_records(10)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterValue"));
+
+    // Filters.
+    let ids = |users: &[aws_sdk_elasticache::types::User]| {
+        users
+            .iter()
+            .map(|user| user.user_id().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let filtered = client
+        .describe_users()
+        .filters(
+            Filter::builder()
+                .name("user-id")
+                .values("user-03")
+                .values("APP")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ids(filtered.users()), ["app", "user-03"]);
+    let redis = client
+        .describe_users()
+        .engine("redis")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ids(redis.users()), ["app", "default"]);
+
+    // User faults.
+    assert_fault!(
+        client
+            .create_user()
+            .user_id("user-00")
+            .user_name("someone")
+            .engine("valkey")
+            .access_string("on")
+            .no_password_required(true)
+            .send()
+            .await,
+        CreateUserError::UserAlreadyExistsFault
+    );
+    assert_fault!(
+        client
+            .create_user()
+            .user_id("user-xx")
+            .user_name("name-00")
+            .engine("valkey")
+            .access_string("on")
+            .no_password_required(true)
+            .send()
+            .await,
+        CreateUserError::DuplicateUserNameFault
+    );
+    assert_fault!(
+        client
+            .create_user()
+            .user_id("user-xx")
+            .user_name("name-xx")
+            .engine("valkey")
+            .access_string("on")
+            .passwords("0123456789abcdef")
+            .no_password_required(true)
+            .send()
+            .await,
+        CreateUserError::InvalidParameterCombinationException
+    );
+    assert_fault!(
+        client
+            .create_user()
+            .user_id("user-xx")
+            .user_name("name-xx")
+            .engine("valkey")
+            .access_string("on")
+            .send()
+            .await,
+        CreateUserError::InvalidParameterValueException
+    );
+    let status = assert_fault!(
+        client.describe_users().user_id("ghost").send().await,
+        DescribeUsersError::UserNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+
+    // User groups.
+    assert_fault!(
+        client
+            .create_user_group()
+            .user_group_id("team")
+            .engine("redis")
+            .user_ids("app")
+            .send()
+            .await,
+        CreateUserGroupError::DefaultUserRequired
+    );
+    assert_fault!(
+        client
+            .create_user_group()
+            .user_group_id("team")
+            .engine("redis")
+            .user_ids("default")
+            .user_ids("ghost")
+            .send()
+            .await,
+        CreateUserGroupError::UserNotFoundFault
+    );
+    let group = client
+        .create_user_group()
+        .user_group_id("Team")
+        .engine("redis")
+        .user_ids("default")
+        .user_ids("app")
+        .tags(tag("k", Some("v")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(group.user_group_id(), Some("team"));
+    assert_eq!(group.status(), Some("active"));
+    assert_eq!(group.engine(), Some("redis"));
+    assert_eq!(group.user_ids(), ["default", "app"]);
+    assert_eq!(group.minimum_engine_version(), Some("6.0"));
+    assert!(group.serverless_caches().is_empty() && group.replication_groups().is_empty());
+    assert_eq!(group.pending_changes(), None);
+    let group_arn = "arn:aws:elasticache:us-east-1:123456789012:usergroup:team";
+    assert_eq!(group.arn(), Some(group_arn));
+    assert_eq!(
+        listed_tags(&client, group_arn).await,
+        expected(&[("k", Some("v"))])
+    );
+    assert_fault!(
+        client
+            .create_user_group()
+            .user_group_id("team")
+            .engine("redis")
+            .user_ids("default")
+            .send()
+            .await,
+        CreateUserGroupError::UserGroupAlreadyExistsFault
+    );
+    let app = client.describe_users().user_id("app").send().await.unwrap();
+    assert_eq!(app.users()[0].user_group_ids(), ["team"]);
+
+    // Pages of groups.
+    for i in 0..20 {
+        client
+            .create_user_group()
+            .user_group_id(format!("grp-{i:02}"))
+            .engine("valkey")
+            .user_ids("default")
+            .send()
+            .await
+            .unwrap();
+    }
+    let first = client
+        .describe_user_groups()
+        .max_records(20)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.user_groups().len(), 20);
+    let second = client
+        .describe_user_groups()
+        .max_records(20)
+        .set_marker(first.marker().map(str::to_owned))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        second
+            .user_groups()
+            .iter()
+            .map(|group| group.user_group_id().unwrap())
+            .collect::<Vec<_>>(),
+        ["team"]
+    );
+    assert_eq!(second.marker(), None);
+    assert_eq!(
+        describe_group(&client, "TEAM").await.user_group_id(),
+        Some("team")
+    );
+
+    // Modifying the members.
+    let modified = client
+        .modify_user_group()
+        .user_group_id("team")
+        .user_ids_to_add("user-00")
+        .user_ids_to_add("user-01")
+        .user_ids_to_remove("app")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(modified.user_ids(), ["default", "user-00", "user-01"]);
+    assert_eq!(modified.status(), Some("active"));
+    assert_eq!(
+        describe_group(&client, "team").await.user_ids(),
+        ["default", "user-00", "user-01"]
+    );
+    assert_fault!(
+        client
+            .modify_user_group()
+            .user_group_id("team")
+            .user_ids_to_remove("default")
+            .send()
+            .await,
+        ModifyUserGroupError::DefaultUserRequired
+    );
+    assert_fault!(
+        client
+            .modify_user_group()
+            .user_group_id("team")
+            .user_ids_to_add("ghost")
+            .send()
+            .await,
+        ModifyUserGroupError::UserNotFoundFault
+    );
+    assert_fault!(
+        client
+            .modify_user_group()
+            .user_group_id("ghost")
+            .user_ids_to_add("app")
+            .send()
+            .await,
+        ModifyUserGroupError::UserGroupNotFoundFault
+    );
+    assert_fault!(
+        client
+            .modify_user_group()
+            .user_group_id("team")
+            .send()
+            .await,
+        ModifyUserGroupError::InvalidParameterCombinationException
+    );
+    // A second user named default can replace the first, not join it.
+    client
+        .create_user()
+        .user_id("alt-default")
+        .user_name("default")
+        .engine("redis")
+        .access_string("on ~* +@all")
+        .no_password_required(true)
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .modify_user_group()
+            .user_group_id("team")
+            .user_ids_to_add("alt-default")
+            .send()
+            .await,
+        ModifyUserGroupError::DuplicateUserNameFault
+    );
+
+    // Deleting users.
+    assert_fault!(
+        client.delete_user().user_id("default").send().await,
+        DeleteUserError::DefaultUserAssociatedToUserGroupFault
+    );
+    let deleted = client
+        .delete_user()
+        .user_id("user-00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), Some("deleting"));
+    assert_eq!(deleted.user_group_ids(), ["team"]);
+    assert_eq!(
+        describe_group(&client, "team").await.user_ids(),
+        ["default", "user-01"]
+    );
+    let status = assert_fault!(
+        client.delete_user().user_id("user-00").send().await,
+        DeleteUserError::UserNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+
+    // Deleting groups.
+    let deleted = client
+        .delete_user_group()
+        .user_group_id("team")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), Some("deleting"));
+    assert_eq!(deleted.user_ids(), ["default", "user-01"]);
+    let status = assert_fault!(
+        client
+            .describe_user_groups()
+            .user_group_id("team")
+            .send()
+            .await,
+        DescribeUserGroupsError::UserGroupNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+    assert_fault!(
+        client
+            .delete_user_group()
+            .user_group_id("team")
+            .send()
+            .await,
+        DeleteUserGroupError::UserGroupNotFoundFault
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn serverless_caches_use_existing_user_groups_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let status = assert_fault!(
+        client
+            .create_serverless_cache()
+            .serverless_cache_name("guarded")
+            .engine("valkey")
+            .user_group_id("cache-users")
+            .send()
+            .await,
+        CreateError::UserGroupNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+
+    client
+        .create_user_group()
+        .user_group_id("cache-users")
+        .engine("valkey")
+        .user_ids("default")
+        .send()
+        .await
+        .unwrap();
+    let created = client
+        .create_serverless_cache()
+        .serverless_cache_name("guarded")
+        .engine("valkey")
+        .user_group_id("Cache-Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.serverless_cache().unwrap().user_group_id(),
+        Some("cache-users")
+    );
+    assert_eq!(
+        describe_group(&client, "cache-users")
+            .await
+            .serverless_caches(),
+        ["guarded"]
+    );
+    assert_fault!(
+        client
+            .delete_user_group()
+            .user_group_id("cache-users")
+            .send()
+            .await,
+        DeleteUserGroupError::InvalidUserGroupStateFault
+    );
+
+    settle(&emulator);
+    let status = assert_fault!(
+        client
+            .modify_serverless_cache()
+            .serverless_cache_name("guarded")
+            .user_group_id("ghost")
+            .send()
+            .await,
+        ModifyError::UserGroupNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+    let modified = client
+        .modify_serverless_cache()
+        .serverless_cache_name("guarded")
+        .remove_user_group(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(modified.serverless_cache().unwrap().user_group_id(), None);
+    assert!(
+        describe_group(&client, "cache-users")
+            .await
+            .serverless_caches()
+            .is_empty()
+    );
+    settle(&emulator);
+    client
+        .modify_serverless_cache()
+        .serverless_cache_name("guarded")
+        .user_group_id("cache-users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        describe_group(&client, "cache-users")
+            .await
+            .serverless_caches(),
+        ["guarded"]
+    );
+
+    // Listed while the cache is deleting, not once it is gone.
+    settle(&emulator);
+    client
+        .delete_serverless_cache()
+        .serverless_cache_name("guarded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        describe_group(&client, "cache-users")
+            .await
+            .serverless_caches(),
+        ["guarded"]
+    );
+    settle(&emulator);
+    assert!(
+        describe_group(&client, "cache-users")
+            .await
+            .serverless_caches()
+            .is_empty()
+    );
+    client
+        .delete_user_group()
+        .user_group_id("cache-users")
+        .send()
+        .await
+        .unwrap();
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn unimplemented_actions_are_invalid_actions_naming_them() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let err = client.describe_cache_clusters().send().await.unwrap_err();
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
+    assert_eq!(
+        (err.code(), err.message()),
+        (
+            Some("InvalidAction"),
+            Some(
+                "The elasticache-grpc emulator does not implement the action DescribeCacheClusters"
+            )
+        )
+    );
+    assert!(err.request_id().is_some());
+    let err = client
+        .describe_replication_groups()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some(
+            "The elasticache-grpc emulator does not implement the action DescribeReplicationGroups"
+        )
+    );
+    assert_eq!(emulator.total_calls(), 2);
+    assert_eq!(emulator.calls("DescribeCacheClusters"), 0);
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn injected_rbac_and_tag_faults_reach_the_sdk_as_their_variants() {
+    // Faults of the new actions no request to the emulator provokes on its own, and the codes
+    // whose wire form differs from the SDK's variant name.
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    assert_injected!(emulator, "CreateUser",
+        client.create_user().user_id("u").user_name("u").engine("redis").access_string("on")
+            .no_password_required(true).send(), [
+        Fault::UserQuotaExceeded => CreateUserError::UserQuotaExceededFault,
+        Fault::ServiceLinkedRoleNotFound => CreateUserError::ServiceLinkedRoleNotFoundFault,
+    ]);
+    assert_injected!(emulator, "DeleteUser", client.delete_user().user_id("u").send(), [
+        Fault::InvalidUserState => DeleteUserError::InvalidUserStateFault,
+    ]);
+    assert_injected!(emulator, "CreateUserGroup",
+        client.create_user_group().user_group_id("g").engine("redis").user_ids("default").send(), [
+        Fault::UserGroupQuotaExceeded => CreateUserGroupError::UserGroupQuotaExceededFault,
+        Fault::TagQuotaPerResourceExceeded => CreateUserGroupError::TagQuotaPerResourceExceeded,
+    ]);
+    assert_injected!(emulator, "ModifyUserGroup",
+        client.modify_user_group().user_group_id("g").user_ids_to_add("u").send(), [
+        Fault::InvalidUserGroupState => ModifyUserGroupError::InvalidUserGroupStateFault,
+    ]);
+    assert_injected!(emulator, "AddTagsToResource",
+        client.add_tags_to_resource().resource_name("arn").tags(tag("k", None)).send(), [
+        Fault::InvalidArn => AddTagsError::InvalidArnFault,
+        Fault::UserNotFound => AddTagsError::UserNotFoundFault,
+        Fault::InvalidServerlessCacheState => AddTagsError::InvalidServerlessCacheStateFault,
+    ]);
+    assert_eq!(emulator.calls("AddTagsToResource"), 3);
     emulator.shutdown();
 }

@@ -166,7 +166,7 @@ async fn handle(
     let Some((_, action)) = action else {
         let error = ApiError::new(
             Fault::InvalidAction,
-            format!("The action {action_name} is not valid for this web service."),
+            format!("The elasticache-grpc emulator does not implement the action {action_name}"),
         );
         return Ok(error_response(&error, &request_id));
     };

@@ -1,4 +1,5 @@
-//! The emulated account: caches and snapshots, their state machine and the service's rules.
+//! The emulated account: caches and snapshots, their state machine and the service's rules; RBAC
+//! users and user groups (which have no transitions); tags on all four, by ARN.
 //!
 //! Transitions are computed lazily: every request first calls [`Store::tick`], which settles
 //! whatever is due. Tests may hold a name ([`Store::hold`]): its resources then stay in their
@@ -12,11 +13,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::EmulatorConfig;
 use super::error::{ApiError, Fault};
-use super::model::{Cache, CacheStatus, Snapshot, SnapshotStatus, UsageLimits};
+use super::model::{
+    Authentication, Cache, CacheStatus, RbacStatus, Snapshot, SnapshotStatus, UsageLimits, User,
+    UserGroup,
+};
 use super::query::Tag;
 
 /// Tags a resource may carry.
 pub(crate) const MAX_TAGS: usize = 50;
+
+/// The user id and user name of the user every account has, and the user name every Valkey or
+/// Redis OSS user group must contain.
+pub(crate) const DEFAULT_USER: &str = "default";
 
 /// ElastiCache reports an expiry on every snapshot it describes; manual ones keep it this far out.
 const SNAPSHOT_EXPIRY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -111,6 +119,69 @@ pub(crate) struct SnapshotFilter {
     pub(crate) include_manual: bool,
 }
 
+/// A `CreateUser` request, validated for syntax.
+#[derive(Debug)]
+pub(crate) struct NewUser {
+    /// In lower case.
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) engine: String,
+    pub(crate) access_string: String,
+    pub(crate) authentication: Authentication,
+    pub(crate) tags: Vec<Tag>,
+}
+
+/// Filters of `DescribeUsers`; ids in lower case.
+#[derive(Debug, Default)]
+pub(crate) struct UserFilter {
+    pub(crate) engine: Option<String>,
+    pub(crate) user_id: Option<String>,
+    /// The values of each `user-id` filter: a user is kept when its id is among each's values.
+    pub(crate) user_id_filters: Vec<Vec<String>>,
+}
+
+/// A `CreateUserGroup` request, validated for syntax; ids in lower case.
+#[derive(Debug, Default)]
+pub(crate) struct NewUserGroup {
+    pub(crate) id: String,
+    pub(crate) engine: String,
+    pub(crate) user_ids: Vec<String>,
+    pub(crate) tags: Vec<Tag>,
+}
+
+/// A `ModifyUserGroup` request, validated for syntax; ids in lower case.
+#[derive(Debug, Default)]
+pub(crate) struct UserGroupChanges {
+    pub(crate) id: String,
+    pub(crate) user_ids_to_add: Vec<String>,
+    pub(crate) user_ids_to_remove: Vec<String>,
+    pub(crate) engine: Option<String>,
+}
+
+/// The kinds of resource the tagging actions accept, as their ARNs name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaggableKind {
+    /// `serverlesscache`
+    ServerlessCache,
+    /// `serverlesscachesnapshot`
+    ServerlessCacheSnapshot,
+    /// `user`
+    User,
+    /// `usergroup`
+    UserGroup,
+}
+
+/// `arn:<partition>:elasticache:<region>:<account>:<kind>:<name>`, checked for syntax; the name
+/// is in lower case for the kinds whose names are case-insensitive (all but snapshots).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResourceArn {
+    pub(crate) arn: String,
+    pub(crate) region: String,
+    pub(crate) account_id: String,
+    pub(crate) kind: TaggableKind,
+    pub(crate) name: String,
+}
+
 /// The emulated account in one region.
 #[derive(Debug)]
 pub(crate) struct Store {
@@ -121,6 +192,10 @@ pub(crate) struct Store {
     quotas: Quotas,
     caches: BTreeMap<String, Cache>,
     snapshots: BTreeMap<String, Snapshot>,
+    /// Stored without their derived `user_group_ids`; by id.
+    users: BTreeMap<String, User>,
+    /// Stored without their derived `serverless_caches`; by id.
+    user_groups: BTreeMap<String, UserGroup>,
     /// Held names, as cache names (lower case, as caches are stored) and as snapshot names
     /// (exact): resources named so do not settle until released.
     held_caches: BTreeSet<String>,
@@ -196,7 +271,7 @@ impl Store {
     }
 
     pub(crate) fn with_quotas(config: &EmulatorConfig, quotas: Quotas) -> Self {
-        Self {
+        let mut store = Self {
             settle_time: config.settle_time,
             export_time: config.export_time,
             region: config.region.clone(),
@@ -204,10 +279,35 @@ impl Store {
             quotas,
             caches: BTreeMap::new(),
             snapshots: BTreeMap::new(),
+            users: BTreeMap::new(),
+            user_groups: BTreeMap::new(),
             held_caches: BTreeSet::new(),
             held_snapshots: BTreeSet::new(),
             next_deadline: None,
+        };
+        store.ensure_default_user();
+        store
+    }
+
+    /// Seeds the user every ElastiCache account has (id and name `default`, engine `redis`,
+    /// no password, every command on every key) unless it is there. `DeleteUser` refuses to
+    /// delete it, so this only matters for a new store; the control reset calls it too.
+    pub(crate) fn ensure_default_user(&mut self) {
+        if self.users.contains_key(DEFAULT_USER) {
+            return;
         }
+        let user = User {
+            id: DEFAULT_USER.to_owned(),
+            name: DEFAULT_USER.to_owned(),
+            status: RbacStatus::Active,
+            engine: "redis".to_owned(),
+            access_string: "on ~* +@all".to_owned(),
+            authentication: Authentication::NoPassword,
+            arn: self.arn("user", DEFAULT_USER),
+            user_group_ids: Vec::new(),
+            tags: Vec::new(),
+        };
+        self.users.insert(user.id.clone(), user);
     }
 
     /// Settles every transition due at `now`.
@@ -298,6 +398,9 @@ impl Store {
                 ));
             }
         }
+        if let Some(user_group_id) = &new.user_group_id {
+            self.user_group(user_group_id)?;
+        }
         let (major, full) = engine_version(&new.engine, new.major_engine_version.as_deref())?;
         let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
         let cache = Cache {
@@ -363,8 +466,11 @@ impl Store {
         clock: Clock,
     ) -> Result<Cache, ApiError> {
         let settles_at = clock.now + self.settle_time;
+        require_available(self.cache(&changes.name)?, "modified")?;
+        if let Some(user_group_id) = &changes.user_group_id {
+            self.user_group(user_group_id)?;
+        }
         let cache = self.cache_mut(&changes.name)?;
-        require_available(cache, "modified")?;
         let engine = changes.engine.as_deref().unwrap_or(&cache.engine);
         let engine_changes = engine != cache.engine;
         // The one engine change ElastiCache offers is the upgrade from Redis OSS to Valkey.
@@ -607,6 +713,338 @@ impl Store {
         snapshot
     }
 
+    /// The tags of the resource an ARN names.
+    pub(crate) fn list_tags(&mut self, resource: &ResourceArn) -> Result<Vec<Tag>, ApiError> {
+        Ok(self.tags_mut(resource)?.clone())
+    }
+
+    /// Adds tags to a resource, replacing the value of a key it already has; refuses (changing
+    /// nothing) if the resource would end up with more than [`MAX_TAGS`].
+    pub(crate) fn add_tags(
+        &mut self,
+        resource: &ResourceArn,
+        tags: Vec<Tag>,
+    ) -> Result<Vec<Tag>, ApiError> {
+        let current = self.tags_mut(resource)?;
+        let mut merged = current.clone();
+        for tag in tags {
+            match merged.iter_mut().find(|existing| existing.key == tag.key) {
+                Some(existing) => existing.value = tag.value,
+                None => merged.push(tag),
+            }
+        }
+        if merged.len() > MAX_TAGS {
+            return Err(ApiError::new(
+                Fault::TagQuotaPerResourceExceeded,
+                format!(
+                    "{} would have {} tags; a resource can have at most {MAX_TAGS}.",
+                    resource.arn,
+                    merged.len()
+                ),
+            ));
+        }
+        *current = merged;
+        Ok(current.clone())
+    }
+
+    /// Removes tags by key; refuses (changing nothing) if the resource lacks one of the keys.
+    pub(crate) fn remove_tags(
+        &mut self,
+        resource: &ResourceArn,
+        keys: &[String],
+    ) -> Result<Vec<Tag>, ApiError> {
+        let current = self.tags_mut(resource)?;
+        if let Some(missing) = keys
+            .iter()
+            .find(|key| !current.iter().any(|tag| &tag.key == *key))
+        {
+            return Err(ApiError::new(
+                Fault::TagNotFound,
+                format!("The tag {missing} was not found on {}.", resource.arn),
+            ));
+        }
+        current.retain(|tag| !keys.contains(&tag.key));
+        Ok(current.clone())
+    }
+
+    /// The tags of the resource an ARN names: `InvalidARN` for another account or region, the
+    /// kind's not-found fault for a resource that does not exist.
+    fn tags_mut(&mut self, resource: &ResourceArn) -> Result<&mut Vec<Tag>, ApiError> {
+        if resource.region != self.region || resource.account_id != self.account_id {
+            return Err(ApiError::new(
+                Fault::InvalidArn,
+                format!(
+                    "The ARN {} does not refer to a resource of account {} in {}.",
+                    resource.arn, self.account_id, self.region
+                ),
+            ));
+        }
+        let name = resource.name.as_str();
+        Ok(match resource.kind {
+            TaggableKind::ServerlessCache => &mut self.cache_mut(name)?.tags,
+            TaggableKind::ServerlessCacheSnapshot => &mut self.snapshot_mut(name)?.tags,
+            TaggableKind::User => {
+                &mut self
+                    .users
+                    .get_mut(name)
+                    .ok_or_else(|| user_not_found(name))?
+                    .tags
+            }
+            TaggableKind::UserGroup => {
+                &mut self
+                    .user_groups
+                    .get_mut(name)
+                    .ok_or_else(|| user_group_not_found(name))?
+                    .tags
+            }
+        })
+    }
+
+    pub(crate) fn create_user(&mut self, new: NewUser) -> Result<User, ApiError> {
+        if self.users.contains_key(&new.id) {
+            return Err(ApiError::new(
+                Fault::UserAlreadyExists,
+                format!("User {} already exists.", new.id),
+            ));
+        }
+        // Several users may be named `default` (that is how a group's default user is
+        // replaced); other user names are unique.
+        if new.name != DEFAULT_USER
+            && let Some(other) = self.users.values().find(|user| user.name == new.name)
+        {
+            return Err(ApiError::new(
+                Fault::DuplicateUserName,
+                format!("User {} already has the user name {}.", other.id, new.name),
+            ));
+        }
+        let user = User {
+            arn: self.arn("user", &new.id),
+            id: new.id,
+            name: new.name,
+            status: RbacStatus::Active,
+            engine: new.engine,
+            access_string: new.access_string,
+            authentication: new.authentication,
+            user_group_ids: Vec::new(),
+            tags: new.tags,
+        };
+        self.users.insert(user.id.clone(), user.clone());
+        Ok(user)
+    }
+
+    pub(crate) fn describe_users(
+        &self,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> Result<Page<User>, ApiError> {
+        if let Some(id) = &filter.user_id {
+            self.user(id)?;
+        }
+        let page = paginate(&self.users, TokenKind::User, page, |user| {
+            filter.engine.as_ref().is_none_or(|e| &user.engine == e)
+                && filter.user_id.as_ref().is_none_or(|id| &user.id == id)
+                && filter
+                    .user_id_filters
+                    .iter()
+                    .all(|values| values.contains(&user.id))
+        })?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|user| self.answer_user(user))
+                .collect(),
+            next_token: page.next_token,
+        })
+    }
+
+    /// Deletes a user, taking it out of every group it belongs to — unless it is named
+    /// `default` and in a group (`DefaultUserAssociatedToUserGroup`: every group needs one), or
+    /// it is the account's built-in `default` user, which cannot be deleted.
+    pub(crate) fn delete_user(&mut self, id: &str) -> Result<User, ApiError> {
+        let user = self.answer_user(self.user(id)?.clone());
+        if user.name == DEFAULT_USER
+            && let Some(group) = user.user_group_ids.first()
+        {
+            return Err(ApiError::new(
+                Fault::DefaultUserAssociatedToUserGroup,
+                format!(
+                    "User {id} is the default user of user group {group}; \
+                     replace it in the group before deleting it."
+                ),
+            ));
+        }
+        if id == DEFAULT_USER {
+            return Err(ApiError::invalid(
+                "UserId",
+                "the account's default user cannot be deleted",
+            ));
+        }
+        for group in self.user_groups.values_mut() {
+            group.user_ids.retain(|member| member != id);
+        }
+        self.users.remove(id);
+        Ok(User {
+            status: RbacStatus::Deleting,
+            ..user
+        })
+    }
+
+    pub(crate) fn create_user_group(&mut self, new: NewUserGroup) -> Result<UserGroup, ApiError> {
+        if self.user_groups.contains_key(&new.id) {
+            return Err(ApiError::new(
+                Fault::UserGroupAlreadyExists,
+                format!("User group {} already exists.", new.id),
+            ));
+        }
+        self.check_members(&new.id, &new.user_ids)?;
+        let group = UserGroup {
+            arn: self.arn("usergroup", &new.id),
+            id: new.id,
+            status: RbacStatus::Active,
+            engine: new.engine,
+            user_ids: new.user_ids,
+            serverless_caches: Vec::new(),
+            tags: new.tags,
+        };
+        self.user_groups.insert(group.id.clone(), group.clone());
+        Ok(group)
+    }
+
+    pub(crate) fn describe_user_groups(
+        &self,
+        id: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<Page<UserGroup>, ApiError> {
+        if let Some(id) = id {
+            self.user_group(id)?;
+        }
+        let page = paginate(&self.user_groups, TokenKind::UserGroup, page, |group| {
+            id.is_none_or(|id| group.id == id)
+        })?;
+        Ok(Page {
+            items: page
+                .items
+                .into_iter()
+                .map(|group| self.answer_user_group(group))
+                .collect(),
+            next_token: page.next_token,
+        })
+    }
+
+    /// Adds and removes members at once (the group stays `active`).
+    pub(crate) fn modify_user_group(
+        &mut self,
+        changes: UserGroupChanges,
+    ) -> Result<UserGroup, ApiError> {
+        let group = self.user_group(&changes.id)?;
+        for id in &changes.user_ids_to_add {
+            self.user(id)?;
+            if group.user_ids.contains(id) {
+                return Err(ApiError::invalid(
+                    "UserIdsToAdd",
+                    format!("user {id} is already in user group {}", group.id),
+                ));
+            }
+        }
+        for id in &changes.user_ids_to_remove {
+            self.user(id)?;
+            if !group.user_ids.contains(id) {
+                return Err(ApiError::invalid(
+                    "UserIdsToRemove",
+                    format!("user {id} is not in user group {}", group.id),
+                ));
+            }
+        }
+        let mut user_ids = group.user_ids.clone();
+        user_ids.retain(|id| !changes.user_ids_to_remove.contains(id));
+        user_ids.extend(changes.user_ids_to_add);
+        self.check_members(&changes.id, &user_ids)?;
+        let group = self
+            .user_groups
+            .get_mut(&changes.id)
+            .ok_or_else(|| user_group_not_found(&changes.id))?;
+        group.user_ids = user_ids;
+        if let Some(engine) = changes.engine {
+            group.engine = engine;
+        }
+        let group = group.clone();
+        Ok(self.answer_user_group(group))
+    }
+
+    /// Deletes a user group no serverless cache uses.
+    pub(crate) fn delete_user_group(&mut self, id: &str) -> Result<UserGroup, ApiError> {
+        let group = self.answer_user_group(self.user_group(id)?.clone());
+        if let Some(cache) = group.serverless_caches.first() {
+            return Err(ApiError::new(
+                Fault::InvalidUserGroupState,
+                format!("User group {id} is in use by serverless cache {cache}."),
+            ));
+        }
+        self.user_groups.remove(id);
+        Ok(UserGroup {
+            status: RbacStatus::Deleting,
+            ..group
+        })
+    }
+
+    /// Checks a group's would-be members: they exist, no two share a user name, and one is
+    /// named `default` (every Valkey and Redis OSS group needs one).
+    fn check_members(&self, group_id: &str, user_ids: &[String]) -> Result<(), ApiError> {
+        let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+        for id in user_ids {
+            let user = self.user(id)?;
+            if let Some(other) = names.insert(&user.name, &user.id) {
+                return Err(ApiError::new(
+                    Fault::DuplicateUserName,
+                    format!(
+                        "Users {other} and {id} of user group {group_id} share the user name {}.",
+                        user.name
+                    ),
+                ));
+            }
+        }
+        if !names.contains_key(DEFAULT_USER) {
+            return Err(ApiError::new(
+                Fault::DefaultUserRequired,
+                format!("User group {group_id} must contain a user named {DEFAULT_USER}."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A stored user with the groups it belongs to.
+    fn answer_user(&self, mut user: User) -> User {
+        user.user_group_ids = self
+            .user_groups
+            .values()
+            .filter(|group| group.user_ids.contains(&user.id))
+            .map(|group| group.id.clone())
+            .collect();
+        user
+    }
+
+    /// A stored user group with the serverless caches that use it (until they are gone).
+    fn answer_user_group(&self, mut group: UserGroup) -> UserGroup {
+        group.serverless_caches = self
+            .caches
+            .values()
+            .filter(|cache| cache.user_group_id.as_deref() == Some(group.id.as_str()))
+            .map(|cache| cache.name.clone())
+            .collect();
+        group
+    }
+
+    fn user(&self, id: &str) -> Result<&User, ApiError> {
+        self.users.get(id).ok_or_else(|| user_not_found(id))
+    }
+
+    fn user_group(&self, id: &str) -> Result<&UserGroup, ApiError> {
+        self.user_groups
+            .get(id)
+            .ok_or_else(|| user_group_not_found(id))
+    }
+
     /// Records a pending transition; returns `at` for convenience.
     fn schedule(&mut self, at: Instant) -> Instant {
         self.next_deadline = Some(self.next_deadline.map_or(at, |next| next.min(at)));
@@ -654,6 +1092,17 @@ fn snapshot_not_found(name: &str) -> ApiError {
     ApiError::new(
         Fault::ServerlessCacheSnapshotNotFound,
         format!("Serverless cache snapshot {name} not found."),
+    )
+}
+
+fn user_not_found(id: &str) -> ApiError {
+    ApiError::new(Fault::UserNotFound, format!("User {id} not found."))
+}
+
+fn user_group_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        Fault::UserGroupNotFound,
+        format!("User group {id} not found."),
     )
 }
 
@@ -756,6 +1205,8 @@ fn bytes_used(cache_name: &str) -> u64 {
 enum TokenKind {
     Cache,
     Snapshot,
+    User,
+    UserGroup,
 }
 
 impl TokenKind {
@@ -763,6 +1214,16 @@ impl TokenKind {
         match self {
             TokenKind::Cache => "c1",
             TokenKind::Snapshot => "s1",
+            TokenKind::User => "u1",
+            TokenKind::UserGroup => "g1",
+        }
+    }
+
+    /// The request parameter that carries the token.
+    fn parameter(self) -> &'static str {
+        match self {
+            TokenKind::Cache | TokenKind::Snapshot => "NextToken",
+            TokenKind::User | TokenKind::UserGroup => "Marker",
         }
     }
 }
@@ -810,7 +1271,7 @@ fn encode_token(kind: TokenKind, last_name: &str) -> String {
 }
 
 fn decode_token(kind: TokenKind, token: &str) -> Result<String, ApiError> {
-    let invalid = || ApiError::invalid("NextToken", "the token is not one this API returned");
+    let invalid = || ApiError::invalid(kind.parameter(), "the token is not one this API returned");
     let hex = token
         .strip_prefix(kind.tag())
         .and_then(|rest| rest.strip_prefix('-'))

@@ -8,10 +8,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::error::{ApiError, Fault};
-use super::model::{Cache, CacheStatus, Range, Snapshot, SnapshotStatus, UsageLimits};
+use super::model::{
+    Authentication, Cache, CacheStatus, Range, RbacStatus, Snapshot, SnapshotStatus, UsageLimits,
+    User, UserGroup,
+};
 use super::operations::Output;
 use super::query::{Params, Tag};
-use super::store::{Clock, NewCache, Page, PageRequest, Quotas, SnapshotFilter, Store};
+use super::store::{
+    CacheChanges, Clock, NewCache, NewUser, NewUserGroup, Page, PageRequest, Quotas, ResourceArn,
+    SnapshotFilter, Store, TaggableKind, UserFilter, UserGroupChanges,
+};
 use super::xml::{error_document, success_document, timestamp};
 use super::{Emulator, EmulatorConfig, FaultInjector, FaultKind};
 
@@ -191,6 +197,119 @@ fn describe_caches_response_uses_member_items() {
 }
 
 #[test]
+fn user_responses_carry_the_user_members_directly() {
+    let user = User {
+        id: "alice".into(),
+        name: "alice".into(),
+        status: RbacStatus::Active,
+        engine: "valkey".into(),
+        access_string: "on ~app::* +@read".into(),
+        authentication: Authentication::Password(2),
+        arn: "arn:aws:elasticache:us-east-1:123456789012:user:alice".into(),
+        user_group_ids: vec!["g1".into()],
+        tags: Vec::new(),
+    };
+    let output = Output::User(Box::new(user));
+    let body = success_document("CreateUser", "req-4", |xml| output.write(xml));
+    let expected = r#"
+        <CreateUserResponse xmlns="http://elasticache.amazonaws.com/doc/2015-02-02/">
+          <CreateUserResult>
+            <UserId>alice</UserId>
+            <UserName>alice</UserName>
+            <Status>active</Status>
+            <Engine>valkey</Engine>
+            <MinimumEngineVersion>7.2</MinimumEngineVersion>
+            <AccessString>on ~app::* +@read</AccessString>
+            <UserGroupIds>
+              <member>g1</member>
+            </UserGroupIds>
+            <Authentication>
+              <Type>password</Type>
+              <PasswordCount>2</PasswordCount>
+            </Authentication>
+            <ARN>arn:aws:elasticache:us-east-1:123456789012:user:alice</ARN>
+          </CreateUserResult>
+          <ResponseMetadata>
+            <RequestId>req-4</RequestId>
+          </ResponseMetadata>
+        </CreateUserResponse>"#;
+    assert_eq!(body, compact(expected));
+}
+
+#[test]
+fn describe_user_groups_response_lists_members_and_the_marker() {
+    let group = UserGroup {
+        id: "g1".into(),
+        status: RbacStatus::Deleting,
+        engine: "redis".into(),
+        user_ids: vec!["default".into(), "alice".into()],
+        arn: "arn:aws:elasticache:us-east-1:123456789012:usergroup:g1".into(),
+        serverless_caches: vec!["c1".into()],
+        tags: Vec::new(),
+    };
+    let output = Output::UserGroups(Page {
+        items: vec![group],
+        next_token: Some("g1-6731".into()),
+    });
+    let body = success_document("DescribeUserGroups", "req-5", |xml| output.write(xml));
+    let expected = r#"
+        <DescribeUserGroupsResponse xmlns="http://elasticache.amazonaws.com/doc/2015-02-02/">
+          <DescribeUserGroupsResult>
+            <UserGroups>
+              <member>
+                <UserGroupId>g1</UserGroupId>
+                <Status>deleting</Status>
+                <Engine>redis</Engine>
+                <UserIds>
+                  <member>default</member>
+                  <member>alice</member>
+                </UserIds>
+                <MinimumEngineVersion>6.0</MinimumEngineVersion>
+                <ReplicationGroups></ReplicationGroups>
+                <ServerlessCaches>
+                  <member>c1</member>
+                </ServerlessCaches>
+                <ARN>arn:aws:elasticache:us-east-1:123456789012:usergroup:g1</ARN>
+              </member>
+            </UserGroups>
+            <Marker>g1-6731</Marker>
+          </DescribeUserGroupsResult>
+          <ResponseMetadata>
+            <RequestId>req-5</RequestId>
+          </ResponseMetadata>
+        </DescribeUserGroupsResponse>"#;
+    assert_eq!(body, compact(expected));
+
+    let users = Output::Users(Page {
+        items: Vec::new(),
+        next_token: None,
+    });
+    let body = success_document("DescribeUsers", "r", |xml| users.write(xml));
+    assert!(body.contains("<DescribeUsersResult><Users></Users></DescribeUsersResult>"));
+}
+
+#[test]
+fn tag_lists_use_tag_items() {
+    let output = Output::Tags(vec![
+        Tag {
+            key: "team".into(),
+            value: Some("a&b".into()),
+        },
+        Tag {
+            key: "solo".into(),
+            value: None,
+        },
+    ]);
+    let body = success_document("ListTagsForResource", "r", |xml| output.write(xml));
+    assert!(body.contains(
+        "<ListTagsForResourceResult><TagList>\
+         <Tag><Key>team</Key><Value>a&amp;b</Value></Tag>\
+         <Tag><Key>solo</Key></Tag>\
+         </TagList></ListTagsForResourceResult>"
+    ));
+}
+
+#[test]
 fn error_response_has_the_documented_shape() {
     let fault = Fault::ServerlessCacheSnapshotNotFound;
     let body = error_document(
@@ -254,6 +373,21 @@ fn fault_table_matches_the_api_reference() {
         ),
         (Fault::InvalidParameterValue, "InvalidParameterValue", 400),
         (Fault::Throttling, "Throttling", 400),
+        (Fault::InvalidArn, "InvalidARN", 400),
+        (Fault::TagNotFound, "TagNotFound", 404),
+        (Fault::UserNotFound, "UserNotFound", 404),
+        (Fault::UserAlreadyExists, "UserAlreadyExists", 400),
+        (Fault::DuplicateUserName, "DuplicateUserName", 400),
+        (Fault::UserQuotaExceeded, "UserQuotaExceeded", 400),
+        (Fault::InvalidUserState, "InvalidUserState", 400),
+        (
+            Fault::DefaultUserAssociatedToUserGroup,
+            "DefaultUserAssociatedToUserGroup",
+            400,
+        ),
+        (Fault::DefaultUserRequired, "DefaultUserRequired", 400),
+        (Fault::UserGroupAlreadyExists, "UserGroupAlreadyExists", 400),
+        (Fault::UserGroupQuotaExceeded, "UserGroupQuotaExceeded", 400),
     ];
     for (fault, code, status) in expect {
         assert_eq!((fault.code(), fault.status()), (code, status));
@@ -504,7 +638,6 @@ fn snapshots_export_only_when_available() {
 
 #[test]
 fn held_resources_settle_only_once_released() {
-    use super::store::CacheChanges;
     let start = Instant::now();
     let mut store = store();
     let t0 = clock(start, Duration::ZERO);
@@ -569,7 +702,6 @@ fn held_resources_settle_only_once_released() {
 
 #[test]
 fn modify_follows_the_engine_upgrade_rules() {
-    use super::store::CacheChanges;
     let start = Instant::now();
     let mut store = store();
     let t0 = clock(start, Duration::ZERO);
@@ -720,6 +852,445 @@ fn pages_are_stable_and_tokens_checked() {
     }
 }
 
+fn tag(key: &str, value: Option<&str>) -> Tag {
+    Tag {
+        key: key.into(),
+        value: value.map(str::to_owned),
+    }
+}
+
+fn resource(kind: TaggableKind, name: &str) -> ResourceArn {
+    ResourceArn {
+        arn: format!("arn:aws:elasticache:us-east-1:123456789012:{kind:?}:{name}"),
+        region: "us-east-1".into(),
+        account_id: "123456789012".into(),
+        kind,
+        name: name.into(),
+    }
+}
+
+#[test]
+fn tags_by_arn_are_added_replaced_and_removed() {
+    let start = Instant::now();
+    let mut store = store();
+    let t0 = clock(start, Duration::ZERO);
+    let tagged = NewCache {
+        tags: vec![tag("team", Some("core"))],
+        ..new_cache("c1")
+    };
+    store.create_cache(tagged, t0).unwrap();
+    let cache = resource(TaggableKind::ServerlessCache, "c1");
+    // Tags given at creation are listed.
+    assert_eq!(
+        store.list_tags(&cache).unwrap(),
+        [tag("team", Some("core"))]
+    );
+    // An existing key gets the new value; new keys are appended.
+    let tags = store
+        .add_tags(&cache, vec![tag("team", Some("edge")), tag("env", None)])
+        .unwrap();
+    assert_eq!(tags, [tag("team", Some("edge")), tag("env", None)]);
+
+    // One past the quota is refused and changes nothing; up to it is fine.
+    let many = |n: usize| (0..n).map(|i| tag(&format!("k{i}"), None)).collect();
+    let err = store.add_tags(&cache, many(49)).unwrap_err();
+    assert_eq!(err.fault, Fault::TagQuotaPerResourceExceeded);
+    assert_eq!(store.list_tags(&cache).unwrap().len(), 2);
+    assert_eq!(store.add_tags(&cache, many(48)).unwrap().len(), 50);
+
+    // Removing a key the resource lacks is refused, and removes nothing.
+    let err = store
+        .remove_tags(&cache, &["team".into(), "nope".into()])
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::TagNotFound);
+    assert_eq!(store.list_tags(&cache).unwrap().len(), 50);
+    let left = store.remove_tags(&cache, &["team".into()]).unwrap();
+    assert_eq!(left.len(), 49);
+    assert!(left.iter().all(|tag| tag.key != "team"));
+
+    // Snapshots, whose names match exactly.
+    let t1 = clock(start, SETTLE);
+    store.tick(t1.now);
+    store
+        .create_snapshot("Snap".into(), "c1", None, vec![tag("a", Some("1"))], t1)
+        .unwrap();
+    let snapshot = resource(TaggableKind::ServerlessCacheSnapshot, "Snap");
+    assert_eq!(store.list_tags(&snapshot).unwrap(), [tag("a", Some("1"))]);
+    let other_case = resource(TaggableKind::ServerlessCacheSnapshot, "snap");
+    assert_eq!(
+        store.list_tags(&other_case).unwrap_err().fault,
+        Fault::ServerlessCacheSnapshotNotFound
+    );
+
+    // Users and user groups, and what does not exist.
+    let default_user = resource(TaggableKind::User, "default");
+    assert_eq!(store.list_tags(&default_user).unwrap(), []);
+    store
+        .add_tags(&default_user, vec![tag("k", Some("v"))])
+        .unwrap();
+    assert_eq!(
+        store.list_tags(&default_user).unwrap(),
+        [tag("k", Some("v"))]
+    );
+    for (kind, fault) in [
+        (
+            TaggableKind::ServerlessCache,
+            Fault::ServerlessCacheNotFound,
+        ),
+        (
+            TaggableKind::ServerlessCacheSnapshot,
+            Fault::ServerlessCacheSnapshotNotFound,
+        ),
+        (TaggableKind::User, Fault::UserNotFound),
+        (TaggableKind::UserGroup, Fault::UserGroupNotFound),
+    ] {
+        let missing = resource(kind, "ghost");
+        assert_eq!(
+            store.list_tags(&missing).unwrap_err().fault,
+            fault,
+            "{kind:?}"
+        );
+    }
+    // Another account's or region's resource is not one of ours.
+    let foreign = ResourceArn {
+        account_id: "999999999999".into(),
+        ..cache.clone()
+    };
+    assert_eq!(
+        store.list_tags(&foreign).unwrap_err().fault,
+        Fault::InvalidArn
+    );
+    let elsewhere = ResourceArn {
+        region: "eu-west-1".into(),
+        ..cache
+    };
+    assert_eq!(
+        store.add_tags(&elsewhere, Vec::new()).unwrap_err().fault,
+        Fault::InvalidArn
+    );
+}
+
+fn new_user(id: &str, name: &str) -> NewUser {
+    NewUser {
+        id: id.into(),
+        name: name.into(),
+        engine: "redis".into(),
+        access_string: "on ~* +@all".into(),
+        authentication: Authentication::Password(1),
+        tags: Vec::new(),
+    }
+}
+
+fn new_group(id: &str, user_ids: &[&str]) -> NewUserGroup {
+    NewUserGroup {
+        id: id.into(),
+        engine: "valkey".into(),
+        user_ids: user_ids.iter().map(|&id| id.to_owned()).collect(),
+        tags: Vec::new(),
+    }
+}
+
+fn describe_user(store: &Store, id: &str) -> Result<User, ApiError> {
+    let filter = UserFilter {
+        user_id: Some(id.into()),
+        ..UserFilter::default()
+    };
+    let mut page = store.describe_users(&filter, &first_page())?;
+    Ok(page.items.remove(0))
+}
+
+fn describe_group(store: &Store, id: &str) -> Result<UserGroup, ApiError> {
+    let mut page = store.describe_user_groups(Some(id), &first_page())?;
+    Ok(page.items.remove(0))
+}
+
+#[test]
+fn users_and_user_groups_follow_the_rbac_rules() {
+    let mut store = store();
+    // Every account has the default user.
+    let default_user = describe_user(&store, "default").unwrap();
+    assert_eq!(
+        (
+            default_user.name.as_str(),
+            default_user.engine.as_str(),
+            default_user.status,
+            default_user.authentication,
+        ),
+        (
+            "default",
+            "redis",
+            RbacStatus::Active,
+            Authentication::NoPassword
+        )
+    );
+    assert_eq!(
+        default_user.arn,
+        "arn:aws:elasticache:us-east-1:123456789012:user:default"
+    );
+
+    let alice = store.create_user(new_user("alice", "alice")).unwrap();
+    assert_eq!(alice.status, RbacStatus::Active);
+    let err = store.create_user(new_user("alice", "other")).unwrap_err();
+    assert_eq!(err.fault, Fault::UserAlreadyExists);
+    let err = store.create_user(new_user("alice2", "alice")).unwrap_err();
+    assert_eq!(err.fault, Fault::DuplicateUserName);
+    // More users may be named default: that is how a group's default user is replaced.
+    store
+        .create_user(new_user("new-default", "default"))
+        .unwrap();
+
+    // Groups need existing users, one of them named default, and distinct user names.
+    let err = store
+        .create_user_group(new_group("g1", &["alice"]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::DefaultUserRequired);
+    let err = store.create_user_group(new_group("g1", &[])).unwrap_err();
+    assert_eq!(err.fault, Fault::DefaultUserRequired);
+    let err = store
+        .create_user_group(new_group("g1", &["default", "ghost"]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::UserNotFound);
+    let err = store
+        .create_user_group(new_group("g1", &["default", "new-default"]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::DuplicateUserName);
+    let group = store
+        .create_user_group(new_group("g1", &["default", "alice"]))
+        .unwrap();
+    assert_eq!(
+        (group.status, group.user_ids.clone()),
+        (
+            RbacStatus::Active,
+            vec!["default".to_owned(), "alice".to_owned()]
+        )
+    );
+    assert_eq!(
+        group.arn,
+        "arn:aws:elasticache:us-east-1:123456789012:usergroup:g1"
+    );
+    let err = store
+        .create_user_group(new_group("g1", &["default"]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::UserGroupAlreadyExists);
+    assert_eq!(
+        describe_user(&store, "alice").unwrap().user_group_ids,
+        ["g1"]
+    );
+
+    // Modifications: the group must keep a default user.
+    let change = |add: &[&str], remove: &[&str]| UserGroupChanges {
+        id: "g1".into(),
+        user_ids_to_add: add.iter().map(|&id| id.to_owned()).collect(),
+        user_ids_to_remove: remove.iter().map(|&id| id.to_owned()).collect(),
+        engine: None,
+    };
+    let err = store
+        .modify_user_group(change(&[], &["default"]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::DefaultUserRequired);
+    let err = store
+        .modify_user_group(change(&["alice"], &[]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::InvalidParameterValue);
+    let err = store
+        .modify_user_group(change(&["ghost"], &[]))
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::UserNotFound);
+    let err = store
+        .modify_user_group(UserGroupChanges {
+            id: "ghost".into(),
+            ..change(&["alice"], &[])
+        })
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::UserGroupNotFound);
+    let swapped = store
+        .modify_user_group(change(&["new-default"], &["default"]))
+        .unwrap();
+    assert_eq!(swapped.user_ids, ["alice", "new-default"]);
+    assert_eq!(
+        describe_group(&store, "g1").unwrap().user_ids,
+        ["alice", "new-default"]
+    );
+    assert!(
+        describe_user(&store, "default")
+            .unwrap()
+            .user_group_ids
+            .is_empty()
+    );
+
+    // Deleting: a user named default that a group holds stays; the built-in one always does;
+    // others leave their groups.
+    let err = store.delete_user("new-default").unwrap_err();
+    assert_eq!(err.fault, Fault::DefaultUserAssociatedToUserGroup);
+    let err = store.delete_user("default").unwrap_err();
+    assert_eq!(err.fault, Fault::InvalidParameterValue);
+    let deleted = store.delete_user("alice").unwrap();
+    assert_eq!(
+        (deleted.status, deleted.user_group_ids),
+        (RbacStatus::Deleting, vec!["g1".to_owned()])
+    );
+    assert_eq!(
+        describe_group(&store, "g1").unwrap().user_ids,
+        ["new-default"]
+    );
+    assert_eq!(
+        describe_user(&store, "alice").unwrap_err().fault,
+        Fault::UserNotFound
+    );
+    assert_eq!(
+        store.delete_user("alice").unwrap_err().fault,
+        Fault::UserNotFound
+    );
+
+    let deleted = store.delete_user_group("g1").unwrap();
+    assert_eq!(deleted.status, RbacStatus::Deleting);
+    assert_eq!(
+        describe_group(&store, "g1").unwrap_err().fault,
+        Fault::UserGroupNotFound
+    );
+    // With its group gone, the replacement default user can go too.
+    store.delete_user("new-default").unwrap();
+}
+
+#[test]
+fn user_describes_filter_and_page_with_markers() {
+    let mut store = store();
+    for i in 0..5 {
+        let mut user = new_user(&format!("u{i}"), &format!("user {i}"));
+        if i % 2 == 0 {
+            user.engine = "valkey".into();
+        }
+        store.create_user(user).unwrap();
+    }
+    let valkey = UserFilter {
+        engine: Some("valkey".into()),
+        ..UserFilter::default()
+    };
+    let ids = |page: Page<User>| page.items.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.describe_users(&valkey, &first_page()).unwrap()),
+        ["u0", "u2", "u4"]
+    );
+    let by_filters = UserFilter {
+        user_id_filters: vec![vec!["u1".into(), "u3".into(), "default".into()]],
+        ..UserFilter::default()
+    };
+    assert_eq!(
+        ids(store.describe_users(&by_filters, &first_page()).unwrap()),
+        ["default", "u1", "u3"]
+    );
+
+    let mut request = PageRequest {
+        next_token: None,
+        max_results: 4,
+    };
+    let first = store
+        .describe_users(&UserFilter::default(), &request)
+        .unwrap();
+    let token = first.next_token.clone().unwrap();
+    assert!(token.starts_with("u1-"), "{token}");
+    assert_eq!(ids(first), ["default", "u0", "u1", "u2"]);
+    request.next_token = Some(token);
+    let second = store
+        .describe_users(&UserFilter::default(), &request)
+        .unwrap();
+    assert_eq!(second.next_token, None);
+    assert_eq!(ids(second), ["u3", "u4"]);
+    // A token from another Describe is refused, naming Marker.
+    request.next_token = Some("c1-61".into());
+    let err = store
+        .describe_users(&UserFilter::default(), &request)
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::InvalidParameterValue);
+    assert!(err.message.contains("Marker"), "{}", err.message);
+    let err = store
+        .describe_user_groups(Some("ghost"), &first_page())
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::UserGroupNotFound);
+}
+
+#[test]
+fn user_groups_list_the_serverless_caches_using_them() {
+    let start = Instant::now();
+    let mut store = store();
+    let t0 = clock(start, Duration::ZERO);
+    let with_group = |name: &str, group: &str| NewCache {
+        user_group_id: Some(group.into()),
+        ..new_cache(name)
+    };
+    let err = store.create_cache(with_group("c1", "g1"), t0).unwrap_err();
+    assert_eq!(err.fault, Fault::UserGroupNotFound);
+    store
+        .create_user_group(new_group("g1", &["default"]))
+        .unwrap();
+    store
+        .create_user_group(new_group("g2", &["default"]))
+        .unwrap();
+    let cache = store.create_cache(with_group("c1", "g1"), t0).unwrap();
+    assert_eq!(cache.user_group_id.as_deref(), Some("g1"));
+    store.create_cache(new_cache("c2"), t0).unwrap();
+    assert_eq!(
+        describe_group(&store, "g1").unwrap().serverless_caches,
+        ["c1"]
+    );
+    let err = store.delete_user_group("g1").unwrap_err();
+    assert_eq!(err.fault, Fault::InvalidUserGroupState);
+
+    let t1 = clock(start, SETTLE);
+    store.tick(t1.now);
+    let to_group = |name: &str, group: &str| CacheChanges {
+        name: name.into(),
+        user_group_id: Some(group.into()),
+        ..CacheChanges::default()
+    };
+    let err = store.modify_cache(to_group("c2", "ghost"), t1).unwrap_err();
+    assert_eq!(err.fault, Fault::UserGroupNotFound);
+    // The unknown cache is reported before the unknown group.
+    let err = store
+        .modify_cache(to_group("nope", "ghost"), t1)
+        .unwrap_err();
+    assert_eq!(err.fault, Fault::ServerlessCacheNotFound);
+    store.modify_cache(to_group("c2", "g1"), t1).unwrap();
+    assert_eq!(
+        describe_group(&store, "g1").unwrap().serverless_caches,
+        ["c1", "c2"]
+    );
+
+    let t2 = clock(start, SETTLE * 2);
+    store.tick(t2.now);
+    let removal = CacheChanges {
+        name: "c1".into(),
+        remove_user_group: true,
+        ..CacheChanges::default()
+    };
+    store.modify_cache(removal, t2).unwrap();
+    store.modify_cache(to_group("c2", "g2"), t2).unwrap();
+    assert!(
+        describe_group(&store, "g1")
+            .unwrap()
+            .serverless_caches
+            .is_empty()
+    );
+    assert_eq!(
+        describe_group(&store, "g2").unwrap().serverless_caches,
+        ["c2"]
+    );
+    store.delete_user_group("g1").unwrap();
+
+    // A deleted cache stops counting once it is gone.
+    let t3 = clock(start, SETTLE * 3);
+    store.tick(t3.now);
+    store.delete_cache("c2", None, t3).unwrap();
+    store.tick(t3.now + SETTLE);
+    assert!(
+        describe_group(&store, "g2")
+            .unwrap()
+            .serverless_caches
+            .is_empty()
+    );
+    store.delete_user_group("g2").unwrap();
+}
+
 // Fault rules.
 
 #[test]
@@ -786,10 +1357,20 @@ async fn emulator() -> Emulator {
         .unwrap()
 }
 
-fn code_of(body: &str) -> &str {
-    let start = body.find("<Code>").map(|at| at + "<Code>".len()).unwrap();
-    let end = body.find("</Code>").unwrap();
+/// The text of the first `<name>` element of a document.
+fn element_text<'a>(body: &'a str, name: &str) -> &'a str {
+    let open = format!("<{name}>");
+    let start = body.find(&open).map(|at| at + open.len()).unwrap();
+    let end = start + body[start..].find(&format!("</{name}>")).unwrap();
     &body[start..end]
+}
+
+fn code_of(body: &str) -> &str {
+    element_text(body, "Code")
+}
+
+fn message_of(body: &str) -> &str {
+    element_text(body, "Message")
 }
 
 #[tokio::test]
@@ -818,6 +1399,14 @@ async fn malformed_requests_get_query_faults() {
         assert!(response.head.contains("x-amzn-requestid: "));
         assert!(response.head.contains("content-type: text/xml"));
     }
+    // An action the emulator does not serve is named in the message.
+    let unserved = raw(addr, "POST", "/", b"Action=DescribeCacheClusters")
+        .await
+        .unwrap();
+    assert_eq!(
+        message_of(&unserved.body),
+        "The elasticache-grpc emulator does not implement the action DescribeCacheClusters"
+    );
     let too_big = vec![b'a'; super::http::MAX_BODY + 1];
     let response = raw(addr, "POST", "/", &too_big).await.unwrap();
     assert_eq!(response.status, 413);
@@ -836,7 +1425,7 @@ async fn malformed_requests_get_query_faults() {
             .body
             .contains("<ServerlessCaches></ServerlessCaches>")
     );
-    assert_eq!(emulator.total_calls(), 8);
+    assert_eq!(emulator.total_calls(), 9);
     assert_eq!(emulator.calls("DescribeServerlessCaches"), 2);
     assert_eq!(emulator.calls("DescribeCacheClusters"), 0);
     emulator.shutdown();
@@ -892,7 +1481,9 @@ async fn control_surface_injects_faults_and_reports_calls() {
         calls.body
     );
     assert!(calls.body.contains("CreateServerlessCache 0\n"));
-    assert_eq!(calls.body.lines().count(), 9);
+    assert!(calls.body.contains("CreateUserGroup 0\n"), "{}", calls.body);
+    assert_eq!(calls.body.lines().count(), super::operations::ACTIONS.len());
+    assert_eq!(super::operations::ACTIONS.len(), 19);
     assert_eq!(
         raw(addr, "GET", "/_emulator/nope", b"")
             .await
@@ -900,6 +1491,245 @@ async fn control_surface_injects_faults_and_reports_calls() {
             .status,
         404
     );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn rbac_and_tag_parameters_are_validated() {
+    let emulator = emulator().await;
+    const USER: &str = "Action=CreateUser&UserId=u1&UserName=u1&Engine=redis&AccessString=on";
+    const PASSWORD: &str = "0123456789abcdef";
+    const DEFAULT_ARN: &str = "arn:aws:elasticache:us-east-1:123456789012:user:default";
+    let cases = [
+        (
+            format!("{USER}&Passwords.member.1={PASSWORD}&NoPasswordRequired=true"),
+            400,
+            "InvalidParameterCombination",
+        ),
+        (USER.to_owned(), 400, "InvalidParameterValue"),
+        (
+            format!("{USER}&Passwords.member.1=short"),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            format!(
+                "{USER}&Passwords.member.1={PASSWORD}&Passwords.member.2={PASSWORD}\
+                 &Passwords.member.3={PASSWORD}"
+            ),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            format!("{USER}&AuthenticationMode.Type=iam&NoPasswordRequired=true"),
+            400,
+            "InvalidParameterCombination",
+        ),
+        (
+            format!("{USER}&AuthenticationMode.Type=password"),
+            400,
+            "MissingParameter",
+        ),
+        (
+            format!("{USER}&AuthenticationMode.Type=magic"),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=CreateUser&UserId=u1&UserName=bob&Engine=redis&AccessString=on\
+             &AuthenticationMode.Type=iam"
+                .to_owned(),
+            400,
+            "InvalidParameterCombination",
+        ),
+        (
+            "Action=CreateUser&UserId=1u&UserName=u&Engine=redis&AccessString=on\
+             &NoPasswordRequired=true"
+                .to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=CreateUser&UserId=u1&UserName=u&Engine=memcached&AccessString=on\
+             &NoPasswordRequired=true"
+                .to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=CreateUser&UserId=u1&UserName=u&Engine=redis&AccessString=+\
+             &NoPasswordRequired=true"
+                .to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=DescribeUsers&MaxRecords=19".to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=DescribeUsers&MaxRecords=101".to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=DescribeUsers&Filters.member.1.Name=colour\
+             &Filters.member.1.Values.member.1=red"
+                .to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=DescribeUsers&Filters.member.1.Name=user-id".to_owned(),
+            400,
+            "MissingParameter",
+        ),
+        (
+            "Action=DescribeUsers&UserId=ghost".to_owned(),
+            404,
+            "UserNotFound",
+        ),
+        (
+            "Action=DescribeUserGroups&MaxRecords=5".to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=ModifyUserGroup&UserGroupId=g1".to_owned(),
+            400,
+            "InvalidParameterCombination",
+        ),
+        (
+            "Action=ModifyUserGroup&UserGroupId=g1&UserIdsToAdd.member.1=a\
+             &UserIdsToRemove.member.1=A"
+                .to_owned(),
+            400,
+            "InvalidParameterCombination",
+        ),
+        (
+            "Action=CreateUserGroup&UserGroupId=g1&Engine=valkey&UserIds=".to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=CreateUserGroup&UserGroupId=g1&Engine=memcached\
+             &UserIds.member.1=default"
+                .to_owned(),
+            400,
+            "InvalidParameterValue",
+        ),
+        (
+            "Action=ListTagsForResource&ResourceName=nope".to_owned(),
+            400,
+            "InvalidARN",
+        ),
+        (
+            "Action=ListTagsForResource\
+             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:cluster:c1"
+                .to_owned(),
+            400,
+            "InvalidARN",
+        ),
+        (
+            "Action=ListTagsForResource&ResourceName=arn:aws:s3:::bucket".to_owned(),
+            400,
+            "InvalidARN",
+        ),
+        (
+            "Action=ListTagsForResource\
+             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:serverlesscache:"
+                .to_owned(),
+            400,
+            "InvalidARN",
+        ),
+        (
+            "Action=ListTagsForResource\
+             &ResourceName=arn:aws:elasticache:eu-west-1:123456789012:serverlesscache:c1"
+                .to_owned(),
+            400,
+            "InvalidARN",
+        ),
+        (
+            "Action=ListTagsForResource\
+             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:serverlesscache:nope"
+                .to_owned(),
+            404,
+            "ServerlessCacheNotFoundFault",
+        ),
+        (
+            format!("Action=AddTagsToResource&ResourceName={DEFAULT_ARN}"),
+            400,
+            "MissingParameter",
+        ),
+        (
+            format!("Action=RemoveTagsFromResource&ResourceName={DEFAULT_ARN}"),
+            400,
+            "MissingParameter",
+        ),
+        (
+            format!("Action=RemoveTagsFromResource&ResourceName={DEFAULT_ARN}&TagKeys.member.1=k"),
+            404,
+            "TagNotFound",
+        ),
+    ];
+    for (params, status, code) in &cases {
+        let response = query(&emulator, params).await;
+        assert_eq!(
+            (response.status, code_of(&response.body)),
+            (*status, *code),
+            "{params}: {}",
+            response.body
+        );
+    }
+
+    // What is valid goes through, the user-id filter and ids in any case included.
+    let created = query(
+        &emulator,
+        &format!("Action=CreateUser&UserId=Bob&UserName=bob&Engine=Valkey&AccessString=on\
+                  &AuthenticationMode.Type=password&AuthenticationMode.Passwords.member.1={PASSWORD}"),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert!(
+        created
+            .body
+            .contains("<CreateUserResult><UserId>bob</UserId>"),
+        "{}",
+        created.body
+    );
+    assert!(
+        created.body.contains("<Engine>valkey</Engine>"),
+        "{}",
+        created.body
+    );
+    assert!(
+        created.body.contains("<PasswordCount>1</PasswordCount>"),
+        "{}",
+        created.body
+    );
+    let filtered = query(
+        &emulator,
+        "Action=DescribeUsers&Filters.member.1.Name=user-id&Filters.member.1.Values.member.1=BOB",
+    )
+    .await;
+    assert_eq!(filtered.status, 200, "{}", filtered.body);
+    assert_eq!(
+        filtered.body.matches("<UserId>").count(),
+        1,
+        "{}",
+        filtered.body
+    );
+    assert!(filtered.body.contains("<UserId>bob</UserId>"));
+
+    // A control reset keeps (or brings back) the default user.
+    raw(emulator.local_addr(), "POST", "/_emulator/reset", b"")
+        .await
+        .unwrap();
+    let default_user = query(&emulator, "Action=DescribeUsers&UserId=default").await;
+    assert_eq!(default_user.status, 200, "{}", default_user.body);
+    assert!(default_user.body.contains("<UserName>default</UserName>"));
+    assert!(default_user.body.contains("<Type>no-password</Type>"));
     emulator.shutdown();
 }
 
