@@ -55,7 +55,7 @@ pub struct CallerConfig {
     pub token_sha256: Option<TokenDigest>,
     /// Identity in the caller's client certificate (URI SAN, else DNS SAN, else CN).
     pub mtls_identity: Option<String>,
-    /// RPC names the caller may call: exact names, a trailing `*`, or `*`.
+    /// RPC names the caller may call; `*` stands for any run of characters.
     pub allow: Vec<String>,
     /// Buckets the caller may export to.
     pub export_buckets: Vec<String>,
@@ -495,7 +495,9 @@ impl FileConfig {
                 if !valid_pattern(pattern) {
                     return Err(ConfigError::new(
                         key("allow"),
-                        format!("{pattern:?} names no RPC (exact names, a trailing *, or *)"),
+                        format!(
+                            "{pattern:?} names no RPC (RPC names, * for any run of characters)"
+                        ),
                     ));
                 }
             }
@@ -646,12 +648,9 @@ pub fn check_origin(origin: &str) -> Result<(), String> {
     }
 }
 
-/// Whether `pattern` is an RPC name, a prefix with a trailing `*`, or `*`.
+/// Whether `pattern` matches at least one RPC name.
 fn valid_pattern(pattern: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => rpc_names().any(|n| n.starts_with(prefix)),
-        None => rpc_names().any(|n| n == pattern),
-    }
+    rpc_names().any(|n| pattern_matches(pattern, n))
 }
 
 /// Every identity belongs to one caller: two callers with one token digest or one certificate
@@ -693,12 +692,26 @@ pub fn resolve(addr: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{addr:?} resolves to no address"))
 }
 
-/// Whether `rpc` matches an `allow` pattern.
+/// Whether `rpc` matches an `allow` pattern: an RPC name, where each `*` stands for any run of
+/// characters (`*`, `Describe*`, `*Snapshot*`, `Create*Snapshot`).
 pub fn pattern_matches(pattern: &str, rpc: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some(prefix) => rpc.starts_with(prefix),
-        None => pattern == rpc,
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = rpc.strip_prefix(first) else {
+        return false;
+    };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(last) = parts.pop() else {
+        // No `*`: the whole name.
+        return rest.is_empty();
+    };
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
     }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 /// Parses 64 hex digits.
@@ -1019,6 +1032,21 @@ allow = ["Describe*"]
             "CreateServerlessCache",
             "CreateServerlessCacheSnapshot"
         ));
+        assert!(pattern_matches("*Snapshot*", "CopySnapshot"));
+        assert!(pattern_matches(
+            "*Snapshot*",
+            "DescribeServerlessCacheSnapshots"
+        ));
+        assert!(!pattern_matches("*Snapshot*", "DescribeCacheClusters"));
+        assert!(pattern_matches(
+            "Create*Snapshot",
+            "CreateServerlessCacheSnapshot"
+        ));
+        assert!(!pattern_matches("Create*Snapshot", "CreateServerlessCache"));
+        assert!(!pattern_matches("Create*Snapshot", "CreateSnapshotX"));
+        // The last part may not overlap the part before it.
+        assert!(!pattern_matches("*ab*ba", "aba"));
+        assert!(pattern_matches("**", ""));
     }
 
     #[test]

@@ -176,6 +176,7 @@ mod tests {
         from_proto.sort_by(|a, b| a.0.cmp(&b.0));
         from_table.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(from_table, from_proto);
-        assert_eq!(rpc_names().count(), 11);
+        // The 77 operations of the model and the two watches.
+        assert_eq!(rpc_names().count(), 79);
     }
 }

@@ -130,7 +130,10 @@ impl Violations {
     /// A timestamp protobuf can represent (nanos in 0..1e9).
     fn timestamp(&mut self, field: &str, t: &prost_types::Timestamp) {
         if !(0..1_000_000_000).contains(&t.nanos) {
-            self.add(field, format!("nanos must be 0 to 999999999, got {}", t.nanos));
+            self.add(
+                field,
+                format!("nanos must be 0 to 999999999, got {}", t.nanos),
+            );
         }
     }
 

@@ -38,6 +38,9 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "OptInRequired",
 ];
 
+/// The code of an action the endpoint does not know.
+const INVALID_ACTION: &str = "InvalidAction";
+
 /// Codes AWS uses for a failure on its side.
 const SERVER_FAULT_CODES: &[&str] = &[
     "InternalFailure",
@@ -183,6 +186,12 @@ pub enum Failure<'a> {
         /// AWS's message.
         message: &'a str,
     },
+    /// The endpoint does not know the operation (`InvalidAction`): an endpoint older than the
+    /// model, or the embedded emulator, which serves only part of the API.
+    NotImplemented {
+        /// AWS's message (the emulator's names the operation).
+        message: &'a str,
+    },
     /// A code this version does not know, or a 4xx without any code.
     Unknown {
         /// The code, when AWS sent one.
@@ -281,6 +290,8 @@ impl<'a> Failure<'a> {
             }
         } else if ACCESS_DENIED_CODES.contains(&code) {
             Failure::AccessDenied { code, message }
+        } else if code == INVALID_ACTION {
+            Failure::NotImplemented { message }
         } else {
             Failure::Unknown {
                 code: Some(code),
@@ -300,6 +311,7 @@ impl<'a> Failure<'a> {
             | Failure::Lost => Safety::ReadOnly,
             Failure::Fault { .. }
             | Failure::AccessDenied { .. }
+            | Failure::NotImplemented { .. }
             | Failure::Unknown { .. }
             | Failure::Credentials
             | Failure::Dispatch
@@ -360,6 +372,24 @@ where
         .build(),
         Failure::AccessDenied { code, message } => {
             aws_builder(ctx, Code::PermissionDenied, code, message, aws_request_id).build()
+        }
+        Failure::NotImplemented { message } => {
+            let message = if message.is_empty() {
+                format!(
+                    "the ElastiCache endpoint does not implement {}",
+                    ctx.operation
+                )
+            } else {
+                message.to_owned()
+            };
+            aws_builder(
+                ctx,
+                Code::Unimplemented,
+                INVALID_ACTION,
+                &message,
+                aws_request_id,
+            )
+            .build()
         }
         Failure::Unknown {
             code: Some(code),

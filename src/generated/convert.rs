@@ -1803,6 +1803,8 @@ impl From<ModifyGlobalReplicationGroupOutput> for pb::ModifyGlobalReplicationGro
     }
 }
 
+// A member the model deprecates is still sent when the caller sets it.
+#[allow(deprecated)]
 impl ToSdk<ModifyReplicationGroupFluentBuilder> for pb::ModifyReplicationGroupRequest {
     fn to_sdk(self, b: ModifyReplicationGroupFluentBuilder) -> ModifyReplicationGroupFluentBuilder {
         let v = self;

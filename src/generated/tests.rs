@@ -10040,29 +10040,6 @@ fn generated_describe_cache_engine_versions_converts_every_member_both_ways() {
     );
 }
 
-#[tokio::test]
-async fn generated_describe_cache_engine_versions_faults() {
-    use aws_sdk_elasticache::types::error as f;
-    use sdk_op::describe_cache_engine_versions::DescribeCacheEngineVersionsError as E;
-    type Case = (
-        &'static str,
-        (&'static str, Code, &'static str),
-        Want,
-        fn() -> E,
-    );
-    let cases: [Case; 0] = [];
-    for (fault, row, want, make) in cases {
-        let rule =
-            mock!(aws_sdk_elasticache::Client::describe_cache_engine_versions).then_error(make);
-        let status = service(mocked(&[&rule]))
-            .handle(request(full_describe_cache_engine_versions_request()))
-            .await
-            .unwrap_err();
-        assert_eq!(rule.num_calls(), 1, "{fault}");
-        assert_fault(&status, fault, "DescribeCacheEngineVersions", row, want);
-    }
-}
-
 /// The DescribeCacheParameterGroups request with every member set (valid, so it reaches the SDK).
 fn full_describe_cache_parameter_groups_request() -> pb::DescribeCacheParameterGroupsRequest {
     pb::DescribeCacheParameterGroupsRequest {

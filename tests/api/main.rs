@@ -8,6 +8,7 @@ mod faults;
 mod hardening;
 mod helpers;
 mod lifecycle;
+mod operations;
 mod retries;
 mod robustness;
 mod security;

@@ -221,7 +221,11 @@ impl Context {
                 .filter_map(|f| f.kind.clone())
                 .collect();
             for kind in op_kinds {
-                if o.existing.values().chain(o.created.values()).any(|k| *k == kind) {
+                if o.existing
+                    .values()
+                    .chain(o.created.values())
+                    .any(|k| *k == kind)
+                {
                     continue;
                 }
                 for member in &members {
@@ -242,7 +246,11 @@ impl Context {
                         .iter()
                         .any(|verb| o.name.strip_prefix(verb) == Some(kind.as_str()));
                     let created = member.starts_with("Target") || (own && bare == member);
-                    let list = if created { &mut o.created } else { &mut o.existing };
+                    let list = if created {
+                        &mut o.created
+                    } else {
+                        &mut o.existing
+                    };
                     list.insert(member.clone(), kind.clone());
                 }
             }

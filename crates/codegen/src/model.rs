@@ -50,6 +50,8 @@ pub(crate) struct Shape {
 pub(crate) struct Member {
     pub(crate) shape: String,
     pub(crate) documentation: Option<String>,
+    #[serde(default)]
+    pub(crate) deprecated: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,11 +179,7 @@ impl Model {
 
     fn reach_ty(&self, ty: &Ty, structs: &mut BTreeSet<String>, enums: &mut BTreeSet<String>) {
         match ty {
-            Ty::Struct(s) => {
-                if structs.insert(s.clone()) {
-                    self.reach(s, structs, enums);
-                }
-            }
+            Ty::Struct(s) if structs.insert(s.clone()) => self.reach(s, structs, enums),
             Ty::Enum(e) => {
                 enums.insert(e.clone());
             }

@@ -110,10 +110,10 @@ pub(crate) fn doc_paragraphs(html: &str) -> Vec<String> {
             .next()
             .unwrap_or("");
         match name {
-            "p" | "ul" | "ol" | "note" | "important" | "br" | "div" | "dl" => {
-                if !text.ends_with("- ") {
-                    text.push_str("\n\n");
-                }
+            "p" | "ul" | "ol" | "note" | "important" | "br" | "div" | "dl"
+                if !text.ends_with("- ") =>
+            {
+                text.push_str("\n\n");
             }
             "li" | "dt" | "dd" if !tag.starts_with('/') => text.push_str("\n\n- "),
             "code" => text.push('`'),

@@ -186,7 +186,12 @@ impl Context {
             }
             out.push_str(&comment(&doc, 2));
             let ty = field_type(&self.model.ty(&m.shape), request && is_required);
-            let _ = writeln!(out, "  {ty} {field} = {number};");
+            let deprecated = if m.deprecated {
+                " [deprecated = true]"
+            } else {
+                ""
+            };
+            let _ = writeln!(out, "  {ty} {field} = {number}{deprecated};");
         }
         reserved(out, &res_nums, &res_names);
         out.push_str("}\n");
@@ -316,11 +321,7 @@ impl Context {
         }
         for r in &self.overlay.extra_rpc {
             out.push_str(&comment(
-                &[r.doc
-                    .trim()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")],
+                &[r.doc.split_whitespace().collect::<Vec<_>>().join(" ")],
                 2,
             ));
             let stream = if r.server_streaming { "stream " } else { "" };

@@ -43,7 +43,13 @@ impl Context {
         out.push_str("        }\n    }\n}\n\n");
         out.push_str("/// Every AWS fault that a served operation can return. Variant names are the model's shape\n/// names: the SDK's error variants and the messages of `faults.proto`.\n#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]\n#[allow(clippy::enum_variant_names)]\npub enum Fault {\n");
         for f in &self.faults {
-            let _ = writeln!(out, "    /// `{}`, wire code `{}`.\n    {},", f.name, f.wire_code, pascal(&f.name));
+            let _ = writeln!(
+                out,
+                "    /// `{}`, wire code `{}`.\n    {},",
+                f.name,
+                f.wire_code,
+                pascal(&f.name)
+            );
         }
         let _ = writeln!(
             out,
@@ -58,12 +64,20 @@ impl Context {
             let _ = writeln!(
                 out,
                 "            Fault::{} => ({:?}, Code::{}, {}),",
-                pascal(&f.name), f.wire_code, f.code, f.detail
+                pascal(&f.name),
+                f.wire_code,
+                f.code,
+                f.detail
             );
         }
         out.push_str("        };\n        FaultSpec { wire_code, code, detail }\n    }\n\n    /// The variant's name, which is also the proto message's name.\n    pub fn name(self) -> &'static str {\n        match self {\n");
         for f in &self.faults {
-            let _ = writeln!(out, "            Fault::{} => {:?},", pascal(&f.name), f.name);
+            let _ = writeln!(
+                out,
+                "            Fault::{} => {:?},",
+                pascal(&f.name),
+                f.name
+            );
         }
         out.push_str("        }\n    }\n}\n");
         out
@@ -176,7 +190,7 @@ impl Context {
     // ---- conversions ----------------------------------------------------------------------
 
     /// proto → SDK for a member read from `v.<field>`.
-    fn to_sdk_expr(&self, ty: &Ty, field: &str, plain: bool) -> String {
+    fn pb_to_sdk_expr(&self, ty: &Ty, field: &str, plain: bool) -> String {
         match ty {
             Ty::Str if plain => format!("required(v.{field})"),
             Ty::Str | Ty::Int | Ty::Long | Ty::Bool | Ty::Double => format!("v.{field}"),
@@ -200,7 +214,7 @@ impl Context {
     }
 
     /// SDK → proto for a member read from `v.<field>` (always an `Option` in the SDK).
-    fn from_sdk_expr(&self, ty: &Ty, field: &str) -> String {
+    fn sdk_to_pb_expr(&self, ty: &Ty, field: &str) -> String {
         match ty {
             Ty::Str | Ty::Int | Ty::Long | Ty::Bool | Ty::Double => format!("v.{field}"),
             Ty::Enum(e) => format!("v.{field}.map(|e| {}_from_sdk(&e) as i32)", snake(e)),
@@ -234,7 +248,7 @@ impl Context {
                 out,
                 ".set_{}({})",
                 snake(member),
-                self.to_sdk_expr(&self.model.ty(&m.shape), &field, plain)
+                self.pb_to_sdk_expr(&self.model.ty(&m.shape), &field, plain)
             );
         }
         out
@@ -248,7 +262,7 @@ impl Context {
             let _ = write!(
                 out,
                 "{field}: {},",
-                self.from_sdk_expr(&self.model.ty(&m.shape), &field)
+                self.sdk_to_pb_expr(&self.model.ty(&m.shape), &field)
             );
         }
         out
@@ -271,6 +285,11 @@ impl Context {
             let input = op.input.as_ref().map(|r| r.shape.as_str());
             let setters = self.setters(input, true);
             let v = if setters.is_empty() { "_v" } else { "v" };
+            let deprecated =
+                input.is_some_and(|i| self.model.shape(i).members.values().any(|m| m.deprecated));
+            if deprecated {
+                out.push_str("// A member the model deprecates is still sent when the caller sets it.\n#[allow(deprecated)]\n");
+            }
             let _ = writeln!(
                 out,
                 "impl ToSdk<{builder}> for pb::{n}Request {{\n    fn to_sdk(self, b: {builder}) -> {builder} {{\n        let {v} = self;\n        b{setters}\n    }}\n}}\n"
@@ -283,9 +302,19 @@ impl Context {
                 "impl From<{n}Output> for pb::{n}Response {{\n    fn from({v}: {n}Output) -> Self {{\n        Self {{ {fields} }}\n    }}\n}}\n"
             );
         }
-        let input_time = self.ops.iter().filter_map(|(_, op)| op.input.as_ref()).map(|i| i.shape.as_str())
+        let input_time = self
+            .ops
+            .iter()
+            .filter_map(|(_, op)| op.input.as_ref())
+            .map(|i| i.shape.as_str())
             .chain(self.input_structs.iter().map(String::as_str))
-            .any(|s| self.model.shape(s).members.values().any(|m| self.model.ty(&m.shape) == Ty::Timestamp));
+            .any(|s| {
+                self.model
+                    .shape(s)
+                    .members
+                    .values()
+                    .any(|m| self.model.ty(&m.shape) == Ty::Timestamp)
+            });
         if input_time {
             out.push_str("/// A proto timestamp as the SDK's (validation has refused nanos outside 0..1e9).\nfn date_time(t: prost_types::Timestamp) -> DateTime {\n    DateTime::from_secs_and_nanos(t.seconds, u32::try_from(t.nanos).unwrap_or(0))\n}\n\n");
         }
@@ -358,6 +387,7 @@ impl Context {
 
     /// The checks of one member. `path` is a Rust expression giving the field path (`&str`),
     /// `value` the expression of the field itself.
+    #[allow(clippy::too_many_arguments)] // one call per kind of owner; a struct would only rename them
     fn member_checks(
         &self,
         member: &str,
@@ -414,7 +444,10 @@ impl Context {
                 if required {
                     let _ = write!(out, "v.present({path}, {value}.is_some());");
                 }
-                let _ = write!(out, "if let Some(t) = &{value} {{ v.timestamp({path}, t); }}");
+                let _ = write!(
+                    out,
+                    "if let Some(t) = &{value} {{ v.timestamp({path}, t); }}"
+                );
             }
             Ty::Int | Ty::Long | Ty::Double | Ty::Bool => {
                 if required {
@@ -470,13 +503,18 @@ impl Context {
                 }
                 let item = match &**inner {
                     Ty::Str => {
-                        let element = self.model.shape(&target.member.as_ref().expect("a list has a member").shape);
-                        let mut checks = validator.map(|val| format!("v.{val}(&at, x);")).unwrap_or_default();
+                        let element = self
+                            .model
+                            .shape(&target.member.as_ref().expect("a list has a member").shape);
+                        let mut checks = validator
+                            .map(|val| format!("v.{val}(&at, x);"))
+                            .unwrap_or_default();
                         if let Some(b) = bounds(element.min, element.max) {
                             let _ = write!(checks, "v.length(&at, x, {b});");
                         }
                         if let Some(p) = &element.pattern {
-                            let _ = write!(checks, "v.pattern(&at, x, {:?});", format!("^(?:{p})$"));
+                            let _ =
+                                write!(checks, "v.pattern(&at, x, {:?});", format!("^(?:{p})$"));
                         }
                         (!checks.is_empty()).then_some(checks)
                     }
