@@ -178,18 +178,22 @@ impl Validate for pb::BatchApplyUpdateActionRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut violations = Violations::default();
         let v = &mut violations;
-        v.count(
-            "replication_group_ids",
-            self.replication_group_ids.len(),
-            -2147483648,
-            Some(20),
-        );
-        v.count(
-            "cache_cluster_ids",
-            self.cache_cluster_ids.len(),
-            -2147483648,
-            Some(20),
-        );
+        if !self.replication_group_ids.is_empty() {
+            v.count(
+                "replication_group_ids",
+                self.replication_group_ids.len(),
+                -2147483648,
+                Some(20),
+            );
+        }
+        if !self.cache_cluster_ids.is_empty() {
+            v.count(
+                "cache_cluster_ids",
+                self.cache_cluster_ids.len(),
+                -2147483648,
+                Some(20),
+            );
+        }
         v.required("service_update_name", &self.service_update_name);
         violations.into_result()
     }
@@ -199,18 +203,22 @@ impl Validate for pb::BatchStopUpdateActionRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut violations = Violations::default();
         let v = &mut violations;
-        v.count(
-            "replication_group_ids",
-            self.replication_group_ids.len(),
-            -2147483648,
-            Some(20),
-        );
-        v.count(
-            "cache_cluster_ids",
-            self.cache_cluster_ids.len(),
-            -2147483648,
-            Some(20),
-        );
+        if !self.replication_group_ids.is_empty() {
+            v.count(
+                "replication_group_ids",
+                self.replication_group_ids.len(),
+                -2147483648,
+                Some(20),
+            );
+        }
+        if !self.cache_cluster_ids.is_empty() {
+            v.count(
+                "cache_cluster_ids",
+                self.cache_cluster_ids.len(),
+                -2147483648,
+                Some(20),
+            );
+        }
         v.required("service_update_name", &self.service_update_name);
         violations.into_result()
     }
@@ -324,7 +332,9 @@ impl Validate for pb::CreateReplicationGroupRequest {
             let at = format!("{}[{i}]", "node_group_configuration");
             check_node_group_configuration(v, &at, x);
         }
-        v.count("user_group_ids", self.user_group_ids.len(), 1, None);
+        if !self.user_group_ids.is_empty() {
+            v.count("user_group_ids", self.user_group_ids.len(), 1, None);
+        }
         for (i, x) in self.user_group_ids.iter().enumerate() {
             let at = format!("{}[{i}]", "user_group_ids");
             v.length(&at, x, 1, None);
@@ -375,7 +385,9 @@ impl Validate for pb::CreateUserRequest {
             let x = &self.engine;
             v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
         }
-        v.count("passwords", self.passwords.len(), 1, None);
+        if !self.passwords.is_empty() {
+            v.count("passwords", self.passwords.len(), 1, None);
+        }
         if v.required("access_string", &self.access_string) {
             let x = &self.access_string;
             v.pattern("access_string", x, "^(?:.*\\S.*)$");
@@ -396,7 +408,9 @@ impl Validate for pb::CreateUserGroupRequest {
             let x = &self.engine;
             v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
         }
-        v.count("user_ids", self.user_ids.len(), 1, None);
+        if !self.user_ids.is_empty() {
+            v.count("user_ids", self.user_ids.len(), 1, None);
+        }
         for (i, x) in self.user_ids.iter().enumerate() {
             let at = format!("{}[{i}]", "user_ids");
             v.length(&at, x, 1, None);
@@ -626,12 +640,14 @@ impl Validate for pb::DescribeServiceUpdatesRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut violations = Violations::default();
         let v = &mut violations;
-        v.count(
-            "service_update_status",
-            self.service_update_status.len(),
-            -2147483648,
-            Some(3),
-        );
+        if !self.service_update_status.is_empty() {
+            v.count(
+                "service_update_status",
+                self.service_update_status.len(),
+                -2147483648,
+                Some(3),
+            );
+        }
         for (i, x) in self.service_update_status.iter().enumerate() {
             let at = format!("{}[{i}]", "service_update_status");
             v.enum_value::<pb::ServiceUpdateStatus>(&at, Some(*x));
@@ -650,24 +666,30 @@ impl Validate for pb::DescribeUpdateActionsRequest {
     fn validate(&self) -> Result<(), Violations> {
         let mut violations = Violations::default();
         let v = &mut violations;
-        v.count(
-            "replication_group_ids",
-            self.replication_group_ids.len(),
-            -2147483648,
-            Some(20),
-        );
-        v.count(
-            "cache_cluster_ids",
-            self.cache_cluster_ids.len(),
-            -2147483648,
-            Some(20),
-        );
-        v.count(
-            "service_update_status",
-            self.service_update_status.len(),
-            -2147483648,
-            Some(3),
-        );
+        if !self.replication_group_ids.is_empty() {
+            v.count(
+                "replication_group_ids",
+                self.replication_group_ids.len(),
+                -2147483648,
+                Some(20),
+            );
+        }
+        if !self.cache_cluster_ids.is_empty() {
+            v.count(
+                "cache_cluster_ids",
+                self.cache_cluster_ids.len(),
+                -2147483648,
+                Some(20),
+            );
+        }
+        if !self.service_update_status.is_empty() {
+            v.count(
+                "service_update_status",
+                self.service_update_status.len(),
+                -2147483648,
+                Some(3),
+            );
+        }
         for (i, x) in self.service_update_status.iter().enumerate() {
             let at = format!("{}[{i}]", "service_update_status");
             v.enum_value::<pb::ServiceUpdateStatus>(&at, Some(*x));
@@ -675,12 +697,14 @@ impl Validate for pb::DescribeUpdateActionsRequest {
         if let Some(x) = &self.service_update_time_range {
             check_time_range_filter(v, "service_update_time_range", x);
         }
-        v.count(
-            "update_action_status",
-            self.update_action_status.len(),
-            -2147483648,
-            Some(9),
-        );
+        if !self.update_action_status.is_empty() {
+            v.count(
+                "update_action_status",
+                self.update_action_status.len(),
+                -2147483648,
+                Some(9),
+            );
+        }
         for (i, x) in self.update_action_status.iter().enumerate() {
             let at = format!("{}[{i}]", "update_action_status");
             v.enum_value::<pb::UpdateActionStatus>(&at, Some(*x));
@@ -923,7 +947,9 @@ impl Validate for pb::ModifyUserRequest {
         if let Some(x) = &self.append_access_string {
             v.pattern("append_access_string", x, "^(?:.*\\S.*)$");
         }
-        v.count("passwords", self.passwords.len(), 1, None);
+        if !self.passwords.is_empty() {
+            v.count("passwords", self.passwords.len(), 1, None);
+        }
         if let Some(x) = &self.authentication_mode {
             check_authentication_mode(v, "authentication_mode", x);
         }
@@ -939,13 +965,17 @@ impl Validate for pb::ModifyUserGroupRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("user_group_id", &self.user_group_id);
-        v.count("user_ids_to_add", self.user_ids_to_add.len(), 1, None);
+        if !self.user_ids_to_add.is_empty() {
+            v.count("user_ids_to_add", self.user_ids_to_add.len(), 1, None);
+        }
         for (i, x) in self.user_ids_to_add.iter().enumerate() {
             let at = format!("{}[{i}]", "user_ids_to_add");
             v.length(&at, x, 1, None);
             v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
         }
-        v.count("user_ids_to_remove", self.user_ids_to_remove.len(), 1, None);
+        if !self.user_ids_to_remove.is_empty() {
+            v.count("user_ids_to_remove", self.user_ids_to_remove.len(), 1, None);
+        }
         for (i, x) in self.user_ids_to_remove.iter().enumerate() {
             let at = format!("{}[{i}]", "user_ids_to_remove");
             v.length(&at, x, 1, None);
@@ -1103,7 +1133,9 @@ impl Validate for pb::TestMigrationRequest {
 
 fn check_authentication_mode(v: &mut Violations, at: &str, s: &pb::AuthenticationMode) {
     v.enum_value::<pb::InputAuthenticationType>(&format!("{at}.type"), s.r#type);
-    v.count(&format!("{at}.passwords"), s.passwords.len(), 1, None);
+    if !s.passwords.is_empty() {
+        v.count(&format!("{at}.passwords"), s.passwords.len(), 1, None);
+    }
 }
 
 fn check_cache_usage_limits(v: &mut Violations, at: &str, s: &pb::CacheUsageLimits) {
@@ -1135,7 +1167,9 @@ fn check_filter(v: &mut Violations, at: &str, s: &pb::Filter) {
         v.pattern(&format!("{at}.name"), x, "^(?:.*\\S.*)$");
     }
     v.present(&format!("{at}.values"), !s.values.is_empty());
-    v.count(&format!("{at}.values"), s.values.len(), 1, None);
+    if !s.values.is_empty() {
+        v.count(&format!("{at}.values"), s.values.len(), 1, None);
+    }
     for (i, x) in s.values.iter().enumerate() {
         let at = format!("{}[{i}]", &format!("{at}.values"));
         v.pattern(&at, x, "^(?:.*\\S.*)$");

@@ -134,6 +134,11 @@ async fn hanging_upstream_meets_the_callers_deadline() {
         .faults()
         .inject_always(Some("DescribeServerlessCaches"), FaultKind::Hang);
     let mut client = non_enforcing_client(app.addr);
+    // The connection first, so that only the deadline's handling is timed.
+    client
+        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest::default())
+        .await
+        .expect("a call that does not hang");
     let mut request = tonic::Request::new(describe());
     request.set_timeout(Duration::from_millis(300));
     let started = Instant::now();

@@ -498,8 +498,12 @@ impl Context {
                 if required {
                     let _ = write!(out, "v.present({path}, !{value}.is_empty());");
                 }
+                // An empty list is an absent one (it is not sent): sizes bound only a list given.
                 if let Some(b) = bounds(target.min, target.max) {
-                    let _ = write!(out, "v.count({path}, {value}.len(), {b});");
+                    let _ = write!(
+                        out,
+                        "if !{value}.is_empty() {{ v.count({path}, {value}.len(), {b}); }}"
+                    );
                 }
                 let item = match &**inner {
                     Ty::Str => {
