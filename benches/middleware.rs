@@ -18,6 +18,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use elasticache_grpc::config::{CallerConfig, LogFormat, parse_digest};
 use elasticache_grpc::identity::{Callers, hash_token};
 use elasticache_grpc::startup::inbound_stack;
+use elasticache_grpc::state::SharedState;
 use elasticache_grpc::telemetry;
 use futures_util::FutureExt as _;
 use http_body_util::BodyExt as _;
@@ -108,12 +109,18 @@ fn bench(c: &mut Criterion) {
         b.iter(|| one(&mut bare, request(Some(TOKEN))));
     });
 
-    let mut open = inbound_stack(Arc::new(Callers::new(&[])), 4096).layer(Empty);
+    let mut open =
+        inbound_stack(Arc::new(Callers::new(&[])), 4096, &SharedState::memory()).layer(Empty);
     group.bench_function("stack, no callers", |b| {
         b.iter(|| one(&mut open, request(None)));
     });
 
-    let mut authenticated = inbound_stack(Arc::new(Callers::new(&[caller])), 4096).layer(Empty);
+    let mut authenticated = inbound_stack(
+        Arc::new(Callers::new(&[caller])),
+        4096,
+        &SharedState::memory(),
+    )
+    .layer(Empty);
     group.bench_function("stack, bearer caller with a rate limit", |b| {
         b.iter(|| one(&mut authenticated, request(Some(TOKEN))));
     });

@@ -122,6 +122,40 @@ impl Default for WatchSettings {
     }
 }
 
+/// Where limits and `request_id` records live (`[state]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    /// Redis/Valkey (`redis://` or `rediss://`); `None`: this process's memory.
+    pub redis_url: Option<String>,
+    /// The Redis password, read from the environment variable `password_env` names.
+    pub redis_password: Option<String>,
+    /// Prefix of every key the facade writes.
+    pub key_prefix: String,
+    /// Longest wait for one Redis command; past it the state is degraded for that call.
+    pub command_timeout: Duration,
+    /// Replicas sharing the limits: while Redis is unreachable each enforces its share.
+    pub replicas: u32,
+    /// How long the outcome of a `request_id` call is kept.
+    pub request_id_ttl: Duration,
+}
+
+impl Default for StateSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            redis_password: None,
+            key_prefix: "elasticache-grpc:".into(),
+            command_timeout: Duration::from_millis(50),
+            replicas: 1,
+            request_id_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// The environment variable that holds the Redis password unless `[state] password_env` names
+/// another.
+pub const REDIS_PASSWORD_ENV: &str = "ELASTICACHE_GRPC_REDIS_PASSWORD";
+
 /// TLS material; with `client_ca`, clients must present a certificate it signed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsSettings {
@@ -174,6 +208,8 @@ pub struct Settings {
     pub cors_allowed_origins: Vec<String>,
     /// Watches: poll intervals, heartbeat, limits.
     pub watch: WatchSettings,
+    /// Where limits and request_id records live.
+    pub state: StateSettings,
     /// The config file the settings came from, for error messages.
     pub config_file: Option<PathBuf>,
 }
@@ -203,6 +239,7 @@ impl Settings {
             coalesce_describes: true,
             cors_allowed_origins: Vec::new(),
             watch: WatchSettings::default(),
+            state: StateSettings::default(),
             config_file: None,
         }
     }
@@ -308,6 +345,29 @@ pub struct FileConfig {
     callers: Vec<CallerSection>,
     #[serde(default)]
     watch: WatchSection,
+    #[serde(default)]
+    state: StateSection,
+}
+
+#[derive(Debug, Default, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Backend {
+    #[default]
+    Memory,
+    Redis,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateSection {
+    #[serde(default)]
+    backend: Backend,
+    url: Option<String>,
+    password_env: Option<String>,
+    key_prefix: Option<String>,
+    command_timeout_ms: Option<u64>,
+    replicas: Option<u32>,
+    request_id_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -430,6 +490,28 @@ impl FileConfig {
         for origin in self.server.cors_allowed_origins.iter().flatten() {
             check_origin(origin)
                 .map_err(|why| ConfigError::new("server.cors_allowed_origins", why))?;
+        }
+        let st = &self.state;
+        positive("state.command_timeout_ms", st.command_timeout_ms)?;
+        positive("state.replicas", st.replicas.map(u64::from))?;
+        positive("state.request_id_ttl_secs", st.request_id_ttl_secs)?;
+        match (st.backend, &st.url) {
+            (Backend::Redis, None) => {
+                return Err(ConfigError::new(
+                    "state.url",
+                    "backend = \"redis\" needs url = \"redis://HOST:PORT\" (or rediss:// for TLS)",
+                ));
+            }
+            (Backend::Memory, Some(_)) => {
+                return Err(ConfigError::new(
+                    "state.url",
+                    "a url is only used with backend = \"redis\"",
+                ));
+            }
+            (Backend::Redis, Some(url)) => {
+                check_redis_url(url).map_err(|why| ConfigError::new("state.url", why))?
+            }
+            (Backend::Memory, None) => {}
         }
         let w = &self.watch;
         positive("watch.poll_interval_ms", w.poll_interval_ms)?;
@@ -589,6 +671,25 @@ impl FileConfig {
         w.heartbeat = ms(self.watch.heartbeat_ms, w.heartbeat);
         w.max_duration = ms(self.watch.max_duration_ms, w.max_duration);
         w.max_watches = self.watch.max_watches.unwrap_or(w.max_watches);
+        let st = &mut settings.state;
+        if self.state.backend == Backend::Redis {
+            st.redis_url = self.state.url.clone();
+            let env = self
+                .state
+                .password_env
+                .clone()
+                .unwrap_or_else(|| REDIS_PASSWORD_ENV.to_owned());
+            st.redis_password = std::env::var(&env).ok().filter(|p| !p.is_empty());
+        }
+        if let Some(prefix) = &self.state.key_prefix {
+            st.key_prefix = prefix.clone();
+        }
+        st.command_timeout = ms(self.state.command_timeout_ms, st.command_timeout);
+        st.replicas = self.state.replicas.unwrap_or(st.replicas);
+        st.request_id_ttl = self
+            .state
+            .request_id_ttl_secs
+            .map_or(st.request_id_ttl, Duration::from_secs);
         settings.callers = self
             .callers
             .into_iter()
@@ -646,6 +747,26 @@ pub fn check_origin(origin: &str) -> Result<(), String> {
              trailing slash, no wildcard)"
         ))
     }
+}
+
+/// A `redis://` or `rediss://` URL without a password in it: the password comes from the
+/// environment, never from the file.
+fn check_redis_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"))
+        .ok_or_else(|| "must start with redis:// or rediss:// (TLS)".to_owned())?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!(
+            "must not carry credentials: put the password in the environment variable \
+             {REDIS_PASSWORD_ENV} (or the one [state] password_env names)"
+        ));
+    }
+    if authority.is_empty() {
+        return Err("names no host".into());
+    }
+    Ok(())
 }
 
 /// Whether `pattern` matches at least one RPC name.

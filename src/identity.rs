@@ -30,6 +30,8 @@ pub struct Caller {
 pub struct CallerLimit {
     /// Sustained calls per second.
     pub requests_per_second: u32,
+    /// Calls at once.
+    pub burst: u32,
     /// The limiter.
     pub limiter: DefaultDirectRateLimiter,
 }
@@ -44,6 +46,7 @@ impl Caller {
                 let burst = config.burst.and_then(NonZeroU32::new).unwrap_or(rps);
                 CallerLimit {
                     requests_per_second: rps.get(),
+                    burst: burst.get(),
                     limiter: RateLimiter::direct(Quota::per_second(rps).allow_burst(burst)),
                 }
             });

@@ -12,6 +12,7 @@ pub mod connect;
 pub mod convert;
 /// The ElastiCache emulator (its own crate, `crates/emulator`), for `--emulator` and the tests.
 pub use elasticache_emulator as emulator;
+pub mod idempotency;
 pub mod identity;
 pub mod methods;
 pub mod metrics;
@@ -23,6 +24,7 @@ pub mod request_id;
 pub mod server;
 pub mod service;
 pub mod startup;
+pub mod state;
 pub mod status;
 pub mod telemetry;
 pub mod upstream;

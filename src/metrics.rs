@@ -15,6 +15,12 @@
 //! - `elasticache_watch_polls_total{kind}`: Describe calls made by the pollers
 //! - `elasticache_coalesced_calls_total{operation}`: calls answered by an identical call already
 //!   in flight — upstream calls saved
+//! - `elasticache_request_id_replays_total{operation}`: calls with a `request_id` answered from
+//!   the record of an earlier call
+//! - `elasticache_state_seconds{command}` (histogram): Redis round trips of the shared state
+//! - `elasticache_state_fallbacks_total{use}`: checks decided in-process because Redis did not
+//!   answer in time (`use` is `limit`)
+//! - `elasticache_state_degraded` (gauge): 1 while Redis is unreachable or slow
 //!
 //! Server metrics are recorded by [`GrpcMetricsLayer`], outermost in the inbound stack, so every
 //! call is counted — refused ones and health/reflection included — with the `grpc-status` it
@@ -151,6 +157,26 @@ pub fn upstream_retry(operation: &'static str) {
 /// Counts one throttled attempt.
 pub fn upstream_throttle(operation: &'static str) {
     counter!("elasticache_upstream_throttles_total", "operation" => operation).increment(1);
+}
+
+/// Counts one call answered from a `request_id` record.
+pub fn request_id_replayed(operation: &'static str) {
+    counter!("elasticache_request_id_replays_total", "operation" => operation).increment(1);
+}
+
+/// Records one Redis round trip.
+pub fn state_round_trip(command: &'static str, took: std::time::Duration) {
+    histogram!("elasticache_state_seconds", "command" => command).record(took.as_secs_f64());
+}
+
+/// Counts one check decided in-process because Redis did not answer.
+pub fn state_fallback(what: &'static str) {
+    counter!("elasticache_state_fallbacks_total", "use" => what).increment(1);
+}
+
+/// Whether the shared state is degraded now.
+pub fn state_degraded(degraded: bool) {
+    gauge!("elasticache_state_degraded").set(if degraded { 1.0 } else { 0.0 });
 }
 
 /// Counts one call that shared an identical call in flight instead of calling ElastiCache.

@@ -15,16 +15,27 @@ use crate::convert::ToSdk;
 use crate::pb;
 use crate::validate::Validate;
 
+/// The facade's own `request_id` field (AIP-155), which every mutating request has.
+pub trait RequestIdField {
+    /// The caller's `request_id`, if any.
+    fn request_id(&self) -> Option<&str> {
+        None
+    }
+
+    /// Leaves the request without its `request_id` (for the digest of the request itself).
+    fn clear_request_id(&mut self) {}
+}
+
 /// One AWS operation behind one RPC.
 pub trait Operation:
-    Validate + ToSdk<Self::Builder> + prost::Message + Clone + Send + Sized + 'static
+    Validate + ToSdk<Self::Builder> + RequestIdField + prost::Message + Clone + Send + Sized + 'static
 {
     /// The AWS operation (and RPC) name.
     const NAME: &'static str;
     /// Whether the operation changes state in AWS.
     const MUTATING: bool;
     /// The proto response.
-    type Response: From<Self::Output> + prost::Message + Clone + Send + Sync + 'static;
+    type Response: From<Self::Output> + prost::Message + Default + Clone + Send + Sync + 'static;
     /// The SDK fluent builder; cloneable so an attempt can be repeated.
     type Builder: Clone + Send + 'static;
     /// The SDK output.

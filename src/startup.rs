@@ -35,6 +35,7 @@ use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
 use crate::request_id::X_REQUEST_ID;
 use crate::server::{ConnectionPolicy, tls_acceptor};
 use crate::service::ElastiCacheGrpc;
+use crate::state::SharedState;
 use crate::upstream::Upstream as UpstreamStack;
 
 /// A bound, not yet serving, server.
@@ -117,11 +118,20 @@ impl Application {
 
         let settings = self.settings;
         let max = settings.max_message_bytes;
+        let state = SharedState::new(&settings.state).map_err(anyhow::Error::msg)?;
+        if state.is_shared() {
+            tracing::info!(
+                replicas = settings.state.replicas,
+                "shared state: limits and request ids in Redis"
+            );
+        }
         let grpc = ElastiCacheGrpc::with_upstream(
             self.client,
             settings.default_timeout,
-            UpstreamStack::new(&settings.upstream_policy),
+            UpstreamStack::new(&settings.upstream_policy)
+                .with_state(&state, &settings.upstream_policy),
         )
+        .with_idempotency(state.clone(), settings.state.request_id_ttl)
         .with_max_response_bytes(max)
         .with_coalescing(settings.coalesce_describes)
         .with_watch_settings(settings.watch.clone());
@@ -136,7 +146,7 @@ impl Application {
                 "no callers configured: calls are not authenticated (allowed on loopback, or with --allow-unauthenticated)"
             );
         }
-        let inbound = inbound_stack(callers, settings.max_concurrent_requests);
+        let inbound = inbound_stack(callers, settings.max_concurrent_requests, &state);
 
         let emulator = self.emulator;
         let drain_delay = settings.drain_delay;
@@ -248,7 +258,11 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer
 /// - the rescue is innermost: it gives tonic's own bare statuses (malformed or oversized
 ///   messages, unknown methods) the same details as ours, and it must know the id (set above)
 ///   and the caller (found above) to write the audit line of a mutating call that ends there.
-pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> InboundStack {
+pub fn inbound_stack(
+    callers: Arc<Callers>,
+    max_concurrent_requests: usize,
+    state: &SharedState,
+) -> InboundStack {
     tower::ServiceBuilder::new()
         .layer(GrpcMetricsLayer)
         .layer(SanitizeRequestIdLayer)
@@ -265,7 +279,7 @@ pub fn inbound_stack(callers: Arc<Callers>, max_concurrent_requests: usize) -> I
         .layer(PropagateRequestIdLayer::new(X_REQUEST_ID))
         .layer(ContentTypeLayer::new(GrpcContentType))
         .layer(AuthLayer::new(Authenticate::new(callers)))
-        .layer(RateLimitLayer::new(CallerRateLimit))
+        .layer(RateLimitLayer::new(CallerRateLimit::new(state)))
         .layer(LoadShedLayer::new(max_concurrent_requests))
         .layer(RescueLayer)
         .into_inner()

@@ -39,6 +39,7 @@ use crate::aws::{
 use crate::config::UpstreamSettings;
 use crate::operation::Operation;
 use crate::refusal::Refusal;
+use crate::state::{Gcra, SharedState};
 
 mod retry_budget;
 
@@ -211,11 +212,14 @@ impl<Op: Operation> tower::retry::Policy<Attempt<Op>, Op::Output, UpstreamError<
     }
 }
 
-/// The process-wide ElastiCache request budget.
+/// The ElastiCache request budget: this process's, or with a shared state every replica's.
 #[derive(Debug)]
 pub struct UpstreamBudget {
     limiter: DefaultDirectRateLimiter,
     requests_per_second: u32,
+    burst: u32,
+    /// With Redis, the budget is the account's, shared by every replica.
+    shared: Option<SharedState>,
 }
 
 impl UpstreamBudget {
@@ -226,15 +230,36 @@ impl UpstreamBudget {
         Self {
             limiter: RateLimiter::direct(Quota::per_second(rps).allow_burst(burst)),
             requests_per_second: rps.get(),
+            burst: burst.get(),
+            shared: None,
         }
+    }
+
+    /// The same budget, kept in `state` when it is shared.
+    pub fn shared(mut self, state: &SharedState) -> Self {
+        self.shared = state.is_shared().then(|| state.clone());
+        self
     }
 
     /// Waits for a permit; refuses at once when none would come before `deadline`.
     pub async fn acquire(&self, deadline: Instant) -> Result<(), Refusal> {
         loop {
-            let wait = match self.limiter.check() {
+            let taken = match &self.shared {
+                Some(state) => {
+                    let limit = Gcra {
+                        per_second: self.requests_per_second,
+                        burst: self.burst,
+                    };
+                    state.acquire("upstream", limit).await
+                }
+                None => self
+                    .limiter
+                    .check()
+                    .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now())),
+            };
+            let wait = match taken {
                 Ok(()) => return Ok(()),
-                Err(not_until) => not_until.wait_time_from(DefaultClock::default().now()),
+                Err(wait) => wait,
             };
             if Instant::now() + wait >= deadline {
                 return Err(Refusal::UpstreamRateLimited {
@@ -414,6 +439,14 @@ impl Upstream {
             )),
             attempt_timeout: settings.attempt_timeout,
         }
+    }
+
+    /// The upstream budget kept in `state` (the account's, when Redis is shared).
+    pub fn with_state(mut self, state: &SharedState, settings: &UpstreamSettings) -> Self {
+        self.budget = Arc::new(
+            UpstreamBudget::new(settings.requests_per_second, settings.burst).shared(state),
+        );
+        self
     }
 
     /// Replaces the retry policy (tests use [`RetryPolicy::none`]).

@@ -127,13 +127,34 @@ impl Violations {
         }
     }
 
-    /// A timestamp protobuf can represent (nanos in 0..1e9).
+    /// A timestamp AWS can take: nanos in 0..1e9, years 1 to 9999.
     fn timestamp(&mut self, field: &str, t: &prost_types::Timestamp) {
+        const FIRST: i64 = -62_135_596_800; // 0001-01-01T00:00:00Z
+        const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
         if !(0..1_000_000_000).contains(&t.nanos) {
             self.add(
                 field,
                 format!("nanos must be 0 to 999999999, got {}", t.nanos),
             );
+        } else if !(FIRST..=LAST).contains(&t.seconds) {
+            self.add(field, "must be between the years 1 and 9999");
+        }
+    }
+
+    /// A `request_id`: a UUID in its canonical form (8-4-4-4-12 hex digits).
+    fn uuid(&mut self, field: &str, value: &str) {
+        let canonical = value.len() == 36
+            && uuid::Uuid::try_parse(value)
+                .is_ok_and(|u| u.hyphenated().to_string() == value.to_ascii_lowercase());
+        if !canonical {
+            self.add(field, "must be a UUID (8-4-4-4-12 hex digits)");
+        }
+    }
+
+    /// An item of a repeated enum: a value AWS defines (not UNSPECIFIED).
+    fn enum_item<E: TryFrom<i32>>(&mut self, field: &str, value: i32) {
+        if value == 0 || E::try_from(value).is_err() {
+            self.add(field, format!("{value} is not a value AWS defines"));
         }
     }
 

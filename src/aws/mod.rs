@@ -91,9 +91,10 @@ impl Resources {
         self
     }
 
-    /// Records the S3 bucket the operation writes to, when the request names one.
+    /// Records the S3 bucket the operation writes to, when the request names one (an empty name
+    /// is no bucket).
     pub fn bucket(mut self, bucket: Option<&str>) -> Self {
-        self.bucket = bucket.map(str::to_owned);
+        self.bucket = bucket.filter(|b| !b.is_empty()).map(str::to_owned);
         self
     }
 
@@ -575,7 +576,7 @@ fn unreadable_response(ctx: CallContext<'_>) -> Status {
     .build()
 }
 
-fn outcome_unknown(ctx: CallContext<'_>) -> Status {
+pub(crate) fn outcome_unknown(ctx: CallContext<'_>) -> Status {
     facade(
         ctx,
         Code::Unavailable,

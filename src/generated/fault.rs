@@ -48,6 +48,8 @@ pub enum ResourceKind {
     User,
     /// `UserGroup`.
     UserGroup,
+    /// `UserName`.
+    UserName,
     /// `VPCNetwork`.
     VPCNetwork,
 }
@@ -78,6 +80,7 @@ impl ResourceKind {
             ResourceKind::Tag => "elasticache.v1.Tag",
             ResourceKind::User => "elasticache.v1.User",
             ResourceKind::UserGroup => "elasticache.v1.UserGroup",
+            ResourceKind::UserName => "UserName",
             ResourceKind::VPCNetwork => "VPCNetwork",
         }
     }
@@ -432,9 +435,11 @@ impl Fault {
             Fault::DefaultUserRequired => {
                 ("DefaultUserRequired", Code::InvalidArgument, BadRequest)
             }
-            Fault::DuplicateUserNameFault => {
-                ("DuplicateUserName", Code::AlreadyExists, ResourceInfo(User))
-            }
+            Fault::DuplicateUserNameFault => (
+                "DuplicateUserName",
+                Code::AlreadyExists,
+                ResourceInfo(UserName),
+            ),
             Fault::GlobalReplicationGroupAlreadyExistsFault => (
                 "GlobalReplicationGroupAlreadyExistsFault",
                 Code::AlreadyExists,

@@ -58,7 +58,7 @@ operation! {
             CreateServerlessCacheError,
         ),
         |r| Resources::default()
-            .existing(ResourceKind::ServerlessCacheSnapshot, r.snapshot_arns_to_restore.first().map(String::as_str))
+            .existing(ResourceKind::ServerlessCacheSnapshot, r.snapshot_arns_to_restore.first().filter(|_| r.snapshot_arns_to_restore.len() == 1).map(String::as_str))
             .existing(ResourceKind::UserGroup, r.user_group_id.as_deref())
             .created(ResourceKind::ServerlessCache, some(&r.serverless_cache_name));
     DescribeServerlessCachesRequest => DescribeServerlessCachesResponse,
@@ -155,7 +155,7 @@ operation! {
         ),
         |r| Resources::default()
             .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
-            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str))
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().filter(|_| r.cache_security_group_names.len() == 1).map(String::as_str))
             .existing(ResourceKind::CacheSubnetGroup, r.cache_subnet_group_name.as_deref())
             .existing(ResourceKind::ReplicationGroup, r.replication_group_id.as_deref())
             .created(ResourceKind::CacheCluster, some(&r.cache_cluster_id));
@@ -193,7 +193,8 @@ operation! {
             CreateGlobalReplicationGroupOutput,
             CreateGlobalReplicationGroupError,
         ),
-        |_r| Resources::default();
+        |r| Resources::default()
+            .existing(ResourceKind::ReplicationGroup, some(&r.primary_replication_group_id));
     CreateReplicationGroupRequest => CreateReplicationGroupResponse,
         "CreateReplicationGroup", mutating: true,
         create_replication_group::create_replication_group(
@@ -203,10 +204,10 @@ operation! {
         ),
         |r| Resources::default()
             .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
-            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str))
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().filter(|_| r.cache_security_group_names.len() == 1).map(String::as_str))
             .existing(ResourceKind::CacheSubnetGroup, r.cache_subnet_group_name.as_deref())
             .existing(ResourceKind::GlobalReplicationGroup, r.global_replication_group_id.as_deref())
-            .existing(ResourceKind::UserGroup, r.user_group_ids.first().map(String::as_str))
+            .existing(ResourceKind::UserGroup, r.user_group_ids.first().filter(|_| r.user_group_ids.len() == 1).map(String::as_str))
             .created(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
     CreateSnapshotRequest => CreateSnapshotResponse,
         "CreateSnapshot", mutating: true,
@@ -228,7 +229,7 @@ operation! {
         ),
         |r| Resources::default()
             .created(ResourceKind::User, some(&r.user_id))
-            .created(ResourceKind::User, some(&r.user_name));
+            .created(ResourceKind::UserName, some(&r.user_name));
     CreateUserGroupRequest => CreateUserGroupResponse,
         "CreateUserGroup", mutating: true,
         create_user_group::create_user_group(
@@ -237,7 +238,7 @@ operation! {
             CreateUserGroupError,
         ),
         |r| Resources::default()
-            .existing(ResourceKind::User, r.user_ids.first().map(String::as_str))
+            .existing(ResourceKind::User, r.user_ids.first().filter(|_| r.user_ids.len() == 1).map(String::as_str))
             .created(ResourceKind::UserGroup, some(&r.user_group_id));
     DecreaseNodeGroupsInGlobalReplicationGroupRequest => DecreaseNodeGroupsInGlobalReplicationGroupResponse,
         "DecreaseNodeGroupsInGlobalReplicationGroup", mutating: true,
@@ -554,7 +555,7 @@ operation! {
         |r| Resources::default()
             .existing(ResourceKind::CacheCluster, some(&r.cache_cluster_id))
             .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
-            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str));
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().filter(|_| r.cache_security_group_names.len() == 1).map(String::as_str));
     ModifyCacheParameterGroupRequest => ModifyCacheParameterGroupResponse,
         "ModifyCacheParameterGroup", mutating: true,
         modify_cache_parameter_group::modify_cache_parameter_group(
@@ -573,7 +574,7 @@ operation! {
         ),
         |r| Resources::default()
             .existing(ResourceKind::CacheSubnetGroup, some(&r.cache_subnet_group_name))
-            .existing(ResourceKind::Subnet, r.subnet_ids.first().map(String::as_str));
+            .existing(ResourceKind::Subnet, r.subnet_ids.first().filter(|_| r.subnet_ids.len() == 1).map(String::as_str));
     ModifyGlobalReplicationGroupRequest => ModifyGlobalReplicationGroupResponse,
         "ModifyGlobalReplicationGroup", mutating: true,
         modify_global_replication_group::modify_global_replication_group(
@@ -592,7 +593,7 @@ operation! {
         ),
         |r| Resources::default()
             .existing(ResourceKind::CacheParameterGroup, r.cache_parameter_group_name.as_deref())
-            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().map(String::as_str))
+            .existing(ResourceKind::CacheSecurityGroup, r.cache_security_group_names.first().filter(|_| r.cache_security_group_names.len() == 1).map(String::as_str))
             .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
     ModifyReplicationGroupShardConfigurationRequest => ModifyReplicationGroupShardConfigurationResponse,
         "ModifyReplicationGroupShardConfiguration", mutating: true,
@@ -620,7 +621,9 @@ operation! {
             ModifyUserGroupError,
         ),
         |r| Resources::default()
-            .existing(ResourceKind::UserGroup, some(&r.user_group_id));
+            .existing(ResourceKind::UserGroup, some(&r.user_group_id))
+            .existing(ResourceKind::User, r.user_ids_to_add.first().filter(|_| r.user_ids_to_add.len() == 1).map(String::as_str))
+            .existing(ResourceKind::User, r.user_ids_to_remove.first().filter(|_| r.user_ids_to_remove.len() == 1).map(String::as_str));
     PrepareMigrationRequest => PrepareMigrationResponse,
         "PrepareMigration", mutating: true,
         prepare_migration::prepare_migration(
@@ -638,8 +641,8 @@ operation! {
             PurchaseReservedCacheNodesOfferingError,
         ),
         |r| Resources::default()
-            .existing(ResourceKind::ReservedCacheNode, r.reserved_cache_node_id.as_deref())
-            .created(ResourceKind::ReservedCacheNodesOffering, some(&r.reserved_cache_nodes_offering_id));
+            .existing(ResourceKind::ReservedCacheNodesOffering, some(&r.reserved_cache_nodes_offering_id))
+            .created(ResourceKind::ReservedCacheNode, r.reserved_cache_node_id.as_deref());
     RebalanceSlotsInGlobalReplicationGroupRequest => RebalanceSlotsInGlobalReplicationGroupResponse,
         "RebalanceSlotsInGlobalReplicationGroup", mutating: true,
         rebalance_slots_in_global_replication_group::rebalance_slots_in_global_replication_group(
@@ -722,4 +725,606 @@ operation! {
         ),
         |r| Resources::default()
             .existing(ResourceKind::ReplicationGroup, some(&r.replication_group_id));
+}
+
+impl RequestIdField for pb::ExportServerlessCacheSnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateServerlessCacheSnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DescribeServerlessCacheSnapshotsRequest {}
+
+impl RequestIdField for pb::CopyServerlessCacheSnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteServerlessCacheSnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateServerlessCacheRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DescribeServerlessCachesRequest {}
+
+impl RequestIdField for pb::ModifyServerlessCacheRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteServerlessCacheRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::AddTagsToResourceRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::AuthorizeCacheSecurityGroupIngressRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::BatchApplyUpdateActionRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::BatchStopUpdateActionRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CompleteMigrationRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CopySnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateCacheClusterRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateCacheParameterGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateCacheSecurityGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateCacheSubnetGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateSnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateUserRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::CreateUserGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DecreaseReplicaCountRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteCacheClusterRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteCacheParameterGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteCacheSecurityGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteCacheSubnetGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteSnapshotRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteUserRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DeleteUserGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::DescribeCacheClustersRequest {}
+
+impl RequestIdField for pb::DescribeCacheEngineVersionsRequest {}
+
+impl RequestIdField for pb::DescribeCacheParameterGroupsRequest {}
+
+impl RequestIdField for pb::DescribeCacheParametersRequest {}
+
+impl RequestIdField for pb::DescribeCacheSecurityGroupsRequest {}
+
+impl RequestIdField for pb::DescribeCacheSubnetGroupsRequest {}
+
+impl RequestIdField for pb::DescribeEngineDefaultParametersRequest {}
+
+impl RequestIdField for pb::DescribeEventsRequest {}
+
+impl RequestIdField for pb::DescribeGlobalReplicationGroupsRequest {}
+
+impl RequestIdField for pb::DescribeReplicationGroupsRequest {}
+
+impl RequestIdField for pb::DescribeReservedCacheNodesRequest {}
+
+impl RequestIdField for pb::DescribeReservedCacheNodesOfferingsRequest {}
+
+impl RequestIdField for pb::DescribeServiceUpdatesRequest {}
+
+impl RequestIdField for pb::DescribeSnapshotsRequest {}
+
+impl RequestIdField for pb::DescribeUpdateActionsRequest {}
+
+impl RequestIdField for pb::DescribeUserGroupsRequest {}
+
+impl RequestIdField for pb::DescribeUsersRequest {}
+
+impl RequestIdField for pb::DisassociateGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::FailoverGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::IncreaseReplicaCountRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ListAllowedNodeTypeModificationsRequest {}
+
+impl RequestIdField for pb::ListTagsForResourceRequest {}
+
+impl RequestIdField for pb::ModifyCacheClusterRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyCacheParameterGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyCacheSubnetGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyReplicationGroupShardConfigurationRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyUserRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ModifyUserGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::PrepareMigrationRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::PurchaseReservedCacheNodesOfferingRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::RebalanceSlotsInGlobalReplicationGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::RebootCacheClusterRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::RemoveTagsFromResourceRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::ResetCacheParameterGroupRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::RevokeCacheSecurityGroupIngressRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::StartMigrationRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::StopMigrationRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::TestFailoverRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
+}
+
+impl RequestIdField for pb::TestMigrationRequest {
+    fn request_id(&self) -> Option<&str> {
+        self.request_id.as_deref()
+    }
+
+    fn clear_request_id(&mut self) {
+        self.request_id = None;
+    }
 }

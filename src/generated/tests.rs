@@ -7,6 +7,7 @@ fn full_export_serverless_cache_snapshot_request() -> pb::ExportServerlessCacheS
     pb::ExportServerlessCacheSnapshotRequest {
         serverless_cache_snapshot_name: "serverless-cache-snapshot-name-1".into(),
         s3_bucket_name: "s3-bucket-name-2".into(),
+        request_id: None,
     }
 }
 
@@ -183,6 +184,7 @@ fn full_create_serverless_cache_snapshot_request() -> pb::CreateServerlessCacheS
             key: Some("key-6".into()),
             value: Some("value-7".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -578,6 +580,7 @@ fn full_copy_serverless_cache_snapshot_request() -> pb::CopyServerlessCacheSnaps
             key: Some("key-6".into()),
             value: Some("value-7".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -825,6 +828,7 @@ async fn generated_copy_serverless_cache_snapshot_faults() {
 fn full_delete_serverless_cache_snapshot_request() -> pb::DeleteServerlessCacheSnapshotRequest {
     pb::DeleteServerlessCacheSnapshotRequest {
         serverless_cache_snapshot_name: "serverless-cache-snapshot-name-1".into(),
+        request_id: None,
     }
 }
 
@@ -1021,6 +1025,7 @@ fn full_create_serverless_cache_request() -> pb::CreateServerlessCacheRequest {
         daily_snapshot_time: Some("daily-snapshot-time-26".into()),
         network_type: Some(pb::NetworkType::DualStack as i32),
         connection_type: Some(pb::ConnectionType::Public as i32),
+        request_id: None,
     }
 }
 
@@ -1631,6 +1636,7 @@ fn full_modify_serverless_cache_request() -> pb::ModifyServerlessCacheRequest {
         daily_snapshot_time: Some("daily-snapshot-time-16".into()),
         engine: Some("engine-17".into()),
         major_engine_version: Some("major-engine-version-18".into()),
+        request_id: None,
     }
 }
 
@@ -1946,6 +1952,7 @@ fn full_delete_serverless_cache_request() -> pb::DeleteServerlessCacheRequest {
     pb::DeleteServerlessCacheRequest {
         serverless_cache_name: "serverless-cache-name-1".into(),
         final_snapshot_name: Some("final-snapshot-name-2".into()),
+        request_id: None,
     }
 }
 
@@ -2231,6 +2238,7 @@ fn full_add_tags_to_resource_request() -> pb::AddTagsToResourceRequest {
             key: Some("key-4".into()),
             value: Some("value-5".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -2574,6 +2582,7 @@ fn full_authorize_cache_security_group_ingress_request()
         cache_security_group_name: "cache-security-group-name-1".into(),
         ec2_security_group_name: "ec2-security-group-name-2".into(),
         ec2_security_group_owner_id: "ec2-security-group-owner-id-3".into(),
+        request_id: None,
     }
 }
 
@@ -2732,6 +2741,7 @@ fn full_batch_apply_update_action_request() -> pb::BatchApplyUpdateActionRequest
         replication_group_ids: vec!["replication-group-ids-2".into()],
         cache_cluster_ids: vec!["cache-cluster-ids-4".into()],
         service_update_name: "service-update-name-5".into(),
+        request_id: None,
     }
 }
 
@@ -2852,6 +2862,7 @@ fn full_batch_stop_update_action_request() -> pb::BatchStopUpdateActionRequest {
         replication_group_ids: vec!["replication-group-ids-2".into()],
         cache_cluster_ids: vec!["cache-cluster-ids-4".into()],
         service_update_name: "service-update-name-5".into(),
+        request_id: None,
     }
 }
 
@@ -2972,6 +2983,7 @@ fn full_complete_migration_request() -> pb::CompleteMigrationRequest {
         replication_group_id: Some("replication-group-id-1".into()),
         serverless_cache_name: Some("serverless-cache-name-2".into()),
         force: Some(true),
+        request_id: None,
     }
 }
 
@@ -3596,6 +3608,7 @@ fn full_copy_snapshot_request() -> pb::CopySnapshotRequest {
             key: Some("key-7".into()),
             value: Some("value-8".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -3939,6 +3952,7 @@ fn full_create_cache_cluster_request() -> pb::CreateCacheClusterRequest {
         transit_encryption_enabled: Some(true),
         network_type: Some(pb::NetworkType::DualStack as i32),
         ip_discovery: Some(pb::IpDiscovery::Ipv6 as i32),
+        request_id: None,
     }
 }
 
@@ -4556,6 +4570,7 @@ fn full_create_cache_parameter_group_request() -> pb::CreateCacheParameterGroupR
             key: Some("key-6".into()),
             value: Some("value-7".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -4742,6 +4757,7 @@ fn full_create_cache_security_group_request() -> pb::CreateCacheSecurityGroupReq
             key: Some("key-5".into()),
             value: Some("value-6".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -4920,6 +4936,7 @@ fn full_create_cache_subnet_group_request() -> pb::CreateCacheSubnetGroupRequest
             key: Some("key-7".into()),
             value: Some("value-8".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -5121,6 +5138,7 @@ fn full_create_global_replication_group_request() -> pb::CreateGlobalReplication
             key: Some("key-6".into()),
             value: Some("value-7".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -5274,7 +5292,10 @@ async fn generated_create_global_replication_group_faults() {
                 Code::FailedPrecondition,
                 "INVALID_REPLICATION_GROUP_STATE",
             ),
-            Precondition("elasticache.v1.ReplicationGroup", ""),
+            Precondition(
+                "elasticache.v1.ReplicationGroup",
+                "primary-replication-group-id-3",
+            ),
             || {
                 E::InvalidReplicationGroupStateFault(
                     f::InvalidReplicationGroupStateFault::builder()
@@ -5290,7 +5311,10 @@ async fn generated_create_global_replication_group_faults() {
                 Code::NotFound,
                 "REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReplicationGroup", ""),
+            Resource(
+                "elasticache.v1.ReplicationGroup",
+                "primary-replication-group-id-3",
+            ),
             || {
                 E::ReplicationGroupNotFoundFault(
                     f::ReplicationGroupNotFoundFault::builder()
@@ -5411,6 +5435,7 @@ fn full_create_replication_group_request() -> pb::CreateReplicationGroupRequest 
         cluster_mode: Some(pb::ClusterMode::Compatible as i32),
         serverless_cache_snapshot_name: Some("serverless-cache-snapshot-name-67".into()),
         durability: Some(pb::Durability::Disabled as i32),
+        request_id: None,
     }
 }
 
@@ -6154,6 +6179,7 @@ fn full_create_snapshot_request() -> pb::CreateSnapshotRequest {
             key: Some("key-7".into()),
             value: Some("value-8".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -6515,6 +6541,7 @@ fn full_create_user_request() -> pb::CreateUserRequest {
             r#type: Some(pb::InputAuthenticationType::Iam as i32),
             passwords: vec!["passwords-15".into()],
         }),
+        request_id: None,
     }
 }
 
@@ -6600,7 +6627,7 @@ async fn generated_create_user_faults() {
                 Code::AlreadyExists,
                 "DUPLICATE_USER_NAME",
             ),
-            Resource("elasticache.v1.User", "user-id-1"),
+            Resource("UserName", "user-name-2"),
             || {
                 E::DuplicateUserNameFault(
                     f::DuplicateUserNameFault::builder()
@@ -6727,6 +6754,7 @@ fn full_create_user_group_request() -> pb::CreateUserGroupRequest {
             key: Some("key-7".into()),
             value: Some("value-8".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -6822,7 +6850,7 @@ async fn generated_create_user_group_faults() {
                 Code::AlreadyExists,
                 "DUPLICATE_USER_NAME",
             ),
-            Resource("elasticache.v1.User", "user-ids-4"),
+            Resource("UserName", ""),
             || {
                 E::DuplicateUserNameFault(
                     f::DuplicateUserNameFault::builder()
@@ -6944,6 +6972,7 @@ fn full_decrease_node_groups_in_global_replication_group_request()
         global_node_groups_to_remove: vec!["global-node-groups-to-remove-4".into()],
         global_node_groups_to_retain: vec!["global-node-groups-to-retain-6".into()],
         apply_immediately: Some(true),
+        request_id: None,
     }
 }
 
@@ -7109,6 +7138,7 @@ fn full_decrease_replica_count_request() -> pb::DecreaseReplicaCountRequest {
         }],
         replicas_to_remove: vec!["replicas-to-remove-12".into()],
         apply_immediately: Some(true),
+        request_id: None,
     }
 }
 
@@ -7655,6 +7685,7 @@ fn full_delete_cache_cluster_request() -> pb::DeleteCacheClusterRequest {
     pb::DeleteCacheClusterRequest {
         cache_cluster_id: "cache-cluster-id-1".into(),
         final_snapshot_identifier: Some("final-snapshot-identifier-2".into()),
+        request_id: None,
     }
 }
 
@@ -8091,6 +8122,7 @@ async fn generated_delete_cache_cluster_faults() {
 fn full_delete_cache_parameter_group_request() -> pb::DeleteCacheParameterGroupRequest {
     pb::DeleteCacheParameterGroupRequest {
         cache_parameter_group_name: "cache-parameter-group-name-1".into(),
+        request_id: None,
     }
 }
 
@@ -8215,6 +8247,7 @@ async fn generated_delete_cache_parameter_group_faults() {
 fn full_delete_cache_security_group_request() -> pb::DeleteCacheSecurityGroupRequest {
     pb::DeleteCacheSecurityGroupRequest {
         cache_security_group_name: "cache-security-group-name-1".into(),
+        request_id: None,
     }
 }
 
@@ -8338,6 +8371,7 @@ async fn generated_delete_cache_security_group_faults() {
 fn full_delete_cache_subnet_group_request() -> pb::DeleteCacheSubnetGroupRequest {
     pb::DeleteCacheSubnetGroupRequest {
         cache_subnet_group_name: "cache-subnet-group-name-1".into(),
+        request_id: None,
     }
 }
 
@@ -8429,6 +8463,7 @@ fn full_delete_global_replication_group_request() -> pb::DeleteGlobalReplication
     pb::DeleteGlobalReplicationGroupRequest {
         global_replication_group_id: "global-replication-group-id-1".into(),
         retain_primary_replication_group: Some(true),
+        request_id: None,
     }
 }
 
@@ -8605,6 +8640,7 @@ fn full_delete_replication_group_request() -> pb::DeleteReplicationGroupRequest 
         replication_group_id: "replication-group-id-1".into(),
         retain_primary_cluster: Some(true),
         final_snapshot_identifier: Some("final-snapshot-identifier-3".into()),
+        request_id: None,
     }
 }
 
@@ -9063,6 +9099,7 @@ async fn generated_delete_replication_group_faults() {
 fn full_delete_snapshot_request() -> pb::DeleteSnapshotRequest {
     pb::DeleteSnapshotRequest {
         snapshot_name: "snapshot-name-1".into(),
+        request_id: None,
     }
 }
 
@@ -9306,6 +9343,7 @@ async fn generated_delete_snapshot_faults() {
 fn full_delete_user_request() -> pb::DeleteUserRequest {
     pb::DeleteUserRequest {
         user_id: "user-id-1".into(),
+        request_id: None,
     }
 }
 
@@ -9459,6 +9497,7 @@ async fn generated_delete_user_faults() {
 fn full_delete_user_group_request() -> pb::DeleteUserGroupRequest {
     pb::DeleteUserGroupRequest {
         user_group_id: "user-group-id-1".into(),
+        request_id: None,
     }
 }
 
@@ -12747,6 +12786,7 @@ fn full_disassociate_global_replication_group_request()
         global_replication_group_id: "global-replication-group-id-1".into(),
         replication_group_id: "replication-group-id-2".into(),
         replication_group_region: "replication-group-region-3".into(),
+        request_id: None,
     }
 }
 
@@ -12902,6 +12942,7 @@ fn full_failover_global_replication_group_request() -> pb::FailoverGlobalReplica
         global_replication_group_id: "global-replication-group-id-1".into(),
         primary_region: "primary-region-2".into(),
         primary_replication_group_id: "primary-replication-group-id-3".into(),
+        request_id: None,
     }
 }
 
@@ -13104,6 +13145,7 @@ fn full_increase_node_groups_in_global_replication_group_request()
             }],
         }],
         apply_immediately: Some(true),
+        request_id: None,
     }
 }
 
@@ -13252,6 +13294,7 @@ fn full_increase_replica_count_request() -> pb::IncreaseReplicaCountRequest {
             preferred_outpost_arns: vec!["preferred-outpost-arns-10".into()],
         }],
         apply_immediately: Some(true),
+        request_id: None,
     }
 }
 
@@ -14277,6 +14320,7 @@ fn full_modify_cache_cluster_request() -> pb::ModifyCacheClusterRequest {
             scale_percentage: Some(138),
             scale_interval_minutes: Some(139),
         }),
+        request_id: None,
     }
 }
 
@@ -14837,6 +14881,7 @@ fn full_modify_cache_parameter_group_request() -> pb::ModifyCacheParameterGroupR
             parameter_name: Some("parameter-name-4".into()),
             parameter_value: Some("parameter-value-5".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -14988,6 +15033,7 @@ fn full_modify_cache_subnet_group_request() -> pb::ModifyCacheSubnetGroupRequest
         cache_subnet_group_name: "cache-subnet-group-name-1".into(),
         cache_subnet_group_description: Some("cache-subnet-group-description-2".into()),
         subnet_ids: vec!["subnet-ids-4".into()],
+        request_id: None,
     }
 }
 
@@ -15158,6 +15204,7 @@ fn full_modify_global_replication_group_request() -> pb::ModifyGlobalReplication
         cache_parameter_group_name: Some("cache-parameter-group-name-6".into()),
         global_replication_group_description: Some("global-replication-group-description-7".into()),
         automatic_failover_enabled: Some(true),
+        request_id: None,
     }
 }
 
@@ -15383,6 +15430,7 @@ fn full_modify_replication_group_request() -> pb::ModifyReplicationGroupRequest 
         transit_encryption_mode: Some(pb::TransitEncryptionMode::Required as i32),
         cluster_mode: Some(pb::ClusterMode::Compatible as i32),
         durability: Some(pb::Durability::Disabled as i32),
+        request_id: None,
     }
 }
 
@@ -16048,6 +16096,7 @@ fn full_modify_replication_group_shard_configuration_request()
         }],
         node_groups_to_remove: vec!["10".into()],
         node_groups_to_retain: vec!["12".into()],
+        request_id: None,
     }
 }
 
@@ -16395,6 +16444,7 @@ fn full_modify_user_request() -> pb::ModifyUserRequest {
             passwords: vec!["passwords-10".into()],
         }),
         engine: Some("engine".into()),
+        request_id: None,
     }
 }
 
@@ -16562,6 +16612,7 @@ fn full_modify_user_group_request() -> pb::ModifyUserGroupRequest {
         user_ids_to_add: vec!["user-ids-to-add-3".into()],
         user_ids_to_remove: vec!["user-ids-to-remove-5".into()],
         engine: Some("engine".into()),
+        request_id: None,
     }
 }
 
@@ -16652,7 +16703,7 @@ async fn generated_modify_user_group_faults() {
                 Code::AlreadyExists,
                 "DUPLICATE_USER_NAME",
             ),
-            Resource("elasticache.v1.User", ""),
+            Resource("UserName", ""),
             || {
                 E::DuplicateUserNameFault(
                     f::DuplicateUserNameFault::builder()
@@ -16740,7 +16791,7 @@ async fn generated_modify_user_group_faults() {
         (
             "UserNotFoundFault",
             ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
-            Resource("elasticache.v1.User", ""),
+            Resource("elasticache.v1.User", "user-ids-to-add-3"),
             || {
                 E::UserNotFoundFault(
                     f::UserNotFoundFault::builder()
@@ -16778,6 +16829,7 @@ fn full_prepare_migration_request() -> pb::PrepareMigrationRequest {
             source_tls_mode: Some(pb::TlsMode::VerifyCa as i32),
             source_tls_certificate: Some("source-tls-certificate-11".into()),
         }),
+        request_id: None,
     }
 }
 
@@ -17035,6 +17087,7 @@ fn full_purchase_reserved_cache_nodes_offering_request()
             key: Some("key-6".into()),
             value: Some("value-7".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -17219,6 +17272,7 @@ fn full_rebalance_slots_in_global_replication_group_request()
     pb::RebalanceSlotsInGlobalReplicationGroupRequest {
         global_replication_group_id: "global-replication-group-id-1".into(),
         apply_immediately: Some(true),
+        request_id: None,
     }
 }
 
@@ -17359,6 +17413,7 @@ fn full_reboot_cache_cluster_request() -> pb::RebootCacheClusterRequest {
     pb::RebootCacheClusterRequest {
         cache_cluster_id: "cache-cluster-id-1".into(),
         cache_node_ids_to_reboot: vec!["cache-node-ids-to-reboot-3".into()],
+        request_id: None,
     }
 }
 
@@ -17716,6 +17771,7 @@ fn full_remove_tags_from_resource_request() -> pb::RemoveTagsFromResourceRequest
     pb::RemoveTagsFromResourceRequest {
         resource_name: "resource-name-1".into(),
         tag_keys: vec!["tag-keys-3".into()],
+        request_id: None,
     }
 }
 
@@ -18052,6 +18108,7 @@ fn full_reset_cache_parameter_group_request() -> pb::ResetCacheParameterGroupReq
             parameter_name: Some("parameter-name-5".into()),
             parameter_value: Some("parameter-value-6".into()),
         }],
+        request_id: None,
     }
 }
 
@@ -18204,6 +18261,7 @@ fn full_revoke_cache_security_group_ingress_request() -> pb::RevokeCacheSecurity
         cache_security_group_name: "cache-security-group-name-1".into(),
         ec2_security_group_name: "ec2-security-group-name-2".into(),
         ec2_security_group_owner_id: "ec2-security-group-owner-id-3".into(),
+        request_id: None,
     }
 }
 
@@ -18366,6 +18424,7 @@ fn full_start_migration_request() -> pb::StartMigrationRequest {
         }],
         auto_cutover: Some(true),
         clear_target_cache_data: Some(true),
+        request_id: None,
     }
 }
 
@@ -18990,6 +19049,7 @@ async fn generated_start_migration_faults() {
 fn full_stop_migration_request() -> pb::StopMigrationRequest {
     pb::StopMigrationRequest {
         serverless_cache_name: "serverless-cache-name-1".into(),
+        request_id: None,
     }
 }
 
@@ -19218,6 +19278,7 @@ fn full_test_failover_request() -> pb::TestFailoverRequest {
     pb::TestFailoverRequest {
         replication_group_id: "replication-group-id-1".into(),
         node_group_id: "2".into(),
+        request_id: None,
     }
 }
 
@@ -19709,6 +19770,7 @@ fn full_test_migration_request() -> pb::TestMigrationRequest {
             address: Some("address-4".into()),
             port: Some(105),
         }],
+        request_id: None,
     }
 }
 

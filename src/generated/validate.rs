@@ -15,6 +15,9 @@ impl Validate for pb::ExportServerlessCacheSnapshotRequest {
             let x = &self.s3_bucket_name;
             v.bucket("s3_bucket_name", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -33,6 +36,9 @@ impl Validate for pb::CreateServerlessCacheSnapshotRequest {
         if v.required("serverless_cache_name", &self.serverless_cache_name) {
             let x = &self.serverless_cache_name;
             v.cache_name("serverless_cache_name", x);
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -71,6 +77,9 @@ impl Validate for pb::CopyServerlessCacheSnapshotRequest {
             let x = &self.target_serverless_cache_snapshot_name;
             v.snapshot_name("target_serverless_cache_snapshot_name", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -85,6 +94,9 @@ impl Validate for pb::DeleteServerlessCacheSnapshotRequest {
         ) {
             let x = &self.serverless_cache_snapshot_name;
             v.snapshot_name("serverless_cache_snapshot_name", x);
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -104,6 +116,9 @@ impl Validate for pb::CreateServerlessCacheRequest {
         }
         v.enum_value::<pb::NetworkType>("network_type", self.network_type);
         v.enum_value::<pb::ConnectionType>("connection_type", self.connection_type);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -131,6 +146,9 @@ impl Validate for pb::ModifyServerlessCacheRequest {
         if let Some(x) = &self.cache_usage_limits {
             check_cache_usage_limits(v, "cache_usage_limits", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -146,6 +164,9 @@ impl Validate for pb::DeleteServerlessCacheRequest {
         if let Some(x) = &self.final_snapshot_name {
             v.snapshot_name("final_snapshot_name", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -156,6 +177,9 @@ impl Validate for pb::AddTagsToResourceRequest {
         let v = &mut violations;
         v.required("resource_name", &self.resource_name);
         v.present("tags", !self.tags.is_empty());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -170,6 +194,9 @@ impl Validate for pb::AuthorizeCacheSecurityGroupIngressRequest {
             "ec2_security_group_owner_id",
             &self.ec2_security_group_owner_id,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -195,6 +222,9 @@ impl Validate for pb::BatchApplyUpdateActionRequest {
             );
         }
         v.required("service_update_name", &self.service_update_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -220,6 +250,9 @@ impl Validate for pb::BatchStopUpdateActionRequest {
             );
         }
         v.required("service_update_name", &self.service_update_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -231,6 +264,9 @@ impl Validate for pb::CompleteMigrationRequest {
         if let Some(x) = &self.serverless_cache_name {
             v.cache_name("serverless_cache_name", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -241,6 +277,9 @@ impl Validate for pb::CopySnapshotRequest {
         let v = &mut violations;
         v.required("source_snapshot_name", &self.source_snapshot_name);
         v.required("target_snapshot_name", &self.target_snapshot_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -258,6 +297,9 @@ impl Validate for pb::CreateCacheClusterRequest {
         }
         v.enum_value::<pb::NetworkType>("network_type", self.network_type);
         v.enum_value::<pb::IpDiscovery>("ip_discovery", self.ip_discovery);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -275,6 +317,9 @@ impl Validate for pb::CreateCacheParameterGroupRequest {
             &self.cache_parameter_group_family,
         );
         v.required("description", &self.description);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -285,6 +330,9 @@ impl Validate for pb::CreateCacheSecurityGroupRequest {
         let v = &mut violations;
         v.required("cache_security_group_name", &self.cache_security_group_name);
         v.required("description", &self.description);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -299,6 +347,9 @@ impl Validate for pb::CreateCacheSubnetGroupRequest {
             &self.cache_subnet_group_description,
         );
         v.present("subnet_ids", !self.subnet_ids.is_empty());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -315,6 +366,9 @@ impl Validate for pb::CreateGlobalReplicationGroupRequest {
             "primary_replication_group_id",
             &self.primary_replication_group_id,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -355,6 +409,9 @@ impl Validate for pb::CreateReplicationGroupRequest {
             v.snapshot_name("serverless_cache_snapshot_name", x);
         }
         v.enum_value::<pb::Durability>("durability", self.durability);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -364,6 +421,9 @@ impl Validate for pb::CreateSnapshotRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("snapshot_name", &self.snapshot_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -390,10 +450,13 @@ impl Validate for pb::CreateUserRequest {
         }
         if v.required("access_string", &self.access_string) {
             let x = &self.access_string;
-            v.pattern("access_string", x, "^(?:.*\\S.*)$");
+            v.pattern("access_string", x, "^(?:.*[^ \\t\\n\\x0B\\f\\r].*)$");
         }
         if let Some(x) = &self.authentication_mode {
             check_authentication_mode(v, "authentication_mode", x);
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -416,6 +479,9 @@ impl Validate for pb::CreateUserGroupRequest {
             v.length(&at, x, 1, None);
             v.pattern(&at, x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -430,6 +496,9 @@ impl Validate for pb::DecreaseNodeGroupsInGlobalReplicationGroupRequest {
         );
         v.present("node_group_count", self.node_group_count.is_some());
         v.present("apply_immediately", self.apply_immediately.is_some());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -444,6 +513,9 @@ impl Validate for pb::DecreaseReplicaCountRequest {
             check_configure_shard(v, &at, x);
         }
         v.present("apply_immediately", self.apply_immediately.is_some());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -453,6 +525,9 @@ impl Validate for pb::DeleteCacheClusterRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("cache_cluster_id", &self.cache_cluster_id);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -465,6 +540,9 @@ impl Validate for pb::DeleteCacheParameterGroupRequest {
             "cache_parameter_group_name",
             &self.cache_parameter_group_name,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -474,6 +552,9 @@ impl Validate for pb::DeleteCacheSecurityGroupRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("cache_security_group_name", &self.cache_security_group_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -483,6 +564,9 @@ impl Validate for pb::DeleteCacheSubnetGroupRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("cache_subnet_group_name", &self.cache_subnet_group_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -499,6 +583,9 @@ impl Validate for pb::DeleteGlobalReplicationGroupRequest {
             "retain_primary_replication_group",
             self.retain_primary_replication_group.is_some(),
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -508,6 +595,9 @@ impl Validate for pb::DeleteReplicationGroupRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("replication_group_id", &self.replication_group_id);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -517,6 +607,9 @@ impl Validate for pb::DeleteSnapshotRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("snapshot_name", &self.snapshot_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -530,6 +623,9 @@ impl Validate for pb::DeleteUserRequest {
             v.length("user_id", x, 1, None);
             v.pattern("user_id", x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -539,6 +635,9 @@ impl Validate for pb::DeleteUserGroupRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("user_group_id", &self.user_group_id);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -650,7 +749,7 @@ impl Validate for pb::DescribeServiceUpdatesRequest {
         }
         for (i, x) in self.service_update_status.iter().enumerate() {
             let at = format!("{}[{i}]", "service_update_status");
-            v.enum_value::<pb::ServiceUpdateStatus>(&at, Some(*x));
+            v.enum_item::<pb::ServiceUpdateStatus>(&at, *x);
         }
         violations.into_result()
     }
@@ -692,7 +791,7 @@ impl Validate for pb::DescribeUpdateActionsRequest {
         }
         for (i, x) in self.service_update_status.iter().enumerate() {
             let at = format!("{}[{i}]", "service_update_status");
-            v.enum_value::<pb::ServiceUpdateStatus>(&at, Some(*x));
+            v.enum_item::<pb::ServiceUpdateStatus>(&at, *x);
         }
         if let Some(x) = &self.service_update_time_range {
             check_time_range_filter(v, "service_update_time_range", x);
@@ -707,7 +806,7 @@ impl Validate for pb::DescribeUpdateActionsRequest {
         }
         for (i, x) in self.update_action_status.iter().enumerate() {
             let at = format!("{}[{i}]", "update_action_status");
-            v.enum_value::<pb::UpdateActionStatus>(&at, Some(*x));
+            v.enum_item::<pb::UpdateActionStatus>(&at, *x);
         }
         violations.into_result()
     }
@@ -748,6 +847,9 @@ impl Validate for pb::DisassociateGlobalReplicationGroupRequest {
         );
         v.required("replication_group_id", &self.replication_group_id);
         v.required("replication_group_region", &self.replication_group_region);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -765,6 +867,9 @@ impl Validate for pb::FailoverGlobalReplicationGroupRequest {
             "primary_replication_group_id",
             &self.primary_replication_group_id,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -783,6 +888,9 @@ impl Validate for pb::IncreaseNodeGroupsInGlobalReplicationGroupRequest {
             check_regional_configuration(v, &at, x);
         }
         v.present("apply_immediately", self.apply_immediately.is_some());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -797,6 +905,9 @@ impl Validate for pb::IncreaseReplicaCountRequest {
             check_configure_shard(v, &at, x);
         }
         v.present("apply_immediately", self.apply_immediately.is_some());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -831,6 +942,9 @@ impl Validate for pb::ModifyCacheClusterRequest {
             check_log_delivery_configuration_request(v, &at, x);
         }
         v.enum_value::<pb::IpDiscovery>("ip_discovery", self.ip_discovery);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -847,6 +961,9 @@ impl Validate for pb::ModifyCacheParameterGroupRequest {
             "parameter_name_values",
             !self.parameter_name_values.is_empty(),
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -856,6 +973,9 @@ impl Validate for pb::ModifyCacheSubnetGroupRequest {
         let mut violations = Violations::default();
         let v = &mut violations;
         v.required("cache_subnet_group_name", &self.cache_subnet_group_name);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -869,6 +989,9 @@ impl Validate for pb::ModifyGlobalReplicationGroupRequest {
             &self.global_replication_group_id,
         );
         v.present("apply_immediately", self.apply_immediately.is_some());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -903,6 +1026,9 @@ impl Validate for pb::ModifyReplicationGroupRequest {
         );
         v.enum_value::<pb::ClusterMode>("cluster_mode", self.cluster_mode);
         v.enum_value::<pb::Durability>("durability", self.durability);
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -921,12 +1047,15 @@ impl Validate for pb::ModifyReplicationGroupShardConfigurationRequest {
         for (i, x) in self.node_groups_to_remove.iter().enumerate() {
             let at = format!("{}[{i}]", "node_groups_to_remove");
             v.length(&at, x, 1, Some(4));
-            v.pattern(&at, x, "^(?:\\d+)$");
+            v.pattern(&at, x, "^(?:[0-9]+)$");
         }
         for (i, x) in self.node_groups_to_retain.iter().enumerate() {
             let at = format!("{}[{i}]", "node_groups_to_retain");
             v.length(&at, x, 1, Some(4));
-            v.pattern(&at, x, "^(?:\\d+)$");
+            v.pattern(&at, x, "^(?:[0-9]+)$");
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -942,10 +1071,10 @@ impl Validate for pb::ModifyUserRequest {
             v.pattern("user_id", x, "^(?:[a-zA-Z][a-zA-Z0-9\\-]*)$");
         }
         if let Some(x) = &self.access_string {
-            v.pattern("access_string", x, "^(?:.*\\S.*)$");
+            v.pattern("access_string", x, "^(?:.*[^ \\t\\n\\x0B\\f\\r].*)$");
         }
         if let Some(x) = &self.append_access_string {
-            v.pattern("append_access_string", x, "^(?:.*\\S.*)$");
+            v.pattern("append_access_string", x, "^(?:.*[^ \\t\\n\\x0B\\f\\r].*)$");
         }
         if !self.passwords.is_empty() {
             v.count("passwords", self.passwords.len(), 1, None);
@@ -955,6 +1084,9 @@ impl Validate for pb::ModifyUserRequest {
         }
         if let Some(x) = &self.engine {
             v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -984,6 +1116,9 @@ impl Validate for pb::ModifyUserGroupRequest {
         if let Some(x) = &self.engine {
             v.pattern("engine", x, "^(?:[a-zA-Z]*)$");
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1003,6 +1138,9 @@ impl Validate for pb::PrepareMigrationRequest {
         if let Some(x) = &self.source_tls_configuration {
             check_source_tls_configuration(v, "source_tls_configuration", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1015,6 +1153,9 @@ impl Validate for pb::PurchaseReservedCacheNodesOfferingRequest {
             "reserved_cache_nodes_offering_id",
             &self.reserved_cache_nodes_offering_id,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1028,6 +1169,9 @@ impl Validate for pb::RebalanceSlotsInGlobalReplicationGroupRequest {
             &self.global_replication_group_id,
         );
         v.present("apply_immediately", self.apply_immediately.is_some());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1041,6 +1185,9 @@ impl Validate for pb::RebootCacheClusterRequest {
             "cache_node_ids_to_reboot",
             !self.cache_node_ids_to_reboot.is_empty(),
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1051,6 +1198,9 @@ impl Validate for pb::RemoveTagsFromResourceRequest {
         let v = &mut violations;
         v.required("resource_name", &self.resource_name);
         v.present("tag_keys", !self.tag_keys.is_empty());
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1063,6 +1213,9 @@ impl Validate for pb::ResetCacheParameterGroupRequest {
             "cache_parameter_group_name",
             &self.cache_parameter_group_name,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1077,6 +1230,9 @@ impl Validate for pb::RevokeCacheSecurityGroupIngressRequest {
             "ec2_security_group_owner_id",
             &self.ec2_security_group_owner_id,
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1087,6 +1243,9 @@ impl Validate for pb::StartMigrationRequest {
         let v = &mut violations;
         if let Some(x) = &self.serverless_cache_name {
             v.cache_name("serverless_cache_name", x);
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -1100,6 +1259,9 @@ impl Validate for pb::StopMigrationRequest {
             let x = &self.serverless_cache_name;
             v.cache_name("serverless_cache_name", x);
         }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1112,7 +1274,10 @@ impl Validate for pb::TestFailoverRequest {
         if v.required("node_group_id", &self.node_group_id) {
             let x = &self.node_group_id;
             v.length("node_group_id", x, 1, Some(4));
-            v.pattern("node_group_id", x, "^(?:\\d+)$");
+            v.pattern("node_group_id", x, "^(?:[0-9]+)$");
+        }
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
         }
         violations.into_result()
     }
@@ -1127,6 +1292,9 @@ impl Validate for pb::TestMigrationRequest {
             "customer_node_endpoint_list",
             !self.customer_node_endpoint_list.is_empty(),
         );
+        if let Some(x) = &self.request_id {
+            v.uuid("request_id", x);
+        }
         violations.into_result()
     }
 }
@@ -1145,10 +1313,13 @@ fn check_cache_usage_limits(v: &mut Violations, at: &str, s: &pb::CacheUsageLimi
 }
 
 fn check_configure_shard(v: &mut Violations, at: &str, s: &pb::ConfigureShard) {
-    v.present(&format!("{at}.node_group_id"), s.node_group_id.is_some());
+    v.present(
+        &format!("{at}.node_group_id"),
+        s.node_group_id.as_deref().is_some_and(|s| !s.is_empty()),
+    );
     if let Some(x) = &s.node_group_id {
         v.length(&format!("{at}.node_group_id"), x, 1, Some(4));
-        v.pattern(&format!("{at}.node_group_id"), x, "^(?:\\d+)$");
+        v.pattern(&format!("{at}.node_group_id"), x, "^(?:[0-9]+)$");
     }
     v.present(
         &format!("{at}.new_replica_count"),
@@ -1162,9 +1333,12 @@ fn check_data_storage(v: &mut Violations, at: &str, s: &pb::DataStorage) {
 }
 
 fn check_filter(v: &mut Violations, at: &str, s: &pb::Filter) {
-    v.present(&format!("{at}.name"), s.name.is_some());
+    v.present(
+        &format!("{at}.name"),
+        s.name.as_deref().is_some_and(|s| !s.is_empty()),
+    );
     if let Some(x) = &s.name {
-        v.pattern(&format!("{at}.name"), x, "^(?:.*\\S.*)$");
+        v.pattern(&format!("{at}.name"), x, "^(?:.*[^ \\t\\n\\x0B\\f\\r].*)$");
     }
     v.present(&format!("{at}.values"), !s.values.is_empty());
     if !s.values.is_empty() {
@@ -1172,7 +1346,7 @@ fn check_filter(v: &mut Violations, at: &str, s: &pb::Filter) {
     }
     for (i, x) in s.values.iter().enumerate() {
         let at = format!("{}[{i}]", &format!("{at}.values"));
-        v.pattern(&at, x, "^(?:.*\\S.*)$");
+        v.pattern(&at, x, "^(?:.*[^ \\t\\n\\x0B\\f\\r].*)$");
     }
 }
 
@@ -1189,18 +1363,22 @@ fn check_log_delivery_configuration_request(
 fn check_node_group_configuration(v: &mut Violations, at: &str, s: &pb::NodeGroupConfiguration) {
     if let Some(x) = &s.node_group_id {
         v.length(&format!("{at}.node_group_id"), x, 1, Some(4));
-        v.pattern(&format!("{at}.node_group_id"), x, "^(?:\\d+)$");
+        v.pattern(&format!("{at}.node_group_id"), x, "^(?:[0-9]+)$");
     }
 }
 
 fn check_regional_configuration(v: &mut Violations, at: &str, s: &pb::RegionalConfiguration) {
     v.present(
         &format!("{at}.replication_group_id"),
-        s.replication_group_id.is_some(),
+        s.replication_group_id
+            .as_deref()
+            .is_some_and(|s| !s.is_empty()),
     );
     v.present(
         &format!("{at}.replication_group_region"),
-        s.replication_group_region.is_some(),
+        s.replication_group_region
+            .as_deref()
+            .is_some_and(|s| !s.is_empty()),
     );
     v.present(
         &format!("{at}.resharding_configuration"),
@@ -1215,7 +1393,7 @@ fn check_regional_configuration(v: &mut Violations, at: &str, s: &pb::RegionalCo
 fn check_resharding_configuration(v: &mut Violations, at: &str, s: &pb::ReshardingConfiguration) {
     if let Some(x) = &s.node_group_id {
         v.length(&format!("{at}.node_group_id"), x, 1, Some(4));
-        v.pattern(&format!("{at}.node_group_id"), x, "^(?:\\d+)$");
+        v.pattern(&format!("{at}.node_group_id"), x, "^(?:[0-9]+)$");
     }
 }
 

@@ -2,6 +2,8 @@
 //! perhaps added to its extensions) or answers at once with the [`Refusal`] the check returned.
 //! Authentication and the per-caller rate limit are gates; only the check differs.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_util::future::{Either, Ready, ready};
@@ -9,10 +11,20 @@ use tower::{Layer, Service};
 
 use crate::refusal::{Refusal, refuse};
 
+/// A decision that needs an answer from elsewhere (the shared state) first.
+pub type Later = Pin<Box<dyn Future<Output = Result<(), Refusal>> + Send>>;
+
 /// What a gate decides about one request.
 pub trait Check {
-    /// `Ok` lets the request through; a refusal answers it.
+    /// `Ok` lets the request through (unless [`Check::later`] then refuses it); a refusal
+    /// answers it.
     fn check<B>(&self, request: &mut http::Request<B>) -> Result<(), Refusal>;
+
+    /// A decision to wait for after `check` let the request through; none by default.
+    fn later<B>(&self, request: &http::Request<B>) -> Option<Later> {
+        let _ = request;
+        None
+    }
 }
 
 /// Adds a [`Gate`] running `C`.
@@ -45,24 +57,42 @@ pub struct Gate<C, S> {
     inner: S,
 }
 
+type Deferred<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send>>;
+
 impl<C, S, B, RB> Service<http::Request<B>> for Gate<C, S>
 where
     C: Check,
-    S: Service<http::Request<B>, Response = http::Response<RB>>,
+    S: Service<http::Request<B>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
     RB: Default,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Either<Ready<Result<S::Response, S::Error>>, S::Future>;
+    type Future = Either<
+        Ready<Result<S::Response, S::Error>>,
+        Either<S::Future, Deferred<S::Response, S::Error>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
-        match self.check.check(&mut request) {
-            Ok(()) => Either::Right(self.inner.call(request)),
-            Err(refusal) => Either::Left(ready(Ok(refuse(refusal, &request)))),
+        if let Err(refusal) = self.check.check(&mut request) {
+            return Either::Left(ready(Ok(refuse(refusal, &request))));
         }
+        let Some(later) = self.check.later(&request) else {
+            return Either::Right(Either::Left(self.inner.call(request)));
+        };
+        // The ready service answers this request; a clone waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Either::Right(Either::Right(Box::pin(async move {
+            match later.await {
+                Ok(()) => inner.call(request).await,
+                Err(refusal) => Ok(refuse(refusal, &request)),
+            }
+        })))
     }
 }

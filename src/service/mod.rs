@@ -3,6 +3,7 @@
 
 mod coalesce;
 mod deadline;
+mod reconcile;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use tonic::{Code, Request, Response, Status};
 use crate::audit::Audit;
 use crate::aws::{CallContext, Resources, deadline_exceeded};
 use crate::config::WatchSettings;
+use crate::idempotency::{self, Found, Idempotency, Outcome};
 use crate::identity::Caller;
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheService;
@@ -27,6 +29,7 @@ use crate::watch::{CacheWatch, SnapshotWatch, WatchStream, Watched, Watches};
 
 use self::coalesce::Coalescer;
 
+pub use self::reconcile::Reconcile;
 pub use crate::operation::Operation;
 
 /// The service: an SDK client and the call policy.
@@ -44,6 +47,8 @@ pub struct ElastiCacheGrpc {
     coalescer: Option<Arc<Coalescer>>,
     /// The Watch RPCs' pollers.
     watches: Watches,
+    /// `request_id` records (exactly-once mutations).
+    idempotency: Idempotency,
 }
 
 impl ElastiCacheGrpc {
@@ -79,7 +84,17 @@ impl ElastiCacheGrpc {
             region_missing,
             coalescer: Some(Arc::default()),
             watches,
+            idempotency: Idempotency::new(
+                crate::state::SharedState::memory(),
+                crate::config::StateSettings::default().request_id_ttl,
+            ),
         }
+    }
+
+    /// `request_id` records kept in `state` for `ttl`.
+    pub fn with_idempotency(mut self, state: crate::state::SharedState, ttl: Duration) -> Self {
+        self.idempotency = Idempotency::new(state, ttl);
+        self
     }
 
     /// Whether identical read-only calls in flight at once share one upstream call (the default).
@@ -112,7 +127,7 @@ impl ElastiCacheGrpc {
     }
 
     /// Serves one RPC of any operation.
-    pub async fn handle<Op: Operation>(
+    pub async fn handle<Op: Operation + Reconcile>(
         &self,
         request: Request<Op>,
     ) -> Result<Response<Op::Response>, Status> {
@@ -134,23 +149,31 @@ impl ElastiCacheGrpc {
             .serve(ctx, caller.as_deref(), message, deadline, timeout)
             .await;
         match (audit, &result) {
-            (Some(audit), Ok((_, aws_request_id))) => audit.ok(aws_request_id),
+            (Some(audit), Ok(served)) => audit.ok(&served.aws_request_id),
             (Some(audit), Err(status)) => audit.status(status),
             (None, _) => {}
         }
-        result.map(|(response, _)| Response::new(response))
+        result.map(|served| {
+            let mut response = Response::new(served.response);
+            if served.replayed {
+                response.metadata_mut().insert(
+                    idempotency::REPLAYED_HEADER,
+                    tonic::metadata::MetadataValue::from_static("true"),
+                );
+            }
+            response
+        })
     }
 
-    /// authorize → validate → authorize resources → call → convert; the response and AWS's
-    /// request id.
-    async fn serve<Op: Operation>(
+    /// authorize → validate → authorize resources → (request_id) → call → convert.
+    async fn serve<Op: Operation + Reconcile>(
         &self,
         ctx: CallContext<'_>,
         caller: Option<&Caller>,
-        message: Op,
+        mut message: Op,
         deadline: Instant,
         timeout: Duration,
-    ) -> Result<(Op::Response, String), Status> {
+    ) -> Result<Served<Op::Response>, Status> {
         let refused = |r: Refusal| r.into_status(ctx.request_id);
         if let Some(caller) = caller {
             may_call(caller, Op::NAME).map_err(refused)?;
@@ -165,6 +188,53 @@ impl ElastiCacheGrpc {
         if self.region_missing {
             return Err(region_missing(ctx));
         }
+        let Some(request_id) = message.request_id().map(str::to_owned) else {
+            return self
+                .call(ctx, message, deadline, timeout)
+                .await
+                .map(Served::fresh);
+        };
+        // Exactly-once: the digest leaves the request_id out, so only the request counts.
+        message.clear_request_id();
+        let digest = idempotency::digest(Op::NAME, &message);
+        let caller_name = caller.map_or("-", |c| c.name.as_str());
+        let found = self
+            .idempotency
+            .begin(
+                caller_name,
+                Op::NAME,
+                &request_id,
+                digest,
+                deadline,
+                ctx.request_id,
+            )
+            .await?;
+        let (marker, result) = match found {
+            Found::Replay(outcome) => return replay::<Op>(ctx, outcome),
+            Found::Run(marker) => (marker, self.call(ctx, message, deadline, timeout).await),
+            Found::Reconcile(marker) => {
+                let result = Op::reconcile(self, ctx, message, deadline, timeout).await;
+                (marker, result)
+            }
+        };
+        let kept = result
+            .as_ref()
+            .map(|(response, aws_request_id)| (response.encode_to_vec(), aws_request_id.clone()))
+            .map_err(Clone::clone);
+        self.idempotency
+            .finish(marker, idempotency::outcome_of(&kept))
+            .await;
+        result.map(Served::fresh)
+    }
+
+    /// The upstream call: coalesced when read-only, converted; the response and AWS's request id.
+    async fn call<Op: Operation>(
+        &self,
+        ctx: CallContext<'_>,
+        message: Op,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(Op::Response, String), Status> {
         let coalescer = self.coalescer.as_ref().filter(|_| !Op::MUTATING);
         let (response, aws_request_id) = if let Some(coalescer) = coalescer {
             match coalescer
@@ -195,6 +265,55 @@ impl ElastiCacheGrpc {
             ));
         }
         Ok((response, aws_request_id))
+    }
+}
+
+/// A call's answer: the response, AWS's request id, and whether it was replayed from the
+/// record of an earlier call with the same `request_id`.
+#[derive(Debug)]
+struct Served<R> {
+    response: R,
+    aws_request_id: String,
+    replayed: bool,
+}
+
+impl<R> Served<R> {
+    fn fresh((response, aws_request_id): (R, String)) -> Self {
+        Self {
+            response,
+            aws_request_id,
+            replayed: false,
+        }
+    }
+}
+
+/// The recorded outcome of an earlier call with the same request_id, answered again.
+fn replay<Op: Operation>(
+    ctx: CallContext<'_>,
+    outcome: Outcome,
+) -> Result<Served<Op::Response>, Status> {
+    crate::metrics::request_id_replayed(Op::NAME);
+    match outcome {
+        Outcome::Response(recorded) => {
+            let response = <Op::Response as prost::Message>::decode(recorded.body.as_slice())
+                .map_err(|_| idempotency::state_unavailable(ctx.request_id))?;
+            Ok(Served {
+                response,
+                aws_request_id: recorded.aws_request_id,
+                replayed: true,
+            })
+        }
+        Outcome::Status(recorded) => {
+            let mut status = idempotency::replay_status(&recorded);
+            status.metadata_mut().insert(
+                idempotency::REPLAYED_HEADER,
+                tonic::metadata::MetadataValue::from_static("true"),
+            );
+            Err(status)
+        }
+        Outcome::InFlight(_) | Outcome::Unknown(_) => {
+            Err(idempotency::state_unavailable(ctx.request_id))
+        }
     }
 }
 

@@ -49,7 +49,7 @@ fn enum_number() -> impl Strategy<Value = Option<i32>> {
 
 prop_compose! {
     fn export_request()(name in text(), bucket in text()) -> pb::ExportServerlessCacheSnapshotRequest {
-        pb::ExportServerlessCacheSnapshotRequest { serverless_cache_snapshot_name: name, s3_bucket_name: bucket }
+        pb::ExportServerlessCacheSnapshotRequest { request_id: None, serverless_cache_snapshot_name: name, s3_bucket_name: bucket }
     }
 }
 

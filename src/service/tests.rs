@@ -155,6 +155,7 @@ fn socket_url(addr: SocketAddr) -> String {
 
 fn export_request() -> pb::ExportServerlessCacheSnapshotRequest {
     pb::ExportServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "snap-export".into(),
         s3_bucket_name: "export-bucket".into(),
     }
@@ -162,6 +163,7 @@ fn export_request() -> pb::ExportServerlessCacheSnapshotRequest {
 
 fn create_snapshot_request() -> pb::CreateServerlessCacheSnapshotRequest {
     pb::CreateServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "snap-new".into(),
         serverless_cache_name: "cache-src".into(),
         kms_key_id: Some("kms-1".into()),
@@ -181,6 +183,7 @@ fn describe_snapshots_request() -> pb::DescribeServerlessCacheSnapshotsRequest {
 
 fn copy_request() -> pb::CopyServerlessCacheSnapshotRequest {
     pb::CopyServerlessCacheSnapshotRequest {
+        request_id: None,
         source_serverless_cache_snapshot_name: "snap-src".into(),
         target_serverless_cache_snapshot_name: "snap-copy".into(),
         kms_key_id: Some("kms-2".into()),
@@ -190,12 +193,14 @@ fn copy_request() -> pb::CopyServerlessCacheSnapshotRequest {
 
 fn delete_snapshot_request() -> pb::DeleteServerlessCacheSnapshotRequest {
     pb::DeleteServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "snap-old".into(),
     }
 }
 
 fn create_cache_request() -> pb::CreateServerlessCacheRequest {
     pb::CreateServerlessCacheRequest {
+        request_id: None,
         serverless_cache_name: "cache-new".into(),
         description: Some("new cache".into()),
         engine: "valkey".into(),
@@ -224,6 +229,7 @@ fn describe_caches_request() -> pb::DescribeServerlessCachesRequest {
 
 fn modify_request() -> pb::ModifyServerlessCacheRequest {
     pb::ModifyServerlessCacheRequest {
+        request_id: None,
         serverless_cache_name: "cache-mod".into(),
         description: Some("modified".into()),
         cache_usage_limits: Some(pb_limits()),
@@ -239,6 +245,7 @@ fn modify_request() -> pb::ModifyServerlessCacheRequest {
 
 fn delete_cache_request() -> pb::DeleteServerlessCacheRequest {
     pb::DeleteServerlessCacheRequest {
+        request_id: None,
         serverless_cache_name: "cache-old".into(),
         final_snapshot_name: Some("snap-final".into()),
     }

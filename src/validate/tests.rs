@@ -14,6 +14,7 @@ fn fields(result: Result<(), Violations>) -> Vec<String> {
 
 fn export(snapshot: &str, bucket: &str) -> pb::ExportServerlessCacheSnapshotRequest {
     pb::ExportServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: snapshot.into(),
         s3_bucket_name: bucket.into(),
     }
@@ -121,6 +122,7 @@ fn fully_populated_valid_requests_pass() {
     let results = [
         export("snap-1", "my-bucket").validate(),
         pb::CreateServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: "snap-1".into(),
             serverless_cache_name: "cache-1".into(),
             kms_key_id: Some("kms".into()),
@@ -136,6 +138,7 @@ fn fully_populated_valid_requests_pass() {
         }
         .validate(),
         pb::CopyServerlessCacheSnapshotRequest {
+            request_id: None,
             source_serverless_cache_snapshot_name: "snap-1".into(),
             target_serverless_cache_snapshot_name: "snap-2".into(),
             kms_key_id: Some("kms".into()),
@@ -143,10 +146,12 @@ fn fully_populated_valid_requests_pass() {
         }
         .validate(),
         pb::DeleteServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: "snap-1".into(),
         }
         .validate(),
         pb::CreateServerlessCacheRequest {
+            request_id: None,
             serverless_cache_name: "cache-1".into(),
             description: Some("d".into()),
             engine: "valkey".into(),
@@ -171,6 +176,7 @@ fn fully_populated_valid_requests_pass() {
         }
         .validate(),
         pb::ModifyServerlessCacheRequest {
+            request_id: None,
             serverless_cache_name: "cache-1".into(),
             description: Some("d".into()),
             cache_usage_limits: Some(usage_limits(Some(pb::DataStorageUnit::Gb as i32))),
@@ -184,6 +190,7 @@ fn fully_populated_valid_requests_pass() {
         }
         .validate(),
         pb::DeleteServerlessCacheRequest {
+            request_id: None,
             serverless_cache_name: "cache-1".into(),
             final_snapshot_name: Some("final".into()),
         }
@@ -376,6 +383,7 @@ fn snapshot_name_rule_applies_to_every_snapshot_name_field() {
     assert_eq!(
         fields(
             pb::DeleteServerlessCacheSnapshotRequest {
+                request_id: None,
                 serverless_cache_snapshot_name: long.clone(),
             }
             .validate()
@@ -396,6 +404,7 @@ fn snapshot_name_rule_applies_to_every_snapshot_name_field() {
         assert_eq!(
             fields(
                 pb::DeleteServerlessCacheRequest {
+                    request_id: None,
                     serverless_cache_name: "cache".into(),
                     final_snapshot_name: bad.map(Into::into),
                 }

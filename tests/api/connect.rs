@@ -450,6 +450,7 @@ async fn grpc_web_calls_go_through_the_same_stack() {
 
     // An error keeps its details: grpc-status-details-bin in the trailers (or headers).
     let missing = pb::ExportServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "nope".into(),
         s3_bucket_name: "corp-cache-backups".into(),
     };
@@ -741,6 +742,7 @@ async fn grpc_web_text_and_a_disallowed_rpc_over_grpc_web() {
         "application/grpc-web+proto",
         &[("authorization", "Bearer reporting-secret")],
         grpc_web_request(&pb::DeleteServerlessCacheRequest {
+            request_id: None,
             serverless_cache_name: "any".into(),
             final_snapshot_name: None,
         }),

@@ -11,6 +11,7 @@ use crate::helpers::*;
 async fn missing_snapshot_is_not_found_with_every_detail() {
     let mut app = spawn_app().await;
     let mut request = tonic::Request::new(pb::ExportServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "no-such-snapshot".into(),
         s3_bucket_name: "corp-cache-backups".into(),
     });
@@ -197,6 +198,7 @@ async fn invalid_requests_never_reach_aws() {
     let err = app
         .client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: "snap".into(),
             s3_bucket_name: String::new(),
         })

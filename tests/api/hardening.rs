@@ -368,6 +368,7 @@ async fn text_logs_cannot_be_forged_and_client_faults_are_not_errors() {
     let crafted = "x outcome=ok\" outcome=\"ok\" grpc_code=Ok";
     let _ = client
         .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: crafted.into(),
         })
         .await
@@ -379,6 +380,7 @@ async fn text_logs_cannot_be_forged_and_client_faults_are_not_errors() {
     assert_eq!(invalid.code(), Code::InvalidArgument);
     let missing = client
         .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: "never-was".into(),
         })
         .await
@@ -503,6 +505,7 @@ async fn every_mutating_call_is_audited_whatever_its_outcome() {
     let ops = Some("ops-token");
     let limited = Some("limited-token");
     let delete = |name: &str| pb::DeleteServerlessCacheRequest {
+        request_id: None,
         serverless_cache_name: name.into(),
         final_snapshot_name: None,
     };
@@ -516,6 +519,7 @@ async fn every_mutating_call_is_audited_whatever_its_outcome() {
     let _ = c
         .export_serverless_cache_snapshot(request(
             pb::ExportServerlessCacheSnapshotRequest {
+                request_id: None,
                 serverless_cache_snapshot_name: "s".into(),
                 s3_bucket_name: "other-bucket".into(),
             },
@@ -559,6 +563,7 @@ async fn every_mutating_call_is_audited_whatever_its_outcome() {
         quitter
             .delete_serverless_cache_snapshot(request(
                 pb::DeleteServerlessCacheSnapshotRequest {
+                    request_id: None,
                     serverless_cache_snapshot_name: "slow".into(),
                 },
                 Some("ops-token"),

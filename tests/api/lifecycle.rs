@@ -52,6 +52,7 @@ async fn snapshot_lifecycle_create_export_copy_delete() {
     let early = app
         .client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snap.clone(),
             s3_bucket_name: "corp-cache-backups".into(),
         })
@@ -64,6 +65,7 @@ async fn snapshot_lifecycle_create_export_copy_delete() {
     let exported = app
         .client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snap.clone(),
             s3_bucket_name: "corp-cache-backups".into(),
         })
@@ -104,6 +106,7 @@ async fn snapshot_lifecycle_create_export_copy_delete() {
     let deleted = app
         .client
         .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snap.clone(),
         })
         .await
@@ -159,6 +162,7 @@ async fn cache_modify_and_delete_with_final_snapshot() {
     let deleted = app
         .client
         .delete_serverless_cache(pb::DeleteServerlessCacheRequest {
+            request_id: None,
             serverless_cache_name: cache.clone(),
             final_snapshot_name: Some(format!("{cache}-final")),
         })

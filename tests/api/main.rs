@@ -4,6 +4,7 @@
 
 mod cli;
 mod connect;
+mod exactly_once;
 mod faults;
 mod hardening;
 mod helpers;

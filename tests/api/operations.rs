@@ -47,6 +47,7 @@ async fn tags_on_a_serverless_snapshot_are_added_listed_and_removed() {
     let added = app
         .client
         .add_tags_to_resource(pb::AddTagsToResourceRequest {
+            request_id: None,
             resource_name: arn.clone(),
             tags: vec![tag("team", "platform"), tag("env", "test")],
         })
@@ -78,6 +79,7 @@ async fn tags_on_a_serverless_snapshot_are_added_listed_and_removed() {
     let after = app
         .client
         .remove_tags_from_resource(pb::RemoveTagsFromResourceRequest {
+            request_id: None,
             resource_name: arn.clone(),
             tag_keys: vec!["env".into()],
         })
@@ -90,6 +92,7 @@ async fn tags_on_a_serverless_snapshot_are_added_listed_and_removed() {
     let status = app
         .client
         .remove_tags_from_resource(pb::RemoveTagsFromResourceRequest {
+            request_id: None,
             resource_name: arn,
             tag_keys: vec!["env".into()],
         })

@@ -49,6 +49,7 @@ async fn malformed_and_oversized_messages_get_a_clean_status_and_the_server_carr
     assert_eq!(err.code(), Code::InvalidArgument);
 
     let huge = pb::ExportServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "x".repeat(4096),
         s3_bucket_name: "corp-cache-backups".into(),
     };
@@ -205,6 +206,7 @@ async fn soak_keeps_rss_steady() {
                     0 => c
                         .export_serverless_cache_snapshot(
                             pb::ExportServerlessCacheSnapshotRequest {
+                                request_id: None,
                                 serverless_cache_snapshot_name: "absent".into(),
                                 s3_bucket_name: "corp-cache-backups".into(),
                             },

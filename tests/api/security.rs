@@ -15,6 +15,7 @@ use crate::helpers::*;
 
 fn export(bucket: &str) -> pb::ExportServerlessCacheSnapshotRequest {
     pb::ExportServerlessCacheSnapshotRequest {
+        request_id: None,
         serverless_cache_snapshot_name: "some-snapshot".into(),
         s3_bucket_name: bucket.into(),
     }
@@ -440,6 +441,7 @@ mod mtls {
             .expect("the certificate's identity is a caller");
         let denied = ok
             .delete_serverless_cache(pb::DeleteServerlessCacheRequest {
+                request_id: None,
                 serverless_cache_name: "x".into(),
                 final_snapshot_name: None,
             })

@@ -105,6 +105,7 @@ async fn metrics_show_server_upstream_and_refusal_families() {
     let _ = app
         .client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: "metrics-missing".into(),
             s3_bucket_name: "corp-cache-backups".into(),
         })

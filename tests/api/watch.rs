@@ -109,6 +109,7 @@ async fn exporting_snapshot(app: &mut TestApp, prefix: &str) -> String {
     app.emulator.hold(&snapshot);
     app.client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snapshot.clone(),
             s3_bucket_name: "corp-cache-backups".into(),
         })
@@ -185,6 +186,7 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
 
     app.client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snapshot.clone(),
             s3_bucket_name: "corp-cache-backups".into(),
         })
@@ -204,6 +206,7 @@ async fn snapshot_create_export_copy_and_delete_are_each_watched_to_their_end() 
 
     app.client
         .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: copy.clone(),
         })
         .await
@@ -256,6 +259,7 @@ async fn keep_watching_goes_past_settled_states_until_deletion() {
     app.emulator.hold(&snapshot);
     app.client
         .export_serverless_cache_snapshot(pb::ExportServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snapshot.clone(),
             s3_bucket_name: "corp-cache-backups".into(),
         })
@@ -272,6 +276,7 @@ async fn keep_watching_goes_past_settled_states_until_deletion() {
     );
     app.client
         .delete_serverless_cache_snapshot(pb::DeleteServerlessCacheSnapshotRequest {
+            request_id: None,
             serverless_cache_snapshot_name: snapshot.clone(),
         })
         .await

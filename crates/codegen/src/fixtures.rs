@@ -217,7 +217,12 @@ impl Context {
             let (out_pb, out_sdk) = self.members(output, false, &mut k, None, 0);
             let _ = writeln!(
                 out,
-                "/// The {n} request with every member set (valid, so it reaches the SDK).\nfn full_{m}_request() -> pb::{n}Request {{\n    pb::{n}Request {{ {req_pb} }}\n}}\n"
+                "/// The {n} request with every member set (valid, so it reaches the SDK).\nfn full_{m}_request() -> pb::{n}Request {{\n    pb::{n}Request {{ {req_pb}{} }}\n}}\n",
+                if o.mutating() {
+                    "request_id: None,"
+                } else {
+                    ""
+                }
             );
             let _ = writeln!(
                 out,

@@ -209,8 +209,7 @@ impl Context {
         }
         // The request member naming each resource a fault can be about, where the overlay does
         // not say: `<Kind>Id`/`<Kind>Name` (or a list of them), `Source…` existing and `Target…`
-        // created; in Create*/Purchase* operations the member naming the operation's own kind is
-        // the one created.
+        // created; in a Create<Kind> operation the member naming <Kind> is the one created.
         for (o, op) in &mut ops {
             let Some(input) = &op.input else { continue };
             let members: Vec<String> = model.shape(&input.shape).members.keys().cloned().collect();
@@ -242,9 +241,7 @@ impl Context {
                     if !names.iter().any(|n| n == bare) {
                         continue;
                     }
-                    let own = ["Create", "Purchase"]
-                        .iter()
-                        .any(|verb| o.name.strip_prefix(verb) == Some(kind.as_str()));
+                    let own = o.name.strip_prefix("Create") == Some(kind.as_str());
                     let created = member.starts_with("Target") || (own && bare == member);
                     let list = if created {
                         &mut o.created

@@ -111,6 +111,10 @@ pub(crate) struct OperationOverlay {
     /// Member → `[min]` or `[min, max]` for integers the model leaves unbounded.
     #[serde(default)]
     pub(crate) ranges: BTreeMap<String, Vec<i64>>,
+    /// A repeat of a call whose outcome was unknown is decided by hand-written code
+    /// (`src/service/reconcile.rs`); otherwise the facade says it cannot decide.
+    #[serde(default)]
+    pub(crate) reconciled_by_hand: bool,
 }
 
 #[derive(Debug, Deserialize)]

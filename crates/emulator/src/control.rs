@@ -132,10 +132,11 @@ fn add_fault(shared: &Shared, params: &Params) -> Result<(), String> {
             FaultKind::Delay(Duration::from_millis(millis))
         }
         "drop" => FaultKind::DropConnection,
+        "drop_response" => FaultKind::DropResponse,
         "hang" => FaultKind::Hang,
         other => {
             return Err(format!(
-                "kind {other:?} is not one of throttle, error, delay, drop, hang"
+                "kind {other:?} is not one of throttle, error, delay, drop, drop_response, hang"
             ));
         }
     };

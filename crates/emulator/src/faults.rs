@@ -23,6 +23,9 @@ pub enum FaultKind {
     Delay(Duration),
     /// Read the request fully, then close the TCP connection without any response.
     DropConnection,
+    /// Handle the request (it takes effect), then close the connection without the response:
+    /// the caller cannot know whether it happened.
+    DropResponse,
     /// Never respond (hold the connection open) — for deadline tests.
     Hang,
 }

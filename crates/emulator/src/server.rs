@@ -143,8 +143,10 @@ async fn handle(
         shared.calls.action(index);
     }
 
+    let mut drop_response = false;
     match shared.faults.take(action_name) {
         None => {}
+        Some(FaultKind::DropResponse) => drop_response = true,
         Some(FaultKind::Throttle) => {
             let error = ApiError::new(Fault::Throttling, "Rate exceeded");
             return Ok(error_response(&error, &request_id));
@@ -183,6 +185,9 @@ async fn handle(
         request_id,
         "emulator handled request"
     );
+    if drop_response {
+        return Err(ConnectionDropped);
+    }
     Ok(response)
 }
 
