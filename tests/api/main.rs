@@ -14,4 +14,5 @@ mod retries;
 mod robustness;
 mod security;
 mod server;
+mod shared_state;
 mod watch;
