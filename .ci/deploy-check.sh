@@ -71,11 +71,13 @@ known = {  # src/config.rs FileConfig (deny_unknown_fields)
                  "requests_per_second", "burst"},
     "watch": {"poll_interval_ms", "settled_poll_interval_ms", "heartbeat_ms", "max_duration_ms",
               "max_watches"},
+    "state": {"backend", "url", "password_env", "key_prefix", "command_timeout_ms", "replicas",
+              "request_id_ttl_secs"},
     "callers": {"name", "token_sha256", "mtls_identity", "allow", "export_buckets",
                 "requests_per_second", "burst"},
 }
 errors = [f"unknown section [{k}]" for k in cfg if k not in known]
-for section in ("server", "upstream", "watch"):
+for section in ("server", "upstream", "watch", "state"):
     errors += [f"unknown key {section}.{k}" for k in cfg.get(section, {}) if k not in known[section]]
 callers = cfg.get("callers", [])
 if not callers:
@@ -100,7 +102,7 @@ kust = load("kustomization.yaml")
 listed = set(kust["resources"])
 present = {f for f in os.listdir(d) if f.endswith(".yaml")} - {"kustomization.yaml"}
 errors += [f"kustomization lists missing {f}" for f in sorted(listed - present)]
-errors += [f"{f} is not in kustomization resources" for f in sorted(present - listed - {"secret.yaml"})]
+errors += [f"{f} is not in kustomization resources" for f in sorted(present - listed - {"secret.yaml", "redis-secret.yaml"})]
 dep, svc, pdb, hpa = load("deployment.yaml"), load("service.yaml"), load("pdb.yaml"), load("hpa.yaml")
 sa, cm = load("serviceaccount.yaml"), load("configmap.yaml")
 pod = dep["spec"]["template"]

@@ -963,6 +963,32 @@ allow = ["Describe*"]
                 "server.cors_allowed_origins",
                 "not an origin",
             ),
+            ("[state]\nbackend = \"redis\"\n", "state.url", "needs url"),
+            (
+                "[state]\nurl = \"redis://h:6379\"\n",
+                "state.url",
+                "only used with",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\nurl = \"redis://:hunter2@h:6379\"\n",
+                "state.url",
+                "must not carry credentials",
+            ),
+            (
+                "[state]\nbackend = \"redis\"\nurl = \"http://h:6379\"\n",
+                "state.url",
+                "redis://",
+            ),
+            (
+                "[state]\nbackend = \"sql\"\n",
+                "(line 2)",
+                "unknown variant",
+            ),
+            (
+                "[state]\nreplicas = 0\n",
+                "state.replicas",
+                "greater than 0",
+            ),
         ];
         for (text, key, reason) in cases {
             let err = FileConfig::parse(text).expect_err(text);
@@ -1091,6 +1117,31 @@ allow = ["Describe*"]
                 .allow
                 .iter()
                 .any(|a| a == "WatchServerlessCacheSnapshot")
+        );
+    }
+
+    #[test]
+    fn the_state_section_applies() {
+        let file = FileConfig::parse(
+            "[state]\nbackend = \"redis\"\nurl = \"rediss://cache.example:6380/2\"\n\
+             password_env = \"ELASTICACHE_GRPC_TEST_NO_SUCH_VARIABLE\"\nkey_prefix = \"t:\"\n\
+             command_timeout_ms = 20\nreplicas = 3\nrequest_id_ttl_secs = 60\n",
+        )
+        .unwrap();
+        let mut s = settings();
+        assert_eq!(s.state, StateSettings::default());
+        file.apply(&mut s, &Overrides::default());
+        assert_eq!(
+            s.state,
+            StateSettings {
+                redis_url: Some("rediss://cache.example:6380/2".into()),
+                // The variable is unset: no password.
+                redis_password: None,
+                key_prefix: "t:".into(),
+                command_timeout: Duration::from_millis(20),
+                replicas: 3,
+                request_id_ttl: Duration::from_secs(60),
+            }
         );
     }
 

@@ -435,3 +435,85 @@ impl Redis {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_goes_into_the_url_encoded() {
+        assert_eq!(
+            with_password("rediss://cache:6380/1", "p@ss:w/rd").unwrap(),
+            "rediss://:p%40ss%3Aw%2Frd@cache:6380/1"
+        );
+        assert!(with_password("cache:6380", "x").is_err());
+    }
+
+    #[tokio::test]
+    async fn records_in_memory_hold_a_marker_until_released_or_replaced() {
+        let state = SharedState::memory();
+        let lease = Duration::from_secs(5);
+        assert_eq!(state.begin("k", b"mine".to_vec(), lease).await, Ok(None));
+        // Held: a second begin sees the marker and does not replace it.
+        assert_eq!(
+            state.begin("k", b"theirs".to_vec(), lease).await,
+            Ok(Some(b"mine".to_vec()))
+        );
+        // Only the holder's release frees it.
+        state.release("k", b"theirs").await.unwrap();
+        assert_eq!(state.get("k").await, Ok(Some(b"mine".to_vec())));
+        state.release("k", b"mine").await.unwrap();
+        assert_eq!(state.get("k").await, Ok(None));
+        // A record outlives nothing past its time to live.
+        state
+            .put("k", b"done".to_vec(), Duration::from_millis(30))
+            .await
+            .unwrap();
+        assert_eq!(state.get("k").await, Ok(Some(b"done".to_vec())));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert_eq!(state.get("k").await, Ok(None));
+    }
+
+    #[tokio::test]
+    async fn in_memory_limits_allow_the_burst_then_say_how_long_to_wait() {
+        let state = SharedState::memory();
+        let limit = Gcra {
+            per_second: 2,
+            burst: 3,
+        };
+        for _ in 0..3 {
+            assert_eq!(state.acquire("caller:a", limit).await, Ok(()));
+        }
+        let wait = state.acquire("caller:a", limit).await.unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(500),
+            "{wait:?}"
+        );
+        // Another name has its own limiter.
+        assert_eq!(state.acquire("caller:b", limit).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_redis_is_unavailable_within_the_timeout_and_limits_fall_back() {
+        // Nothing listens on the discard port of loopback.
+        let settings = StateSettings {
+            redis_url: Some("redis://127.0.0.1:9/0".into()),
+            replicas: 2,
+            command_timeout: Duration::from_millis(50),
+            ..StateSettings::default()
+        };
+        let state = SharedState::new(&settings).unwrap();
+        let started = Instant::now();
+        assert_eq!(state.get("k").await, Err(StateUnavailable));
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(state.is_degraded());
+        // 4/s burst 4 across 2 replicas: this one allows 2 at once while Redis is away.
+        let limit = Gcra {
+            per_second: 4,
+            burst: 4,
+        };
+        assert_eq!(state.acquire("upstream", limit).await, Ok(()));
+        assert_eq!(state.acquire("upstream", limit).await, Ok(()));
+        assert!(state.acquire("upstream", limit).await.is_err());
+    }
+}
