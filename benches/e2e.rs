@@ -288,12 +288,110 @@ async fn run(options: Options) -> anyhow::Result<()> {
     report.after_load_rss_kib = proc_status_kib(facade.pid(), "VmRSS")?;
     report.hwm_kib = proc_status_kib(facade.pid(), "VmHWM")?;
 
+    // The shared state: a second facade, the same config plus `[state] backend = "redis"`, so
+    // every call spends its upstream permit with one GCRA script call on Redis. Alternating with
+    // the first facade (memory) as above.
+    if let Some(redis) = start_redis(&dir).await? {
+        let config = dir.join("bench-redis.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nmax_concurrent_requests = 4096\ncoalesce_describes = false\n\n\
+                 [upstream]\nrequests_per_second = 1000000\nburst = 1000000\n\n\
+                 [state]\nbackend = \"redis\"\nurl = \"redis://{}/0\"\n",
+                redis.1
+            ),
+        )?;
+        let redis_addr = free_port()?;
+        let mut cmd = facade_cmd();
+        cmd.args(["--listen", &redis_addr.to_string(), "--config"])
+            .arg(&config);
+        let started = Instant::now();
+        let mut redis_facade = Process::spawn("facade-redis", &mut cmd, &dir)?;
+        wait_serving(redis_addr, started, &mut redis_facade).await?;
+        let redis_grpc = ElastiCacheServiceClient::new(
+            Endpoint::from_shared(format!("http://{redis_addr}"))?
+                .connect()
+                .await?,
+        );
+        let redis_fn = move || {
+            let grpc = redis_grpc.clone();
+            async move { facade_call(grpc).await }
+        };
+        let redis_pids = Pids {
+            facade: redis_facade.pid(),
+            emulator: emulator.pid(),
+        };
+        let (mut fixed_memory, mut fixed_redis) = (None, None);
+        let (mut closed_memory, mut closed_redis) = (None, None);
+        for round in 0..ROUNDS {
+            for side in [round % 2, 1 - round % 2] {
+                if side == 0 {
+                    merge(
+                        &mut fixed_memory,
+                        open_loop(FIXED_RATE, warm, slice, &pids, facade_fn.clone()).await,
+                    );
+                    merge(
+                        &mut closed_memory,
+                        closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, facade_fn.clone())
+                            .await,
+                    );
+                } else {
+                    merge(
+                        &mut fixed_redis,
+                        open_loop(FIXED_RATE, warm, slice, &redis_pids, redis_fn.clone()).await,
+                    );
+                    merge(
+                        &mut closed_redis,
+                        closed_loop(
+                            CONNECT_CONCURRENCY,
+                            warm,
+                            slice,
+                            &redis_pids,
+                            redis_fn.clone(),
+                        )
+                        .await,
+                    );
+                }
+            }
+        }
+        report.state = Some([
+            fixed_memory.expect("ran"),
+            fixed_redis.expect("ran"),
+            closed_memory.expect("ran"),
+            closed_redis.expect("ran"),
+        ]);
+        redis_facade.stop();
+        let (mut server, _) = redis;
+        server.stop_mut();
+    }
+
     facade.stop();
     emulator.stop_mut();
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("{}", report.markdown(&options));
     Ok(())
+}
+
+/// A `redis-server` on a free loopback port with persistence off, and its address; `None` (the
+/// section is left out) where it is not installed.
+async fn start_redis(dir: &std::path::Path) -> anyhow::Result<Option<(Process, SocketAddr)>> {
+    let installed = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!("redis-server is not installed: the shared-state section is left out");
+        return Ok(None);
+    }
+    let addr = free_port()?;
+    let mut cmd = Command::new("redis-server");
+    cmd.args(["--port", &addr.port().to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"]);
+    let process = Process::spawn("redis", &mut cmd, dir)?;
+    process::wait_for_port(addr).await?;
+    Ok(Some((process, addr)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -687,6 +785,8 @@ struct Report {
     hop: Option<Run>,
     /// gRPC and Connect JSON through the facade, closed loop.
     connect: Option<(Run, Run)>,
+    /// Memory then Redis state: fixed rate, then closed loop.
+    state: Option<[Run; 4]>,
     after_load_rss_kib: u64,
     hwm_kib: u64,
 }
@@ -849,6 +949,33 @@ impl Report {
                     hop,
                 );
             }
+        }
+        if let Some([fixed_memory, fixed_redis, closed_memory, closed_redis]) = &self.state {
+            let added = fixed_redis.p(0.5) as i64 - fixed_memory.p(0.5) as i64;
+            let _ = writeln!(
+                w,
+                "\n### Shared state: Redis vs memory (one GCRA script call per call)\n\n\
+                 added latency at {FIXED_RATE}/s, p50: {} − {} = **{added} µs** (budget ≤ 150 µs: {}); \
+                 throughput at concurrency {CONNECT_CONCURRENCY}, Redis / memory: **{:.2}×**\n\n\
+                 | path | calls/s | p50 µs | p99 µs | p99.9 µs | CPU µs/call: load gen | facade | emulator | total |\n\
+                 |---|---|---|---|---|---|---|---|---|",
+                fixed_redis.p(0.5),
+                fixed_memory.p(0.5),
+                verdict(added <= 150),
+                closed_redis.rps() / closed_memory.rps()
+            );
+            row(w, &format!("| memory, {FIXED_RATE}/s"), fixed_memory);
+            row(w, &format!("| Redis, {FIXED_RATE}/s"), fixed_redis);
+            row(
+                w,
+                &format!("| memory, concurrency {CONNECT_CONCURRENCY}"),
+                closed_memory,
+            );
+            row(
+                w,
+                &format!("| Redis, concurrency {CONNECT_CONCURRENCY}"),
+                closed_redis,
+            );
         }
         let _ = writeln!(w, "\n### Memory and start\n");
         let _ = writeln!(
