@@ -18,6 +18,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("elasticache_descriptor.bin"),
         prost::Message::encode_to_vec(&fds),
     )?;
+    // The same without the comments (AWS's documentation, most of the bytes), for the Connect
+    // layer's descriptor pool, which needs only names and types; reflection keeps the comments.
+    let mut compact = fds.clone();
+    for file in &mut compact.file {
+        file.source_code_info = None;
+    }
+    std::fs::write(
+        out_dir.join("elasticache_descriptor_compact.bin"),
+        prost::Message::encode_to_vec(&compact),
+    )?;
 
     tonic_prost_build::configure()
         .build_client(true)

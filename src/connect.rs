@@ -70,7 +70,7 @@ impl ConnectLayer {
     /// `max_message_bytes` are refused.
     pub fn new(max_message_bytes: usize) -> anyhow::Result<Self> {
         let mut pool = DescriptorPool::new();
-        pool.decode_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET)?;
+        pool.decode_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET_COMPACT)?;
         pool.decode_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)?;
         let budget_kib = BUFFER_BUDGET_BYTES.max(max_message_bytes).div_ceil(1024);
         Ok(Self {

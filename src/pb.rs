@@ -12,5 +12,9 @@ tonic::include_proto!("elasticache.v1");
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     tonic::include_file_descriptor_set!("elasticache_descriptor");
 
+/// [`FILE_DESCRIPTOR_SET`] without the comments: names and types only (the Connect layer's pool).
+pub const FILE_DESCRIPTOR_SET_COMPACT: &[u8] =
+    tonic::include_file_descriptor_set!("elasticache_descriptor_compact");
+
 /// Fully qualified name of the service, as it appears in reflection and health.
 pub const SERVICE_NAME: &str = "elasticache.v1.ElastiCacheService";
