@@ -113,6 +113,8 @@ impl Resources {
         };
         Self::find(first, kind)
             .or_else(|| Self::find(second, kind))
+            // The tag operations name their resource by ARN, whatever its kind.
+            .or_else(|| Self::find(&self.existing, ResourceKind::Arn))
             .unwrap_or("")
     }
 }

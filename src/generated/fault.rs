@@ -4,6 +4,8 @@
 /// and `PreconditionFailure` violations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ResourceKind {
+    /// `Arn`.
+    Arn,
     /// `Authorization`.
     Authorization,
     /// `CacheCluster`.
@@ -58,6 +60,7 @@ impl ResourceKind {
     /// The name used in status details: the proto message's full name where the contract has one.
     pub fn as_str(self) -> &'static str {
         match self {
+            ResourceKind::Arn => "Arn",
             ResourceKind::Authorization => "Authorization",
             ResourceKind::CacheCluster => "elasticache.v1.CacheCluster",
             ResourceKind::CacheParameterGroup => "elasticache.v1.CacheParameterGroup",

@@ -97,7 +97,8 @@ operation! {
             AddTagsToResourceOutput,
             AddTagsToResourceError,
         ),
-        |_r| Resources::default();
+        |r| Resources::default()
+            .existing(ResourceKind::Arn, some(&r.resource_name));
     AuthorizeCacheSecurityGroupIngressRequest => AuthorizeCacheSecurityGroupIngressResponse,
         "AuthorizeCacheSecurityGroupIngress", mutating: true,
         authorize_cache_security_group_ingress::authorize_cache_security_group_ingress(
@@ -544,7 +545,8 @@ operation! {
             ListTagsForResourceOutput,
             ListTagsForResourceError,
         ),
-        |_r| Resources::default();
+        |r| Resources::default()
+            .existing(ResourceKind::Arn, some(&r.resource_name));
     ModifyCacheClusterRequest => ModifyCacheClusterResponse,
         "ModifyCacheCluster", mutating: true,
         modify_cache_cluster::modify_cache_cluster(
@@ -668,7 +670,8 @@ operation! {
             RemoveTagsFromResourceOutput,
             RemoveTagsFromResourceError,
         ),
-        |_r| Resources::default();
+        |r| Resources::default()
+            .existing(ResourceKind::Arn, some(&r.resource_name));
     ResetCacheParameterGroupRequest => ResetCacheParameterGroupResponse,
         "ResetCacheParameterGroup", mutating: true,
         reset_cache_parameter_group::reset_cache_parameter_group(

@@ -2300,7 +2300,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "CACHE_CLUSTER_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheCluster", ""),
+            Resource("elasticache.v1.CacheCluster", "resource-name-1"),
             || {
                 E::CacheClusterNotFoundFault(
                     f::CacheClusterNotFoundFault::builder()
@@ -2316,7 +2316,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "CACHE_PARAMETER_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheParameterGroup", ""),
+            Resource("elasticache.v1.CacheParameterGroup", "resource-name-1"),
             || {
                 E::CacheParameterGroupNotFoundFault(
                     f::CacheParameterGroupNotFoundFault::builder()
@@ -2332,7 +2332,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "CACHE_SECURITY_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheSecurityGroup", ""),
+            Resource("elasticache.v1.CacheSecurityGroup", "resource-name-1"),
             || {
                 E::CacheSecurityGroupNotFoundFault(
                     f::CacheSecurityGroupNotFoundFault::builder()
@@ -2348,7 +2348,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "CACHE_SUBNET_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheSubnetGroup", ""),
+            Resource("elasticache.v1.CacheSubnetGroup", "resource-name-1"),
             || {
                 E::CacheSubnetGroupNotFoundFault(
                     f::CacheSubnetGroupNotFoundFault::builder()
@@ -2364,7 +2364,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            Resource("elasticache.v1.GlobalReplicationGroup", "resource-name-1"),
             || {
                 E::GlobalReplicationGroupNotFoundFault(
                     f::GlobalReplicationGroupNotFoundFault::builder()
@@ -2402,7 +2402,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_REPLICATION_GROUP_STATE",
             ),
-            Precondition("elasticache.v1.ReplicationGroup", ""),
+            Precondition("elasticache.v1.ReplicationGroup", "resource-name-1"),
             || {
                 E::InvalidReplicationGroupStateFault(
                     f::InvalidReplicationGroupStateFault::builder()
@@ -2418,7 +2418,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_SERVERLESS_CACHE_SNAPSHOT_STATE",
             ),
-            Precondition("elasticache.v1.ServerlessCacheSnapshot", ""),
+            Precondition("elasticache.v1.ServerlessCacheSnapshot", "resource-name-1"),
             || {
                 E::InvalidServerlessCacheSnapshotStateFault(
                     f::InvalidServerlessCacheSnapshotStateFault::builder()
@@ -2434,7 +2434,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_SERVERLESS_CACHE_STATE",
             ),
-            Precondition("elasticache.v1.ServerlessCache", ""),
+            Precondition("elasticache.v1.ServerlessCache", "resource-name-1"),
             || {
                 E::InvalidServerlessCacheStateFault(
                     f::InvalidServerlessCacheStateFault::builder()
@@ -2450,7 +2450,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReplicationGroup", ""),
+            Resource("elasticache.v1.ReplicationGroup", "resource-name-1"),
             || {
                 E::ReplicationGroupNotFoundFault(
                     f::ReplicationGroupNotFoundFault::builder()
@@ -2466,7 +2466,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "RESERVED_CACHE_NODE_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReservedCacheNode", ""),
+            Resource("elasticache.v1.ReservedCacheNode", "resource-name-1"),
             || {
                 E::ReservedCacheNodeNotFoundFault(
                     f::ReservedCacheNodeNotFoundFault::builder()
@@ -2482,7 +2482,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "SERVERLESS_CACHE_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ServerlessCache", ""),
+            Resource("elasticache.v1.ServerlessCache", "resource-name-1"),
             || {
                 E::ServerlessCacheNotFoundFault(
                     f::ServerlessCacheNotFoundFault::builder()
@@ -2498,7 +2498,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ServerlessCacheSnapshot", ""),
+            Resource("elasticache.v1.ServerlessCacheSnapshot", "resource-name-1"),
             || {
                 E::ServerlessCacheSnapshotNotFoundFault(
                     f::ServerlessCacheSnapshotNotFoundFault::builder()
@@ -2514,7 +2514,7 @@ async fn generated_add_tags_to_resource_faults() {
                 Code::NotFound,
                 "SNAPSHOT_NOT_FOUND",
             ),
-            Resource("elasticache.v1.Snapshot", ""),
+            Resource("elasticache.v1.Snapshot", "resource-name-1"),
             || {
                 E::SnapshotNotFoundFault(
                     f::SnapshotNotFoundFault::builder()
@@ -2542,7 +2542,7 @@ async fn generated_add_tags_to_resource_faults() {
         (
             "UserGroupNotFoundFault",
             ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
-            Resource("elasticache.v1.UserGroup", ""),
+            Resource("elasticache.v1.UserGroup", "resource-name-1"),
             || {
                 E::UserGroupNotFoundFault(
                     f::UserGroupNotFoundFault::builder()
@@ -2554,7 +2554,7 @@ async fn generated_add_tags_to_resource_faults() {
         (
             "UserNotFoundFault",
             ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
-            Resource("elasticache.v1.User", ""),
+            Resource("elasticache.v1.User", "resource-name-1"),
             || {
                 E::UserNotFoundFault(
                     f::UserNotFoundFault::builder()
@@ -14019,7 +14019,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "CACHE_CLUSTER_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheCluster", ""),
+            Resource("elasticache.v1.CacheCluster", "resource-name-1"),
             || {
                 E::CacheClusterNotFoundFault(
                     f::CacheClusterNotFoundFault::builder()
@@ -14035,7 +14035,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "CACHE_PARAMETER_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheParameterGroup", ""),
+            Resource("elasticache.v1.CacheParameterGroup", "resource-name-1"),
             || {
                 E::CacheParameterGroupNotFoundFault(
                     f::CacheParameterGroupNotFoundFault::builder()
@@ -14051,7 +14051,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "CACHE_SECURITY_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheSecurityGroup", ""),
+            Resource("elasticache.v1.CacheSecurityGroup", "resource-name-1"),
             || {
                 E::CacheSecurityGroupNotFoundFault(
                     f::CacheSecurityGroupNotFoundFault::builder()
@@ -14067,7 +14067,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "CACHE_SUBNET_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheSubnetGroup", ""),
+            Resource("elasticache.v1.CacheSubnetGroup", "resource-name-1"),
             || {
                 E::CacheSubnetGroupNotFoundFault(
                     f::CacheSubnetGroupNotFoundFault::builder()
@@ -14083,7 +14083,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            Resource("elasticache.v1.GlobalReplicationGroup", "resource-name-1"),
             || {
                 E::GlobalReplicationGroupNotFoundFault(
                     f::GlobalReplicationGroupNotFoundFault::builder()
@@ -14121,7 +14121,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_REPLICATION_GROUP_STATE",
             ),
-            Precondition("elasticache.v1.ReplicationGroup", ""),
+            Precondition("elasticache.v1.ReplicationGroup", "resource-name-1"),
             || {
                 E::InvalidReplicationGroupStateFault(
                     f::InvalidReplicationGroupStateFault::builder()
@@ -14137,7 +14137,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_SERVERLESS_CACHE_SNAPSHOT_STATE",
             ),
-            Precondition("elasticache.v1.ServerlessCacheSnapshot", ""),
+            Precondition("elasticache.v1.ServerlessCacheSnapshot", "resource-name-1"),
             || {
                 E::InvalidServerlessCacheSnapshotStateFault(
                     f::InvalidServerlessCacheSnapshotStateFault::builder()
@@ -14153,7 +14153,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_SERVERLESS_CACHE_STATE",
             ),
-            Precondition("elasticache.v1.ServerlessCache", ""),
+            Precondition("elasticache.v1.ServerlessCache", "resource-name-1"),
             || {
                 E::InvalidServerlessCacheStateFault(
                     f::InvalidServerlessCacheStateFault::builder()
@@ -14169,7 +14169,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReplicationGroup", ""),
+            Resource("elasticache.v1.ReplicationGroup", "resource-name-1"),
             || {
                 E::ReplicationGroupNotFoundFault(
                     f::ReplicationGroupNotFoundFault::builder()
@@ -14185,7 +14185,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "RESERVED_CACHE_NODE_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReservedCacheNode", ""),
+            Resource("elasticache.v1.ReservedCacheNode", "resource-name-1"),
             || {
                 E::ReservedCacheNodeNotFoundFault(
                     f::ReservedCacheNodeNotFoundFault::builder()
@@ -14201,7 +14201,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "SERVERLESS_CACHE_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ServerlessCache", ""),
+            Resource("elasticache.v1.ServerlessCache", "resource-name-1"),
             || {
                 E::ServerlessCacheNotFoundFault(
                     f::ServerlessCacheNotFoundFault::builder()
@@ -14217,7 +14217,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ServerlessCacheSnapshot", ""),
+            Resource("elasticache.v1.ServerlessCacheSnapshot", "resource-name-1"),
             || {
                 E::ServerlessCacheSnapshotNotFoundFault(
                     f::ServerlessCacheSnapshotNotFoundFault::builder()
@@ -14233,7 +14233,7 @@ async fn generated_list_tags_for_resource_faults() {
                 Code::NotFound,
                 "SNAPSHOT_NOT_FOUND",
             ),
-            Resource("elasticache.v1.Snapshot", ""),
+            Resource("elasticache.v1.Snapshot", "resource-name-1"),
             || {
                 E::SnapshotNotFoundFault(
                     f::SnapshotNotFoundFault::builder()
@@ -14245,7 +14245,7 @@ async fn generated_list_tags_for_resource_faults() {
         (
             "UserGroupNotFoundFault",
             ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
-            Resource("elasticache.v1.UserGroup", ""),
+            Resource("elasticache.v1.UserGroup", "resource-name-1"),
             || {
                 E::UserGroupNotFoundFault(
                     f::UserGroupNotFoundFault::builder()
@@ -14257,7 +14257,7 @@ async fn generated_list_tags_for_resource_faults() {
         (
             "UserNotFoundFault",
             ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
-            Resource("elasticache.v1.User", ""),
+            Resource("elasticache.v1.User", "resource-name-1"),
             || {
                 E::UserNotFoundFault(
                     f::UserNotFoundFault::builder()
@@ -17828,7 +17828,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "CACHE_CLUSTER_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheCluster", ""),
+            Resource("elasticache.v1.CacheCluster", "resource-name-1"),
             || {
                 E::CacheClusterNotFoundFault(
                     f::CacheClusterNotFoundFault::builder()
@@ -17844,7 +17844,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "CACHE_PARAMETER_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheParameterGroup", ""),
+            Resource("elasticache.v1.CacheParameterGroup", "resource-name-1"),
             || {
                 E::CacheParameterGroupNotFoundFault(
                     f::CacheParameterGroupNotFoundFault::builder()
@@ -17860,7 +17860,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "CACHE_SECURITY_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheSecurityGroup", ""),
+            Resource("elasticache.v1.CacheSecurityGroup", "resource-name-1"),
             || {
                 E::CacheSecurityGroupNotFoundFault(
                     f::CacheSecurityGroupNotFoundFault::builder()
@@ -17876,7 +17876,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "CACHE_SUBNET_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.CacheSubnetGroup", ""),
+            Resource("elasticache.v1.CacheSubnetGroup", "resource-name-1"),
             || {
                 E::CacheSubnetGroupNotFoundFault(
                     f::CacheSubnetGroupNotFoundFault::builder()
@@ -17892,7 +17892,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "GLOBAL_REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.GlobalReplicationGroup", ""),
+            Resource("elasticache.v1.GlobalReplicationGroup", "resource-name-1"),
             || {
                 E::GlobalReplicationGroupNotFoundFault(
                     f::GlobalReplicationGroupNotFoundFault::builder()
@@ -17930,7 +17930,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_REPLICATION_GROUP_STATE",
             ),
-            Precondition("elasticache.v1.ReplicationGroup", ""),
+            Precondition("elasticache.v1.ReplicationGroup", "resource-name-1"),
             || {
                 E::InvalidReplicationGroupStateFault(
                     f::InvalidReplicationGroupStateFault::builder()
@@ -17946,7 +17946,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_SERVERLESS_CACHE_SNAPSHOT_STATE",
             ),
-            Precondition("elasticache.v1.ServerlessCacheSnapshot", ""),
+            Precondition("elasticache.v1.ServerlessCacheSnapshot", "resource-name-1"),
             || {
                 E::InvalidServerlessCacheSnapshotStateFault(
                     f::InvalidServerlessCacheSnapshotStateFault::builder()
@@ -17962,7 +17962,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::FailedPrecondition,
                 "INVALID_SERVERLESS_CACHE_STATE",
             ),
-            Precondition("elasticache.v1.ServerlessCache", ""),
+            Precondition("elasticache.v1.ServerlessCache", "resource-name-1"),
             || {
                 E::InvalidServerlessCacheStateFault(
                     f::InvalidServerlessCacheStateFault::builder()
@@ -17978,7 +17978,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "REPLICATION_GROUP_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReplicationGroup", ""),
+            Resource("elasticache.v1.ReplicationGroup", "resource-name-1"),
             || {
                 E::ReplicationGroupNotFoundFault(
                     f::ReplicationGroupNotFoundFault::builder()
@@ -17994,7 +17994,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "RESERVED_CACHE_NODE_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ReservedCacheNode", ""),
+            Resource("elasticache.v1.ReservedCacheNode", "resource-name-1"),
             || {
                 E::ReservedCacheNodeNotFoundFault(
                     f::ReservedCacheNodeNotFoundFault::builder()
@@ -18010,7 +18010,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "SERVERLESS_CACHE_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ServerlessCache", ""),
+            Resource("elasticache.v1.ServerlessCache", "resource-name-1"),
             || {
                 E::ServerlessCacheNotFoundFault(
                     f::ServerlessCacheNotFoundFault::builder()
@@ -18026,7 +18026,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND",
             ),
-            Resource("elasticache.v1.ServerlessCacheSnapshot", ""),
+            Resource("elasticache.v1.ServerlessCacheSnapshot", "resource-name-1"),
             || {
                 E::ServerlessCacheSnapshotNotFoundFault(
                     f::ServerlessCacheSnapshotNotFoundFault::builder()
@@ -18042,7 +18042,7 @@ async fn generated_remove_tags_from_resource_faults() {
                 Code::NotFound,
                 "SNAPSHOT_NOT_FOUND",
             ),
-            Resource("elasticache.v1.Snapshot", ""),
+            Resource("elasticache.v1.Snapshot", "resource-name-1"),
             || {
                 E::SnapshotNotFoundFault(
                     f::SnapshotNotFoundFault::builder()
@@ -18054,7 +18054,7 @@ async fn generated_remove_tags_from_resource_faults() {
         (
             "TagNotFoundFault",
             ("TagNotFound", Code::NotFound, "TAG_NOT_FOUND"),
-            Resource("elasticache.v1.Tag", ""),
+            Resource("elasticache.v1.Tag", "resource-name-1"),
             || {
                 E::TagNotFoundFault(
                     f::TagNotFoundFault::builder()
@@ -18066,7 +18066,7 @@ async fn generated_remove_tags_from_resource_faults() {
         (
             "UserGroupNotFoundFault",
             ("UserGroupNotFound", Code::NotFound, "USER_GROUP_NOT_FOUND"),
-            Resource("elasticache.v1.UserGroup", ""),
+            Resource("elasticache.v1.UserGroup", "resource-name-1"),
             || {
                 E::UserGroupNotFoundFault(
                     f::UserGroupNotFoundFault::builder()
@@ -18078,7 +18078,7 @@ async fn generated_remove_tags_from_resource_faults() {
         (
             "UserNotFoundFault",
             ("UserNotFound", Code::NotFound, "USER_NOT_FOUND"),
-            Resource("elasticache.v1.User", ""),
+            Resource("elasticache.v1.User", "resource-name-1"),
             || {
                 E::UserNotFoundFault(
                     f::UserNotFoundFault::builder()

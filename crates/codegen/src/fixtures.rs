@@ -243,7 +243,13 @@ impl Context {
                         }
                     }
                 }
-                String::new()
+                // The tag operations name their resource by ARN, whatever its kind.
+                o.existing
+                    .iter()
+                    .find(|(_, k)| *k == "Arn")
+                    .and_then(|(member, _)| values.iter().find(|(mm, _)| mm == member))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
             };
             let mut errors: Vec<&str> = op.errors.iter().map(|e| e.shape.as_str()).collect();
             errors.sort_unstable();
