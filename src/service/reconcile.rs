@@ -100,115 +100,66 @@ impl ElastiCacheGrpc {
 
 /// Create / Copy: the resource exists → the first call made it (the request_id is the caller's
 /// own, so nobody else made it under that name in between); else run the call.
-impl Reconcile for pb::CreateServerlessCacheRequest {
-    async fn reconcile(
-        service: &ElastiCacheGrpc,
-        ctx: CallContext<'_>,
-        request: Self,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<(Self::Response, String), Status> {
-        let name = request.serverless_cache_name.clone();
-        match service.see_cache(ctx, &name, deadline, timeout).await? {
-            Seen::Exists(cache) => Ok((
-                pb::CreateServerlessCacheResponse {
-                    serverless_cache: Some(cache),
-                },
-                String::new(),
-            )),
-            Seen::Gone => service.call(ctx, request, deadline, timeout).await,
+macro_rules! reconcile_create {
+    ($($request:ident: $see:ident($name:ident) => $response:ident { $field:ident };)*) => {$(
+        impl Reconcile for pb::$request {
+            async fn reconcile(
+                service: &ElastiCacheGrpc,
+                ctx: CallContext<'_>,
+                request: Self,
+                deadline: Instant,
+                timeout: Duration,
+            ) -> Result<(Self::Response, String), Status> {
+                let name = request.$name.clone();
+                match service.$see(ctx, &name, deadline, timeout).await? {
+                    Seen::Exists(found) => {
+                        Ok((pb::$response { $field: Some(found) }, String::new()))
+                    }
+                    Seen::Gone => service.call(ctx, request, deadline, timeout).await,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Reconcile for pb::CreateServerlessCacheSnapshotRequest {
-    async fn reconcile(
-        service: &ElastiCacheGrpc,
-        ctx: CallContext<'_>,
-        request: Self,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<(Self::Response, String), Status> {
-        let name = request.serverless_cache_snapshot_name.clone();
-        match service.see_snapshot(ctx, &name, deadline, timeout).await? {
-            Seen::Exists(snapshot) => Ok((
-                pb::CreateServerlessCacheSnapshotResponse {
-                    serverless_cache_snapshot: Some(snapshot),
-                },
-                String::new(),
-            )),
-            Seen::Gone => service.call(ctx, request, deadline, timeout).await,
-        }
-    }
-}
-
-impl Reconcile for pb::CopyServerlessCacheSnapshotRequest {
-    async fn reconcile(
-        service: &ElastiCacheGrpc,
-        ctx: CallContext<'_>,
-        request: Self,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<(Self::Response, String), Status> {
-        let name = request.target_serverless_cache_snapshot_name.clone();
-        match service.see_snapshot(ctx, &name, deadline, timeout).await? {
-            Seen::Exists(snapshot) => Ok((
-                pb::CopyServerlessCacheSnapshotResponse {
-                    serverless_cache_snapshot: Some(snapshot),
-                },
-                String::new(),
-            )),
-            Seen::Gone => service.call(ctx, request, deadline, timeout).await,
-        }
-    }
+reconcile_create! {
+    CreateServerlessCacheRequest: see_cache(serverless_cache_name)
+        => CreateServerlessCacheResponse { serverless_cache };
+    CreateServerlessCacheSnapshotRequest: see_snapshot(serverless_cache_snapshot_name)
+        => CreateServerlessCacheSnapshotResponse { serverless_cache_snapshot };
+    CopyServerlessCacheSnapshotRequest: see_snapshot(target_serverless_cache_snapshot_name)
+        => CopyServerlessCacheSnapshotResponse { serverless_cache_snapshot };
 }
 
 /// Delete: gone or `deleting` → the first call deleted it; else run the call.
-impl Reconcile for pb::DeleteServerlessCacheRequest {
-    async fn reconcile(
-        service: &ElastiCacheGrpc,
-        ctx: CallContext<'_>,
-        request: Self,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<(Self::Response, String), Status> {
-        let name = request.serverless_cache_name.clone();
-        match service.see_cache(ctx, &name, deadline, timeout).await? {
-            Seen::Gone => Ok((pb::DeleteServerlessCacheResponse::default(), String::new())),
-            Seen::Exists(cache) if cache.status.as_deref() == Some("deleting") => Ok((
-                pb::DeleteServerlessCacheResponse {
-                    serverless_cache: Some(cache),
-                },
-                String::new(),
-            )),
-            Seen::Exists(_) => service.call(ctx, request, deadline, timeout).await,
+macro_rules! reconcile_delete {
+    ($($request:ident: $see:ident($name:ident) => $response:ident { $field:ident };)*) => {$(
+        impl Reconcile for pb::$request {
+            async fn reconcile(
+                service: &ElastiCacheGrpc,
+                ctx: CallContext<'_>,
+                request: Self,
+                deadline: Instant,
+                timeout: Duration,
+            ) -> Result<(Self::Response, String), Status> {
+                let name = request.$name.clone();
+                match service.$see(ctx, &name, deadline, timeout).await? {
+                    Seen::Gone => Ok((pb::$response::default(), String::new())),
+                    Seen::Exists(found) if found.status.as_deref() == Some("deleting") => {
+                        Ok((pb::$response { $field: Some(found) }, String::new()))
+                    }
+                    Seen::Exists(_) => service.call(ctx, request, deadline, timeout).await,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl Reconcile for pb::DeleteServerlessCacheSnapshotRequest {
-    async fn reconcile(
-        service: &ElastiCacheGrpc,
-        ctx: CallContext<'_>,
-        request: Self,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<(Self::Response, String), Status> {
-        let name = request.serverless_cache_snapshot_name.clone();
-        match service.see_snapshot(ctx, &name, deadline, timeout).await? {
-            Seen::Gone => Ok((
-                pb::DeleteServerlessCacheSnapshotResponse::default(),
-                String::new(),
-            )),
-            Seen::Exists(snapshot) if snapshot.status.as_deref() == Some("deleting") => Ok((
-                pb::DeleteServerlessCacheSnapshotResponse {
-                    serverless_cache_snapshot: Some(snapshot),
-                },
-                String::new(),
-            )),
-            Seen::Exists(_) => service.call(ctx, request, deadline, timeout).await,
-        }
-    }
+reconcile_delete! {
+    DeleteServerlessCacheRequest: see_cache(serverless_cache_name)
+        => DeleteServerlessCacheResponse { serverless_cache };
+    DeleteServerlessCacheSnapshotRequest: see_snapshot(serverless_cache_snapshot_name)
+        => DeleteServerlessCacheSnapshotResponse { serverless_cache_snapshot };
 }
 
 /// Modify: the request names target values, so running it again is safe.

@@ -59,7 +59,21 @@ pub(crate) async fn spawn_app() -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    let emulator = Emulator::start(
+    let emulator = start_emulator().await;
+    let served = serve(&emulator, customize).await;
+    TestApp {
+        client: served.client,
+        emulator,
+        addr: served.addr,
+        metrics_addr: served.metrics_addr,
+        stop: Some(served.stop),
+        server: Some(served.server),
+    }
+}
+
+/// An emulator on 127.0.0.1:0 whose resources settle after [`SETTLE`].
+pub(crate) async fn start_emulator() -> Emulator {
+    Emulator::start(
         ([127, 0, 0, 1], 0).into(),
         EmulatorConfig {
             settle_time: SETTLE,
@@ -68,7 +82,20 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
         },
     )
     .await
-    .expect("emulator starts");
+    .expect("emulator starts")
+}
+
+/// A facade serving on 127.0.0.1:0 in front of `emulator`.
+pub(crate) struct Served {
+    pub(crate) client: ElastiCacheServiceClient<Channel>,
+    pub(crate) addr: SocketAddr,
+    pub(crate) metrics_addr: Option<SocketAddr>,
+    pub(crate) stop: oneshot::Sender<()>,
+    pub(crate) server: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Starts a facade in front of `emulator` (several may share one: replicas).
+pub(crate) async fn serve(emulator: &Emulator, customize: impl FnOnce(&mut Settings)) -> Served {
     let mut settings = Settings::new(
         ([127, 0, 0, 1], 0).into(),
         Upstream::Endpoint(emulator.endpoint_url()),
@@ -85,14 +112,12 @@ pub(crate) async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> Tes
     let channel = Channel::from_shared(format!("http://{addr}"))
         .expect("valid uri")
         .connect_lazy();
-    let client = ElastiCacheServiceClient::new(channel);
-    TestApp {
-        client,
-        emulator,
+    Served {
+        client: ElastiCacheServiceClient::new(channel),
         addr,
         metrics_addr,
-        stop: Some(stop),
-        server: Some(server),
+        stop,
+        server,
     }
 }
 

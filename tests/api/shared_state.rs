@@ -5,17 +5,15 @@
 //! `redis-server` is not installed the tests say so and return, unless `REQUIRE_REDIS=1` (set by
 //! `.ci/run`), which makes a missing server a failure.
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use elasticache_grpc::config::{Settings, StateSettings, Upstream};
-use elasticache_grpc::emulator::{Emulator, EmulatorConfig, FaultKind};
+use elasticache_grpc::config::{Settings, StateSettings};
+use elasticache_grpc::emulator::{Emulator, FaultKind};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
-use elasticache_grpc::startup::Application;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 use tonic::Code;
@@ -102,7 +100,7 @@ impl Drop for RedisServer {
     }
 }
 
-/// One facade replica in front of a shared emulator.
+/// One facade replica in front of a shared emulator; stopped when dropped.
 struct Replica {
     client: ElastiCacheServiceClient<Channel>,
     stop: Option<oneshot::Sender<()>>,
@@ -117,37 +115,15 @@ impl Drop for Replica {
 }
 
 async fn replica(emulator: &Emulator, customize: impl FnOnce(&mut Settings)) -> Replica {
-    let mut settings = Settings::new(
-        ([127, 0, 0, 1], 0).into(),
-        Upstream::Endpoint(emulator.endpoint_url()),
-    );
-    customize(&mut settings);
-    let app = Application::build(settings).await.expect("replica builds");
-    let addr: SocketAddr = app.local_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let channel = Channel::from_shared(format!("http://{addr}"))
-        .expect("uri")
-        .connect_lazy();
+    let served = serve(emulator, customize).await;
     Replica {
-        client: ElastiCacheServiceClient::new(channel),
-        stop: Some(stop),
+        client: served.client,
+        stop: Some(served.stop),
     }
 }
 
 async fn emulator() -> Emulator {
-    Emulator::start(
-        ([127, 0, 0, 1], 0).into(),
-        EmulatorConfig {
-            settle_time: SETTLE,
-            export_time: SETTLE,
-            ..EmulatorConfig::default()
-        },
-    )
-    .await
-    .expect("emulator starts")
+    start_emulator().await
 }
 
 fn shared(redis: &RedisServer, replicas: u32) -> StateSettings {
