@@ -121,10 +121,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
          [upstream]\nrequests_per_second = 1000000\nburst = 1000000\n",
     )?;
     let facade_addr = free_port()?;
-    let facade_cmd = || {
+    let facade_cmd_at = |addr: SocketAddr, config: &std::path::Path| {
         let mut cmd = Command::new(bin());
-        cmd.args(["--listen", &facade_addr.to_string(), "--config"])
-            .arg(&config)
+        cmd.args(["--listen", &addr.to_string(), "--config"])
+            .arg(config)
             .env("AWS_ENDPOINT_URL_ELASTICACHE", &endpoint)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
@@ -135,6 +135,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             .envs(options.facade_env.iter().map(|(k, v)| (k, v)));
         cmd
     };
+    let facade_cmd = || facade_cmd_at(facade_addr, &config);
 
     // Start to SERVING, STARTS times; the last facade stays up for everything else.
     let mut starts = Vec::new();
@@ -303,9 +304,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             ),
         )?;
         let redis_addr = free_port()?;
-        let mut cmd = facade_cmd();
-        cmd.args(["--listen", &redis_addr.to_string(), "--config"])
-            .arg(&config);
+        let mut cmd = facade_cmd_at(redis_addr, &config);
         let started = Instant::now();
         let mut redis_facade = Process::spawn("facade-redis", &mut cmd, &dir)?;
         wait_serving(redis_addr, started, &mut redis_facade).await?;
