@@ -16,6 +16,7 @@
 //! cargo bench --bench counted                 # ≈ 1 min; needs valgrind (apt-get install valgrind)
 //! cargo bench --bench counted -- --calls 100,600
 //! cargo bench --bench counted -- --check BENCHMARKS.md   # fail if (b) grew > 5% (.ci/run)
+//! cargo bench --bench counted -- --keep /tmp/counted      # keep the callgrind outputs there
 //! ```
 //!
 //! `--check FILE` reads the committed figure from the line `counted-guard: facade_describe=N`
@@ -59,7 +60,11 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .position(|a| a == "--check")
         .map(|i| PathBuf::from(args.get(i + 1).expect("--check FILE")));
-    let describe = runtime.block_on(run(calls))?;
+    let keep = args
+        .iter()
+        .position(|a| a == "--keep")
+        .map(|i| PathBuf::from(args.get(i + 1).expect("--keep DIR")));
+    let describe = runtime.block_on(run(calls, keep))?;
     if let Some(file) = check {
         let text = std::fs::read_to_string(&file)?;
         let committed: u64 = text
@@ -209,9 +214,11 @@ async fn count_facade(
 }
 
 /// Runs (a), (b) and (c), prints them; returns (b).
-async fn run((n1, n2): (usize, usize)) -> anyhow::Result<u64> {
+async fn run((n1, n2): (usize, usize), keep: Option<PathBuf>) -> anyhow::Result<u64> {
     anyhow::ensure!(n2 > n1, "--calls N1,N2 needs N2 > N1");
-    let dir = std::env::temp_dir().join(format!("ecgrpc-counted-{}", std::process::id()));
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ecgrpc-counted-{}", std::process::id()))
+    });
     std::fs::create_dir_all(&dir)?;
     let emulator_addr = free_port()?;
     let _emulator = Process(
@@ -274,6 +281,11 @@ async fn run((n1, n2): (usize, usize)) -> anyhow::Result<u64> {
         }
         _ => println!("(callgrind_annotate not available: no function profile)"),
     }
-    let _ = std::fs::remove_dir_all(&dir);
+    match keep {
+        Some(dir) => println!("callgrind outputs kept in {}", dir.display()),
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
     Ok(describe)
 }

@@ -16,6 +16,7 @@
 //! ```sh
 //! cargo bench --bench e2e                      # defaults: --duration 10 --concurrency 16,64
 //! cargo bench --bench e2e -- --duration 5 --concurrency 16
+//! cargo bench --bench e2e -- --only-state --fixed-secs 20   # only Redis vs memory (needs redis-server)
 //! ```
 
 mod common;
@@ -58,6 +59,8 @@ struct Options {
     /// Extra environment of the facade process only (experiments: `LD_PRELOAD=…`, `RUST_LOG=…`,
     /// `TOKIO_WORKER_THREADS=…`).
     facade_env: Vec<(String, String)>,
+    /// Only the shared-state section (Redis vs memory): `--only-state`.
+    only_state: bool,
 }
 
 impl Options {
@@ -67,6 +70,7 @@ impl Options {
             fixed_secs: 10,
             concurrency: vec![16, 64],
             facade_env: Vec::new(),
+            only_state: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -85,6 +89,7 @@ impl Options {
                     let (k, v) = pair.split_once('=').expect("--facade-env KEY=VALUE");
                     options.facade_env.push((k.to_owned(), v.to_owned()));
                 }
+                "--only-state" => options.only_state = true,
                 // `cargo bench` passes `--bench`; a filter or other harness flags are ignored.
                 _ => {}
             }
@@ -177,8 +182,10 @@ async fn run(options: Options) -> anyhow::Result<()> {
         .await?;
     report.idle_rss_after_first_call_kib = proc_status_kib(facade.pid(), "VmRSS")?;
 
-    // RSS with IN_FLIGHT calls held at the emulator.
-    report.in_flight = Some(in_flight_rss(&facade, emulator_addr, &facade_url).await?);
+    if !options.only_state {
+        // RSS with IN_FLIGHT calls held at the emulator.
+        report.in_flight = Some(in_flight_rss(&facade, emulator_addr, &facade_url).await?);
+    }
 
     let pids = Pids {
         facade: facade.pid(),
@@ -214,76 +221,89 @@ async fn run(options: Options) -> anyhow::Result<()> {
         }
     };
 
-    // Direct and facade runs alternate in ROUNDS short slices (A B, B A, …), so a drift of the
-    // machine (another process, CPU placement) lands on both sides alike.
     let warm = Duration::from_millis(500);
-    let slice = Duration::from_secs(options.duration) / ROUNDS;
-    for &concurrency in &options.concurrency {
-        let (mut direct, mut through) = (None, None);
+    let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
+    if !options.only_state {
+        // Direct and facade runs alternate in ROUNDS short slices (A B, B A, …), so a drift of the
+        // machine (another process, CPU placement) lands on both sides alike.
+        let slice = Duration::from_secs(options.duration) / ROUNDS;
+        for &concurrency in &options.concurrency {
+            let (mut direct, mut through) = (None, None);
+            let mut ratios = Vec::new();
+            for round in 0..ROUNDS {
+                let (mut direct_rps, mut facade_rps) = (0.0, 0.0);
+                for side in [round % 2, 1 - round % 2] {
+                    if side == 0 {
+                        let run =
+                            closed_loop(concurrency, warm, slice, &pids, direct_fn.clone()).await;
+                        direct_rps = run.rps();
+                        merge(&mut direct, run);
+                    } else {
+                        let run =
+                            closed_loop(concurrency, warm, slice, &pids, facade_fn.clone()).await;
+                        facade_rps = run.rps();
+                        merge(&mut through, run);
+                    }
+                }
+                ratios.push(facade_rps / direct_rps);
+            }
+            report
+                .closed
+                .push((concurrency, direct.expect("ran"), through.expect("ran")));
+            report.rounds.push((concurrency, ratios));
+        }
+
+        // Connect JSON against gRPC through the same facade, alternating as above: what JSON and
+        // Connect's translation cost on a Describe.
+        let connect_fn = {
+            let channel = channel.clone();
+            let url = format!(
+                "{facade_url}/elasticache.v1.ElastiCacheService/DescribeServerlessCacheSnapshots"
+            );
+            move || {
+                let channel = channel.clone();
+                let url = url.clone();
+                async move { connect_call(channel, &url).await }
+            }
+        };
+        let (mut grpc_side, mut connect_side) = (None, None);
         for round in 0..ROUNDS {
             for side in [round % 2, 1 - round % 2] {
                 if side == 0 {
-                    let run = closed_loop(concurrency, warm, slice, &pids, direct_fn.clone()).await;
-                    merge(&mut direct, run);
+                    let run =
+                        closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, facade_fn.clone())
+                            .await;
+                    merge(&mut grpc_side, run);
                 } else {
-                    let run = closed_loop(concurrency, warm, slice, &pids, facade_fn.clone()).await;
-                    merge(&mut through, run);
+                    let run =
+                        closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, connect_fn.clone())
+                            .await;
+                    merge(&mut connect_side, run);
                 }
             }
         }
-        report
-            .closed
-            .push((concurrency, direct.expect("ran"), through.expect("ran")));
-    }
+        report.connect = Some((grpc_side.expect("ran"), connect_side.expect("ran")));
 
-    // Connect JSON against gRPC through the same facade, alternating as above: what JSON and
-    // Connect's translation cost on a Describe.
-    let connect_fn = {
-        let channel = channel.clone();
-        let url = format!(
-            "{facade_url}/elasticache.v1.ElastiCacheService/DescribeServerlessCacheSnapshots"
-        );
-        move || {
-            let channel = channel.clone();
-            let url = url.clone();
-            async move { connect_call(channel, &url).await }
-        }
-    };
-    let (mut grpc_side, mut connect_side) = (None, None);
-    for round in 0..ROUNDS {
-        for side in [round % 2, 1 - round % 2] {
-            if side == 0 {
-                let run =
-                    closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, facade_fn.clone()).await;
-                merge(&mut grpc_side, run);
-            } else {
-                let run =
-                    closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, connect_fn.clone()).await;
-                merge(&mut connect_side, run);
+        let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
+        let (mut fixed_direct, mut fixed_facade, mut fixed_hop) = (None, None, None);
+        for round in 0..ROUNDS {
+            for side in [round % 2, 1 - round % 2] {
+                if side == 0 {
+                    let run = open_loop(FIXED_RATE, warm, slice, &pids, direct_fn.clone()).await;
+                    merge(&mut fixed_direct, run);
+                } else {
+                    let run = open_loop(FIXED_RATE, warm, slice, &pids, facade_fn.clone()).await;
+                    merge(&mut fixed_facade, run);
+                }
             }
+            let run = open_loop(FIXED_RATE, warm, slice, &pids, hop_fn.clone()).await;
+            merge(&mut fixed_hop, run);
         }
+        let (fixed_direct, fixed_facade) = (fixed_direct.expect("ran"), fixed_facade.expect("ran"));
+        let fixed_hop = fixed_hop.expect("ran");
+        report.fixed = Some((fixed_direct, fixed_facade));
+        report.hop = Some(fixed_hop);
     }
-    report.connect = Some((grpc_side.expect("ran"), connect_side.expect("ran")));
-
-    let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
-    let (mut fixed_direct, mut fixed_facade, mut fixed_hop) = (None, None, None);
-    for round in 0..ROUNDS {
-        for side in [round % 2, 1 - round % 2] {
-            if side == 0 {
-                let run = open_loop(FIXED_RATE, warm, slice, &pids, direct_fn.clone()).await;
-                merge(&mut fixed_direct, run);
-            } else {
-                let run = open_loop(FIXED_RATE, warm, slice, &pids, facade_fn.clone()).await;
-                merge(&mut fixed_facade, run);
-            }
-        }
-        let run = open_loop(FIXED_RATE, warm, slice, &pids, hop_fn.clone()).await;
-        merge(&mut fixed_hop, run);
-    }
-    let (fixed_direct, fixed_facade) = (fixed_direct.expect("ran"), fixed_facade.expect("ran"));
-    let fixed_hop = fixed_hop.expect("ran");
-    report.fixed = Some((fixed_direct, fixed_facade));
-    report.hop = Some(fixed_hop);
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     report.after_load_rss_kib = proc_status_kib(facade.pid(), "VmRSS")?;
@@ -780,6 +800,8 @@ struct Report {
     idle_rss_after_first_call_kib: u64,
     in_flight: Option<InFlight>,
     closed: Vec<(usize, Run, Run)>,
+    /// Facade ÷ direct throughput of each round (one direct and one facade slice), per concurrency.
+    rounds: Vec<(usize, Vec<f64>)>,
     fixed: Option<(Run, Run)>,
     hop: Option<Run>,
     /// gRPC and Connect JSON through the facade, closed loop.
@@ -839,6 +861,18 @@ impl Report {
                 verdict(ratio >= 0.8)
             );
         }
+        for (c, ratios) in &self.rounds {
+            // Issue 14's target: every round, not only the whole run.
+            let target = if *c >= 64 { 1.0 } else { 0.85 };
+            let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+            let each: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
+            let _ = writeln!(
+                w,
+                "| throughput ratio of each round, concurrency {c} | {} (lowest **{min:.2}×**) | ≥ {target:.2}× every round | {} |",
+                each.join(", "),
+                verdict(min >= target)
+            );
+        }
         for (c, direct, facade) in &self.closed {
             // On two saturated cores throughput is the inverse of the CPU one call costs all three
             // processes together; this form of the ratio does not depend on how busy the rest of
@@ -870,6 +904,16 @@ impl Report {
                 direct.p(0.99),
                 verdict(p99 <= 1000)
             );
+            if let Some(hop) = &self.hop {
+                // Issue 14's target: what the facade adds is at most the empty gRPC call + 50 µs.
+                let bound = hop.p(0.5) as i64 + 50;
+                let _ = writeln!(
+                    w,
+                    "| added latency at {FIXED_RATE}/s, p50, against the hop alone (`Health/Check` p50 {} µs) | **{p50} µs** | ≤ {bound} µs (hop + 50) | {} |",
+                    hop.p(0.5),
+                    verdict(p50 <= bound)
+                );
+            }
         }
         let _ = writeln!(
             w,
