@@ -29,9 +29,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&compact),
     )?;
 
+    // `crate::codec`: tonic-prost's codec without the length pass `Message::encode` makes first.
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        .codec_path("crate::codec::ProstCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -271,7 +271,7 @@ impl Shared {
         }
         if let Some(coding) = request
             .headers()
-            .get("content-encoding")
+            .get(http::header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .filter(|c| !c.eq_ignore_ascii_case("identity"))
         {

@@ -7,9 +7,11 @@
 
 pub mod audit;
 pub mod aws;
+pub mod codec;
 pub mod config;
 pub mod connect;
 pub mod convert;
+pub mod headers;
 /// The ElastiCache emulator (its own crate, `crates/emulator`), for `--emulator` and the tests.
 pub use elasticache_emulator as emulator;
 pub mod idempotency;

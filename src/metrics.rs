@@ -39,6 +39,8 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::{Layer, Service};
 
+use crate::headers::GRPC_STATUS;
+
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder once; later calls return the same handle.
@@ -363,7 +365,7 @@ where
         Poll::Ready(match result {
             Ok(response) => {
                 // A trailers-only response (every error) carries its status in the headers.
-                if let Some(status) = response.headers().get("grpc-status")
+                if let Some(status) = response.headers().get(&GRPC_STATUS)
                     && let Some(call) = call.take()
                 {
                     call.finish(code_name(Some(status)));
@@ -413,7 +415,7 @@ impl<B: Body> Body for MetricsBody<B> {
             && let Some(trailers) = f.trailers_ref()
             && let Some(call) = this.call.take()
         {
-            call.finish(code_name(trailers.get("grpc-status")));
+            call.finish(code_name(trailers.get(&GRPC_STATUS)));
         }
         Poll::Ready(frame)
     }

@@ -14,6 +14,27 @@ pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The response header that says a caller's request id was replaced, and why.
 pub const X_REQUEST_ID_REPLACED: HeaderName = HeaderName::from_static("x-request-id-replaced");
 
+/// Makes the id of a call that came without a usable one: a UUID v4, marked as not to be indexed
+/// by HPACK. A value that is new on every response gains nothing from the HTTP/2 header table:
+/// indexing it only evicts an older id and lengthens the table's search for the next one. The
+/// value is sent as it is (a never-indexed literal) and reads as usual (`to_str`); only its
+/// `Debug` form reads `Sensitive`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MakeRequestId;
+
+impl tower_http::request_id::MakeRequestId for MakeRequestId {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+        let mut value = HeaderValue::from_str(id).ok()?;
+        value.set_sensitive(true);
+        Some(tower_http::request_id::RequestId::new(value))
+    }
+}
+
 /// The longest request id taken from a caller.
 pub const MAX_LEN: usize = 128;
 
@@ -21,7 +42,8 @@ pub const MAX_LEN: usize = 128;
 /// calls in tests).
 pub fn of_metadata(metadata: &MetadataMap) -> String {
     metadata
-        .get(X_REQUEST_ID.as_str())
+        .as_ref()
+        .get(&X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
@@ -64,6 +86,24 @@ mod tests {
         let made = of_metadata(&MetadataMap::new());
         assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
         assert_ne!(made, of_metadata(&MetadataMap::new()));
+    }
+
+    #[test]
+    fn made_ids_are_fresh_v4_uuids_kept_out_of_the_hpack_table() {
+        use tower_http::request_id::MakeRequestId as _;
+        let request = http::Request::new(());
+        let mut make = MakeRequestId;
+        let one = make.make_request_id(&request).unwrap().into_header_value();
+        let two = make.make_request_id(&request).unwrap().into_header_value();
+        for value in [&one, &two] {
+            assert!(value.is_sensitive());
+            let text = value.to_str().unwrap();
+            let id = uuid::Uuid::parse_str(text).unwrap();
+            assert_eq!(id.get_version_num(), 4, "{text}");
+            assert_eq!(text, id.hyphenated().to_string(), "lower case, hyphenated");
+            assert_eq!(unusable(value), None);
+        }
+        assert_ne!(one, two);
     }
 
     #[test]

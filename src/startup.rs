@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tower::layer::util::Stack;
 use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::config::{Settings, Upstream};
@@ -32,7 +32,7 @@ use crate::middleware::sanitize_request_id::SanitizeRequestIdLayer;
 use crate::middleware::trace::{RpcLog, RpcSpan};
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
-use crate::request_id::X_REQUEST_ID;
+use crate::request_id::{MakeRequestId, X_REQUEST_ID};
 use crate::server::{ConnectionPolicy, tls_acceptor};
 use crate::service::ElastiCacheGrpc;
 use crate::state::SharedState;
@@ -266,7 +266,7 @@ pub fn inbound_stack(
     tower::ServiceBuilder::new()
         .layer(GrpcMetricsLayer)
         .layer(SanitizeRequestIdLayer)
-        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestUuid))
+        .layer(SetRequestIdLayer::new(X_REQUEST_ID, MakeRequestId))
         .layer(
             TraceLayer::new_for_grpc()
                 .make_span_with(RpcSpan)
@@ -305,7 +305,7 @@ pub type InboundStack = Stack<
                         Stack<
                             RpcTraceLayer,
                             Stack<
-                                SetRequestIdLayer<MakeRequestUuid>,
+                                SetRequestIdLayer<MakeRequestId>,
                                 Stack<
                                     SanitizeRequestIdLayer,
                                     Stack<GrpcMetricsLayer, tower::layer::util::Identity>,

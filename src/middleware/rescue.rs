@@ -19,6 +19,7 @@ use tonic::{Code, Status};
 use tower::{Layer, Service};
 
 use crate::audit::Audit;
+use crate::headers::{GRPC_STATUS, GRPC_STATUS_DETAILS_BIN};
 use crate::identity::Caller;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 
@@ -92,9 +93,9 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let headers = response.headers();
-        let bare = headers.contains_key("grpc-status")
-            && !headers.contains_key("grpc-status-details-bin")
-            && headers.get("grpc-status").is_some_and(|v| v != "0");
+        let bare = headers.contains_key(&GRPC_STATUS)
+            && !headers.contains_key(&GRPC_STATUS_DETAILS_BIN)
+            && headers.get(&GRPC_STATUS).is_some_and(|v| v != "0");
         if !bare {
             return Poll::Ready(Ok(response));
         }

@@ -16,6 +16,7 @@ use tonic_types::StatusExt;
 use tower_http::trace::{MakeSpan, OnEos, OnResponse};
 use tracing::{Level, Span};
 
+use crate::headers::{GRPC_STATUS, TRACEPARENT};
 use crate::request_id::X_REQUEST_ID;
 
 /// One span per RPC, named `rpc`, carrying the method, the request id and (once known) the caller.
@@ -31,7 +32,7 @@ impl<B> MakeSpan<B> for RpcSpan {
             .unwrap_or_default();
         let trace_id = request
             .headers()
-            .get("traceparent")
+            .get(&TRACEPARENT)
             .and_then(|v| v.to_str().ok())
             .and_then(trace_id_of)
             .unwrap_or_default();
@@ -77,7 +78,7 @@ impl<B> OnResponse<B> for RpcLog {
     fn on_response(self, response: &http::Response<B>, latency: Duration, _span: &Span) {
         // A trailers-only response (every error we make) carries its status in the headers;
         // otherwise the status comes with the trailers, in `on_eos`.
-        if response.headers().contains_key("grpc-status") {
+        if response.headers().contains_key(&GRPC_STATUS) {
             log_end(response.headers(), latency);
         } else if !response.status().is_success() {
             tracing::info!(

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use tonic::metadata::MetadataMap;
 
+use crate::headers::GRPC_TIMEOUT;
+
 /// How much before the caller's deadline the facade answers. A client starts its deadline timer
 /// before the request leaves and gives up when it fires (tonic clients then report a bare
 /// CANCELLED); answering a little earlier is what lets the caller see the facade's
@@ -18,7 +20,7 @@ pub(crate) fn budget(metadata: &MetadataMap, default: Duration) -> Duration {
 
 /// The timeout the caller asked for in `grpc-timeout`, if it sent a valid one.
 pub(crate) fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
-    parse_grpc_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+    parse_grpc_timeout(metadata.as_ref().get(&GRPC_TIMEOUT)?.to_str().ok()?)
 }
 
 /// Parses the gRPC wire format: at most 8 digits and a unit (`H`, `M`, `S`, `m`, `u`, `n`).

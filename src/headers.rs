@@ -1,0 +1,13 @@
+//! Header names the middleware reads on every call, as [`HeaderName`] constants: a lookup by
+//! `&str` parses the name first (`HeaderName::from_bytes`), a lookup by constant only hashes it.
+
+use http::HeaderName;
+
+/// The gRPC status of a response (headers of a trailers-only response, else trailers).
+pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+/// The `google.rpc.Status` with the details of a failed call.
+pub const GRPC_STATUS_DETAILS_BIN: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+/// The caller's deadline.
+pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+/// W3C trace context.
+pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
