@@ -79,6 +79,19 @@ mod tests {
     use super::*;
     use crate::pb;
 
+    /// The body tonic's server writes for `messages` with [`RawEncoder`], uncompressed.
+    async fn encoded<T: Message + Send + 'static>(messages: Vec<T>) -> BytesMut {
+        let source = futures_util::stream::iter(messages.into_iter().map(Ok::<_, Status>));
+        let body = EncodeBody::new_server(
+            RawEncoder { _pd: PhantomData },
+            source,
+            None::<CompressionEncoding>,
+            Default::default(),
+            None,
+        );
+        body.collect().await.unwrap().to_bytes().into()
+    }
+
     /// A response larger than tonic's 8 KiB starting buffer, with nested messages and repeated
     /// fields: the bytes on the wire are prost's own encoding of it, after the 5-byte gRPC
     /// message header.
@@ -103,15 +116,7 @@ mod tests {
         let expected = response.encode_to_vec();
         assert!(expected.len() > 8 * 1024, "{} bytes", expected.len());
 
-        let source = futures_util::stream::iter([Ok::<_, Status>(response)]);
-        let body = EncodeBody::new_server(
-            RawEncoder { _pd: PhantomData },
-            source,
-            None::<CompressionEncoding>,
-            Default::default(),
-            None,
-        );
-        let mut bytes: BytesMut = body.collect().await.unwrap().to_bytes().into();
+        let mut bytes = encoded(vec![response]).await;
         assert_eq!(bytes.get_u8(), 0, "not compressed");
         assert_eq!(bytes.get_u32() as usize, expected.len());
         assert_eq!(&bytes[..], &expected[..]);
@@ -131,15 +136,7 @@ mod tests {
         };
         let empty = pb::DescribeServerlessCacheSnapshotsResponse::default();
         let messages = [small.clone(), big.clone(), small.clone(), empty.clone()];
-        let source = futures_util::stream::iter(messages.clone().map(Ok::<_, Status>));
-        let body = EncodeBody::new_server(
-            RawEncoder { _pd: PhantomData },
-            source,
-            None::<CompressionEncoding>,
-            Default::default(),
-            None,
-        );
-        let mut bytes: BytesMut = body.collect().await.unwrap().to_bytes().into();
+        let mut bytes = encoded(messages.to_vec()).await;
         for message in messages {
             let expected = message.encode_to_vec();
             assert_eq!(bytes.get_u8(), 0);
