@@ -93,9 +93,8 @@ where
         let this = self.project();
         let response = ready!(this.inner.poll(cx))?;
         let headers = response.headers();
-        let bare = headers.contains_key(&GRPC_STATUS)
-            && !headers.contains_key(&GRPC_STATUS_DETAILS_BIN)
-            && headers.get(&GRPC_STATUS).is_some_and(|v| v != "0");
+        let bare = headers.get(&GRPC_STATUS).is_some_and(|v| v != "0")
+            && !headers.contains_key(&GRPC_STATUS_DETAILS_BIN);
         if !bare {
             return Poll::Ready(Ok(response));
         }
