@@ -146,7 +146,7 @@ pub fn refusal(reason: &'static str) {
 }
 
 /// Counts one upstream attempt and its outcome.
-pub fn upstream_call(operation: &'static str, outcome: std::borrow::Cow<'static, str>) {
+pub fn upstream_call(operation: &'static str, outcome: String) {
     counter!("elasticache_upstream_calls_total", "operation" => operation, "outcome" => outcome)
         .increment(1);
 }
