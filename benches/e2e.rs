@@ -223,33 +223,24 @@ async fn run(options: Options) -> anyhow::Result<()> {
 
     let warm = Duration::from_millis(500);
     let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
+    let pids = &pids;
     if !options.only_state {
-        // Direct and facade runs alternate in ROUNDS short slices (A B, B A, …), so a drift of the
-        // machine (another process, CPU placement) lands on both sides alike.
-        let slice = Duration::from_secs(options.duration) / ROUNDS;
+        let closed_slice = Duration::from_secs(options.duration) / ROUNDS;
         for &concurrency in &options.concurrency {
-            let (mut direct, mut through) = (None, None);
-            let mut ratios = Vec::new();
-            for round in 0..ROUNDS {
-                let (mut direct_rps, mut facade_rps) = (0.0, 0.0);
-                for side in [round % 2, 1 - round % 2] {
-                    if side == 0 {
-                        let run =
-                            closed_loop(concurrency, warm, slice, &pids, direct_fn.clone()).await;
-                        direct_rps = run.rps();
-                        merge(&mut direct, run);
-                    } else {
-                        let run =
-                            closed_loop(concurrency, warm, slice, &pids, facade_fn.clone()).await;
-                        facade_rps = run.rps();
-                        merge(&mut through, run);
+            let per_round = rounds(2, |side| {
+                let (direct, facade) = (direct_fn.clone(), facade_fn.clone());
+                async move {
+                    match side {
+                        0 => closed_loop(concurrency, warm, closed_slice, pids, direct).await,
+                        _ => closed_loop(concurrency, warm, closed_slice, pids, facade).await,
                     }
                 }
-                ratios.push(facade_rps / direct_rps);
-            }
-            report
-                .closed
-                .push((concurrency, direct.expect("ran"), through.expect("ran")));
+            })
+            .await;
+            // The facade ÷ direct throughput of each round (issue 14's target is every round).
+            let ratios = per_round.iter().map(|r| r[1].rps() / r[0].rps()).collect();
+            let [direct, through] = merged(per_round);
+            report.closed.push((concurrency, direct, through));
             report.rounds.push((concurrency, ratios));
         }
 
@@ -266,41 +257,32 @@ async fn run(options: Options) -> anyhow::Result<()> {
                 async move { connect_call(channel, &url).await }
             }
         };
-        let (mut grpc_side, mut connect_side) = (None, None);
-        for round in 0..ROUNDS {
-            for side in [round % 2, 1 - round % 2] {
-                if side == 0 {
-                    let run =
-                        closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, facade_fn.clone())
-                            .await;
-                    merge(&mut grpc_side, run);
-                } else {
-                    let run =
-                        closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, connect_fn.clone())
-                            .await;
-                    merge(&mut connect_side, run);
+        let connect_rounds = rounds(2, |side| {
+            let (grpc, connect) = (facade_fn.clone(), connect_fn.clone());
+            async move {
+                match side {
+                    0 => closed_loop(CONNECT_CONCURRENCY, warm, closed_slice, pids, grpc).await,
+                    _ => closed_loop(CONNECT_CONCURRENCY, warm, closed_slice, pids, connect).await,
                 }
             }
-        }
-        report.connect = Some((grpc_side.expect("ran"), connect_side.expect("ran")));
+        })
+        .await;
+        let [grpc_side, connect_side] = merged(connect_rounds);
+        report.connect = Some((grpc_side, connect_side));
 
-        let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
-        let (mut fixed_direct, mut fixed_facade, mut fixed_hop) = (None, None, None);
-        for round in 0..ROUNDS {
-            for side in [round % 2, 1 - round % 2] {
-                if side == 0 {
-                    let run = open_loop(FIXED_RATE, warm, slice, &pids, direct_fn.clone()).await;
-                    merge(&mut fixed_direct, run);
-                } else {
-                    let run = open_loop(FIXED_RATE, warm, slice, &pids, facade_fn.clone()).await;
-                    merge(&mut fixed_facade, run);
+        // Fixed rate: direct and facade alternate, and the hop alone ends every round.
+        let fixed_rounds = rounds(3, |side| {
+            let (direct, facade, hop) = (direct_fn.clone(), facade_fn.clone(), hop_fn.clone());
+            async move {
+                match side {
+                    0 => open_loop(FIXED_RATE, warm, slice, pids, direct).await,
+                    1 => open_loop(FIXED_RATE, warm, slice, pids, facade).await,
+                    _ => open_loop(FIXED_RATE, warm, slice, pids, hop).await,
                 }
             }
-            let run = open_loop(FIXED_RATE, warm, slice, &pids, hop_fn.clone()).await;
-            merge(&mut fixed_hop, run);
-        }
-        let (fixed_direct, fixed_facade) = (fixed_direct.expect("ran"), fixed_facade.expect("ran"));
-        let fixed_hop = fixed_hop.expect("ran");
+        })
+        .await;
+        let [fixed_direct, fixed_facade, fixed_hop] = merged(fixed_rounds);
         report.fixed = Some((fixed_direct, fixed_facade));
         report.hop = Some(fixed_hop);
     }
@@ -341,45 +323,31 @@ async fn run(options: Options) -> anyhow::Result<()> {
             facade: redis_facade.pid(),
             emulator: emulator.pid(),
         };
-        let (mut fixed_memory, mut fixed_redis) = (None, None);
-        let (mut closed_memory, mut closed_redis) = (None, None);
-        for round in 0..ROUNDS {
-            for side in [round % 2, 1 - round % 2] {
-                if side == 0 {
-                    merge(
-                        &mut fixed_memory,
-                        open_loop(FIXED_RATE, warm, slice, &pids, facade_fn.clone()).await,
-                    );
-                    merge(
-                        &mut closed_memory,
-                        closed_loop(CONNECT_CONCURRENCY, warm, slice, &pids, facade_fn.clone())
-                            .await,
-                    );
-                } else {
-                    merge(
-                        &mut fixed_redis,
-                        open_loop(FIXED_RATE, warm, slice, &redis_pids, redis_fn.clone()).await,
-                    );
-                    merge(
-                        &mut closed_redis,
-                        closed_loop(
-                            CONNECT_CONCURRENCY,
-                            warm,
-                            slice,
-                            &redis_pids,
-                            redis_fn.clone(),
-                        )
-                        .await,
-                    );
+        // Each slice of a side: the fixed rate, then the closed loop.
+        let redis_pids = &redis_pids;
+        let state_rounds = rounds(2, |side| {
+            let (memory, redis) = (facade_fn.clone(), redis_fn.clone());
+            async move {
+                match side {
+                    0 => (
+                        open_loop(FIXED_RATE, warm, slice, pids, memory.clone()).await,
+                        closed_loop(CONNECT_CONCURRENCY, warm, slice, pids, memory).await,
+                    ),
+                    _ => (
+                        open_loop(FIXED_RATE, warm, slice, redis_pids, redis.clone()).await,
+                        closed_loop(CONNECT_CONCURRENCY, warm, slice, redis_pids, redis).await,
+                    ),
                 }
             }
-        }
-        report.state = Some([
-            fixed_memory.expect("ran"),
-            fixed_redis.expect("ran"),
-            closed_memory.expect("ran"),
-            closed_redis.expect("ran"),
-        ]);
+        })
+        .await;
+        let (fixed_rounds, closed_rounds): (Vec<Vec<Run>>, Vec<Vec<Run>>) = state_rounds
+            .into_iter()
+            .map(|round| round.into_iter().unzip::<Run, Run, Vec<Run>, Vec<Run>>())
+            .unzip();
+        let [fixed_memory, fixed_redis] = merged(fixed_rounds);
+        let [closed_memory, closed_redis] = merged(closed_rounds);
+        report.state = Some([fixed_memory, fixed_redis, closed_memory, closed_redis]);
         redis_facade.stop();
         let (mut server, _) = redis;
         server.stop_mut();
@@ -525,24 +493,54 @@ impl Cpu {
     }
 }
 
-/// Adds `run` to the runs of one side.
-fn merge(total: &mut Option<Run>, run: Run) {
-    match total {
-        None => *total = Some(run),
-        Some(t) => {
-            t.histogram.add(&run.histogram).expect("same bounds");
-            t.errors += run.errors;
-            if t.first_error.is_none() {
-                t.first_error = run.first_error;
+/// Runs the sides of an A/B comparison in [`ROUNDS`] rounds — A B, then B A, … — so that a drift
+/// of the machine (another process, CPU placement) lands on both sides alike; a third side, if
+/// any, runs last in every round. `run(side)` measures one slice of `side`. Returns each round's
+/// results, indexed by side.
+async fn rounds<T, F, Fut>(sides: usize, mut run: F) -> Vec<Vec<T>>
+where
+    F: FnMut(usize) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let mut all = Vec::new();
+    for round in 0..ROUNDS as usize {
+        let mut this: Vec<Option<T>> = (0..sides).map(|_| None).collect();
+        for side in [round % 2, 1 - round % 2].into_iter().chain(2..sides) {
+            this[side] = Some(run(side).await);
+        }
+        all.push(
+            this.into_iter()
+                .map(|r| r.expect("every side ran"))
+                .collect(),
+        );
+    }
+    all
+}
+
+/// The runs of each side over all rounds, merged into one run per side.
+fn merged<const SIDES: usize>(rounds: Vec<Vec<Run>>) -> [Run; SIDES] {
+    let mut sides: [Option<Run>; SIDES] = std::array::from_fn(|_| None);
+    for round in rounds {
+        for (total, run) in sides.iter_mut().zip(round) {
+            match total {
+                None => *total = Some(run),
+                Some(t) => {
+                    t.histogram.add(&run.histogram).expect("same bounds");
+                    t.errors += run.errors;
+                    if t.first_error.is_none() {
+                        t.first_error = run.first_error;
+                    }
+                    t.elapsed += run.elapsed;
+                    t.cpu = Cpu {
+                        load: t.cpu.load + run.cpu.load,
+                        facade: t.cpu.facade + run.cpu.facade,
+                        emulator: t.cpu.emulator + run.cpu.emulator,
+                    };
+                }
             }
-            t.elapsed += run.elapsed;
-            t.cpu = Cpu {
-                load: t.cpu.load + run.cpu.load,
-                facade: t.cpu.facade + run.cpu.facade,
-                emulator: t.cpu.emulator + run.cpu.emulator,
-            };
         }
     }
+    sides.map(|s| s.expect("at least one round"))
 }
 
 fn histogram() -> Histogram<u64> {
