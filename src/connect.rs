@@ -468,7 +468,7 @@ impl Shared {
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
         headers.insert("te", HeaderValue::from_static("trailers"));
         if let Some(value) = timeout.and_then(|ms| HeaderValue::from_str(&grpc_timeout(ms)).ok()) {
-            headers.insert("grpc-timeout", value);
+            headers.insert(crate::headers::GRPC_TIMEOUT, value);
         }
         let mut framed = BytesMut::with_capacity(5 + message.len());
         framed.put_u8(0);

@@ -1,4 +1,5 @@
-//! Header names the middleware reads on every call, as [`HeaderName`] constants: a lookup by
+//! Header names the facade reads or writes on every call (and lists for CORS), as [`HeaderName`]
+//! constants, one place for each name: a lookup by
 //! `&str` parses the name first (`HeaderName::from_bytes`), a lookup by constant only hashes it.
 
 use http::HeaderName;

@@ -21,6 +21,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Settings, Upstream};
 use crate::emulator::Emulator;
+use crate::headers::{GRPC_STATUS, GRPC_STATUS_DETAILS_BIN, GRPC_TIMEOUT, TRACEPARENT};
 use crate::identity::Callers;
 use crate::metrics::GrpcMetricsLayer;
 use crate::middleware::auth::{AuthLayer, Authenticate};
@@ -32,7 +33,7 @@ use crate::middleware::sanitize_request_id::SanitizeRequestIdLayer;
 use crate::middleware::trace::{RpcLog, RpcSpan};
 use crate::pb;
 use crate::pb::elasti_cache_service_server::ElastiCacheServiceServer;
-use crate::request_id::{MakeRequestId, X_REQUEST_ID};
+use crate::request_id::{MakeRequestId, X_REQUEST_ID, X_REQUEST_ID_REPLACED};
 use crate::server::{ConnectionPolicy, tls_acceptor};
 use crate::service::ElastiCacheGrpc;
 use crate::state::SharedState;
@@ -226,18 +227,18 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer
                 AUTHORIZATION,
                 name("x-grpc-web"),
                 name("x-user-agent"),
-                name("grpc-timeout"),
+                GRPC_TIMEOUT,
                 name("connect-protocol-version"),
                 name("connect-timeout-ms"),
-                name("x-request-id"),
-                name("traceparent"),
+                X_REQUEST_ID,
+                TRACEPARENT,
             ])
             .expose_headers([
-                name("grpc-status"),
+                GRPC_STATUS,
                 name("grpc-message"),
-                name("grpc-status-details-bin"),
-                name("x-request-id"),
-                name("x-request-id-replaced"),
+                GRPC_STATUS_DETAILS_BIN,
+                X_REQUEST_ID,
+                X_REQUEST_ID_REPLACED,
             ])
             .max_age(Duration::from_secs(3600)),
     ))
