@@ -1,6 +1,6 @@
 //! Header names the facade reads or writes on every call (and lists for CORS), as [`HeaderName`]
-//! constants, one place for each name: a lookup by
-//! `&str` parses the name first (`HeaderName::from_bytes`), a lookup by constant only hashes it.
+//! constants, one place for each name: a lookup by `&str` parses the name first
+//! (`HeaderName::from_bytes`), a lookup by constant only hashes it.
 
 use http::HeaderName;
 
