@@ -38,6 +38,7 @@ use crate::server::{ConnectionPolicy, tls_acceptor};
 use crate::service::ElastiCacheGrpc;
 use crate::state::SharedState;
 use crate::upstream::Upstream as UpstreamStack;
+use crate::upstream::user_agent::ReuseUserAgent;
 
 /// A bound, not yet serving, server.
 #[derive(Debug)]
@@ -348,17 +349,33 @@ pub async fn upstream_client(
                 .load()
                 .await;
             log_aws_settings(&shared, |name| std::env::var_os(name).is_some());
-            Ok((aws_sdk_elasticache::Client::new(&shared), None))
+            Ok((
+                facade_client(aws_sdk_elasticache::Config::new(&shared)),
+                None,
+            ))
         }
         Upstream::Emulator(config) => {
             let emulator = Emulator::start(([127, 0, 0, 1], 0).into(), config.clone())
                 .await
                 .context("cannot start the embedded emulator")?;
             tracing::info!(endpoint = %emulator.endpoint_url(), "embedded ElastiCache emulator started");
-            Ok((static_client(&emulator.endpoint_url()), Some(emulator)))
+            Ok((
+                facade_client(static_config(&emulator.endpoint_url())),
+                Some(emulator),
+            ))
         }
-        Upstream::Endpoint(url) => Ok((static_client(url), None)),
+        Upstream::Endpoint(url) => Ok((facade_client(static_config(url)), None)),
     }
+}
+
+/// The facade's client from a configuration: the same SDK client a caller would make, with its
+/// user agent built once per operation instead of on every call ([`ReuseUserAgent`]).
+pub fn facade_client(config: aws_sdk_elasticache::Config) -> aws_sdk_elasticache::Client {
+    let config = config
+        .to_builder()
+        .interceptor(ReuseUserAgent::default())
+        .build();
+    aws_sdk_elasticache::Client::from_conf(config)
 }
 
 /// One line saying which AWS settings were found (never a secret), and a warning when there is no
@@ -400,9 +417,15 @@ fn log_aws_settings(shared: &aws_config::SdkConfig, is_set: impl Fn(&str) -> boo
     }
 }
 
-/// A client with static test credentials, region `us-east-1` and a fixed endpoint.
+/// A client with static test credentials, region `us-east-1` and a fixed endpoint: the plain SDK
+/// client, as a caller of the SDK would make it (the benches' direct side).
 pub fn static_client(endpoint: &str) -> aws_sdk_elasticache::Client {
-    let config = aws_sdk_elasticache::Config::builder()
+    aws_sdk_elasticache::Client::from_conf(static_config(endpoint))
+}
+
+/// The configuration of [`static_client`].
+pub fn static_config(endpoint: &str) -> aws_sdk_elasticache::Config {
+    aws_sdk_elasticache::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(
@@ -419,6 +442,5 @@ pub fn static_client(endpoint: &str) -> aws_sdk_elasticache::Client {
                 .connect_timeout(Duration::from_secs(3))
                 .build(),
         )
-        .build();
-    aws_sdk_elasticache::Client::from_conf(config)
+        .build()
 }

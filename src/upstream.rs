@@ -42,6 +42,7 @@ use crate::refusal::Refusal;
 use crate::state::{Gcra, SharedState};
 
 mod retry_budget;
+pub mod user_agent;
 
 pub use self::retry_budget::RetryBudget;
 
