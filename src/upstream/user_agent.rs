@@ -63,8 +63,8 @@ pub struct ReuseUserAgent {
 impl ReuseUserAgent {
     /// The values kept for `operation` (its AWS name), if one of its calls was sent.
     pub fn kept(&self, operation: &str) -> Option<UserAgentValues> {
-        let table = self.by_operation.read().unwrap_or_else(|e| e.into_inner());
-        table.get(operation).map(|v| UserAgentValues::clone(v))
+        self.lookup(operation)
+            .map(|values| UserAgentValues::clone(&values))
     }
 
     fn lookup(&self, operation: &str) -> Option<Arc<UserAgentValues>> {
