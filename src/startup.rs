@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use aws_config::BehaviorVersion;
 use aws_credential_types::Credentials;
 use aws_sdk_elasticache::config::retry::RetryConfig;
-use aws_sdk_elasticache::config::{Region, timeout::TimeoutConfig};
+use aws_sdk_elasticache::config::{Region, StalledStreamProtectionConfig, timeout::TimeoutConfig};
+use aws_smithy_runtime_api::client::stalled_stream_protection::DEFAULT_GRACE_PERIOD;
 use tokio::net::TcpListener;
 
 use tonic::service::Routes;
@@ -55,7 +56,8 @@ impl Application {
     /// Binds `settings.listen`, starts the emulator when asked, and builds the SDK client.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check()?;
-        let (client, emulator) = upstream_client(&settings.upstream).await?;
+        let (client, emulator) =
+            upstream_client(&settings.upstream, settings.upstream_policy.attempt_timeout).await?;
         Self::with_client(settings, client, emulator).await
     }
 
@@ -341,6 +343,7 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
 /// SDK retries are off: the facade decides what is safe to retry (DESIGN §5).
 pub async fn upstream_client(
     upstream: &Upstream,
+    attempt_timeout: Duration,
 ) -> anyhow::Result<(aws_sdk_elasticache::Client, Option<Emulator>)> {
     match upstream {
         Upstream::AwsChain => {
@@ -350,7 +353,7 @@ pub async fn upstream_client(
                 .await;
             log_aws_settings(&shared, |name| std::env::var_os(name).is_some());
             Ok((
-                facade_client(aws_sdk_elasticache::Config::new(&shared)),
+                facade_client(aws_sdk_elasticache::Config::new(&shared), attempt_timeout),
                 None,
             ))
         }
@@ -360,22 +363,34 @@ pub async fn upstream_client(
                 .context("cannot start the embedded emulator")?;
             tracing::info!(endpoint = %emulator.endpoint_url(), "embedded ElastiCache emulator started");
             Ok((
-                facade_client(static_config(&emulator.endpoint_url())),
+                facade_client(static_config(&emulator.endpoint_url()), attempt_timeout),
                 Some(emulator),
             ))
         }
-        Upstream::Endpoint(url) => Ok((facade_client(static_config(url)), None)),
+        Upstream::Endpoint(url) => Ok((facade_client(static_config(url), attempt_timeout), None)),
     }
 }
 
-/// The facade's client from a configuration: the same SDK client a caller would make, with its
-/// user agent built once per operation instead of on every call ([`ReuseUserAgent`]).
-pub fn facade_client(config: aws_sdk_elasticache::Config) -> aws_sdk_elasticache::Client {
-    let config = config
-        .to_builder()
-        .interceptor(ReuseUserAgent::default())
-        .build();
-    aws_sdk_elasticache::Client::from_conf(config)
+/// The facade's client from a configuration: the same SDK client a caller would make, with
+/// - its user agent built once per operation instead of on every call ([`ReuseUserAgent`]);
+/// - the SDK's stalled-stream protection off when every attempt ends (`attempt_timeout`, which
+///   bounds each SDK call, body included) before the protection's grace period could (the
+///   defaults: 10 s against 20 s). A stalled request or response is then cut by the attempt
+///   timeout first either way; the protection's per-call throughput timer only woke the runtime's
+///   I/O driver once per call (BENCHMARKS.md). A longer attempt timeout keeps the protection.
+pub fn facade_client(
+    config: aws_sdk_elasticache::Config,
+    attempt_timeout: Duration,
+) -> aws_sdk_elasticache::Client {
+    let grace = config.stalled_stream_protection().map_or(
+        DEFAULT_GRACE_PERIOD,
+        StalledStreamProtectionConfig::grace_period,
+    );
+    let mut builder = config.to_builder().interceptor(ReuseUserAgent::default());
+    if attempt_timeout <= grace {
+        builder.set_stalled_stream_protection(Some(StalledStreamProtectionConfig::disabled()));
+    }
+    aws_sdk_elasticache::Client::from_conf(builder.build())
 }
 
 /// One line saying which AWS settings were found (never a secret), and a warning when there is no
@@ -443,4 +458,51 @@ pub fn static_config(endpoint: &str) -> aws_sdk_elasticache::Config {
                 .build(),
         )
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_smithy_runtime_api::client::interceptors::Intercept as _;
+
+    use super::*;
+
+    #[test]
+    fn the_facade_client_has_the_interceptor() {
+        let client = facade_client(static_config("http://127.0.0.1:9"), Duration::from_secs(10));
+        let names: Vec<&str> = client.config().interceptors().map(|i| i.name()).collect();
+        assert!(names.contains(&"ReuseUserAgent"), "{names:?}");
+    }
+
+    #[test]
+    fn stalled_stream_protection_is_off_only_when_the_attempt_timeout_comes_first() {
+        let protection = |attempt_timeout: Duration| {
+            facade_client(static_config("http://127.0.0.1:9"), attempt_timeout)
+                .config()
+                .stalled_stream_protection()
+                .map(|p| p.is_enabled())
+        };
+        // Within the SDK's 20 s grace period: the attempt timeout cuts a stall first.
+        assert_eq!(protection(Duration::from_secs(10)), Some(false));
+        assert_eq!(protection(Duration::from_secs(20)), Some(false));
+        // Beyond it, the SDK's default (enabled, set by its defaults when left unset) stays.
+        assert_ne!(protection(Duration::from_secs(21)), Some(false));
+        // A configured grace period is the one compared: 5 s is shorter than a 10 s attempt
+        // timeout, so the protection stays; 60 s is longer than 30 s, so it goes.
+        let with_grace = |grace: u64, attempt_timeout: u64| {
+            let config = static_config("http://127.0.0.1:9")
+                .to_builder()
+                .stalled_stream_protection(
+                    StalledStreamProtectionConfig::enabled()
+                        .grace_period(Duration::from_secs(grace))
+                        .build(),
+                )
+                .build();
+            facade_client(config, Duration::from_secs(attempt_timeout))
+                .config()
+                .stalled_stream_protection()
+                .map(|p| p.is_enabled())
+        };
+        assert_eq!(with_grace(5, 10), Some(true));
+        assert_eq!(with_grace(60, 30), Some(false));
+    }
 }

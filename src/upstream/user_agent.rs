@@ -152,7 +152,7 @@ mod tests {
     use elasticache_emulator::{Emulator, EmulatorConfig};
 
     use super::*;
-    use crate::startup::{facade_client, static_config};
+    use crate::startup::static_config;
 
     /// What one request carried when it left, after signing.
     #[derive(Debug, Clone)]
@@ -274,12 +274,5 @@ mod tests {
             Some(facade[3].values.clone())
         );
         assert_eq!(reuse.kept("DeleteServerlessCache"), None);
-    }
-
-    #[test]
-    fn the_facade_client_has_the_interceptor() {
-        let client = facade_client(static_config("http://127.0.0.1:9"));
-        let names: Vec<&str> = client.config().interceptors().map(|i| i.name()).collect();
-        assert!(names.contains(&"ReuseUserAgent"), "{names:?}");
     }
 }
