@@ -30,11 +30,9 @@ use aws_smithy_runtime_api::client::interceptors::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
+use http::header::USER_AGENT;
 
-/// The two headers the SDK's user-agent interceptor sets.
-pub const USER_AGENT: &str = "user-agent";
-/// The AWS form of the user agent, with the SDK's business metrics.
-pub const X_AMZ_USER_AGENT: &str = "x-amz-user-agent";
+use crate::headers::X_AMZ_USER_AGENT;
 
 /// The values one operation's first call sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +128,7 @@ impl Intercept for ReuseUserAgent {
         };
         let headers = context.request().headers();
         let (Some(user_agent), Some(x_amz_user_agent)) =
-            (headers.get(USER_AGENT), headers.get(X_AMZ_USER_AGENT))
+            (headers.get(&USER_AGENT), headers.get(&X_AMZ_USER_AGENT))
         else {
             return Ok(());
         };
@@ -194,8 +192,8 @@ mod tests {
             self.0.lock().unwrap().push(Sent {
                 operation: operation(cfg).unwrap_or_default().to_owned(),
                 values: UserAgentValues {
-                    user_agent: header(USER_AGENT),
-                    x_amz_user_agent: header(X_AMZ_USER_AGENT),
+                    user_agent: header(USER_AGENT.as_str()),
+                    x_amz_user_agent: header(X_AMZ_USER_AGENT.as_str()),
                 },
                 signed_headers,
                 sdk_interceptor_disabled: cfg
@@ -261,7 +259,7 @@ mod tests {
             assert_eq!(p.signed_headers, f.signed_headers);
             assert!(!p.sdk_interceptor_disabled);
         }
-        assert!(facade[0].signed_headers.contains(X_AMZ_USER_AGENT));
+        assert!(facade[0].signed_headers.contains(X_AMZ_USER_AGENT.as_str()));
         // The SDK's interceptor built the first call of each operation, and no other.
         let disabled: Vec<bool> = facade.iter().map(|s| s.sdk_interceptor_disabled).collect();
         assert_eq!(disabled, [false, true, true, false]);
