@@ -3,6 +3,9 @@
 //! - throughput and p50/p99 of `DescribeServerlessCacheSnapshots` through the facade (tonic
 //!   client → facade → SDK → emulator) vs a direct SDK call to the same emulator, closed loop at
 //!   equal concurrency; the facade/direct ratio is the headline;
+//! - the hop alone (`grpc.health.v1` Check through the facade) in the same closed loops, and the
+//!   ceiling it sets: the ratio a facade would reach if its Describe cost nothing beyond that
+//!   empty call and the SDK call the direct client makes;
 //! - p50/p99 at a fixed 1,000 calls/s (open loop, below saturation) and the latency the facade
 //!   adds;
 //! - the facade's RSS idle, and with 1,000 calls in flight (the emulator delays them);
@@ -19,6 +22,8 @@
 //! cargo bench --bench e2e -- --only-state --fixed-secs 20   # only Redis vs memory (needs redis-server)
 //! ```
 
+#[path = "common/bare.rs"]
+mod bare;
 mod common;
 #[path = "common/process.rs"]
 mod process;
@@ -44,6 +49,8 @@ const IN_FLIGHT: usize = 1_000;
 /// Concurrency of the Connect JSON vs gRPC comparison.
 const CONNECT_CONCURRENCY: usize = 16;
 const FIXED_RATE: u32 = 1_000;
+/// Debian's jemalloc, preloaded into the bare pass-through when present (the facade links it).
+const JEMALLOC: &str = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
 const STARTS: usize = 5;
 /// Slices each side's measurement is cut into, alternating with the other side.
 const ROUNDS: u32 = 5;
@@ -99,6 +106,9 @@ impl Options {
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Ok(listen) = std::env::var(bare::LISTEN_ENV) {
+        return bare::serve(&listen);
+    }
     let options = Options::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -191,6 +201,40 @@ async fn run(options: Options) -> anyhow::Result<()> {
         facade: facade.pid(),
         emulator: emulator.pid(),
     };
+    // The bare pass-through (`common/bare.rs`): this binary again, as a child process, with the
+    // facade's allocator when the system has it (`LD_PRELOAD`; `e2e` prints which).
+    let bare_addr = free_port()?;
+    let mut bare_cmd = Command::new(std::env::current_exe()?);
+    bare_cmd
+        .env(bare::LISTEN_ENV, bare_addr.to_string())
+        .env(bare::UPSTREAM_ENV, &endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    report.bare_jemalloc = std::path::Path::new(JEMALLOC).exists();
+    if report.bare_jemalloc {
+        bare_cmd.env("LD_PRELOAD", JEMALLOC);
+    }
+    let bare_process = Process::spawn("bare", &mut bare_cmd, &dir)?;
+    eprintln!("bare pass-through pid {}", bare_process.pid());
+    process::wait_for_port(bare_addr).await?;
+    let bare_grpc = ElastiCacheServiceClient::new(
+        Endpoint::from_shared(format!("http://{bare_addr}"))?
+            .connect()
+            .await?,
+    );
+    facade_call(bare_grpc.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("bare pass-through: {e}"))?;
+    let bare_pids = Pids {
+        facade: bare_process.pid(),
+        emulator: emulator.pid(),
+    };
+    let bare_fn = {
+        let grpc = bare_grpc.clone();
+        move || {
+            let grpc = grpc.clone();
+            async move { facade_call(grpc).await }
+        }
+    };
     let direct_fn = {
         let sdk = sdk.clone();
         move || {
@@ -224,23 +268,37 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let warm = Duration::from_millis(500);
     let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
     let pids = &pids;
+    let bare_pids = &bare_pids;
     if !options.only_state {
         let closed_slice = Duration::from_secs(options.duration) / ROUNDS;
         for &concurrency in &options.concurrency {
-            let per_round = rounds(2, |side| {
-                let (direct, facade) = (direct_fn.clone(), facade_fn.clone());
+            // The hop alone runs third in every round, at the same concurrency: what the gRPC
+            // client and server cost before the facade does anything, the floor of the facade
+            // path's CPU beyond the SDK call.
+            // Then the bare pass-through, fourth.
+            let per_round = rounds(4, |side| {
+                let (direct, facade, hop, bare) = (
+                    direct_fn.clone(),
+                    facade_fn.clone(),
+                    hop_fn.clone(),
+                    bare_fn.clone(),
+                );
                 async move {
                     match side {
                         0 => closed_loop(concurrency, warm, closed_slice, pids, direct).await,
-                        _ => closed_loop(concurrency, warm, closed_slice, pids, facade).await,
+                        1 => closed_loop(concurrency, warm, closed_slice, pids, facade).await,
+                        2 => closed_loop(concurrency, warm, closed_slice, pids, hop).await,
+                        _ => closed_loop(concurrency, warm, closed_slice, bare_pids, bare).await,
                     }
                 }
             })
             .await;
             // The facade ÷ direct throughput of each round (issue 14's target is every round).
             let ratios = per_round.iter().map(|r| r[1].rps() / r[0].rps()).collect();
-            let [direct, through] = merged(per_round);
+            let [direct, through, hop, bare] = merged(per_round);
             report.closed.push((concurrency, direct, through));
+            report.closed_hop.push((concurrency, hop));
+            report.closed_bare.push((concurrency, bare));
             report.rounds.push((concurrency, ratios));
         }
 
@@ -270,21 +328,29 @@ async fn run(options: Options) -> anyhow::Result<()> {
         let [grpc_side, connect_side] = merged(connect_rounds);
         report.connect = Some((grpc_side, connect_side));
 
-        // Fixed rate: direct and facade alternate, and the hop alone ends every round.
-        let fixed_rounds = rounds(3, |side| {
-            let (direct, facade, hop) = (direct_fn.clone(), facade_fn.clone(), hop_fn.clone());
+        // Fixed rate: direct and facade alternate; the hop alone, then the bare pass-through,
+        // end every round.
+        let fixed_rounds = rounds(4, |side| {
+            let (direct, facade, hop, bare) = (
+                direct_fn.clone(),
+                facade_fn.clone(),
+                hop_fn.clone(),
+                bare_fn.clone(),
+            );
             async move {
                 match side {
                     0 => open_loop(FIXED_RATE, warm, slice, pids, direct).await,
                     1 => open_loop(FIXED_RATE, warm, slice, pids, facade).await,
-                    _ => open_loop(FIXED_RATE, warm, slice, pids, hop).await,
+                    2 => open_loop(FIXED_RATE, warm, slice, pids, hop).await,
+                    _ => open_loop(FIXED_RATE, warm, slice, bare_pids, bare).await,
                 }
             }
         })
         .await;
-        let [fixed_direct, fixed_facade, fixed_hop] = merged(fixed_rounds);
+        let [fixed_direct, fixed_facade, fixed_hop, fixed_bare] = merged(fixed_rounds);
         report.fixed = Some((fixed_direct, fixed_facade));
         report.hop = Some(fixed_hop);
+        report.fixed_bare = Some(fixed_bare);
     }
 
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -798,6 +864,13 @@ struct Report {
     idle_rss_after_first_call_kib: u64,
     in_flight: Option<InFlight>,
     closed: Vec<(usize, Run, Run)>,
+    /// The hop alone (`Health/Check` through the facade) in the same closed loops.
+    closed_hop: Vec<(usize, Run)>,
+    /// The bare pass-through (`common/bare.rs`) in the same closed loops, and at the fixed rate.
+    closed_bare: Vec<(usize, Run)>,
+    fixed_bare: Option<Run>,
+    /// Whether the bare pass-through ran with jemalloc preloaded, as the facade's allocator.
+    bare_jemalloc: bool,
     /// Facade ÷ direct throughput of each round (one direct and one facade slice), per concurrency.
     rounds: Vec<(usize, Vec<f64>)>,
     fixed: Option<(Run, Run)>,
@@ -826,6 +899,15 @@ fn errors(run: &Run) -> String {
 }
 
 impl Report {
+    /// The bare pass-through's allocator, beside its rows (its CPU is in the facade column).
+    fn bare_note(&self) -> &'static str {
+        if self.bare_jemalloc {
+            " (tonic + SDK, no middleware; jemalloc preloaded)"
+        } else {
+            " (tonic + SDK, no middleware; glibc malloc: no jemalloc on this system)"
+        }
+    }
+
     fn markdown(&self, options: &Options) -> String {
         let mut out = String::new();
         let w = &mut out;
@@ -885,6 +967,37 @@ impl Report {
                 verdict(ratio >= 0.8)
             );
         }
+        for ((c, direct, facade), (_, bare)) in self.closed.iter().zip(&self.closed_bare) {
+            // The smallest facade there is, against the same targets (and the facade beside it).
+            let target = if *c >= 64 { 1.0 } else { 0.85 };
+            let ratio = bare.rps() / direct.rps();
+            let _ = writeln!(
+                w,
+                "| throughput, concurrency {c}: bare pass-through / direct | {:.0} / {:.0} req/s = **{ratio:.2}×** (facade {:.2}×) | ≥ {target:.2}× | {} |",
+                bare.rps(),
+                direct.rps(),
+                facade.rps() / direct.rps(),
+                verdict(ratio >= target)
+            );
+        }
+        for ((c, direct, _), (_, hop)) in self.closed.iter().zip(&self.closed_hop) {
+            // The best ratio a gRPC facade could reach on saturated cores if its Describe cost
+            // nothing beyond the empty call and the very SDK call the direct client makes: the
+            // facade path is then the direct path plus the hop's CPU (client and server).
+            let target = if *c >= 64 { 1.0 } else { 0.85 };
+            let direct_total = direct.cpu_per_call(direct.cpu.load + direct.cpu.emulator);
+            let hop_total = hop.cpu_per_call(hop.cpu.load + hop.cpu.facade);
+            let ceiling = direct_total / (direct_total + hop_total);
+            let _ = writeln!(
+                w,
+                "| ceiling, concurrency {c}: direct ÷ (direct + the hop alone), CPU per call | {direct_total:.0} / ({direct_total:.0} + {hop_total:.0}) µs = **{ceiling:.3}×** | ≥ {target:.2}× | {} |",
+                if ceiling >= target {
+                    "reachable"
+                } else {
+                    "**out of reach**"
+                }
+            );
+        }
         if let Some((direct, facade)) = &self.fixed {
             let p50 = facade.p(0.5) as i64 - direct.p(0.5) as i64;
             let p99 = facade.p(0.99) as i64 - direct.p(0.99) as i64;
@@ -911,6 +1024,18 @@ impl Report {
                     hop.p(0.5),
                     verdict(p50 <= bound)
                 );
+                if let Some(bare) = &self.fixed_bare {
+                    // The same target for the smallest facade there is: what tonic, hyper and
+                    // the SDK add by themselves.
+                    let bare_p50 = bare.p(0.5) as i64 - direct.p(0.5) as i64;
+                    let _ = writeln!(
+                        w,
+                        "| same, for the bare pass-through (tonic + SDK, no middleware) | {} − {} = **{bare_p50} µs** | ≤ {bound} µs (hop + 50) | {} |",
+                        bare.p(0.5),
+                        direct.p(0.5),
+                        verdict(bare_p50 <= bound)
+                    );
+                }
             }
         }
         let _ = writeln!(
@@ -961,6 +1086,20 @@ impl Report {
         for (c, direct, facade) in &self.closed {
             row(w, &format!("| {c} | direct SDK"), direct);
             row(w, &format!("| {c} | through facade"), facade);
+            if let Some((_, hop)) = self.closed_hop.iter().find(|(hc, _)| hc == c) {
+                row(
+                    w,
+                    &format!("| {c} | `Health/Check` through facade (the hop alone)"),
+                    hop,
+                );
+            }
+            if let Some((_, bare)) = self.closed_bare.iter().find(|(bc, _)| bc == c) {
+                row(
+                    w,
+                    &format!("| {c} | bare pass-through{}", self.bare_note()),
+                    bare,
+                );
+            }
         }
         if let Some((grpc, connect)) = &self.connect {
             let _ = writeln!(
@@ -989,6 +1128,9 @@ impl Report {
                     "| `grpc.health.v1` Check through facade (the hop alone)",
                     hop,
                 );
+            }
+            if let Some(bare) = &self.fixed_bare {
+                row(w, &format!("| bare pass-through{}", self.bare_note()), bare);
             }
         }
         if let Some([fixed_memory, fixed_redis, closed_memory, closed_redis]) = &self.state {
