@@ -273,10 +273,9 @@ async fn run(options: Options) -> anyhow::Result<()> {
     if !options.only_state {
         let closed_slice = Duration::from_secs(options.duration) / ROUNDS;
         for &concurrency in &options.concurrency {
-            // The hop alone runs third in every round, at the same concurrency: what the gRPC
-            // client and server cost before the facade does anything, the floor of the facade
-            // path's CPU beyond the SDK call.
-            // Then the bare pass-through, fourth.
+            // Third and fourth in every round, at the same concurrency: the hop alone (what the
+            // gRPC client and server cost before the facade does anything) and the bare
+            // pass-through (the smallest facade this stack allows).
             let per_round = rounds(4, |side| {
                 let (direct, facade, hop, bare) = (
                     direct_fn.clone(),
@@ -562,9 +561,9 @@ impl Cpu {
 }
 
 /// Runs the sides of an A/B comparison in [`ROUNDS`] rounds — A B, then B A, … — so that a drift
-/// of the machine (another process, CPU placement) lands on both sides alike; a third side, if
-/// any, runs last in every round. `run(side)` measures one slice of `side`. Returns each round's
-/// results, indexed by side.
+/// of the machine (another process, CPU placement) lands on both sides alike; further sides, if
+/// any, run after them, in order, in every round. `run(side)` measures one slice of `side`.
+/// Returns each round's results, indexed by side.
 async fn rounds<T, F, Fut>(sides: usize, mut run: F) -> Vec<Vec<T>>
 where
     F: FnMut(usize) -> Fut,
