@@ -270,6 +270,15 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
     let pids = &pids;
     let bare_pids = &bare_pids;
+    // The four sides of the closed and fixed-rate rounds, each call a fresh handle.
+    let sides = || {
+        (
+            direct_fn.clone(),
+            facade_fn.clone(),
+            hop_fn.clone(),
+            bare_fn.clone(),
+        )
+    };
     if !options.only_state {
         let closed_slice = Duration::from_secs(options.duration) / ROUNDS;
         for &concurrency in &options.concurrency {
@@ -277,12 +286,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             // gRPC client and server cost before the facade does anything) and the bare
             // pass-through (the smallest facade this stack allows).
             let per_round = rounds(4, |side| {
-                let (direct, facade, hop, bare) = (
-                    direct_fn.clone(),
-                    facade_fn.clone(),
-                    hop_fn.clone(),
-                    bare_fn.clone(),
-                );
+                let (direct, facade, hop, bare) = sides();
                 async move {
                     match side {
                         0 => closed_loop(concurrency, warm, closed_slice, pids, direct).await,
@@ -332,12 +336,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
         // Fixed rate: direct and facade alternate; the hop alone, then the bare pass-through,
         // end every round.
         let fixed_rounds = rounds(4, |side| {
-            let (direct, facade, hop, bare) = (
-                direct_fn.clone(),
-                facade_fn.clone(),
-                hop_fn.clone(),
-                bare_fn.clone(),
-            );
+            let (direct, facade, hop, bare) = sides();
             async move {
                 match side {
                     0 => open_loop(FIXED_RATE, warm, slice, pids, direct).await,
