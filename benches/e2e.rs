@@ -202,40 +202,6 @@ async fn run(options: Options) -> anyhow::Result<()> {
         facade: facade.pid(),
         emulator: emulator.pid(),
     };
-    // The bare pass-through (`common/bare.rs`): this binary again, as a child process, with the
-    // facade's allocator when the system has it (`LD_PRELOAD`; `e2e` prints which).
-    let bare_addr = free_port()?;
-    let mut bare_cmd = Command::new(std::env::current_exe()?);
-    bare_cmd
-        .env(bare::LISTEN_ENV, bare_addr.to_string())
-        .env(bare::UPSTREAM_ENV, &endpoint)
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    report.bare_jemalloc = std::path::Path::new(JEMALLOC).exists();
-    if report.bare_jemalloc {
-        bare_cmd.env("LD_PRELOAD", JEMALLOC);
-    }
-    let bare_process = Process::spawn("bare", &mut bare_cmd, &dir)?;
-    eprintln!("bare pass-through pid {}", bare_process.pid());
-    process::wait_for_port(bare_addr).await?;
-    let bare_grpc = ElastiCacheServiceClient::new(
-        Endpoint::from_shared(format!("http://{bare_addr}"))?
-            .connect()
-            .await?,
-    );
-    facade_call(bare_grpc.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("bare pass-through: {e}"))?;
-    let bare_pids = Pids {
-        facade: bare_process.pid(),
-        emulator: emulator.pid(),
-    };
-    let bare_fn = {
-        let grpc = bare_grpc.clone();
-        move || {
-            let grpc = grpc.clone();
-            async move { facade_call(grpc).await }
-        }
-    };
     let direct_fn = {
         let sdk = sdk.clone();
         move || {
@@ -269,17 +235,25 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let warm = Duration::from_millis(500);
     let slice = Duration::from_secs(options.fixed_secs) / ROUNDS;
     let pids = &pids;
-    let bare_pids = &bare_pids;
-    // The four sides of the closed and fixed-rate rounds, each call a fresh handle.
-    let sides = || {
-        (
-            direct_fn.clone(),
-            facade_fn.clone(),
-            hop_fn.clone(),
-            bare_fn.clone(),
-        )
-    };
     if !options.only_state {
+        let (bare_process, bare_grpc) = start_bare(&endpoint, &dir, &mut report).await?;
+        let bare_pids = &Pids {
+            facade: bare_process.pid(),
+            emulator: emulator.pid(),
+        };
+        let bare_fn = move || {
+            let grpc = bare_grpc.clone();
+            async move { facade_call(grpc).await }
+        };
+        // The four sides of the closed and fixed-rate rounds, each call a fresh handle.
+        let sides = || {
+            (
+                direct_fn.clone(),
+                facade_fn.clone(),
+                hop_fn.clone(),
+                bare_fn.clone(),
+            )
+        };
         let closed_slice = Duration::from_secs(options.duration) / ROUNDS;
         for &concurrency in &options.concurrency {
             // Third and fourth in every round, at the same concurrency: the hop alone (what the
@@ -429,6 +403,37 @@ async fn run(options: Options) -> anyhow::Result<()> {
 
 /// A `redis-server` on a free loopback port with persistence off, and its address; `None` (the
 /// section is left out) where it is not installed.
+/// Starts the bare pass-through (`common/bare.rs`): this binary again, as a child process, with
+/// the facade's allocator when the system has it (`LD_PRELOAD`; the report says which), and
+/// makes one call through it.
+async fn start_bare(
+    endpoint: &str,
+    dir: &std::path::Path,
+    report: &mut Report,
+) -> anyhow::Result<(Process, ElastiCacheServiceClient<Channel>)> {
+    let addr = free_port()?;
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.env(bare::LISTEN_ENV, addr.to_string())
+        .env(bare::UPSTREAM_ENV, endpoint)
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    report.bare_jemalloc = std::path::Path::new(JEMALLOC).exists();
+    if report.bare_jemalloc {
+        cmd.env("LD_PRELOAD", JEMALLOC);
+    }
+    let process = Process::spawn("bare", &mut cmd, dir)?;
+    eprintln!("bare pass-through pid {}", process.pid());
+    process::wait_for_port(addr).await?;
+    let grpc = ElastiCacheServiceClient::new(
+        Endpoint::from_shared(format!("http://{addr}"))?
+            .connect()
+            .await?,
+    );
+    facade_call(grpc.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("bare pass-through: {e}"))?;
+    Ok((process, grpc))
+}
+
 async fn start_redis(dir: &std::path::Path) -> anyhow::Result<Option<(Process, SocketAddr)>> {
     let installed = Command::new("redis-server")
         .arg("--version")
