@@ -40,6 +40,7 @@ use crate::service::ElastiCacheGrpc;
 use crate::state::SharedState;
 use crate::upstream::Upstream as UpstreamStack;
 use crate::upstream::user_agent::ReuseUserAgent;
+use crate::upstream::wire_names::AwsWireNames;
 
 /// A bound, not yet serving, server.
 #[derive(Debug)]
@@ -373,6 +374,8 @@ pub async fn upstream_client(
 
 /// The facade's client from a configuration: the same SDK client a caller would make, with
 /// - its user agent built once per operation instead of on every call ([`ReuseUserAgent`]);
+/// - the elements AWS names unlike the SDK renamed before the SDK parses a response
+///   ([`AwsWireNames`]), so no member of AWS's response is dropped;
 /// - the SDK's stalled-stream protection off when every attempt ends (`attempt_timeout`, which
 ///   bounds each SDK call, body included) before the protection's grace period could (the
 ///   defaults: 10 s against 20 s). A stalled request or response is then cut by the attempt
@@ -386,7 +389,10 @@ pub fn facade_client(
         DEFAULT_GRACE_PERIOD,
         StalledStreamProtectionConfig::grace_period,
     );
-    let mut builder = config.to_builder().interceptor(ReuseUserAgent::default());
+    let mut builder = config
+        .to_builder()
+        .interceptor(ReuseUserAgent::default())
+        .interceptor(AwsWireNames);
     if attempt_timeout <= grace {
         builder.set_stalled_stream_protection(Some(StalledStreamProtectionConfig::disabled()));
     }
@@ -467,10 +473,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_facade_client_has_the_interceptor() {
+    fn the_facade_client_has_the_interceptors() {
         let client = facade_client(static_config("http://127.0.0.1:9"), Duration::from_secs(10));
         let names: Vec<&str> = client.config().interceptors().map(|i| i.name()).collect();
         assert!(names.contains(&"ReuseUserAgent"), "{names:?}");
+        assert!(names.contains(&"AwsWireNames"), "{names:?}");
     }
 
     #[test]

@@ -43,6 +43,7 @@ use crate::state::{Gcra, SharedState};
 
 mod retry_budget;
 pub mod user_agent;
+pub mod wire_names;
 
 pub use self::retry_budget::RetryBudget;
 
@@ -132,8 +133,10 @@ impl RetryPolicy {
     /// Share of recent requests that may be retried.
     pub const BUDGET_RATIO: f64 = 0.2;
 
-    /// `max_attempts` attempts with the given backoff, and a budget allowing retries of at most
-    /// 20% of the requests of the last 10 s (plus 1 per second, so a quiet service can retry).
+    /// `max_attempts` attempts with the given backoff, and a budget allowing, in every window of
+    /// the last 9 to 10 s (1 s steps), retries of at most 20% of the window's requests plus 10 (so
+    /// a quiet service can retry): over a storm of `T` s, at most 20% of its requests plus
+    /// `10 × (1 + ⌊⌈T⌉ / 10⌋)` ([`RetryBudget::max_retries`], README "Retries and deadlines").
     pub fn new(max_attempts: u32, initial_backoff: Duration, max_backoff: Duration) -> Self {
         Self {
             max_attempts: max_attempts.max(1),
@@ -510,6 +513,70 @@ mod tests {
             RetryPolicy::new(0, Duration::ZERO, Duration::ZERO).max_attempts,
             1
         );
+    }
+
+    /// The retry policy under a throttle storm, the SDK answering every attempt `Throttling` (no
+    /// network: paused time runs the 15 s at once, the jitter seeded): 15 s at each rate, the
+    /// upstream calls are the requests plus exactly the retries README "Retries and deadlines"
+    /// states, `min(2 N, ⌊0.2 N + 10 × (1 + ⌊⌈T⌉ / 10⌋)⌋)` with `T` ≤ 15 s. At 2/s: 30 requests,
+    /// 56 calls (the README's former "floor of 1 retry per second" allowed 51).
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_storm_makes_the_documented_upstream_calls_at_every_rate() {
+        use aws_sdk_elasticache::config::retry::RetryConfig;
+        use aws_sdk_elasticache::error::ErrorMetadata;
+        use aws_sdk_elasticache::operation::describe_serverless_caches::DescribeServerlessCachesError;
+        use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+        type Op = crate::pb::DescribeServerlessCachesRequest;
+        fastrand::seed(std::env::var("SEEDX").ok().and_then(|v| v.parse().ok()).unwrap_or(22));
+        let mut seen = Vec::new();
+        for (rate, want_calls) in [(0.5, 24), (2.0, 56), (10.0, 200), (100.0, 1820)] {
+            let rule =
+                mock!(aws_sdk_elasticache::Client::describe_serverless_caches).then_error(|| {
+                    DescribeServerlessCachesError::generic(
+                        ErrorMetadata::builder()
+                            .code("Throttling")
+                            .message("Rate exceeded")
+                            .build(),
+                    )
+                });
+            let client = mock_client!(aws_sdk_elasticache, RuleMode::MatchAny, &[&rule], |c| c
+                .retry_config(RetryConfig::disabled()));
+            // An upstream budget that never waits: only the retry budget is under test.
+            let upstream = Upstream::new(&UpstreamSettings {
+                requests_per_second: 1_000_000,
+                burst: 1_000_000,
+                ..UpstreamSettings::default()
+            });
+            let requests = (rate * 15.0_f64).ceil() as u64;
+            let start = Instant::now();
+            let mut calls = tokio::task::JoinSet::new();
+            for i in 0..requests {
+                let (client, upstream) = (client.clone(), upstream.clone());
+                let at = start + Duration::from_secs_f64(i as f64 / rate);
+                calls.spawn(async move {
+                    tokio::time::sleep_until(at).await;
+                    let deadline = Instant::now() + Duration::from_secs(30);
+                    upstream
+                        .call::<Op>(<Op as Operation>::builder(&client), deadline)
+                        .await
+                        .expect_err("throttled")
+                });
+            }
+            for err in calls.join_all().await {
+                assert_eq!(classify(&err), Safety::Always, "{err:?}");
+            }
+            let calls = rule.num_calls() as u64;
+            // Every retry comes within 150 ms of its request: the storm's retries span < 15 s.
+            let retries = upstream
+                .retry
+                .budget
+                .max_retries(requests, Duration::from_secs(15))
+                .min(2 * requests);
+            seen.push((rate, requests, calls, requests + retries));
+            assert_eq!(calls, requests + retries, "{seen:?}");
+            assert_eq!(calls, want_calls, "{seen:?}");
+        }
     }
 
     #[tokio::test]

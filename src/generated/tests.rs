@@ -11,8 +11,13 @@ fn full_export_serverless_cache_snapshot_request() -> pb::ExportServerlessCacheS
     }
 }
 
-#[test]
-fn generated_export_serverless_cache_snapshot_converts_every_member_both_ways() {
+/// ExportServerlessCacheSnapshot's response as AWS writes it, with every member at every depth filled.
+const EXPORT_SERVERLESS_CACHE_SNAPSHOT_WIRE: &str = "<ExportServerlessCacheSnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ExportServerlessCacheSnapshotResult><ServerlessCacheSnapshot><ServerlessCacheSnapshotName>serverless-cache-snapshot-name-2</ServerlessCacheSnapshotName><ARN>arn-3</ARN><KmsKeyId>kms-key-id-4</KmsKeyId><SnapshotType>snapshot-type-5</SnapshotType><Status>status-6</Status><CreateTime>2023-11-14T22:13:27Z</CreateTime><ExpiryTime>2023-11-14T22:13:28Z</ExpiryTime><BytesUsedForCache>bytes-used-for-cache-9</BytesUsedForCache><ServerlessCacheConfiguration><ServerlessCacheName>serverless-cache-name-11</ServerlessCacheName><Engine>engine-12</Engine><MajorEngineVersion>major-engine-version-13</MajorEngineVersion></ServerlessCacheConfiguration></ServerlessCacheSnapshot></ExportServerlessCacheSnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ExportServerlessCacheSnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_export_serverless_cache_snapshot_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_export_serverless_cache_snapshot_request(),
         mocked(&[]).export_serverless_cache_snapshot(),
@@ -28,32 +33,13 @@ fn generated_export_serverless_cache_snapshot_converts_every_member_both_ways() 
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::export_serverless_cache_snapshot::ExportServerlessCacheSnapshotOutput::builder()
-            .set_serverless_cache_snapshot(Some(
-                sdk::ServerlessCacheSnapshot::builder()
-                    .set_serverless_cache_snapshot_name(Some(
-                        "serverless-cache-snapshot-name-2".to_owned(),
-                    ))
-                    .set_arn(Some("arn-3".to_owned()))
-                    .set_kms_key_id(Some("kms-key-id-4".to_owned()))
-                    .set_snapshot_type(Some("snapshot-type-5".to_owned()))
-                    .set_status(Some("status-6".to_owned()))
-                    .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
-                    .set_expiry_time(Some(aws_smithy_types::DateTime::from_secs(1700000008)))
-                    .set_bytes_used_for_cache(Some("bytes-used-for-cache-9".to_owned()))
-                    .set_serverless_cache_configuration(Some(
-                        sdk::ServerlessCacheConfiguration::builder()
-                            .set_serverless_cache_name(Some("serverless-cache-name-11".to_owned()))
-                            .set_engine(Some("engine-12".to_owned()))
-                            .set_major_engine_version(Some("major-engine-version-13".to_owned()))
-                            .build(),
-                    ))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(EXPORT_SERVERLESS_CACHE_SNAPSHOT_WIRE))
+        .handle(request(full_export_serverless_cache_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ExportServerlessCacheSnapshotResponse::from(output),
+        got,
         pb::ExportServerlessCacheSnapshotResponse {
             serverless_cache_snapshot: Some(pb::ServerlessCacheSnapshot {
                 serverless_cache_snapshot_name: Some("serverless-cache-snapshot-name-2".into()),
@@ -188,8 +174,13 @@ fn full_create_serverless_cache_snapshot_request() -> pb::CreateServerlessCacheS
     }
 }
 
-#[test]
-fn generated_create_serverless_cache_snapshot_converts_every_member_both_ways() {
+/// CreateServerlessCacheSnapshot's response as AWS writes it, with every member at every depth filled.
+const CREATE_SERVERLESS_CACHE_SNAPSHOT_WIRE: &str = "<CreateServerlessCacheSnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateServerlessCacheSnapshotResult><ServerlessCacheSnapshot><ServerlessCacheSnapshotName>serverless-cache-snapshot-name-2</ServerlessCacheSnapshotName><ARN>arn-3</ARN><KmsKeyId>kms-key-id-4</KmsKeyId><SnapshotType>snapshot-type-5</SnapshotType><Status>status-6</Status><CreateTime>2023-11-14T22:13:27Z</CreateTime><ExpiryTime>2023-11-14T22:13:28Z</ExpiryTime><BytesUsedForCache>bytes-used-for-cache-9</BytesUsedForCache><ServerlessCacheConfiguration><ServerlessCacheName>serverless-cache-name-11</ServerlessCacheName><Engine>engine-12</Engine><MajorEngineVersion>major-engine-version-13</MajorEngineVersion></ServerlessCacheConfiguration></ServerlessCacheSnapshot></CreateServerlessCacheSnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateServerlessCacheSnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_serverless_cache_snapshot_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_serverless_cache_snapshot_request(),
         mocked(&[]).create_serverless_cache_snapshot(),
@@ -212,32 +203,13 @@ fn generated_create_serverless_cache_snapshot_converts_every_member_both_ways() 
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::create_serverless_cache_snapshot::CreateServerlessCacheSnapshotOutput::builder()
-            .set_serverless_cache_snapshot(Some(
-                sdk::ServerlessCacheSnapshot::builder()
-                    .set_serverless_cache_snapshot_name(Some(
-                        "serverless-cache-snapshot-name-2".to_owned(),
-                    ))
-                    .set_arn(Some("arn-3".to_owned()))
-                    .set_kms_key_id(Some("kms-key-id-4".to_owned()))
-                    .set_snapshot_type(Some("snapshot-type-5".to_owned()))
-                    .set_status(Some("status-6".to_owned()))
-                    .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
-                    .set_expiry_time(Some(aws_smithy_types::DateTime::from_secs(1700000008)))
-                    .set_bytes_used_for_cache(Some("bytes-used-for-cache-9".to_owned()))
-                    .set_serverless_cache_configuration(Some(
-                        sdk::ServerlessCacheConfiguration::builder()
-                            .set_serverless_cache_name(Some("serverless-cache-name-11".to_owned()))
-                            .set_engine(Some("engine-12".to_owned()))
-                            .set_major_engine_version(Some("major-engine-version-13".to_owned()))
-                            .build(),
-                    ))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(CREATE_SERVERLESS_CACHE_SNAPSHOT_WIRE))
+        .handle(request(full_create_serverless_cache_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateServerlessCacheSnapshotResponse::from(output),
+        got,
         pb::CreateServerlessCacheSnapshotResponse {
             serverless_cache_snapshot: Some(pb::ServerlessCacheSnapshot {
                 serverless_cache_snapshot_name: Some("serverless-cache-snapshot-name-2".into()),
@@ -431,8 +403,13 @@ fn full_describe_serverless_cache_snapshots_request() -> pb::DescribeServerlessC
     }
 }
 
-#[test]
-fn generated_describe_serverless_cache_snapshots_converts_every_member_both_ways() {
+/// DescribeServerlessCacheSnapshots's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_SERVERLESS_CACHE_SNAPSHOTS_WIRE: &str = "<DescribeServerlessCacheSnapshotsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeServerlessCacheSnapshotsResult><NextToken>next-token-1</NextToken><ServerlessCacheSnapshots><ServerlessCacheSnapshot><ServerlessCacheSnapshotName>serverless-cache-snapshot-name-4</ServerlessCacheSnapshotName><ARN>arn-5</ARN><KmsKeyId>kms-key-id-6</KmsKeyId><SnapshotType>snapshot-type-7</SnapshotType><Status>status-8</Status><CreateTime>2023-11-14T22:13:29Z</CreateTime><ExpiryTime>2023-11-14T22:13:30Z</ExpiryTime><BytesUsedForCache>bytes-used-for-cache-11</BytesUsedForCache><ServerlessCacheConfiguration><ServerlessCacheName>serverless-cache-name-13</ServerlessCacheName><Engine>engine-14</Engine><MajorEngineVersion>major-engine-version-15</MajorEngineVersion></ServerlessCacheConfiguration></ServerlessCacheSnapshot></ServerlessCacheSnapshots></DescribeServerlessCacheSnapshotsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeServerlessCacheSnapshotsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_serverless_cache_snapshots_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_serverless_cache_snapshots_request(),
         mocked(&[]).describe_serverless_cache_snapshots(),
@@ -443,9 +420,13 @@ fn generated_describe_serverless_cache_snapshots_converts_every_member_both_ways
     .unwrap();
     let want = sdk_op::describe_serverless_cache_snapshots::DescribeServerlessCacheSnapshotsInput::builder().set_serverless_cache_name(Some("serverless-cache-name-1".to_owned())).set_serverless_cache_snapshot_name(Some("serverless-cache-snapshot-name-2".to_owned())).set_snapshot_type(Some("snapshot-type-3".to_owned())).set_next_token(Some("next-token-4".to_owned())).set_max_results(Some(1)).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_serverless_cache_snapshots::DescribeServerlessCacheSnapshotsOutput::builder().set_next_token(Some("next-token-1".to_owned())).set_serverless_cache_snapshots(Some(vec![sdk::ServerlessCacheSnapshot::builder().set_serverless_cache_snapshot_name(Some("serverless-cache-snapshot-name-4".to_owned())).set_arn(Some("arn-5".to_owned())).set_kms_key_id(Some("kms-key-id-6".to_owned())).set_snapshot_type(Some("snapshot-type-7".to_owned())).set_status(Some("status-8".to_owned())).set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000009))).set_expiry_time(Some(aws_smithy_types::DateTime::from_secs(1700000010))).set_bytes_used_for_cache(Some("bytes-used-for-cache-11".to_owned())).set_serverless_cache_configuration(Some(sdk::ServerlessCacheConfiguration::builder().set_serverless_cache_name(Some("serverless-cache-name-13".to_owned())).set_engine(Some("engine-14".to_owned())).set_major_engine_version(Some("major-engine-version-15".to_owned())).build())).build()])).build();
+    let got = service(wire_client(DESCRIBE_SERVERLESS_CACHE_SNAPSHOTS_WIRE))
+        .handle(request(full_describe_serverless_cache_snapshots_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeServerlessCacheSnapshotsResponse::from(output),
+        got,
         pb::DescribeServerlessCacheSnapshotsResponse {
             next_token: Some("next-token-1".into()),
             serverless_cache_snapshots: vec![pb::ServerlessCacheSnapshot {
@@ -584,8 +565,13 @@ fn full_copy_serverless_cache_snapshot_request() -> pb::CopyServerlessCacheSnaps
     }
 }
 
-#[test]
-fn generated_copy_serverless_cache_snapshot_converts_every_member_both_ways() {
+/// CopyServerlessCacheSnapshot's response as AWS writes it, with every member at every depth filled.
+const COPY_SERVERLESS_CACHE_SNAPSHOT_WIRE: &str = "<CopyServerlessCacheSnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CopyServerlessCacheSnapshotResult><ServerlessCacheSnapshot><ServerlessCacheSnapshotName>serverless-cache-snapshot-name-2</ServerlessCacheSnapshotName><ARN>arn-3</ARN><KmsKeyId>kms-key-id-4</KmsKeyId><SnapshotType>snapshot-type-5</SnapshotType><Status>status-6</Status><CreateTime>2023-11-14T22:13:27Z</CreateTime><ExpiryTime>2023-11-14T22:13:28Z</ExpiryTime><BytesUsedForCache>bytes-used-for-cache-9</BytesUsedForCache><ServerlessCacheConfiguration><ServerlessCacheName>serverless-cache-name-11</ServerlessCacheName><Engine>engine-12</Engine><MajorEngineVersion>major-engine-version-13</MajorEngineVersion></ServerlessCacheConfiguration></ServerlessCacheSnapshot></CopyServerlessCacheSnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CopyServerlessCacheSnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_copy_serverless_cache_snapshot_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_copy_serverless_cache_snapshot_request(),
         mocked(&[]).copy_serverless_cache_snapshot(),
@@ -611,32 +597,13 @@ fn generated_copy_serverless_cache_snapshot_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::copy_serverless_cache_snapshot::CopyServerlessCacheSnapshotOutput::builder()
-            .set_serverless_cache_snapshot(Some(
-                sdk::ServerlessCacheSnapshot::builder()
-                    .set_serverless_cache_snapshot_name(Some(
-                        "serverless-cache-snapshot-name-2".to_owned(),
-                    ))
-                    .set_arn(Some("arn-3".to_owned()))
-                    .set_kms_key_id(Some("kms-key-id-4".to_owned()))
-                    .set_snapshot_type(Some("snapshot-type-5".to_owned()))
-                    .set_status(Some("status-6".to_owned()))
-                    .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
-                    .set_expiry_time(Some(aws_smithy_types::DateTime::from_secs(1700000008)))
-                    .set_bytes_used_for_cache(Some("bytes-used-for-cache-9".to_owned()))
-                    .set_serverless_cache_configuration(Some(
-                        sdk::ServerlessCacheConfiguration::builder()
-                            .set_serverless_cache_name(Some("serverless-cache-name-11".to_owned()))
-                            .set_engine(Some("engine-12".to_owned()))
-                            .set_major_engine_version(Some("major-engine-version-13".to_owned()))
-                            .build(),
-                    ))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(COPY_SERVERLESS_CACHE_SNAPSHOT_WIRE))
+        .handle(request(full_copy_serverless_cache_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CopyServerlessCacheSnapshotResponse::from(output),
+        got,
         pb::CopyServerlessCacheSnapshotResponse {
             serverless_cache_snapshot: Some(pb::ServerlessCacheSnapshot {
                 serverless_cache_snapshot_name: Some("serverless-cache-snapshot-name-2".into()),
@@ -832,8 +799,13 @@ fn full_delete_serverless_cache_snapshot_request() -> pb::DeleteServerlessCacheS
     }
 }
 
-#[test]
-fn generated_delete_serverless_cache_snapshot_converts_every_member_both_ways() {
+/// DeleteServerlessCacheSnapshot's response as AWS writes it, with every member at every depth filled.
+const DELETE_SERVERLESS_CACHE_SNAPSHOT_WIRE: &str = "<DeleteServerlessCacheSnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteServerlessCacheSnapshotResult><ServerlessCacheSnapshot><ServerlessCacheSnapshotName>serverless-cache-snapshot-name-2</ServerlessCacheSnapshotName><ARN>arn-3</ARN><KmsKeyId>kms-key-id-4</KmsKeyId><SnapshotType>snapshot-type-5</SnapshotType><Status>status-6</Status><CreateTime>2023-11-14T22:13:27Z</CreateTime><ExpiryTime>2023-11-14T22:13:28Z</ExpiryTime><BytesUsedForCache>bytes-used-for-cache-9</BytesUsedForCache><ServerlessCacheConfiguration><ServerlessCacheName>serverless-cache-name-11</ServerlessCacheName><Engine>engine-12</Engine><MajorEngineVersion>major-engine-version-13</MajorEngineVersion></ServerlessCacheConfiguration></ServerlessCacheSnapshot></DeleteServerlessCacheSnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteServerlessCacheSnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_serverless_cache_snapshot_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_serverless_cache_snapshot_request(),
         mocked(&[]).delete_serverless_cache_snapshot(),
@@ -848,32 +820,13 @@ fn generated_delete_serverless_cache_snapshot_converts_every_member_both_ways() 
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::delete_serverless_cache_snapshot::DeleteServerlessCacheSnapshotOutput::builder()
-            .set_serverless_cache_snapshot(Some(
-                sdk::ServerlessCacheSnapshot::builder()
-                    .set_serverless_cache_snapshot_name(Some(
-                        "serverless-cache-snapshot-name-2".to_owned(),
-                    ))
-                    .set_arn(Some("arn-3".to_owned()))
-                    .set_kms_key_id(Some("kms-key-id-4".to_owned()))
-                    .set_snapshot_type(Some("snapshot-type-5".to_owned()))
-                    .set_status(Some("status-6".to_owned()))
-                    .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
-                    .set_expiry_time(Some(aws_smithy_types::DateTime::from_secs(1700000008)))
-                    .set_bytes_used_for_cache(Some("bytes-used-for-cache-9".to_owned()))
-                    .set_serverless_cache_configuration(Some(
-                        sdk::ServerlessCacheConfiguration::builder()
-                            .set_serverless_cache_name(Some("serverless-cache-name-11".to_owned()))
-                            .set_engine(Some("engine-12".to_owned()))
-                            .set_major_engine_version(Some("major-engine-version-13".to_owned()))
-                            .build(),
-                    ))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(DELETE_SERVERLESS_CACHE_SNAPSHOT_WIRE))
+        .handle(request(full_delete_serverless_cache_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteServerlessCacheSnapshotResponse::from(output),
+        got,
         pb::DeleteServerlessCacheSnapshotResponse {
             serverless_cache_snapshot: Some(pb::ServerlessCacheSnapshot {
                 serverless_cache_snapshot_name: Some("serverless-cache-snapshot-name-2".into()),
@@ -1029,8 +982,13 @@ fn full_create_serverless_cache_request() -> pb::CreateServerlessCacheRequest {
     }
 }
 
-#[test]
-fn generated_create_serverless_cache_converts_every_member_both_ways() {
+/// CreateServerlessCache's response as AWS writes it, with every member at every depth filled.
+const CREATE_SERVERLESS_CACHE_WIRE: &str = "<CreateServerlessCacheResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateServerlessCacheResult><ServerlessCache><ServerlessCacheName>serverless-cache-name-2</ServerlessCacheName><Description>description-3</Description><CreateTime>2023-11-14T22:13:24Z</CreateTime><Status>status-5</Status><Engine>engine-6</Engine><MajorEngineVersion>major-engine-version-7</MajorEngineVersion><FullEngineVersion>full-engine-version-8</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>111</Maximum><Minimum>112</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>115</Maximum><Minimum>116</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-17</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-20</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-22</Address><Port>123</Port></Endpoint><ReaderEndpoint><Address>address-25</Address><Port>126</Port></ReaderEndpoint><ARN>arn-27</ARN><UserGroupId>user-group-id-28</UserGroupId><SubnetIds><SubnetId>subnet-ids-30</SubnetId></SubnetIds><SnapshotRetentionLimit>131</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-32</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-36</Status><MigrationEndpoint><Address>address-38</Address><Port>139</Port></MigrationEndpoint><CutoverMode>cutover-mode-40</CutoverMode></Migration></ServerlessCache></CreateServerlessCacheResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateServerlessCacheResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_serverless_cache_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_serverless_cache_request(),
         mocked(&[]).create_serverless_cache(),
@@ -1079,72 +1037,13 @@ fn generated_create_serverless_cache_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_serverless_cache::CreateServerlessCacheOutput::builder()
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
-                .set_status(Some("status-5".to_owned()))
-                .set_engine(Some("engine-6".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(111))
-                                .set_minimum(Some(112))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(115))
-                                .set_minimum(Some(116))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-22".to_owned()))
-                        .set_port(Some(123))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-25".to_owned()))
-                        .set_port(Some(126))
-                        .build(),
-                ))
-                .set_arn(Some("arn-27".to_owned()))
-                .set_user_group_id(Some("user-group-id-28".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
-                .set_snapshot_retention_limit(Some(131))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-36".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-38".to_owned()))
-                                .set_port(Some(139))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_SERVERLESS_CACHE_WIRE))
+        .handle(request(full_create_serverless_cache_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateServerlessCacheResponse::from(output),
+        got,
         pb::CreateServerlessCacheResponse {
             serverless_cache: Some(pb::ServerlessCache {
                 serverless_cache_name: Some("serverless-cache-name-2".into()),
@@ -1403,8 +1302,13 @@ fn full_describe_serverless_caches_request() -> pb::DescribeServerlessCachesRequ
     }
 }
 
-#[test]
-fn generated_describe_serverless_caches_converts_every_member_both_ways() {
+/// DescribeServerlessCaches's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_SERVERLESS_CACHES_WIRE: &str = "<DescribeServerlessCachesResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeServerlessCachesResult><NextToken>next-token-1</NextToken><ServerlessCaches><member><ServerlessCacheName>serverless-cache-name-4</ServerlessCacheName><Description>description-5</Description><CreateTime>2023-11-14T22:13:26Z</CreateTime><Status>status-7</Status><Engine>engine-8</Engine><MajorEngineVersion>major-engine-version-9</MajorEngineVersion><FullEngineVersion>full-engine-version-10</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>113</Maximum><Minimum>114</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>117</Maximum><Minimum>118</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-19</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-22</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-24</Address><Port>125</Port></Endpoint><ReaderEndpoint><Address>address-27</Address><Port>128</Port></ReaderEndpoint><ARN>arn-29</ARN><UserGroupId>user-group-id-30</UserGroupId><SubnetIds><SubnetId>subnet-ids-32</SubnetId></SubnetIds><SnapshotRetentionLimit>133</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-34</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-38</Status><MigrationEndpoint><Address>address-40</Address><Port>141</Port></MigrationEndpoint><CutoverMode>cutover-mode-42</CutoverMode></Migration></member></ServerlessCaches></DescribeServerlessCachesResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeServerlessCachesResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_serverless_caches_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_serverless_caches_request(),
         mocked(&[]).describe_serverless_caches(),
@@ -1420,73 +1324,13 @@ fn generated_describe_serverless_caches_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_serverless_caches::DescribeServerlessCachesOutput::builder()
-        .set_next_token(Some("next-token-1".to_owned()))
-        .set_serverless_caches(Some(vec![
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-4".to_owned()))
-                .set_description(Some("description-5".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000006)))
-                .set_status(Some("status-7".to_owned()))
-                .set_engine(Some("engine-8".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-9".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-10".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(113))
-                                .set_minimum(Some(114))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(117))
-                                .set_minimum(Some(118))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-19".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-22".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-24".to_owned()))
-                        .set_port(Some(125))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-27".to_owned()))
-                        .set_port(Some(128))
-                        .build(),
-                ))
-                .set_arn(Some("arn-29".to_owned()))
-                .set_user_group_id(Some("user-group-id-30".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-32".to_owned()]))
-                .set_snapshot_retention_limit(Some(133))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-34".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-38".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-42".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_SERVERLESS_CACHES_WIRE))
+        .handle(request(full_describe_serverless_caches_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeServerlessCachesResponse::from(output),
+        got,
         pb::DescribeServerlessCachesResponse {
             next_token: Some("next-token-1".into()),
             serverless_caches: vec![pb::ServerlessCache {
@@ -1640,8 +1484,13 @@ fn full_modify_serverless_cache_request() -> pb::ModifyServerlessCacheRequest {
     }
 }
 
-#[test]
-fn generated_modify_serverless_cache_converts_every_member_both_ways() {
+/// ModifyServerlessCache's response as AWS writes it, with every member at every depth filled.
+const MODIFY_SERVERLESS_CACHE_WIRE: &str = "<ModifyServerlessCacheResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyServerlessCacheResult><ServerlessCache><ServerlessCacheName>serverless-cache-name-2</ServerlessCacheName><Description>description-3</Description><CreateTime>2023-11-14T22:13:24Z</CreateTime><Status>status-5</Status><Engine>engine-6</Engine><MajorEngineVersion>major-engine-version-7</MajorEngineVersion><FullEngineVersion>full-engine-version-8</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>111</Maximum><Minimum>112</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>115</Maximum><Minimum>116</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-17</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-20</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-22</Address><Port>123</Port></Endpoint><ReaderEndpoint><Address>address-25</Address><Port>126</Port></ReaderEndpoint><ARN>arn-27</ARN><UserGroupId>user-group-id-28</UserGroupId><SubnetIds><SubnetId>subnet-ids-30</SubnetId></SubnetIds><SnapshotRetentionLimit>131</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-32</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-36</Status><MigrationEndpoint><Address>address-38</Address><Port>139</Port></MigrationEndpoint><CutoverMode>cutover-mode-40</CutoverMode></Migration></ServerlessCache></ModifyServerlessCacheResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyServerlessCacheResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_serverless_cache_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_serverless_cache_request(),
         mocked(&[]).modify_serverless_cache(),
@@ -1680,72 +1529,13 @@ fn generated_modify_serverless_cache_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_serverless_cache::ModifyServerlessCacheOutput::builder()
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
-                .set_status(Some("status-5".to_owned()))
-                .set_engine(Some("engine-6".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(111))
-                                .set_minimum(Some(112))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(115))
-                                .set_minimum(Some(116))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-22".to_owned()))
-                        .set_port(Some(123))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-25".to_owned()))
-                        .set_port(Some(126))
-                        .build(),
-                ))
-                .set_arn(Some("arn-27".to_owned()))
-                .set_user_group_id(Some("user-group-id-28".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
-                .set_snapshot_retention_limit(Some(131))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-36".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-38".to_owned()))
-                                .set_port(Some(139))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(MODIFY_SERVERLESS_CACHE_WIRE))
+        .handle(request(full_modify_serverless_cache_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyServerlessCacheResponse::from(output),
+        got,
         pb::ModifyServerlessCacheResponse {
             serverless_cache: Some(pb::ServerlessCache {
                 serverless_cache_name: Some("serverless-cache-name-2".into()),
@@ -1956,8 +1746,13 @@ fn full_delete_serverless_cache_request() -> pb::DeleteServerlessCacheRequest {
     }
 }
 
-#[test]
-fn generated_delete_serverless_cache_converts_every_member_both_ways() {
+/// DeleteServerlessCache's response as AWS writes it, with every member at every depth filled.
+const DELETE_SERVERLESS_CACHE_WIRE: &str = "<DeleteServerlessCacheResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteServerlessCacheResult><ServerlessCache><ServerlessCacheName>serverless-cache-name-2</ServerlessCacheName><Description>description-3</Description><CreateTime>2023-11-14T22:13:24Z</CreateTime><Status>status-5</Status><Engine>engine-6</Engine><MajorEngineVersion>major-engine-version-7</MajorEngineVersion><FullEngineVersion>full-engine-version-8</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>111</Maximum><Minimum>112</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>115</Maximum><Minimum>116</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-17</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-20</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-22</Address><Port>123</Port></Endpoint><ReaderEndpoint><Address>address-25</Address><Port>126</Port></ReaderEndpoint><ARN>arn-27</ARN><UserGroupId>user-group-id-28</UserGroupId><SubnetIds><SubnetId>subnet-ids-30</SubnetId></SubnetIds><SnapshotRetentionLimit>131</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-32</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-36</Status><MigrationEndpoint><Address>address-38</Address><Port>139</Port></MigrationEndpoint><CutoverMode>cutover-mode-40</CutoverMode></Migration></ServerlessCache></DeleteServerlessCacheResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteServerlessCacheResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_serverless_cache_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_serverless_cache_request(),
         mocked(&[]).delete_serverless_cache(),
@@ -1972,72 +1767,13 @@ fn generated_delete_serverless_cache_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_serverless_cache::DeleteServerlessCacheOutput::builder()
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
-                .set_status(Some("status-5".to_owned()))
-                .set_engine(Some("engine-6".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(111))
-                                .set_minimum(Some(112))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(115))
-                                .set_minimum(Some(116))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-22".to_owned()))
-                        .set_port(Some(123))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-25".to_owned()))
-                        .set_port(Some(126))
-                        .build(),
-                ))
-                .set_arn(Some("arn-27".to_owned()))
-                .set_user_group_id(Some("user-group-id-28".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
-                .set_snapshot_retention_limit(Some(131))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-36".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-38".to_owned()))
-                                .set_port(Some(139))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(DELETE_SERVERLESS_CACHE_WIRE))
+        .handle(request(full_delete_serverless_cache_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteServerlessCacheResponse::from(output),
+        got,
         pb::DeleteServerlessCacheResponse {
             serverless_cache: Some(pb::ServerlessCache {
                 serverless_cache_name: Some("serverless-cache-name-2".into()),
@@ -2242,8 +1978,13 @@ fn full_add_tags_to_resource_request() -> pb::AddTagsToResourceRequest {
     }
 }
 
-#[test]
-fn generated_add_tags_to_resource_converts_every_member_both_ways() {
+/// AddTagsToResource's response as AWS writes it, with every member at every depth filled.
+const ADD_TAGS_TO_RESOURCE_WIRE: &str = "<AddTagsToResourceResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><AddTagsToResourceResult><TagList><Tag><Key>key-3</Key><Value>value-4</Value></Tag></TagList></AddTagsToResourceResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></AddTagsToResourceResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_add_tags_to_resource_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_add_tags_to_resource_request(),
         mocked(&[]).add_tags_to_resource(),
@@ -2263,16 +2004,13 @@ fn generated_add_tags_to_resource_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::add_tags_to_resource::AddTagsToResourceOutput::builder()
-        .set_tag_list(Some(vec![
-            sdk::Tag::builder()
-                .set_key(Some("key-3".to_owned()))
-                .set_value(Some("value-4".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(ADD_TAGS_TO_RESOURCE_WIRE))
+        .handle(request(full_add_tags_to_resource_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::AddTagsToResourceResponse::from(output),
+        got,
         pb::AddTagsToResourceResponse {
             tag_list: vec![pb::Tag {
                 key: Some("key-3".into()),
@@ -2586,8 +2324,13 @@ fn full_authorize_cache_security_group_ingress_request()
     }
 }
 
-#[test]
-fn generated_authorize_cache_security_group_ingress_converts_every_member_both_ways() {
+/// AuthorizeCacheSecurityGroupIngress's response as AWS writes it, with every member at every depth filled.
+const AUTHORIZE_CACHE_SECURITY_GROUP_INGRESS_WIRE: &str = "<AuthorizeCacheSecurityGroupIngressResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><AuthorizeCacheSecurityGroupIngressResult><CacheSecurityGroup><OwnerId>owner-id-2</OwnerId><CacheSecurityGroupName>cache-security-group-name-3</CacheSecurityGroupName><Description>description-4</Description><EC2SecurityGroups><EC2SecurityGroup><Status>status-7</Status><EC2SecurityGroupName>ec2-security-group-name-8</EC2SecurityGroupName><EC2SecurityGroupOwnerId>ec2-security-group-owner-id-9</EC2SecurityGroupOwnerId></EC2SecurityGroup></EC2SecurityGroups><ARN>arn-10</ARN></CacheSecurityGroup></AuthorizeCacheSecurityGroupIngressResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></AuthorizeCacheSecurityGroupIngressResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_authorize_cache_security_group_ingress_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_authorize_cache_security_group_ingress_request(),
         mocked(&[]).authorize_cache_security_group_ingress(),
@@ -2598,9 +2341,15 @@ fn generated_authorize_cache_security_group_ingress_converts_every_member_both_w
     .unwrap();
     let want = sdk_op::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressInput::builder().set_cache_security_group_name(Some("cache-security-group-name-1".to_owned())).set_ec2_security_group_name(Some("ec2-security-group-name-2".to_owned())).set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-3".to_owned())).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressOutput::builder().set_cache_security_group(Some(sdk::CacheSecurityGroup::builder().set_owner_id(Some("owner-id-2".to_owned())).set_cache_security_group_name(Some("cache-security-group-name-3".to_owned())).set_description(Some("description-4".to_owned())).set_ec2_security_groups(Some(vec![sdk::Ec2SecurityGroup::builder().set_status(Some("status-7".to_owned())).set_ec2_security_group_name(Some("ec2-security-group-name-8".to_owned())).set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-9".to_owned())).build()])).set_arn(Some("arn-10".to_owned())).build())).build();
+    let got = service(wire_client(AUTHORIZE_CACHE_SECURITY_GROUP_INGRESS_WIRE))
+        .handle(request(
+            full_authorize_cache_security_group_ingress_request(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::AuthorizeCacheSecurityGroupIngressResponse::from(output),
+        got,
         pb::AuthorizeCacheSecurityGroupIngressResponse {
             cache_security_group: Some(pb::CacheSecurityGroup {
                 owner_id: Some("owner-id-2".into()),
@@ -2745,8 +2494,13 @@ fn full_batch_apply_update_action_request() -> pb::BatchApplyUpdateActionRequest
     }
 }
 
-#[test]
-fn generated_batch_apply_update_action_converts_every_member_both_ways() {
+/// BatchApplyUpdateAction's response as AWS writes it, with every member at every depth filled.
+const BATCH_APPLY_UPDATE_ACTION_WIRE: &str = "<BatchApplyUpdateActionResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><BatchApplyUpdateActionResult><ProcessedUpdateActions><ProcessedUpdateAction><ReplicationGroupId>replication-group-id-3</ReplicationGroupId><CacheClusterId>cache-cluster-id-4</CacheClusterId><ServiceUpdateName>service-update-name-5</ServiceUpdateName><UpdateActionStatus>not-applicable</UpdateActionStatus></ProcessedUpdateAction></ProcessedUpdateActions><UnprocessedUpdateActions><UnprocessedUpdateAction><ReplicationGroupId>replication-group-id-9</ReplicationGroupId><CacheClusterId>cache-cluster-id-10</CacheClusterId><ServiceUpdateName>service-update-name-11</ServiceUpdateName><ErrorType>error-type-12</ErrorType><ErrorMessage>error-message-13</ErrorMessage></UnprocessedUpdateAction></UnprocessedUpdateActions></BatchApplyUpdateActionResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></BatchApplyUpdateActionResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_batch_apply_update_action_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_batch_apply_update_action_request(),
         mocked(&[]).batch_apply_update_action(),
@@ -2762,27 +2516,13 @@ fn generated_batch_apply_update_action_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::batch_apply_update_action::BatchApplyUpdateActionOutput::builder()
-        .set_processed_update_actions(Some(vec![
-            sdk::ProcessedUpdateAction::builder()
-                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
-                .set_cache_cluster_id(Some("cache-cluster-id-4".to_owned()))
-                .set_service_update_name(Some("service-update-name-5".to_owned()))
-                .set_update_action_status(Some(sdk::UpdateActionStatus::NotApplicable))
-                .build(),
-        ]))
-        .set_unprocessed_update_actions(Some(vec![
-            sdk::UnprocessedUpdateAction::builder()
-                .set_replication_group_id(Some("replication-group-id-9".to_owned()))
-                .set_cache_cluster_id(Some("cache-cluster-id-10".to_owned()))
-                .set_service_update_name(Some("service-update-name-11".to_owned()))
-                .set_error_type(Some("error-type-12".to_owned()))
-                .set_error_message(Some("error-message-13".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(BATCH_APPLY_UPDATE_ACTION_WIRE))
+        .handle(request(full_batch_apply_update_action_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::BatchApplyUpdateActionResponse::from(output),
+        got,
         pb::BatchApplyUpdateActionResponse {
             processed_update_actions: vec![pb::ProcessedUpdateAction {
                 replication_group_id: Some("replication-group-id-3".into()),
@@ -2866,8 +2606,13 @@ fn full_batch_stop_update_action_request() -> pb::BatchStopUpdateActionRequest {
     }
 }
 
-#[test]
-fn generated_batch_stop_update_action_converts_every_member_both_ways() {
+/// BatchStopUpdateAction's response as AWS writes it, with every member at every depth filled.
+const BATCH_STOP_UPDATE_ACTION_WIRE: &str = "<BatchStopUpdateActionResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><BatchStopUpdateActionResult><ProcessedUpdateActions><ProcessedUpdateAction><ReplicationGroupId>replication-group-id-3</ReplicationGroupId><CacheClusterId>cache-cluster-id-4</CacheClusterId><ServiceUpdateName>service-update-name-5</ServiceUpdateName><UpdateActionStatus>not-applicable</UpdateActionStatus></ProcessedUpdateAction></ProcessedUpdateActions><UnprocessedUpdateActions><UnprocessedUpdateAction><ReplicationGroupId>replication-group-id-9</ReplicationGroupId><CacheClusterId>cache-cluster-id-10</CacheClusterId><ServiceUpdateName>service-update-name-11</ServiceUpdateName><ErrorType>error-type-12</ErrorType><ErrorMessage>error-message-13</ErrorMessage></UnprocessedUpdateAction></UnprocessedUpdateActions></BatchStopUpdateActionResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></BatchStopUpdateActionResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_batch_stop_update_action_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_batch_stop_update_action_request(),
         mocked(&[]).batch_stop_update_action(),
@@ -2883,27 +2628,13 @@ fn generated_batch_stop_update_action_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::batch_stop_update_action::BatchStopUpdateActionOutput::builder()
-        .set_processed_update_actions(Some(vec![
-            sdk::ProcessedUpdateAction::builder()
-                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
-                .set_cache_cluster_id(Some("cache-cluster-id-4".to_owned()))
-                .set_service_update_name(Some("service-update-name-5".to_owned()))
-                .set_update_action_status(Some(sdk::UpdateActionStatus::NotApplicable))
-                .build(),
-        ]))
-        .set_unprocessed_update_actions(Some(vec![
-            sdk::UnprocessedUpdateAction::builder()
-                .set_replication_group_id(Some("replication-group-id-9".to_owned()))
-                .set_cache_cluster_id(Some("cache-cluster-id-10".to_owned()))
-                .set_service_update_name(Some("service-update-name-11".to_owned()))
-                .set_error_type(Some("error-type-12".to_owned()))
-                .set_error_message(Some("error-message-13".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(BATCH_STOP_UPDATE_ACTION_WIRE))
+        .handle(request(full_batch_stop_update_action_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::BatchStopUpdateActionResponse::from(output),
+        got,
         pb::BatchStopUpdateActionResponse {
             processed_update_actions: vec![pb::ProcessedUpdateAction {
                 replication_group_id: Some("replication-group-id-3".into()),
@@ -2987,8 +2718,13 @@ fn full_complete_migration_request() -> pb::CompleteMigrationRequest {
     }
 }
 
-#[test]
-fn generated_complete_migration_converts_every_member_both_ways() {
+/// CompleteMigration's response as AWS writes it, with every member at every depth filled.
+const COMPLETE_MIGRATION_WIRE: &str = "<CompleteMigrationResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CompleteMigrationResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup><ServerlessCache><ServerlessCacheName>serverless-cache-name-100</ServerlessCacheName><Description>description-101</Description><CreateTime>2023-11-14T22:15:02Z</CreateTime><Status>status-103</Status><Engine>engine-104</Engine><MajorEngineVersion>major-engine-version-105</MajorEngineVersion><FullEngineVersion>full-engine-version-106</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>209</Maximum><Minimum>210</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>213</Maximum><Minimum>214</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-115</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-118</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-120</Address><Port>221</Port></Endpoint><ReaderEndpoint><Address>address-123</Address><Port>224</Port></ReaderEndpoint><ARN>arn-125</ARN><UserGroupId>user-group-id-126</UserGroupId><SubnetIds><SubnetId>subnet-ids-128</SubnetId></SubnetIds><SnapshotRetentionLimit>229</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-130</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-134</Status><MigrationEndpoint><Address>address-136</Address><Port>237</Port></MigrationEndpoint><CutoverMode>cutover-mode-138</CutoverMode></Migration></ServerlessCache></CompleteMigrationResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CompleteMigrationResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_complete_migration_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_complete_migration_request(),
         mocked(&[]).complete_migration(),
@@ -3004,243 +2740,13 @@ fn generated_complete_migration_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::complete_migration::CompleteMigrationOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-100".to_owned()))
-                .set_description(Some("description-101".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000102)))
-                .set_status(Some("status-103".to_owned()))
-                .set_engine(Some("engine-104".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-105".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-106".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(209))
-                                .set_minimum(Some(210))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(213))
-                                .set_minimum(Some(214))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-115".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-118".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-120".to_owned()))
-                        .set_port(Some(221))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-123".to_owned()))
-                        .set_port(Some(224))
-                        .build(),
-                ))
-                .set_arn(Some("arn-125".to_owned()))
-                .set_user_group_id(Some("user-group-id-126".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-128".to_owned()]))
-                .set_snapshot_retention_limit(Some(229))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-130".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-134".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-136".to_owned()))
-                                .set_port(Some(237))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-138".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(COMPLETE_MIGRATION_WIRE))
+        .handle(request(full_complete_migration_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CompleteMigrationResponse::from(output),
+        got,
         pb::CompleteMigrationResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -3612,8 +3118,13 @@ fn full_copy_snapshot_request() -> pb::CopySnapshotRequest {
     }
 }
 
-#[test]
-fn generated_copy_snapshot_converts_every_member_both_ways() {
+/// CopySnapshot's response as AWS writes it, with every member at every depth filled.
+const COPY_SNAPSHOT_WIRE: &str = "<CopySnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CopySnapshotResult><Snapshot><SnapshotName>snapshot-name-2</SnapshotName><ReplicationGroupId>replication-group-id-3</ReplicationGroupId><ReplicationGroupDescription>replication-group-description-4</ReplicationGroupDescription><CacheClusterId>cache-cluster-id-5</CacheClusterId><SnapshotStatus>snapshot-status-6</SnapshotStatus><SnapshotSource>snapshot-source-7</SnapshotSource><CacheNodeType>cache-node-type-8</CacheNodeType><Engine>engine-9</Engine><EngineVersion>engine-version-10</EngineVersion><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><TopicArn>topic-arn-16</TopicArn><Port>117</Port><CacheParameterGroupName>cache-parameter-group-name-18</CacheParameterGroupName><CacheSubnetGroupName>cache-subnet-group-name-19</CacheSubnetGroupName><VpcId>vpc-id-20</VpcId><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SnapshotRetentionLimit>122</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-23</SnapshotWindow><NumNodeGroups>124</NumNodeGroups><AutomaticFailover>disabling</AutomaticFailover><NodeSnapshots><NodeSnapshot><CacheClusterId>cache-cluster-id-28</CacheClusterId><NodeGroupId>node-group-id-29</NodeGroupId><CacheNodeId>cache-node-id-30</CacheNodeId><NodeGroupConfiguration><NodeGroupId>32</NodeGroupId><Slots>slots-33</Slots><ReplicaCount>134</ReplicaCount><PrimaryAvailabilityZone>primary-availability-zone-35</PrimaryAvailabilityZone><ReplicaAvailabilityZones><AvailabilityZone>replica-availability-zones-37</AvailabilityZone></ReplicaAvailabilityZones><PrimaryOutpostArn>primary-outpost-arn-38</PrimaryOutpostArn><ReplicaOutpostArns><OutpostArn>replica-outpost-arns-40</OutpostArn></ReplicaOutpostArns></NodeGroupConfiguration><CacheSize>cache-size-41</CacheSize><CacheNodeCreateTime>2023-11-14T22:14:02Z</CacheNodeCreateTime><SnapshotCreateTime>2023-11-14T22:14:03Z</SnapshotCreateTime></NodeSnapshot></NodeSnapshots><KmsKeyId>kms-key-id-44</KmsKeyId><ARN>arn-45</ARN><DataTiering>disabled</DataTiering><Durability>disabled</Durability></Snapshot></CopySnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CopySnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_copy_snapshot_converts_every_member_both_ways() {
     let sent =
         crate::convert::ToSdk::to_sdk(full_copy_snapshot_request(), mocked(&[]).copy_snapshot())
             .as_input()
@@ -3634,79 +3145,13 @@ fn generated_copy_snapshot_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::copy_snapshot::CopySnapshotOutput::builder()
-        .set_snapshot(Some(
-            sdk::Snapshot::builder()
-                .set_snapshot_name(Some("snapshot-name-2".to_owned()))
-                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
-                .set_replication_group_description(Some(
-                    "replication-group-description-4".to_owned(),
-                ))
-                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
-                .set_snapshot_status(Some("snapshot-status-6".to_owned()))
-                .set_snapshot_source(Some("snapshot-source-7".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-8".to_owned()))
-                .set_engine(Some("engine-9".to_owned()))
-                .set_engine_version(Some("engine-version-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_topic_arn(Some("topic-arn-16".to_owned()))
-                .set_port(Some(117))
-                .set_cache_parameter_group_name(Some("cache-parameter-group-name-18".to_owned()))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-19".to_owned()))
-                .set_vpc_id(Some("vpc-id-20".to_owned()))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_snapshot_retention_limit(Some(122))
-                .set_snapshot_window(Some("snapshot-window-23".to_owned()))
-                .set_num_node_groups(Some(124))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_node_snapshots(Some(vec![
-                    sdk::NodeSnapshot::builder()
-                        .set_cache_cluster_id(Some("cache-cluster-id-28".to_owned()))
-                        .set_node_group_id(Some("node-group-id-29".to_owned()))
-                        .set_cache_node_id(Some("cache-node-id-30".to_owned()))
-                        .set_node_group_configuration(Some(
-                            sdk::NodeGroupConfiguration::builder()
-                                .set_node_group_id(Some("32".to_owned()))
-                                .set_slots(Some("slots-33".to_owned()))
-                                .set_replica_count(Some(134))
-                                .set_primary_availability_zone(Some(
-                                    "primary-availability-zone-35".to_owned(),
-                                ))
-                                .set_replica_availability_zones(Some(vec![
-                                    "replica-availability-zones-37".to_owned(),
-                                ]))
-                                .set_primary_outpost_arn(Some("primary-outpost-arn-38".to_owned()))
-                                .set_replica_outpost_arns(Some(vec![
-                                    "replica-outpost-arns-40".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_cache_size(Some("cache-size-41".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000042,
-                        )))
-                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000043,
-                        )))
-                        .build(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-44".to_owned()))
-                .set_arn(Some("arn-45".to_owned()))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(COPY_SNAPSHOT_WIRE))
+        .handle(request(full_copy_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CopySnapshotResponse::from(output),
+        got,
         pb::CopySnapshotResponse {
             snapshot: Some(pb::Snapshot {
                 snapshot_name: Some("snapshot-name-2".into()),
@@ -3956,8 +3401,13 @@ fn full_create_cache_cluster_request() -> pb::CreateCacheClusterRequest {
     }
 }
 
-#[test]
-fn generated_create_cache_cluster_converts_every_member_both_ways() {
+/// CreateCacheCluster's response as AWS writes it, with every member at every depth filled.
+const CREATE_CACHE_CLUSTER_WIRE: &str = "<CreateCacheClusterResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateCacheClusterResult><CacheCluster><CacheClusterId>cache-cluster-id-2</CacheClusterId><ConfigurationEndpoint><Address>address-4</Address><Port>105</Port></ConfigurationEndpoint><ClientDownloadLandingPage>client-download-landing-page-6</ClientDownloadLandingPage><CacheNodeType>cache-node-type-7</CacheNodeType><Engine>engine-8</Engine><EngineVersion>engine-version-9</EngineVersion><CacheClusterStatus>cache-cluster-status-10</CacheClusterStatus><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><PendingModifiedValues><NumCacheNodes>117</NumCacheNodes><CacheNodeIdsToRemove><CacheNodeId>cache-node-ids-to-remove-19</CacheNodeId></CacheNodeIdsToRemove><EngineVersion>engine-version-20</EngineVersion><CacheNodeType>cache-node-type-21</CacheNodeType><AuthTokenStatus>ROTATING</AuthTokenStatus><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-29</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-31</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ScaleConfig><ScalePercentage>136</ScalePercentage><ScaleIntervalMinutes>137</ScaleIntervalMinutes></ScaleConfig></PendingModifiedValues><NotificationConfiguration><TopicArn>topic-arn-39</TopicArn><TopicStatus>topic-status-40</TopicStatus></NotificationConfiguration><CacheSecurityGroups><CacheSecurityGroup><CacheSecurityGroupName>cache-security-group-name-43</CacheSecurityGroupName><Status>status-44</Status></CacheSecurityGroup></CacheSecurityGroups><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-46</CacheParameterGroupName><ParameterApplyStatus>parameter-apply-status-47</ParameterApplyStatus><CacheNodeIdsToReboot><CacheNodeId>cache-node-ids-to-reboot-49</CacheNodeId></CacheNodeIdsToReboot></CacheParameterGroup><CacheSubnetGroupName>cache-subnet-group-name-50</CacheSubnetGroupName><CacheNodes><CacheNode><CacheNodeId>cache-node-id-53</CacheNodeId><CacheNodeStatus>cache-node-status-54</CacheNodeStatus><CacheNodeCreateTime>2023-11-14T22:14:15Z</CacheNodeCreateTime><Endpoint><Address>address-57</Address><Port>158</Port></Endpoint><ParameterGroupStatus>parameter-group-status-59</ParameterGroupStatus><SourceCacheNodeId>source-cache-node-id-60</SourceCacheNodeId><CustomerAvailabilityZone>customer-availability-zone-61</CustomerAvailabilityZone><CustomerOutpostArn>customer-outpost-arn-62</CustomerOutpostArn></CacheNode></CacheNodes><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SecurityGroups><member><SecurityGroupId>security-group-id-66</SecurityGroupId><Status>status-67</Status></member></SecurityGroups><ReplicationGroupId>replication-group-id-68</ReplicationGroupId><SnapshotRetentionLimit>169</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-70</SnapshotWindow><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:32Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-75</ARN><ReplicationGroupLogDeliveryEnabled>true</ReplicationGroupLogDeliveryEnabled><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode></CacheCluster></CreateCacheClusterResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateCacheClusterResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_cache_cluster_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_cache_cluster_request(),
         mocked(&[]).create_cache_cluster(),
@@ -4026,168 +3476,13 @@ fn generated_create_cache_cluster_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_cache_cluster::CreateCacheClusterOutput::builder()
-        .set_cache_cluster(Some(
-            sdk::CacheCluster::builder()
-                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-4".to_owned()))
-                        .set_port(Some(105))
-                        .build(),
-                ))
-                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
-                .set_engine(Some("engine-8".to_owned()))
-                .set_engine_version(Some("engine-version-9".to_owned()))
-                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_pending_modified_values(Some(
-                    sdk::PendingModifiedValues::builder()
-                        .set_num_cache_nodes(Some(117))
-                        .set_cache_node_ids_to_remove(Some(vec![
-                            "cache-node-ids-to-remove-19".to_owned(),
-                        ]))
-                        .set_engine_version(Some("engine-version-20".to_owned()))
-                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-29".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-31".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_scale_config(Some(
-                            sdk::ScaleConfig::builder()
-                                .set_scale_percentage(Some(136))
-                                .set_scale_interval_minutes(Some(137))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_notification_configuration(Some(
-                    sdk::NotificationConfiguration::builder()
-                        .set_topic_arn(Some("topic-arn-39".to_owned()))
-                        .set_topic_status(Some("topic-status-40".to_owned()))
-                        .build(),
-                ))
-                .set_cache_security_groups(Some(vec![
-                    sdk::CacheSecurityGroupMembership::builder()
-                        .set_cache_security_group_name(Some(
-                            "cache-security-group-name-43".to_owned(),
-                        ))
-                        .set_status(Some("status-44".to_owned()))
-                        .build(),
-                ]))
-                .set_cache_parameter_group(Some(
-                    sdk::CacheParameterGroupStatus::builder()
-                        .set_cache_parameter_group_name(Some(
-                            "cache-parameter-group-name-46".to_owned(),
-                        ))
-                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
-                        .set_cache_node_ids_to_reboot(Some(vec![
-                            "cache-node-ids-to-reboot-49".to_owned(),
-                        ]))
-                        .build(),
-                ))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
-                .set_cache_nodes(Some(vec![
-                    sdk::CacheNode::builder()
-                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
-                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000055,
-                        )))
-                        .set_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-57".to_owned()))
-                                .set_port(Some(158))
-                                .build(),
-                        ))
-                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
-                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
-                        .set_customer_availability_zone(Some(
-                            "customer-availability-zone-61".to_owned(),
-                        ))
-                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
-                        .build(),
-                ]))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_security_groups(Some(vec![
-                    sdk::SecurityGroupMembership::builder()
-                        .set_security_group_id(Some("security-group-id-66".to_owned()))
-                        .set_status(Some("status-67".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
-                .set_snapshot_retention_limit(Some(169))
-                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000072,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_arn(Some("arn-75".to_owned()))
-                .set_replication_group_log_delivery_enabled(Some(true))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_CACHE_CLUSTER_WIRE))
+        .handle(request(full_create_cache_cluster_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateCacheClusterResponse::from(output),
+        got,
         pb::CreateCacheClusterResponse {
             cache_cluster: Some(pb::CacheCluster {
                 cache_cluster_id: Some("cache-cluster-id-2".into()),
@@ -4574,8 +3869,13 @@ fn full_create_cache_parameter_group_request() -> pb::CreateCacheParameterGroupR
     }
 }
 
-#[test]
-fn generated_create_cache_parameter_group_converts_every_member_both_ways() {
+/// CreateCacheParameterGroup's response as AWS writes it, with every member at every depth filled.
+const CREATE_CACHE_PARAMETER_GROUP_WIRE: &str = "<CreateCacheParameterGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateCacheParameterGroupResult><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-2</CacheParameterGroupName><CacheParameterGroupFamily>cache-parameter-group-family-3</CacheParameterGroupFamily><Description>description-4</Description><IsGlobal>true</IsGlobal><ARN>arn-6</ARN></CacheParameterGroup></CreateCacheParameterGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateCacheParameterGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_cache_parameter_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_cache_parameter_group_request(),
         mocked(&[]).create_cache_parameter_group(),
@@ -4597,19 +3897,13 @@ fn generated_create_cache_parameter_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_cache_parameter_group::CreateCacheParameterGroupOutput::builder()
-        .set_cache_parameter_group(Some(
-            sdk::CacheParameterGroup::builder()
-                .set_cache_parameter_group_name(Some("cache-parameter-group-name-2".to_owned()))
-                .set_cache_parameter_group_family(Some("cache-parameter-group-family-3".to_owned()))
-                .set_description(Some("description-4".to_owned()))
-                .set_is_global(Some(true))
-                .set_arn(Some("arn-6".to_owned()))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_CACHE_PARAMETER_GROUP_WIRE))
+        .handle(request(full_create_cache_parameter_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateCacheParameterGroupResponse::from(output),
+        got,
         pb::CreateCacheParameterGroupResponse {
             cache_parameter_group: Some(pb::CacheParameterGroup {
                 cache_parameter_group_name: Some("cache-parameter-group-name-2".into()),
@@ -4761,8 +4055,13 @@ fn full_create_cache_security_group_request() -> pb::CreateCacheSecurityGroupReq
     }
 }
 
-#[test]
-fn generated_create_cache_security_group_converts_every_member_both_ways() {
+/// CreateCacheSecurityGroup's response as AWS writes it, with every member at every depth filled.
+const CREATE_CACHE_SECURITY_GROUP_WIRE: &str = "<CreateCacheSecurityGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateCacheSecurityGroupResult><CacheSecurityGroup><OwnerId>owner-id-2</OwnerId><CacheSecurityGroupName>cache-security-group-name-3</CacheSecurityGroupName><Description>description-4</Description><EC2SecurityGroups><EC2SecurityGroup><Status>status-7</Status><EC2SecurityGroupName>ec2-security-group-name-8</EC2SecurityGroupName><EC2SecurityGroupOwnerId>ec2-security-group-owner-id-9</EC2SecurityGroupOwnerId></EC2SecurityGroup></EC2SecurityGroups><ARN>arn-10</ARN></CacheSecurityGroup></CreateCacheSecurityGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateCacheSecurityGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_cache_security_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_cache_security_group_request(),
         mocked(&[]).create_cache_security_group(),
@@ -4783,27 +4082,13 @@ fn generated_create_cache_security_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_cache_security_group::CreateCacheSecurityGroupOutput::builder()
-        .set_cache_security_group(Some(
-            sdk::CacheSecurityGroup::builder()
-                .set_owner_id(Some("owner-id-2".to_owned()))
-                .set_cache_security_group_name(Some("cache-security-group-name-3".to_owned()))
-                .set_description(Some("description-4".to_owned()))
-                .set_ec2_security_groups(Some(vec![
-                    sdk::Ec2SecurityGroup::builder()
-                        .set_status(Some("status-7".to_owned()))
-                        .set_ec2_security_group_name(Some("ec2-security-group-name-8".to_owned()))
-                        .set_ec2_security_group_owner_id(Some(
-                            "ec2-security-group-owner-id-9".to_owned(),
-                        ))
-                        .build(),
-                ]))
-                .set_arn(Some("arn-10".to_owned()))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_CACHE_SECURITY_GROUP_WIRE))
+        .handle(request(full_create_cache_security_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateCacheSecurityGroupResponse::from(output),
+        got,
         pb::CreateCacheSecurityGroupResponse {
             cache_security_group: Some(pb::CacheSecurityGroup {
                 owner_id: Some("owner-id-2".into()),
@@ -4940,8 +4225,13 @@ fn full_create_cache_subnet_group_request() -> pb::CreateCacheSubnetGroupRequest
     }
 }
 
-#[test]
-fn generated_create_cache_subnet_group_converts_every_member_both_ways() {
+/// CreateCacheSubnetGroup's response as AWS writes it, with every member at every depth filled.
+const CREATE_CACHE_SUBNET_GROUP_WIRE: &str = "<CreateCacheSubnetGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateCacheSubnetGroupResult><CacheSubnetGroup><CacheSubnetGroupName>cache-subnet-group-name-2</CacheSubnetGroupName><CacheSubnetGroupDescription>cache-subnet-group-description-3</CacheSubnetGroupDescription><VpcId>vpc-id-4</VpcId><Subnets><Subnet><SubnetIdentifier>subnet-identifier-7</SubnetIdentifier><SubnetAvailabilityZone><Name>name-9</Name></SubnetAvailabilityZone><SubnetOutpost><SubnetOutpostArn>subnet-outpost-arn-11</SubnetOutpostArn></SubnetOutpost><SupportedNetworkTypes><member>dual_stack</member></SupportedNetworkTypes></Subnet></Subnets><ARN>arn-14</ARN><SupportedNetworkTypes><member>dual_stack</member></SupportedNetworkTypes></CacheSubnetGroup></CreateCacheSubnetGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateCacheSubnetGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_cache_subnet_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_cache_subnet_group_request(),
         mocked(&[]).create_cache_subnet_group(),
@@ -4963,37 +4253,13 @@ fn generated_create_cache_subnet_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_cache_subnet_group::CreateCacheSubnetGroupOutput::builder()
-        .set_cache_subnet_group(Some(
-            sdk::CacheSubnetGroup::builder()
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-2".to_owned()))
-                .set_cache_subnet_group_description(Some(
-                    "cache-subnet-group-description-3".to_owned(),
-                ))
-                .set_vpc_id(Some("vpc-id-4".to_owned()))
-                .set_subnets(Some(vec![
-                    sdk::Subnet::builder()
-                        .set_subnet_identifier(Some("subnet-identifier-7".to_owned()))
-                        .set_subnet_availability_zone(Some(
-                            sdk::AvailabilityZone::builder()
-                                .set_name(Some("name-9".to_owned()))
-                                .build(),
-                        ))
-                        .set_subnet_outpost(Some(
-                            sdk::SubnetOutpost::builder()
-                                .set_subnet_outpost_arn(Some("subnet-outpost-arn-11".to_owned()))
-                                .build(),
-                        ))
-                        .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
-                        .build(),
-                ]))
-                .set_arn(Some("arn-14".to_owned()))
-                .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_CACHE_SUBNET_GROUP_WIRE))
+        .handle(request(full_create_cache_subnet_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateCacheSubnetGroupResponse::from(output),
+        got,
         pb::CreateCacheSubnetGroupResponse {
             cache_subnet_group: Some(pb::CacheSubnetGroup {
                 cache_subnet_group_name: Some("cache-subnet-group-name-2".into()),
@@ -5142,8 +4408,13 @@ fn full_create_global_replication_group_request() -> pb::CreateGlobalReplication
     }
 }
 
-#[test]
-fn generated_create_global_replication_group_converts_every_member_both_ways() {
+/// CreateGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const CREATE_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<CreateGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></CreateGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_global_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_global_replication_group_request(),
         mocked(&[]).create_global_replication_group(),
@@ -5170,47 +4441,13 @@ fn generated_create_global_replication_group_converts_every_member_both_ways() {
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::create_global_replication_group::CreateGlobalReplicationGroupOutput::builder()
-            .set_global_replication_group(Some(
-                sdk::GlobalReplicationGroup::builder()
-                    .set_global_replication_group_id(Some(
-                        "global-replication-group-id-2".to_owned(),
-                    ))
-                    .set_global_replication_group_description(Some(
-                        "global-replication-group-description-3".to_owned(),
-                    ))
-                    .set_status(Some("status-4".to_owned()))
-                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
-                    .set_engine(Some("engine-6".to_owned()))
-                    .set_engine_version(Some("engine-version-7".to_owned()))
-                    .set_members(Some(vec![
-                        sdk::GlobalReplicationGroupMember::builder()
-                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
-                            .set_replication_group_region(Some(
-                                "replication-group-region-11".to_owned(),
-                            ))
-                            .set_role(Some("role-12".to_owned()))
-                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                            .set_status(Some("status-14".to_owned()))
-                            .build(),
-                    ]))
-                    .set_cluster_enabled(Some(true))
-                    .set_global_node_groups(Some(vec![
-                        sdk::GlobalNodeGroup::builder()
-                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
-                            .set_slots(Some("slots-19".to_owned()))
-                            .build(),
-                    ]))
-                    .set_auth_token_enabled(Some(true))
-                    .set_transit_encryption_enabled(Some(true))
-                    .set_at_rest_encryption_enabled(Some(true))
-                    .set_arn(Some("arn-23".to_owned()))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(CREATE_GLOBAL_REPLICATION_GROUP_WIRE))
+        .handle(request(full_create_global_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateGlobalReplicationGroupResponse::from(output),
+        got,
         pb::CreateGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -5439,8 +4676,13 @@ fn full_create_replication_group_request() -> pb::CreateReplicationGroupRequest 
     }
 }
 
-#[test]
-fn generated_create_replication_group_converts_every_member_both_ways() {
+/// CreateReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const CREATE_REPLICATION_GROUP_WIRE: &str = "<CreateReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateReplicationGroupResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></CreateReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_replication_group_request(),
         mocked(&[]).create_replication_group(),
@@ -5531,181 +4773,13 @@ fn generated_create_replication_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_replication_group::CreateReplicationGroupOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_REPLICATION_GROUP_WIRE))
+        .handle(request(full_create_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateReplicationGroupResponse::from(output),
+        got,
         pb::CreateReplicationGroupResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -6183,8 +5257,13 @@ fn full_create_snapshot_request() -> pb::CreateSnapshotRequest {
     }
 }
 
-#[test]
-fn generated_create_snapshot_converts_every_member_both_ways() {
+/// CreateSnapshot's response as AWS writes it, with every member at every depth filled.
+const CREATE_SNAPSHOT_WIRE: &str = "<CreateSnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateSnapshotResult><Snapshot><SnapshotName>snapshot-name-2</SnapshotName><ReplicationGroupId>replication-group-id-3</ReplicationGroupId><ReplicationGroupDescription>replication-group-description-4</ReplicationGroupDescription><CacheClusterId>cache-cluster-id-5</CacheClusterId><SnapshotStatus>snapshot-status-6</SnapshotStatus><SnapshotSource>snapshot-source-7</SnapshotSource><CacheNodeType>cache-node-type-8</CacheNodeType><Engine>engine-9</Engine><EngineVersion>engine-version-10</EngineVersion><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><TopicArn>topic-arn-16</TopicArn><Port>117</Port><CacheParameterGroupName>cache-parameter-group-name-18</CacheParameterGroupName><CacheSubnetGroupName>cache-subnet-group-name-19</CacheSubnetGroupName><VpcId>vpc-id-20</VpcId><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SnapshotRetentionLimit>122</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-23</SnapshotWindow><NumNodeGroups>124</NumNodeGroups><AutomaticFailover>disabling</AutomaticFailover><NodeSnapshots><NodeSnapshot><CacheClusterId>cache-cluster-id-28</CacheClusterId><NodeGroupId>node-group-id-29</NodeGroupId><CacheNodeId>cache-node-id-30</CacheNodeId><NodeGroupConfiguration><NodeGroupId>32</NodeGroupId><Slots>slots-33</Slots><ReplicaCount>134</ReplicaCount><PrimaryAvailabilityZone>primary-availability-zone-35</PrimaryAvailabilityZone><ReplicaAvailabilityZones><AvailabilityZone>replica-availability-zones-37</AvailabilityZone></ReplicaAvailabilityZones><PrimaryOutpostArn>primary-outpost-arn-38</PrimaryOutpostArn><ReplicaOutpostArns><OutpostArn>replica-outpost-arns-40</OutpostArn></ReplicaOutpostArns></NodeGroupConfiguration><CacheSize>cache-size-41</CacheSize><CacheNodeCreateTime>2023-11-14T22:14:02Z</CacheNodeCreateTime><SnapshotCreateTime>2023-11-14T22:14:03Z</SnapshotCreateTime></NodeSnapshot></NodeSnapshots><KmsKeyId>kms-key-id-44</KmsKeyId><ARN>arn-45</ARN><DataTiering>disabled</DataTiering><Durability>disabled</Durability></Snapshot></CreateSnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateSnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_snapshot_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_snapshot_request(),
         mocked(&[]).create_snapshot(),
@@ -6207,79 +5286,13 @@ fn generated_create_snapshot_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_snapshot::CreateSnapshotOutput::builder()
-        .set_snapshot(Some(
-            sdk::Snapshot::builder()
-                .set_snapshot_name(Some("snapshot-name-2".to_owned()))
-                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
-                .set_replication_group_description(Some(
-                    "replication-group-description-4".to_owned(),
-                ))
-                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
-                .set_snapshot_status(Some("snapshot-status-6".to_owned()))
-                .set_snapshot_source(Some("snapshot-source-7".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-8".to_owned()))
-                .set_engine(Some("engine-9".to_owned()))
-                .set_engine_version(Some("engine-version-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_topic_arn(Some("topic-arn-16".to_owned()))
-                .set_port(Some(117))
-                .set_cache_parameter_group_name(Some("cache-parameter-group-name-18".to_owned()))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-19".to_owned()))
-                .set_vpc_id(Some("vpc-id-20".to_owned()))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_snapshot_retention_limit(Some(122))
-                .set_snapshot_window(Some("snapshot-window-23".to_owned()))
-                .set_num_node_groups(Some(124))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_node_snapshots(Some(vec![
-                    sdk::NodeSnapshot::builder()
-                        .set_cache_cluster_id(Some("cache-cluster-id-28".to_owned()))
-                        .set_node_group_id(Some("node-group-id-29".to_owned()))
-                        .set_cache_node_id(Some("cache-node-id-30".to_owned()))
-                        .set_node_group_configuration(Some(
-                            sdk::NodeGroupConfiguration::builder()
-                                .set_node_group_id(Some("32".to_owned()))
-                                .set_slots(Some("slots-33".to_owned()))
-                                .set_replica_count(Some(134))
-                                .set_primary_availability_zone(Some(
-                                    "primary-availability-zone-35".to_owned(),
-                                ))
-                                .set_replica_availability_zones(Some(vec![
-                                    "replica-availability-zones-37".to_owned(),
-                                ]))
-                                .set_primary_outpost_arn(Some("primary-outpost-arn-38".to_owned()))
-                                .set_replica_outpost_arns(Some(vec![
-                                    "replica-outpost-arns-40".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_cache_size(Some("cache-size-41".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000042,
-                        )))
-                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000043,
-                        )))
-                        .build(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-44".to_owned()))
-                .set_arn(Some("arn-45".to_owned()))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(CREATE_SNAPSHOT_WIRE))
+        .handle(request(full_create_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateSnapshotResponse::from(output),
+        got,
         pb::CreateSnapshotResponse {
             snapshot: Some(pb::Snapshot {
                 snapshot_name: Some("snapshot-name-2".into()),
@@ -6545,8 +5558,13 @@ fn full_create_user_request() -> pb::CreateUserRequest {
     }
 }
 
-#[test]
-fn generated_create_user_converts_every_member_both_ways() {
+/// CreateUser's response as AWS writes it, with every member at every depth filled.
+const CREATE_USER_WIRE: &str = "<CreateUserResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateUserResult><UserId>user-id-1</UserId><UserName>user-name-2</UserName><Status>status-3</Status><Engine>engine</Engine><MinimumEngineVersion>minimum-engine-version-5</MinimumEngineVersion><AccessString>access-string-6</AccessString><UserGroupIds><member>user-group-ids-8</member></UserGroupIds><Authentication><Type>iam</Type><PasswordCount>111</PasswordCount></Authentication><ARN>arn-12</ARN></CreateUserResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateUserResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_user_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(full_create_user_request(), mocked(&[]).create_user())
         .as_input()
         .clone()
@@ -6574,24 +5592,13 @@ fn generated_create_user_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_user::CreateUserOutput::builder()
-        .set_user_id(Some("user-id-1".to_owned()))
-        .set_user_name(Some("user-name-2".to_owned()))
-        .set_status(Some("status-3".to_owned()))
-        .set_engine(Some("engine".to_owned()))
-        .set_minimum_engine_version(Some("minimum-engine-version-5".to_owned()))
-        .set_access_string(Some("access-string-6".to_owned()))
-        .set_user_group_ids(Some(vec!["user-group-ids-8".to_owned()]))
-        .set_authentication(Some(
-            sdk::Authentication::builder()
-                .set_type(Some(sdk::AuthenticationType::Iam))
-                .set_password_count(Some(111))
-                .build(),
-        ))
-        .set_arn(Some("arn-12".to_owned()))
-        .build();
+    let got = service(wire_client(CREATE_USER_WIRE))
+        .handle(request(full_create_user_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateUserResponse::from(output),
+        got,
         pb::CreateUserResponse {
             user_id: Some("user-id-1".into()),
             user_name: Some("user-name-2".into()),
@@ -6758,8 +5765,13 @@ fn full_create_user_group_request() -> pb::CreateUserGroupRequest {
     }
 }
 
-#[test]
-fn generated_create_user_group_converts_every_member_both_ways() {
+/// CreateUserGroup's response as AWS writes it, with every member at every depth filled.
+const CREATE_USER_GROUP_WIRE: &str = "<CreateUserGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><CreateUserGroupResult><UserGroupId>user-group-id-1</UserGroupId><Status>status-2</Status><Engine>engine</Engine><UserIds><member>user-ids-5</member></UserIds><MinimumEngineVersion>minimum-engine-version-6</MinimumEngineVersion><PendingChanges><UserIdsToRemove><member>user-ids-to-remove-9</member></UserIdsToRemove><UserIdsToAdd><member>user-ids-to-add-11</member></UserIdsToAdd></PendingChanges><ReplicationGroups><member>replication-groups-13</member></ReplicationGroups><ServerlessCaches><member>serverless-caches-15</member></ServerlessCaches><ARN>arn-16</ARN></CreateUserGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></CreateUserGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_create_user_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_create_user_group_request(),
         mocked(&[]).create_user_group(),
@@ -6781,24 +5793,13 @@ fn generated_create_user_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::create_user_group::CreateUserGroupOutput::builder()
-        .set_user_group_id(Some("user-group-id-1".to_owned()))
-        .set_status(Some("status-2".to_owned()))
-        .set_engine(Some("engine".to_owned()))
-        .set_user_ids(Some(vec!["user-ids-5".to_owned()]))
-        .set_minimum_engine_version(Some("minimum-engine-version-6".to_owned()))
-        .set_pending_changes(Some(
-            sdk::UserGroupPendingChanges::builder()
-                .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-9".to_owned()]))
-                .set_user_ids_to_add(Some(vec!["user-ids-to-add-11".to_owned()]))
-                .build(),
-        ))
-        .set_replication_groups(Some(vec!["replication-groups-13".to_owned()]))
-        .set_serverless_caches(Some(vec!["serverless-caches-15".to_owned()]))
-        .set_arn(Some("arn-16".to_owned()))
-        .build();
+    let got = service(wire_client(CREATE_USER_GROUP_WIRE))
+        .handle(request(full_create_user_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::CreateUserGroupResponse::from(output),
+        got,
         pb::CreateUserGroupResponse {
             user_group_id: Some("user-group-id-1".into()),
             status: Some("status-2".into()),
@@ -6976,8 +5977,14 @@ fn full_decrease_node_groups_in_global_replication_group_request()
     }
 }
 
-#[test]
-fn generated_decrease_node_groups_in_global_replication_group_converts_every_member_both_ways() {
+/// DecreaseNodeGroupsInGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const DECREASE_NODE_GROUPS_IN_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<DecreaseNodeGroupsInGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DecreaseNodeGroupsInGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></DecreaseNodeGroupsInGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DecreaseNodeGroupsInGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_decrease_node_groups_in_global_replication_group_converts_every_member_both_ways()
+ {
     let sent = crate::convert::ToSdk::to_sdk(
         full_decrease_node_groups_in_global_replication_group_request(),
         mocked(&[]).decrease_node_groups_in_global_replication_group(),
@@ -6988,9 +5995,17 @@ fn generated_decrease_node_groups_in_global_replication_group_converts_every_mem
     .unwrap();
     let want = sdk_op::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_node_group_count(Some(102)).set_global_node_groups_to_remove(Some(vec!["global-node-groups-to-remove-4".to_owned()])).set_global_node_groups_to_retain(Some(vec!["global-node-groups-to-retain-6".to_owned()])).set_apply_immediately(Some(true)).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    let got = service(wire_client(
+        DECREASE_NODE_GROUPS_IN_GLOBAL_REPLICATION_GROUP_WIRE,
+    ))
+    .handle(request(
+        full_decrease_node_groups_in_global_replication_group_request(),
+    ))
+    .await
+    .unwrap()
+    .into_inner();
     assert_eq!(
-        pb::DecreaseNodeGroupsInGlobalReplicationGroupResponse::from(output),
+        got,
         pb::DecreaseNodeGroupsInGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -7142,8 +6157,13 @@ fn full_decrease_replica_count_request() -> pb::DecreaseReplicaCountRequest {
     }
 }
 
-#[test]
-fn generated_decrease_replica_count_converts_every_member_both_ways() {
+/// DecreaseReplicaCount's response as AWS writes it, with every member at every depth filled.
+const DECREASE_REPLICA_COUNT_WIRE: &str = "<DecreaseReplicaCountResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DecreaseReplicaCountResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></DecreaseReplicaCountResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DecreaseReplicaCountResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_decrease_replica_count_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_decrease_replica_count_request(),
         mocked(&[]).decrease_replica_count(),
@@ -7170,181 +6190,13 @@ fn generated_decrease_replica_count_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::decrease_replica_count::DecreaseReplicaCountOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(DECREASE_REPLICA_COUNT_WIRE))
+        .handle(request(full_decrease_replica_count_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DecreaseReplicaCountResponse::from(output),
+        got,
         pb::DecreaseReplicaCountResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -7689,8 +6541,13 @@ fn full_delete_cache_cluster_request() -> pb::DeleteCacheClusterRequest {
     }
 }
 
-#[test]
-fn generated_delete_cache_cluster_converts_every_member_both_ways() {
+/// DeleteCacheCluster's response as AWS writes it, with every member at every depth filled.
+const DELETE_CACHE_CLUSTER_WIRE: &str = "<DeleteCacheClusterResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteCacheClusterResult><CacheCluster><CacheClusterId>cache-cluster-id-2</CacheClusterId><ConfigurationEndpoint><Address>address-4</Address><Port>105</Port></ConfigurationEndpoint><ClientDownloadLandingPage>client-download-landing-page-6</ClientDownloadLandingPage><CacheNodeType>cache-node-type-7</CacheNodeType><Engine>engine-8</Engine><EngineVersion>engine-version-9</EngineVersion><CacheClusterStatus>cache-cluster-status-10</CacheClusterStatus><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><PendingModifiedValues><NumCacheNodes>117</NumCacheNodes><CacheNodeIdsToRemove><CacheNodeId>cache-node-ids-to-remove-19</CacheNodeId></CacheNodeIdsToRemove><EngineVersion>engine-version-20</EngineVersion><CacheNodeType>cache-node-type-21</CacheNodeType><AuthTokenStatus>ROTATING</AuthTokenStatus><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-29</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-31</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ScaleConfig><ScalePercentage>136</ScalePercentage><ScaleIntervalMinutes>137</ScaleIntervalMinutes></ScaleConfig></PendingModifiedValues><NotificationConfiguration><TopicArn>topic-arn-39</TopicArn><TopicStatus>topic-status-40</TopicStatus></NotificationConfiguration><CacheSecurityGroups><CacheSecurityGroup><CacheSecurityGroupName>cache-security-group-name-43</CacheSecurityGroupName><Status>status-44</Status></CacheSecurityGroup></CacheSecurityGroups><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-46</CacheParameterGroupName><ParameterApplyStatus>parameter-apply-status-47</ParameterApplyStatus><CacheNodeIdsToReboot><CacheNodeId>cache-node-ids-to-reboot-49</CacheNodeId></CacheNodeIdsToReboot></CacheParameterGroup><CacheSubnetGroupName>cache-subnet-group-name-50</CacheSubnetGroupName><CacheNodes><CacheNode><CacheNodeId>cache-node-id-53</CacheNodeId><CacheNodeStatus>cache-node-status-54</CacheNodeStatus><CacheNodeCreateTime>2023-11-14T22:14:15Z</CacheNodeCreateTime><Endpoint><Address>address-57</Address><Port>158</Port></Endpoint><ParameterGroupStatus>parameter-group-status-59</ParameterGroupStatus><SourceCacheNodeId>source-cache-node-id-60</SourceCacheNodeId><CustomerAvailabilityZone>customer-availability-zone-61</CustomerAvailabilityZone><CustomerOutpostArn>customer-outpost-arn-62</CustomerOutpostArn></CacheNode></CacheNodes><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SecurityGroups><member><SecurityGroupId>security-group-id-66</SecurityGroupId><Status>status-67</Status></member></SecurityGroups><ReplicationGroupId>replication-group-id-68</ReplicationGroupId><SnapshotRetentionLimit>169</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-70</SnapshotWindow><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:32Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-75</ARN><ReplicationGroupLogDeliveryEnabled>true</ReplicationGroupLogDeliveryEnabled><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode></CacheCluster></DeleteCacheClusterResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteCacheClusterResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_cache_cluster_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_cache_cluster_request(),
         mocked(&[]).delete_cache_cluster(),
@@ -7705,168 +6562,13 @@ fn generated_delete_cache_cluster_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_cache_cluster::DeleteCacheClusterOutput::builder()
-        .set_cache_cluster(Some(
-            sdk::CacheCluster::builder()
-                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-4".to_owned()))
-                        .set_port(Some(105))
-                        .build(),
-                ))
-                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
-                .set_engine(Some("engine-8".to_owned()))
-                .set_engine_version(Some("engine-version-9".to_owned()))
-                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_pending_modified_values(Some(
-                    sdk::PendingModifiedValues::builder()
-                        .set_num_cache_nodes(Some(117))
-                        .set_cache_node_ids_to_remove(Some(vec![
-                            "cache-node-ids-to-remove-19".to_owned(),
-                        ]))
-                        .set_engine_version(Some("engine-version-20".to_owned()))
-                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-29".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-31".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_scale_config(Some(
-                            sdk::ScaleConfig::builder()
-                                .set_scale_percentage(Some(136))
-                                .set_scale_interval_minutes(Some(137))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_notification_configuration(Some(
-                    sdk::NotificationConfiguration::builder()
-                        .set_topic_arn(Some("topic-arn-39".to_owned()))
-                        .set_topic_status(Some("topic-status-40".to_owned()))
-                        .build(),
-                ))
-                .set_cache_security_groups(Some(vec![
-                    sdk::CacheSecurityGroupMembership::builder()
-                        .set_cache_security_group_name(Some(
-                            "cache-security-group-name-43".to_owned(),
-                        ))
-                        .set_status(Some("status-44".to_owned()))
-                        .build(),
-                ]))
-                .set_cache_parameter_group(Some(
-                    sdk::CacheParameterGroupStatus::builder()
-                        .set_cache_parameter_group_name(Some(
-                            "cache-parameter-group-name-46".to_owned(),
-                        ))
-                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
-                        .set_cache_node_ids_to_reboot(Some(vec![
-                            "cache-node-ids-to-reboot-49".to_owned(),
-                        ]))
-                        .build(),
-                ))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
-                .set_cache_nodes(Some(vec![
-                    sdk::CacheNode::builder()
-                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
-                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000055,
-                        )))
-                        .set_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-57".to_owned()))
-                                .set_port(Some(158))
-                                .build(),
-                        ))
-                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
-                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
-                        .set_customer_availability_zone(Some(
-                            "customer-availability-zone-61".to_owned(),
-                        ))
-                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
-                        .build(),
-                ]))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_security_groups(Some(vec![
-                    sdk::SecurityGroupMembership::builder()
-                        .set_security_group_id(Some("security-group-id-66".to_owned()))
-                        .set_status(Some("status-67".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
-                .set_snapshot_retention_limit(Some(169))
-                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000072,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_arn(Some("arn-75".to_owned()))
-                .set_replication_group_log_delivery_enabled(Some(true))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(DELETE_CACHE_CLUSTER_WIRE))
+        .handle(request(full_delete_cache_cluster_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteCacheClusterResponse::from(output),
+        got,
         pb::DeleteCacheClusterResponse {
             cache_cluster: Some(pb::CacheCluster {
                 cache_cluster_id: Some("cache-cluster-id-2".into()),
@@ -8126,8 +6828,13 @@ fn full_delete_cache_parameter_group_request() -> pb::DeleteCacheParameterGroupR
     }
 }
 
-#[test]
-fn generated_delete_cache_parameter_group_converts_every_member_both_ways() {
+/// DeleteCacheParameterGroup's response as AWS writes it, with every member at every depth filled.
+const DELETE_CACHE_PARAMETER_GROUP_WIRE: &str = "<DeleteCacheParameterGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteCacheParameterGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_cache_parameter_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_cache_parameter_group_request(),
         mocked(&[]).delete_cache_parameter_group(),
@@ -8141,12 +6848,12 @@ fn generated_delete_cache_parameter_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::delete_cache_parameter_group::DeleteCacheParameterGroupOutput::builder().build();
-    assert_eq!(
-        pb::DeleteCacheParameterGroupResponse::from(output),
-        pb::DeleteCacheParameterGroupResponse {}
-    );
+    let got = service(wire_client(DELETE_CACHE_PARAMETER_GROUP_WIRE))
+        .handle(request(full_delete_cache_parameter_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, pb::DeleteCacheParameterGroupResponse {});
 }
 
 #[tokio::test]
@@ -8251,8 +6958,13 @@ fn full_delete_cache_security_group_request() -> pb::DeleteCacheSecurityGroupReq
     }
 }
 
-#[test]
-fn generated_delete_cache_security_group_converts_every_member_both_ways() {
+/// DeleteCacheSecurityGroup's response as AWS writes it, with every member at every depth filled.
+const DELETE_CACHE_SECURITY_GROUP_WIRE: &str = "<DeleteCacheSecurityGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteCacheSecurityGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_cache_security_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_cache_security_group_request(),
         mocked(&[]).delete_cache_security_group(),
@@ -8266,12 +6978,12 @@ fn generated_delete_cache_security_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::delete_cache_security_group::DeleteCacheSecurityGroupOutput::builder().build();
-    assert_eq!(
-        pb::DeleteCacheSecurityGroupResponse::from(output),
-        pb::DeleteCacheSecurityGroupResponse {}
-    );
+    let got = service(wire_client(DELETE_CACHE_SECURITY_GROUP_WIRE))
+        .handle(request(full_delete_cache_security_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, pb::DeleteCacheSecurityGroupResponse {});
 }
 
 #[tokio::test]
@@ -8375,8 +7087,13 @@ fn full_delete_cache_subnet_group_request() -> pb::DeleteCacheSubnetGroupRequest
     }
 }
 
-#[test]
-fn generated_delete_cache_subnet_group_converts_every_member_both_ways() {
+/// DeleteCacheSubnetGroup's response as AWS writes it, with every member at every depth filled.
+const DELETE_CACHE_SUBNET_GROUP_WIRE: &str = "<DeleteCacheSubnetGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteCacheSubnetGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_cache_subnet_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_cache_subnet_group_request(),
         mocked(&[]).delete_cache_subnet_group(),
@@ -8390,11 +7107,12 @@ fn generated_delete_cache_subnet_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_cache_subnet_group::DeleteCacheSubnetGroupOutput::builder().build();
-    assert_eq!(
-        pb::DeleteCacheSubnetGroupResponse::from(output),
-        pb::DeleteCacheSubnetGroupResponse {}
-    );
+    let got = service(wire_client(DELETE_CACHE_SUBNET_GROUP_WIRE))
+        .handle(request(full_delete_cache_subnet_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got, pb::DeleteCacheSubnetGroupResponse {});
 }
 
 #[tokio::test]
@@ -8467,8 +7185,13 @@ fn full_delete_global_replication_group_request() -> pb::DeleteGlobalReplication
     }
 }
 
-#[test]
-fn generated_delete_global_replication_group_converts_every_member_both_ways() {
+/// DeleteGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const DELETE_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<DeleteGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></DeleteGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_global_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_global_replication_group_request(),
         mocked(&[]).delete_global_replication_group(),
@@ -8484,47 +7207,13 @@ fn generated_delete_global_replication_group_converts_every_member_both_ways() {
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::delete_global_replication_group::DeleteGlobalReplicationGroupOutput::builder()
-            .set_global_replication_group(Some(
-                sdk::GlobalReplicationGroup::builder()
-                    .set_global_replication_group_id(Some(
-                        "global-replication-group-id-2".to_owned(),
-                    ))
-                    .set_global_replication_group_description(Some(
-                        "global-replication-group-description-3".to_owned(),
-                    ))
-                    .set_status(Some("status-4".to_owned()))
-                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
-                    .set_engine(Some("engine-6".to_owned()))
-                    .set_engine_version(Some("engine-version-7".to_owned()))
-                    .set_members(Some(vec![
-                        sdk::GlobalReplicationGroupMember::builder()
-                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
-                            .set_replication_group_region(Some(
-                                "replication-group-region-11".to_owned(),
-                            ))
-                            .set_role(Some("role-12".to_owned()))
-                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                            .set_status(Some("status-14".to_owned()))
-                            .build(),
-                    ]))
-                    .set_cluster_enabled(Some(true))
-                    .set_global_node_groups(Some(vec![
-                        sdk::GlobalNodeGroup::builder()
-                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
-                            .set_slots(Some("slots-19".to_owned()))
-                            .build(),
-                    ]))
-                    .set_auth_token_enabled(Some(true))
-                    .set_transit_encryption_enabled(Some(true))
-                    .set_at_rest_encryption_enabled(Some(true))
-                    .set_arn(Some("arn-23".to_owned()))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(DELETE_GLOBAL_REPLICATION_GROUP_WIRE))
+        .handle(request(full_delete_global_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteGlobalReplicationGroupResponse::from(output),
+        got,
         pb::DeleteGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -8644,8 +7333,13 @@ fn full_delete_replication_group_request() -> pb::DeleteReplicationGroupRequest 
     }
 }
 
-#[test]
-fn generated_delete_replication_group_converts_every_member_both_ways() {
+/// DeleteReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const DELETE_REPLICATION_GROUP_WIRE: &str = "<DeleteReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteReplicationGroupResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></DeleteReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_replication_group_request(),
         mocked(&[]).delete_replication_group(),
@@ -8661,181 +7355,13 @@ fn generated_delete_replication_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_replication_group::DeleteReplicationGroupOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(DELETE_REPLICATION_GROUP_WIRE))
+        .handle(request(full_delete_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteReplicationGroupResponse::from(output),
+        got,
         pb::DeleteReplicationGroupResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -9103,8 +7629,13 @@ fn full_delete_snapshot_request() -> pb::DeleteSnapshotRequest {
     }
 }
 
-#[test]
-fn generated_delete_snapshot_converts_every_member_both_ways() {
+/// DeleteSnapshot's response as AWS writes it, with every member at every depth filled.
+const DELETE_SNAPSHOT_WIRE: &str = "<DeleteSnapshotResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteSnapshotResult><Snapshot><SnapshotName>snapshot-name-2</SnapshotName><ReplicationGroupId>replication-group-id-3</ReplicationGroupId><ReplicationGroupDescription>replication-group-description-4</ReplicationGroupDescription><CacheClusterId>cache-cluster-id-5</CacheClusterId><SnapshotStatus>snapshot-status-6</SnapshotStatus><SnapshotSource>snapshot-source-7</SnapshotSource><CacheNodeType>cache-node-type-8</CacheNodeType><Engine>engine-9</Engine><EngineVersion>engine-version-10</EngineVersion><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><TopicArn>topic-arn-16</TopicArn><Port>117</Port><CacheParameterGroupName>cache-parameter-group-name-18</CacheParameterGroupName><CacheSubnetGroupName>cache-subnet-group-name-19</CacheSubnetGroupName><VpcId>vpc-id-20</VpcId><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SnapshotRetentionLimit>122</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-23</SnapshotWindow><NumNodeGroups>124</NumNodeGroups><AutomaticFailover>disabling</AutomaticFailover><NodeSnapshots><NodeSnapshot><CacheClusterId>cache-cluster-id-28</CacheClusterId><NodeGroupId>node-group-id-29</NodeGroupId><CacheNodeId>cache-node-id-30</CacheNodeId><NodeGroupConfiguration><NodeGroupId>32</NodeGroupId><Slots>slots-33</Slots><ReplicaCount>134</ReplicaCount><PrimaryAvailabilityZone>primary-availability-zone-35</PrimaryAvailabilityZone><ReplicaAvailabilityZones><AvailabilityZone>replica-availability-zones-37</AvailabilityZone></ReplicaAvailabilityZones><PrimaryOutpostArn>primary-outpost-arn-38</PrimaryOutpostArn><ReplicaOutpostArns><OutpostArn>replica-outpost-arns-40</OutpostArn></ReplicaOutpostArns></NodeGroupConfiguration><CacheSize>cache-size-41</CacheSize><CacheNodeCreateTime>2023-11-14T22:14:02Z</CacheNodeCreateTime><SnapshotCreateTime>2023-11-14T22:14:03Z</SnapshotCreateTime></NodeSnapshot></NodeSnapshots><KmsKeyId>kms-key-id-44</KmsKeyId><ARN>arn-45</ARN><DataTiering>disabled</DataTiering><Durability>disabled</Durability></Snapshot></DeleteSnapshotResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteSnapshotResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_snapshot_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_snapshot_request(),
         mocked(&[]).delete_snapshot(),
@@ -9118,79 +7649,13 @@ fn generated_delete_snapshot_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_snapshot::DeleteSnapshotOutput::builder()
-        .set_snapshot(Some(
-            sdk::Snapshot::builder()
-                .set_snapshot_name(Some("snapshot-name-2".to_owned()))
-                .set_replication_group_id(Some("replication-group-id-3".to_owned()))
-                .set_replication_group_description(Some(
-                    "replication-group-description-4".to_owned(),
-                ))
-                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
-                .set_snapshot_status(Some("snapshot-status-6".to_owned()))
-                .set_snapshot_source(Some("snapshot-source-7".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-8".to_owned()))
-                .set_engine(Some("engine-9".to_owned()))
-                .set_engine_version(Some("engine-version-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_topic_arn(Some("topic-arn-16".to_owned()))
-                .set_port(Some(117))
-                .set_cache_parameter_group_name(Some("cache-parameter-group-name-18".to_owned()))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-19".to_owned()))
-                .set_vpc_id(Some("vpc-id-20".to_owned()))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_snapshot_retention_limit(Some(122))
-                .set_snapshot_window(Some("snapshot-window-23".to_owned()))
-                .set_num_node_groups(Some(124))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_node_snapshots(Some(vec![
-                    sdk::NodeSnapshot::builder()
-                        .set_cache_cluster_id(Some("cache-cluster-id-28".to_owned()))
-                        .set_node_group_id(Some("node-group-id-29".to_owned()))
-                        .set_cache_node_id(Some("cache-node-id-30".to_owned()))
-                        .set_node_group_configuration(Some(
-                            sdk::NodeGroupConfiguration::builder()
-                                .set_node_group_id(Some("32".to_owned()))
-                                .set_slots(Some("slots-33".to_owned()))
-                                .set_replica_count(Some(134))
-                                .set_primary_availability_zone(Some(
-                                    "primary-availability-zone-35".to_owned(),
-                                ))
-                                .set_replica_availability_zones(Some(vec![
-                                    "replica-availability-zones-37".to_owned(),
-                                ]))
-                                .set_primary_outpost_arn(Some("primary-outpost-arn-38".to_owned()))
-                                .set_replica_outpost_arns(Some(vec![
-                                    "replica-outpost-arns-40".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_cache_size(Some("cache-size-41".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000042,
-                        )))
-                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000043,
-                        )))
-                        .build(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-44".to_owned()))
-                .set_arn(Some("arn-45".to_owned()))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(DELETE_SNAPSHOT_WIRE))
+        .handle(request(full_delete_snapshot_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteSnapshotResponse::from(output),
+        got,
         pb::DeleteSnapshotResponse {
             snapshot: Some(pb::Snapshot {
                 snapshot_name: Some("snapshot-name-2".into()),
@@ -9347,8 +7812,13 @@ fn full_delete_user_request() -> pb::DeleteUserRequest {
     }
 }
 
-#[test]
-fn generated_delete_user_converts_every_member_both_ways() {
+/// DeleteUser's response as AWS writes it, with every member at every depth filled.
+const DELETE_USER_WIRE: &str = "<DeleteUserResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteUserResult><UserId>user-id-1</UserId><UserName>user-name-2</UserName><Status>status-3</Status><Engine>engine</Engine><MinimumEngineVersion>minimum-engine-version-5</MinimumEngineVersion><AccessString>access-string-6</AccessString><UserGroupIds><member>user-group-ids-8</member></UserGroupIds><Authentication><Type>iam</Type><PasswordCount>111</PasswordCount></Authentication><ARN>arn-12</ARN></DeleteUserResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteUserResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_user_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(full_delete_user_request(), mocked(&[]).delete_user())
         .as_input()
         .clone()
@@ -9359,24 +7829,13 @@ fn generated_delete_user_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_user::DeleteUserOutput::builder()
-        .set_user_id(Some("user-id-1".to_owned()))
-        .set_user_name(Some("user-name-2".to_owned()))
-        .set_status(Some("status-3".to_owned()))
-        .set_engine(Some("engine".to_owned()))
-        .set_minimum_engine_version(Some("minimum-engine-version-5".to_owned()))
-        .set_access_string(Some("access-string-6".to_owned()))
-        .set_user_group_ids(Some(vec!["user-group-ids-8".to_owned()]))
-        .set_authentication(Some(
-            sdk::Authentication::builder()
-                .set_type(Some(sdk::AuthenticationType::Iam))
-                .set_password_count(Some(111))
-                .build(),
-        ))
-        .set_arn(Some("arn-12".to_owned()))
-        .build();
+    let got = service(wire_client(DELETE_USER_WIRE))
+        .handle(request(full_delete_user_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteUserResponse::from(output),
+        got,
         pb::DeleteUserResponse {
             user_id: Some("user-id-1".into()),
             user_name: Some("user-name-2".into()),
@@ -9501,8 +7960,13 @@ fn full_delete_user_group_request() -> pb::DeleteUserGroupRequest {
     }
 }
 
-#[test]
-fn generated_delete_user_group_converts_every_member_both_ways() {
+/// DeleteUserGroup's response as AWS writes it, with every member at every depth filled.
+const DELETE_USER_GROUP_WIRE: &str = "<DeleteUserGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DeleteUserGroupResult><UserGroupId>user-group-id-1</UserGroupId><Status>status-2</Status><Engine>engine</Engine><UserIds><member>user-ids-5</member></UserIds><MinimumEngineVersion>minimum-engine-version-6</MinimumEngineVersion><PendingChanges><UserIdsToRemove><member>user-ids-to-remove-9</member></UserIdsToRemove><UserIdsToAdd><member>user-ids-to-add-11</member></UserIdsToAdd></PendingChanges><ReplicationGroups><member>replication-groups-13</member></ReplicationGroups><ServerlessCaches><member>serverless-caches-15</member></ServerlessCaches><ARN>arn-16</ARN></DeleteUserGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DeleteUserGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_delete_user_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_delete_user_group_request(),
         mocked(&[]).delete_user_group(),
@@ -9516,24 +7980,13 @@ fn generated_delete_user_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::delete_user_group::DeleteUserGroupOutput::builder()
-        .set_user_group_id(Some("user-group-id-1".to_owned()))
-        .set_status(Some("status-2".to_owned()))
-        .set_engine(Some("engine".to_owned()))
-        .set_user_ids(Some(vec!["user-ids-5".to_owned()]))
-        .set_minimum_engine_version(Some("minimum-engine-version-6".to_owned()))
-        .set_pending_changes(Some(
-            sdk::UserGroupPendingChanges::builder()
-                .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-9".to_owned()]))
-                .set_user_ids_to_add(Some(vec!["user-ids-to-add-11".to_owned()]))
-                .build(),
-        ))
-        .set_replication_groups(Some(vec!["replication-groups-13".to_owned()]))
-        .set_serverless_caches(Some(vec!["serverless-caches-15".to_owned()]))
-        .set_arn(Some("arn-16".to_owned()))
-        .build();
+    let got = service(wire_client(DELETE_USER_GROUP_WIRE))
+        .handle(request(full_delete_user_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DeleteUserGroupResponse::from(output),
+        got,
         pb::DeleteUserGroupResponse {
             user_group_id: Some("user-group-id-1".into()),
             status: Some("status-2".into()),
@@ -9645,8 +8098,13 @@ fn full_describe_cache_clusters_request() -> pb::DescribeCacheClustersRequest {
     }
 }
 
-#[test]
-fn generated_describe_cache_clusters_converts_every_member_both_ways() {
+/// DescribeCacheClusters's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_CACHE_CLUSTERS_WIRE: &str = "<DescribeCacheClustersResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeCacheClustersResult><Marker>marker-1</Marker><CacheClusters><CacheCluster><CacheClusterId>cache-cluster-id-4</CacheClusterId><ConfigurationEndpoint><Address>address-6</Address><Port>107</Port></ConfigurationEndpoint><ClientDownloadLandingPage>client-download-landing-page-8</ClientDownloadLandingPage><CacheNodeType>cache-node-type-9</CacheNodeType><Engine>engine-10</Engine><EngineVersion>engine-version-11</EngineVersion><CacheClusterStatus>cache-cluster-status-12</CacheClusterStatus><NumCacheNodes>113</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-14</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-15</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:36Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-17</PreferredMaintenanceWindow><PendingModifiedValues><NumCacheNodes>119</NumCacheNodes><CacheNodeIdsToRemove><CacheNodeId>cache-node-ids-to-remove-21</CacheNodeId></CacheNodeIdsToRemove><EngineVersion>engine-version-22</EngineVersion><CacheNodeType>cache-node-type-23</CacheNodeType><AuthTokenStatus>ROTATING</AuthTokenStatus><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-31</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-33</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ScaleConfig><ScalePercentage>138</ScalePercentage><ScaleIntervalMinutes>139</ScaleIntervalMinutes></ScaleConfig></PendingModifiedValues><NotificationConfiguration><TopicArn>topic-arn-41</TopicArn><TopicStatus>topic-status-42</TopicStatus></NotificationConfiguration><CacheSecurityGroups><CacheSecurityGroup><CacheSecurityGroupName>cache-security-group-name-45</CacheSecurityGroupName><Status>status-46</Status></CacheSecurityGroup></CacheSecurityGroups><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-48</CacheParameterGroupName><ParameterApplyStatus>parameter-apply-status-49</ParameterApplyStatus><CacheNodeIdsToReboot><CacheNodeId>cache-node-ids-to-reboot-51</CacheNodeId></CacheNodeIdsToReboot></CacheParameterGroup><CacheSubnetGroupName>cache-subnet-group-name-52</CacheSubnetGroupName><CacheNodes><CacheNode><CacheNodeId>cache-node-id-55</CacheNodeId><CacheNodeStatus>cache-node-status-56</CacheNodeStatus><CacheNodeCreateTime>2023-11-14T22:14:17Z</CacheNodeCreateTime><Endpoint><Address>address-59</Address><Port>160</Port></Endpoint><ParameterGroupStatus>parameter-group-status-61</ParameterGroupStatus><SourceCacheNodeId>source-cache-node-id-62</SourceCacheNodeId><CustomerAvailabilityZone>customer-availability-zone-63</CustomerAvailabilityZone><CustomerOutpostArn>customer-outpost-arn-64</CustomerOutpostArn></CacheNode></CacheNodes><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SecurityGroups><member><SecurityGroupId>security-group-id-68</SecurityGroupId><Status>status-69</Status></member></SecurityGroups><ReplicationGroupId>replication-group-id-70</ReplicationGroupId><SnapshotRetentionLimit>171</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-72</SnapshotWindow><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:34Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-77</ARN><ReplicationGroupLogDeliveryEnabled>true</ReplicationGroupLogDeliveryEnabled><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-85</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-87</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-90</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode></CacheCluster></CacheClusters></DescribeCacheClustersResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeCacheClustersResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_cache_clusters_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_cache_clusters_request(),
         mocked(&[]).describe_cache_clusters(),
@@ -9664,169 +8122,13 @@ fn generated_describe_cache_clusters_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_cache_clusters::DescribeCacheClustersOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_cache_clusters(Some(vec![
-            sdk::CacheCluster::builder()
-                .set_cache_cluster_id(Some("cache-cluster-id-4".to_owned()))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-6".to_owned()))
-                        .set_port(Some(107))
-                        .build(),
-                ))
-                .set_client_download_landing_page(Some("client-download-landing-page-8".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-9".to_owned()))
-                .set_engine(Some("engine-10".to_owned()))
-                .set_engine_version(Some("engine-version-11".to_owned()))
-                .set_cache_cluster_status(Some("cache-cluster-status-12".to_owned()))
-                .set_num_cache_nodes(Some(113))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-14".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-15".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000016,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-17".to_owned(),
-                ))
-                .set_pending_modified_values(Some(
-                    sdk::PendingModifiedValues::builder()
-                        .set_num_cache_nodes(Some(119))
-                        .set_cache_node_ids_to_remove(Some(vec![
-                            "cache-node-ids-to-remove-21".to_owned(),
-                        ]))
-                        .set_engine_version(Some("engine-version-22".to_owned()))
-                        .set_cache_node_type(Some("cache-node-type-23".to_owned()))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-31".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-33".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_scale_config(Some(
-                            sdk::ScaleConfig::builder()
-                                .set_scale_percentage(Some(138))
-                                .set_scale_interval_minutes(Some(139))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_notification_configuration(Some(
-                    sdk::NotificationConfiguration::builder()
-                        .set_topic_arn(Some("topic-arn-41".to_owned()))
-                        .set_topic_status(Some("topic-status-42".to_owned()))
-                        .build(),
-                ))
-                .set_cache_security_groups(Some(vec![
-                    sdk::CacheSecurityGroupMembership::builder()
-                        .set_cache_security_group_name(Some(
-                            "cache-security-group-name-45".to_owned(),
-                        ))
-                        .set_status(Some("status-46".to_owned()))
-                        .build(),
-                ]))
-                .set_cache_parameter_group(Some(
-                    sdk::CacheParameterGroupStatus::builder()
-                        .set_cache_parameter_group_name(Some(
-                            "cache-parameter-group-name-48".to_owned(),
-                        ))
-                        .set_parameter_apply_status(Some("parameter-apply-status-49".to_owned()))
-                        .set_cache_node_ids_to_reboot(Some(vec![
-                            "cache-node-ids-to-reboot-51".to_owned(),
-                        ]))
-                        .build(),
-                ))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-52".to_owned()))
-                .set_cache_nodes(Some(vec![
-                    sdk::CacheNode::builder()
-                        .set_cache_node_id(Some("cache-node-id-55".to_owned()))
-                        .set_cache_node_status(Some("cache-node-status-56".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000057,
-                        )))
-                        .set_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-59".to_owned()))
-                                .set_port(Some(160))
-                                .build(),
-                        ))
-                        .set_parameter_group_status(Some("parameter-group-status-61".to_owned()))
-                        .set_source_cache_node_id(Some("source-cache-node-id-62".to_owned()))
-                        .set_customer_availability_zone(Some(
-                            "customer-availability-zone-63".to_owned(),
-                        ))
-                        .set_customer_outpost_arn(Some("customer-outpost-arn-64".to_owned()))
-                        .build(),
-                ]))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_security_groups(Some(vec![
-                    sdk::SecurityGroupMembership::builder()
-                        .set_security_group_id(Some("security-group-id-68".to_owned()))
-                        .set_status(Some("status-69".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_id(Some("replication-group-id-70".to_owned()))
-                .set_snapshot_retention_limit(Some(171))
-                .set_snapshot_window(Some("snapshot-window-72".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000074,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_arn(Some("arn-77".to_owned()))
-                .set_replication_group_log_delivery_enabled(Some(true))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-85".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-87".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-90".to_owned()))
-                        .build(),
-                ]))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_CACHE_CLUSTERS_WIRE))
+        .handle(request(full_describe_cache_clusters_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeCacheClustersResponse::from(output),
+        got,
         pb::DescribeCacheClustersResponse {
             marker: Some("marker-1".into()),
             cache_clusters: vec![pb::CacheCluster {
@@ -10027,8 +8329,13 @@ fn full_describe_cache_engine_versions_request() -> pb::DescribeCacheEngineVersi
     }
 }
 
-#[test]
-fn generated_describe_cache_engine_versions_converts_every_member_both_ways() {
+/// DescribeCacheEngineVersions's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_CACHE_ENGINE_VERSIONS_WIRE: &str = "<DescribeCacheEngineVersionsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeCacheEngineVersionsResult><Marker>marker-1</Marker><CacheEngineVersions><CacheEngineVersion><Engine>engine-4</Engine><EngineVersion>engine-version-5</EngineVersion><CacheParameterGroupFamily>cache-parameter-group-family-6</CacheParameterGroupFamily><CacheEngineDescription>cache-engine-description-7</CacheEngineDescription><CacheEngineVersionDescription>cache-engine-version-description-8</CacheEngineVersionDescription></CacheEngineVersion></CacheEngineVersions></DescribeCacheEngineVersionsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeCacheEngineVersionsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_cache_engine_versions_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_cache_engine_versions_request(),
         mocked(&[]).describe_cache_engine_versions(),
@@ -10047,25 +8354,13 @@ fn generated_describe_cache_engine_versions_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::describe_cache_engine_versions::DescribeCacheEngineVersionsOutput::builder()
-            .set_marker(Some("marker-1".to_owned()))
-            .set_cache_engine_versions(Some(vec![
-                sdk::CacheEngineVersion::builder()
-                    .set_engine(Some("engine-4".to_owned()))
-                    .set_engine_version(Some("engine-version-5".to_owned()))
-                    .set_cache_parameter_group_family(Some(
-                        "cache-parameter-group-family-6".to_owned(),
-                    ))
-                    .set_cache_engine_description(Some("cache-engine-description-7".to_owned()))
-                    .set_cache_engine_version_description(Some(
-                        "cache-engine-version-description-8".to_owned(),
-                    ))
-                    .build(),
-            ]))
-            .build();
+    let got = service(wire_client(DESCRIBE_CACHE_ENGINE_VERSIONS_WIRE))
+        .handle(request(full_describe_cache_engine_versions_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeCacheEngineVersionsResponse::from(output),
+        got,
         pb::DescribeCacheEngineVersionsResponse {
             marker: Some("marker-1".into()),
             cache_engine_versions: vec![pb::CacheEngineVersion {
@@ -10088,8 +8383,13 @@ fn full_describe_cache_parameter_groups_request() -> pb::DescribeCacheParameterG
     }
 }
 
-#[test]
-fn generated_describe_cache_parameter_groups_converts_every_member_both_ways() {
+/// DescribeCacheParameterGroups's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_CACHE_PARAMETER_GROUPS_WIRE: &str = "<DescribeCacheParameterGroupsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeCacheParameterGroupsResult><Marker>marker-1</Marker><CacheParameterGroups><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-4</CacheParameterGroupName><CacheParameterGroupFamily>cache-parameter-group-family-5</CacheParameterGroupFamily><Description>description-6</Description><IsGlobal>true</IsGlobal><ARN>arn-8</ARN></CacheParameterGroup></CacheParameterGroups></DescribeCacheParameterGroupsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeCacheParameterGroupsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_cache_parameter_groups_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_cache_parameter_groups_request(),
         mocked(&[]).describe_cache_parameter_groups(),
@@ -10106,23 +8406,13 @@ fn generated_describe_cache_parameter_groups_converts_every_member_both_ways() {
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::describe_cache_parameter_groups::DescribeCacheParameterGroupsOutput::builder()
-            .set_marker(Some("marker-1".to_owned()))
-            .set_cache_parameter_groups(Some(vec![
-                sdk::CacheParameterGroup::builder()
-                    .set_cache_parameter_group_name(Some("cache-parameter-group-name-4".to_owned()))
-                    .set_cache_parameter_group_family(Some(
-                        "cache-parameter-group-family-5".to_owned(),
-                    ))
-                    .set_description(Some("description-6".to_owned()))
-                    .set_is_global(Some(true))
-                    .set_arn(Some("arn-8".to_owned()))
-                    .build(),
-            ]))
-            .build();
+    let got = service(wire_client(DESCRIBE_CACHE_PARAMETER_GROUPS_WIRE))
+        .handle(request(full_describe_cache_parameter_groups_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeCacheParameterGroupsResponse::from(output),
+        got,
         pb::DescribeCacheParameterGroupsResponse {
             marker: Some("marker-1".into()),
             cache_parameter_groups: vec![pb::CacheParameterGroup {
@@ -10221,8 +8511,13 @@ fn full_describe_cache_parameters_request() -> pb::DescribeCacheParametersReques
     }
 }
 
-#[test]
-fn generated_describe_cache_parameters_converts_every_member_both_ways() {
+/// DescribeCacheParameters's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_CACHE_PARAMETERS_WIRE: &str = "<DescribeCacheParametersResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeCacheParametersResult><Marker>marker-1</Marker><Parameters><Parameter><ParameterName>parameter-name-4</ParameterName><ParameterValue>parameter-value-5</ParameterValue><Description>description-6</Description><Source>source-7</Source><DataType>data-type-8</DataType><AllowedValues>allowed-values-9</AllowedValues><IsModifiable>true</IsModifiable><MinimumEngineVersion>minimum-engine-version-11</MinimumEngineVersion><ChangeType>requires-reboot</ChangeType></Parameter></Parameters><CacheNodeTypeSpecificParameters><CacheNodeTypeSpecificParameter><ParameterName>parameter-name-15</ParameterName><Description>description-16</Description><Source>source-17</Source><DataType>data-type-18</DataType><AllowedValues>allowed-values-19</AllowedValues><IsModifiable>true</IsModifiable><MinimumEngineVersion>minimum-engine-version-21</MinimumEngineVersion><CacheNodeTypeSpecificValues><CacheNodeTypeSpecificValue><CacheNodeType>cache-node-type-24</CacheNodeType><Value>value-25</Value></CacheNodeTypeSpecificValue></CacheNodeTypeSpecificValues><ChangeType>requires-reboot</ChangeType></CacheNodeTypeSpecificParameter></CacheNodeTypeSpecificParameters></DescribeCacheParametersResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeCacheParametersResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_cache_parameters_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_cache_parameters_request(),
         mocked(&[]).describe_cache_parameters(),
@@ -10239,42 +8534,13 @@ fn generated_describe_cache_parameters_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_cache_parameters::DescribeCacheParametersOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_parameters(Some(vec![
-            sdk::Parameter::builder()
-                .set_parameter_name(Some("parameter-name-4".to_owned()))
-                .set_parameter_value(Some("parameter-value-5".to_owned()))
-                .set_description(Some("description-6".to_owned()))
-                .set_source(Some("source-7".to_owned()))
-                .set_data_type(Some("data-type-8".to_owned()))
-                .set_allowed_values(Some("allowed-values-9".to_owned()))
-                .set_is_modifiable(Some(true))
-                .set_minimum_engine_version(Some("minimum-engine-version-11".to_owned()))
-                .set_change_type(Some(sdk::ChangeType::RequiresReboot))
-                .build(),
-        ]))
-        .set_cache_node_type_specific_parameters(Some(vec![
-            sdk::CacheNodeTypeSpecificParameter::builder()
-                .set_parameter_name(Some("parameter-name-15".to_owned()))
-                .set_description(Some("description-16".to_owned()))
-                .set_source(Some("source-17".to_owned()))
-                .set_data_type(Some("data-type-18".to_owned()))
-                .set_allowed_values(Some("allowed-values-19".to_owned()))
-                .set_is_modifiable(Some(true))
-                .set_minimum_engine_version(Some("minimum-engine-version-21".to_owned()))
-                .set_cache_node_type_specific_values(Some(vec![
-                    sdk::CacheNodeTypeSpecificValue::builder()
-                        .set_cache_node_type(Some("cache-node-type-24".to_owned()))
-                        .set_value(Some("value-25".to_owned()))
-                        .build(),
-                ]))
-                .set_change_type(Some(sdk::ChangeType::RequiresReboot))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_CACHE_PARAMETERS_WIRE))
+        .handle(request(full_describe_cache_parameters_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeCacheParametersResponse::from(output),
+        got,
         pb::DescribeCacheParametersResponse {
             marker: Some("marker-1".into()),
             parameters: vec![pb::Parameter {
@@ -10389,8 +8655,13 @@ fn full_describe_cache_security_groups_request() -> pb::DescribeCacheSecurityGro
     }
 }
 
-#[test]
-fn generated_describe_cache_security_groups_converts_every_member_both_ways() {
+/// DescribeCacheSecurityGroups's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_CACHE_SECURITY_GROUPS_WIRE: &str = "<DescribeCacheSecurityGroupsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeCacheSecurityGroupsResult><Marker>marker-1</Marker><CacheSecurityGroups><CacheSecurityGroup><OwnerId>owner-id-4</OwnerId><CacheSecurityGroupName>cache-security-group-name-5</CacheSecurityGroupName><Description>description-6</Description><EC2SecurityGroups><EC2SecurityGroup><Status>status-9</Status><EC2SecurityGroupName>ec2-security-group-name-10</EC2SecurityGroupName><EC2SecurityGroupOwnerId>ec2-security-group-owner-id-11</EC2SecurityGroupOwnerId></EC2SecurityGroup></EC2SecurityGroups><ARN>arn-12</ARN></CacheSecurityGroup></CacheSecurityGroups></DescribeCacheSecurityGroupsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeCacheSecurityGroupsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_cache_security_groups_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_cache_security_groups_request(),
         mocked(&[]).describe_cache_security_groups(),
@@ -10406,31 +8677,13 @@ fn generated_describe_cache_security_groups_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::describe_cache_security_groups::DescribeCacheSecurityGroupsOutput::builder()
-            .set_marker(Some("marker-1".to_owned()))
-            .set_cache_security_groups(Some(vec![
-                sdk::CacheSecurityGroup::builder()
-                    .set_owner_id(Some("owner-id-4".to_owned()))
-                    .set_cache_security_group_name(Some("cache-security-group-name-5".to_owned()))
-                    .set_description(Some("description-6".to_owned()))
-                    .set_ec2_security_groups(Some(vec![
-                        sdk::Ec2SecurityGroup::builder()
-                            .set_status(Some("status-9".to_owned()))
-                            .set_ec2_security_group_name(Some(
-                                "ec2-security-group-name-10".to_owned(),
-                            ))
-                            .set_ec2_security_group_owner_id(Some(
-                                "ec2-security-group-owner-id-11".to_owned(),
-                            ))
-                            .build(),
-                    ]))
-                    .set_arn(Some("arn-12".to_owned()))
-                    .build(),
-            ]))
-            .build();
+    let got = service(wire_client(DESCRIBE_CACHE_SECURITY_GROUPS_WIRE))
+        .handle(request(full_describe_cache_security_groups_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeCacheSecurityGroupsResponse::from(output),
+        got,
         pb::DescribeCacheSecurityGroupsResponse {
             marker: Some("marker-1".into()),
             cache_security_groups: vec![pb::CacheSecurityGroup {
@@ -10532,8 +8785,13 @@ fn full_describe_cache_subnet_groups_request() -> pb::DescribeCacheSubnetGroupsR
     }
 }
 
-#[test]
-fn generated_describe_cache_subnet_groups_converts_every_member_both_ways() {
+/// DescribeCacheSubnetGroups's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_CACHE_SUBNET_GROUPS_WIRE: &str = "<DescribeCacheSubnetGroupsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeCacheSubnetGroupsResult><Marker>marker-1</Marker><CacheSubnetGroups><CacheSubnetGroup><CacheSubnetGroupName>cache-subnet-group-name-4</CacheSubnetGroupName><CacheSubnetGroupDescription>cache-subnet-group-description-5</CacheSubnetGroupDescription><VpcId>vpc-id-6</VpcId><Subnets><Subnet><SubnetIdentifier>subnet-identifier-9</SubnetIdentifier><SubnetAvailabilityZone><Name>name-11</Name></SubnetAvailabilityZone><SubnetOutpost><SubnetOutpostArn>subnet-outpost-arn-13</SubnetOutpostArn></SubnetOutpost><SupportedNetworkTypes><member>dual_stack</member></SupportedNetworkTypes></Subnet></Subnets><ARN>arn-16</ARN><SupportedNetworkTypes><member>dual_stack</member></SupportedNetworkTypes></CacheSubnetGroup></CacheSubnetGroups></DescribeCacheSubnetGroupsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeCacheSubnetGroupsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_cache_subnet_groups_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_cache_subnet_groups_request(),
         mocked(&[]).describe_cache_subnet_groups(),
@@ -10549,38 +8807,13 @@ fn generated_describe_cache_subnet_groups_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_cache_subnet_groups::DescribeCacheSubnetGroupsOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_cache_subnet_groups(Some(vec![
-            sdk::CacheSubnetGroup::builder()
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-4".to_owned()))
-                .set_cache_subnet_group_description(Some(
-                    "cache-subnet-group-description-5".to_owned(),
-                ))
-                .set_vpc_id(Some("vpc-id-6".to_owned()))
-                .set_subnets(Some(vec![
-                    sdk::Subnet::builder()
-                        .set_subnet_identifier(Some("subnet-identifier-9".to_owned()))
-                        .set_subnet_availability_zone(Some(
-                            sdk::AvailabilityZone::builder()
-                                .set_name(Some("name-11".to_owned()))
-                                .build(),
-                        ))
-                        .set_subnet_outpost(Some(
-                            sdk::SubnetOutpost::builder()
-                                .set_subnet_outpost_arn(Some("subnet-outpost-arn-13".to_owned()))
-                                .build(),
-                        ))
-                        .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
-                        .build(),
-                ]))
-                .set_arn(Some("arn-16".to_owned()))
-                .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_CACHE_SUBNET_GROUPS_WIRE))
+        .handle(request(full_describe_cache_subnet_groups_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeCacheSubnetGroupsResponse::from(output),
+        got,
         pb::DescribeCacheSubnetGroupsResponse {
             marker: Some("marker-1".into()),
             cache_subnet_groups: vec![pb::CacheSubnetGroup {
@@ -10654,8 +8887,13 @@ fn full_describe_engine_default_parameters_request() -> pb::DescribeEngineDefaul
     }
 }
 
-#[test]
-fn generated_describe_engine_default_parameters_converts_every_member_both_ways() {
+/// DescribeEngineDefaultParameters's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_ENGINE_DEFAULT_PARAMETERS_WIRE: &str = "<DescribeEngineDefaultParametersResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeEngineDefaultParametersResult><EngineDefaults><CacheParameterGroupFamily>cache-parameter-group-family-2</CacheParameterGroupFamily><Marker>marker-3</Marker><Parameters><Parameter><ParameterName>parameter-name-6</ParameterName><ParameterValue>parameter-value-7</ParameterValue><Description>description-8</Description><Source>source-9</Source><DataType>data-type-10</DataType><AllowedValues>allowed-values-11</AllowedValues><IsModifiable>true</IsModifiable><MinimumEngineVersion>minimum-engine-version-13</MinimumEngineVersion><ChangeType>requires-reboot</ChangeType></Parameter></Parameters><CacheNodeTypeSpecificParameters><CacheNodeTypeSpecificParameter><ParameterName>parameter-name-17</ParameterName><Description>description-18</Description><Source>source-19</Source><DataType>data-type-20</DataType><AllowedValues>allowed-values-21</AllowedValues><IsModifiable>true</IsModifiable><MinimumEngineVersion>minimum-engine-version-23</MinimumEngineVersion><CacheNodeTypeSpecificValues><CacheNodeTypeSpecificValue><CacheNodeType>cache-node-type-26</CacheNodeType><Value>value-27</Value></CacheNodeTypeSpecificValue></CacheNodeTypeSpecificValues><ChangeType>requires-reboot</ChangeType></CacheNodeTypeSpecificParameter></CacheNodeTypeSpecificParameters></EngineDefaults></DescribeEngineDefaultParametersResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeEngineDefaultParametersResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_engine_default_parameters_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_engine_default_parameters_request(),
         mocked(&[]).describe_engine_default_parameters(),
@@ -10672,49 +8910,13 @@ fn generated_describe_engine_default_parameters_converts_every_member_both_ways(
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::describe_engine_default_parameters::DescribeEngineDefaultParametersOutput::builder(
-        )
-        .set_engine_defaults(Some(
-            sdk::EngineDefaults::builder()
-                .set_cache_parameter_group_family(Some("cache-parameter-group-family-2".to_owned()))
-                .set_marker(Some("marker-3".to_owned()))
-                .set_parameters(Some(vec![
-                    sdk::Parameter::builder()
-                        .set_parameter_name(Some("parameter-name-6".to_owned()))
-                        .set_parameter_value(Some("parameter-value-7".to_owned()))
-                        .set_description(Some("description-8".to_owned()))
-                        .set_source(Some("source-9".to_owned()))
-                        .set_data_type(Some("data-type-10".to_owned()))
-                        .set_allowed_values(Some("allowed-values-11".to_owned()))
-                        .set_is_modifiable(Some(true))
-                        .set_minimum_engine_version(Some("minimum-engine-version-13".to_owned()))
-                        .set_change_type(Some(sdk::ChangeType::RequiresReboot))
-                        .build(),
-                ]))
-                .set_cache_node_type_specific_parameters(Some(vec![
-                    sdk::CacheNodeTypeSpecificParameter::builder()
-                        .set_parameter_name(Some("parameter-name-17".to_owned()))
-                        .set_description(Some("description-18".to_owned()))
-                        .set_source(Some("source-19".to_owned()))
-                        .set_data_type(Some("data-type-20".to_owned()))
-                        .set_allowed_values(Some("allowed-values-21".to_owned()))
-                        .set_is_modifiable(Some(true))
-                        .set_minimum_engine_version(Some("minimum-engine-version-23".to_owned()))
-                        .set_cache_node_type_specific_values(Some(vec![
-                            sdk::CacheNodeTypeSpecificValue::builder()
-                                .set_cache_node_type(Some("cache-node-type-26".to_owned()))
-                                .set_value(Some("value-27".to_owned()))
-                                .build(),
-                        ]))
-                        .set_change_type(Some(sdk::ChangeType::RequiresReboot))
-                        .build(),
-                ]))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(DESCRIBE_ENGINE_DEFAULT_PARAMETERS_WIRE))
+        .handle(request(full_describe_engine_default_parameters_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeEngineDefaultParametersResponse::from(output),
+        got,
         pb::DescribeEngineDefaultParametersResponse {
             engine_defaults: Some(pb::EngineDefaults {
                 cache_parameter_group_family: Some("cache-parameter-group-family-2".into()),
@@ -10824,8 +9026,13 @@ fn full_describe_events_request() -> pb::DescribeEventsRequest {
     }
 }
 
-#[test]
-fn generated_describe_events_converts_every_member_both_ways() {
+/// DescribeEvents's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_EVENTS_WIRE: &str = "<DescribeEventsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeEventsResult><Marker>marker-1</Marker><Events><Event><SourceIdentifier>source-identifier-4</SourceIdentifier><SourceType>user-group</SourceType><Message>message-6</Message><Date>2023-11-14T22:13:27Z</Date></Event></Events></DescribeEventsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeEventsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_events_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_events_request(),
         mocked(&[]).describe_events(),
@@ -10845,19 +9052,13 @@ fn generated_describe_events_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_events::DescribeEventsOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_events(Some(vec![
-            sdk::Event::builder()
-                .set_source_identifier(Some("source-identifier-4".to_owned()))
-                .set_source_type(Some(sdk::SourceType::UserGroup))
-                .set_message(Some("message-6".to_owned()))
-                .set_date(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_EVENTS_WIRE))
+        .handle(request(full_describe_events_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeEventsResponse::from(output),
+        got,
         pb::DescribeEventsResponse {
             marker: Some("marker-1".into()),
             events: vec![pb::Event {
@@ -10938,8 +9139,13 @@ fn full_describe_global_replication_groups_request() -> pb::DescribeGlobalReplic
     }
 }
 
-#[test]
-fn generated_describe_global_replication_groups_converts_every_member_both_ways() {
+/// DescribeGlobalReplicationGroups's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_GLOBAL_REPLICATION_GROUPS_WIRE: &str = "<DescribeGlobalReplicationGroupsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeGlobalReplicationGroupsResult><Marker>marker-1</Marker><GlobalReplicationGroups><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-4</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-5</GlobalReplicationGroupDescription><Status>status-6</Status><CacheNodeType>cache-node-type-7</CacheNodeType><Engine>engine-8</Engine><EngineVersion>engine-version-9</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-12</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-13</ReplicationGroupRegion><Role>role-14</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-16</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-20</GlobalNodeGroupId><Slots>slots-21</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-25</ARN></GlobalReplicationGroup></GlobalReplicationGroups></DescribeGlobalReplicationGroupsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeGlobalReplicationGroupsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_global_replication_groups_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_global_replication_groups_request(),
         mocked(&[]).describe_global_replication_groups(),
@@ -10957,47 +9163,13 @@ fn generated_describe_global_replication_groups_converts_every_member_both_ways(
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::describe_global_replication_groups::DescribeGlobalReplicationGroupsOutput::builder(
-        )
-        .set_marker(Some("marker-1".to_owned()))
-        .set_global_replication_groups(Some(vec![
-            sdk::GlobalReplicationGroup::builder()
-                .set_global_replication_group_id(Some("global-replication-group-id-4".to_owned()))
-                .set_global_replication_group_description(Some(
-                    "global-replication-group-description-5".to_owned(),
-                ))
-                .set_status(Some("status-6".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
-                .set_engine(Some("engine-8".to_owned()))
-                .set_engine_version(Some("engine-version-9".to_owned()))
-                .set_members(Some(vec![
-                    sdk::GlobalReplicationGroupMember::builder()
-                        .set_replication_group_id(Some("replication-group-id-12".to_owned()))
-                        .set_replication_group_region(Some(
-                            "replication-group-region-13".to_owned(),
-                        ))
-                        .set_role(Some("role-14".to_owned()))
-                        .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                        .set_status(Some("status-16".to_owned()))
-                        .build(),
-                ]))
-                .set_cluster_enabled(Some(true))
-                .set_global_node_groups(Some(vec![
-                    sdk::GlobalNodeGroup::builder()
-                        .set_global_node_group_id(Some("global-node-group-id-20".to_owned()))
-                        .set_slots(Some("slots-21".to_owned()))
-                        .build(),
-                ]))
-                .set_auth_token_enabled(Some(true))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_arn(Some("arn-25".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_GLOBAL_REPLICATION_GROUPS_WIRE))
+        .handle(request(full_describe_global_replication_groups_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeGlobalReplicationGroupsResponse::from(output),
+        got,
         pb::DescribeGlobalReplicationGroupsResponse {
             marker: Some("marker-1".into()),
             global_replication_groups: vec![pb::GlobalReplicationGroup {
@@ -11114,8 +9286,13 @@ fn full_describe_replication_groups_request() -> pb::DescribeReplicationGroupsRe
     }
 }
 
-#[test]
-fn generated_describe_replication_groups_converts_every_member_both_ways() {
+/// DescribeReplicationGroups's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_REPLICATION_GROUPS_WIRE: &str = "<DescribeReplicationGroupsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeReplicationGroupsResult><Marker>marker-1</Marker><ReplicationGroups><ReplicationGroup><ReplicationGroupId>replication-group-id-4</ReplicationGroupId><Description>description-5</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-7</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-8</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-9</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-11</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>15.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-19</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-21</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-28</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-30</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-36</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-39</NodeGroupId><Status>status-40</Status><PrimaryEndpoint><Address>address-42</Address><Port>143</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-45</Address><Port>146</Port></ReaderEndpoint><Slots>slots-47</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-50</CacheClusterId><CacheNodeId>cache-node-id-51</CacheNodeId><ReadEndpoint><Address>address-53</Address><Port>154</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-55</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-56</PreferredOutpostArn><CurrentRole>current-role-57</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-58</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-62</Address><Port>163</Port></ConfigurationEndpoint><SnapshotRetentionLimit>164</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-65</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-67</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:29Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-73</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-74</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-76</ARN><UserGroupIds><member>user-group-ids-78</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-85</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-87</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-90</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:51Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-98</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></ReplicationGroups></DescribeReplicationGroupsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeReplicationGroupsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_replication_groups_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_replication_groups_request(),
         mocked(&[]).describe_replication_groups(),
@@ -11131,182 +9308,13 @@ fn generated_describe_replication_groups_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_replication_groups::DescribeReplicationGroupsOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_replication_groups(Some(vec![
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-4".to_owned()))
-                .set_description(Some("description-5".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-7".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-8".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-9".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-11".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(15.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-19".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-21".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-28".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-30".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-36".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-39".to_owned()))
-                        .set_status(Some("status-40".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-42".to_owned()))
-                                .set_port(Some(143))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-45".to_owned()))
-                                .set_port(Some(146))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-47".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-50".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-51".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-53".to_owned()))
-                                        .set_port(Some(154))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-55".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-56".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-57".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-58".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-62".to_owned()))
-                        .set_port(Some(163))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(164))
-                .set_snapshot_window(Some("snapshot-window-65".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-67".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000069,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-73".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-74".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-76".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-78".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-85".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-87".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-90".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000091,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-98".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_REPLICATION_GROUPS_WIRE))
+        .handle(request(full_describe_replication_groups_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeReplicationGroupsResponse::from(output),
+        got,
         pb::DescribeReplicationGroupsResponse {
             marker: Some("marker-1".into()),
             replication_groups: vec![pb::ReplicationGroup {
@@ -11517,8 +9525,13 @@ fn full_describe_reserved_cache_nodes_request() -> pb::DescribeReservedCacheNode
     }
 }
 
-#[test]
-fn generated_describe_reserved_cache_nodes_converts_every_member_both_ways() {
+/// DescribeReservedCacheNodes's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_RESERVED_CACHE_NODES_WIRE: &str = "<DescribeReservedCacheNodesResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeReservedCacheNodesResult><Marker>marker-1</Marker><ReservedCacheNodes><ReservedCacheNode><ReservedCacheNodeId>reserved-cache-node-id-4</ReservedCacheNodeId><ReservedCacheNodesOfferingId>reserved-cache-nodes-offering-id-5</ReservedCacheNodesOfferingId><CacheNodeType>cache-node-type-6</CacheNodeType><StartTime>2023-11-14T22:13:27Z</StartTime><Duration>108</Duration><FixedPrice>9.5</FixedPrice><UsagePrice>10.5</UsagePrice><CacheNodeCount>111</CacheNodeCount><ProductDescription>product-description-12</ProductDescription><OfferingType>offering-type-13</OfferingType><State>state-14</State><RecurringCharges><RecurringCharge><RecurringChargeAmount>17.5</RecurringChargeAmount><RecurringChargeFrequency>recurring-charge-frequency-18</RecurringChargeFrequency></RecurringCharge></RecurringCharges><ReservationARN>reservation-arn-19</ReservationARN></ReservedCacheNode></ReservedCacheNodes></DescribeReservedCacheNodesResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeReservedCacheNodesResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_reserved_cache_nodes_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_reserved_cache_nodes_request(),
         mocked(&[]).describe_reserved_cache_nodes(),
@@ -11539,37 +9552,13 @@ fn generated_describe_reserved_cache_nodes_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_reserved_cache_nodes::DescribeReservedCacheNodesOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_reserved_cache_nodes(Some(vec![
-            sdk::ReservedCacheNode::builder()
-                .set_reserved_cache_node_id(Some("reserved-cache-node-id-4".to_owned()))
-                .set_reserved_cache_nodes_offering_id(Some(
-                    "reserved-cache-nodes-offering-id-5".to_owned(),
-                ))
-                .set_cache_node_type(Some("cache-node-type-6".to_owned()))
-                .set_start_time(Some(aws_smithy_types::DateTime::from_secs(1700000007)))
-                .set_duration(Some(108))
-                .set_fixed_price(Some(9.5))
-                .set_usage_price(Some(10.5))
-                .set_cache_node_count(Some(111))
-                .set_product_description(Some("product-description-12".to_owned()))
-                .set_offering_type(Some("offering-type-13".to_owned()))
-                .set_state(Some("state-14".to_owned()))
-                .set_recurring_charges(Some(vec![
-                    sdk::RecurringCharge::builder()
-                        .set_recurring_charge_amount(Some(17.5))
-                        .set_recurring_charge_frequency(Some(
-                            "recurring-charge-frequency-18".to_owned(),
-                        ))
-                        .build(),
-                ]))
-                .set_reservation_arn(Some("reservation-arn-19".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_RESERVED_CACHE_NODES_WIRE))
+        .handle(request(full_describe_reserved_cache_nodes_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeReservedCacheNodesResponse::from(output),
+        got,
         pb::DescribeReservedCacheNodesResponse {
             marker: Some("marker-1".into()),
             reserved_cache_nodes: vec![pb::ReservedCacheNode {
@@ -11686,8 +9675,13 @@ fn full_describe_reserved_cache_nodes_offerings_request()
     }
 }
 
-#[test]
-fn generated_describe_reserved_cache_nodes_offerings_converts_every_member_both_ways() {
+/// DescribeReservedCacheNodesOfferings's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_RESERVED_CACHE_NODES_OFFERINGS_WIRE: &str = "<DescribeReservedCacheNodesOfferingsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeReservedCacheNodesOfferingsResult><Marker>marker-1</Marker><ReservedCacheNodesOfferings><ReservedCacheNodesOffering><ReservedCacheNodesOfferingId>reserved-cache-nodes-offering-id-4</ReservedCacheNodesOfferingId><CacheNodeType>cache-node-type-5</CacheNodeType><Duration>106</Duration><FixedPrice>7.5</FixedPrice><UsagePrice>8.5</UsagePrice><ProductDescription>product-description-9</ProductDescription><OfferingType>offering-type-10</OfferingType><RecurringCharges><RecurringCharge><RecurringChargeAmount>13.5</RecurringChargeAmount><RecurringChargeFrequency>recurring-charge-frequency-14</RecurringChargeFrequency></RecurringCharge></RecurringCharges></ReservedCacheNodesOffering></ReservedCacheNodesOfferings></DescribeReservedCacheNodesOfferingsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeReservedCacheNodesOfferingsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_reserved_cache_nodes_offerings_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_reserved_cache_nodes_offerings_request(),
         mocked(&[]).describe_reserved_cache_nodes_offerings(),
@@ -11698,9 +9692,15 @@ fn generated_describe_reserved_cache_nodes_offerings_converts_every_member_both_
     .unwrap();
     let want = sdk_op::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsInput::builder().set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-1".to_owned())).set_cache_node_type(Some("cache-node-type-2".to_owned())).set_duration(Some("duration-3".to_owned())).set_product_description(Some("product-description-4".to_owned())).set_offering_type(Some("offering-type-5".to_owned())).set_max_records(Some(106)).set_marker(Some("marker-7".to_owned())).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsOutput::builder().set_marker(Some("marker-1".to_owned())).set_reserved_cache_nodes_offerings(Some(vec![sdk::ReservedCacheNodesOffering::builder().set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_duration(Some(106)).set_fixed_price(Some(7.5)).set_usage_price(Some(8.5)).set_product_description(Some("product-description-9".to_owned())).set_offering_type(Some("offering-type-10".to_owned())).set_recurring_charges(Some(vec![sdk::RecurringCharge::builder().set_recurring_charge_amount(Some(13.5)).set_recurring_charge_frequency(Some("recurring-charge-frequency-14".to_owned())).build()])).build()])).build();
+    let got = service(wire_client(DESCRIBE_RESERVED_CACHE_NODES_OFFERINGS_WIRE))
+        .handle(request(
+            full_describe_reserved_cache_nodes_offerings_request(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeReservedCacheNodesOfferingsResponse::from(output),
+        got,
         pb::DescribeReservedCacheNodesOfferingsResponse {
             marker: Some("marker-1".into()),
             reserved_cache_nodes_offerings: vec![pb::ReservedCacheNodesOffering {
@@ -11813,8 +9813,13 @@ fn full_describe_service_updates_request() -> pb::DescribeServiceUpdatesRequest 
     }
 }
 
-#[test]
-fn generated_describe_service_updates_converts_every_member_both_ways() {
+/// DescribeServiceUpdates's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_SERVICE_UPDATES_WIRE: &str = "<DescribeServiceUpdatesResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeServiceUpdatesResult><Marker>marker-1</Marker><ServiceUpdates><ServiceUpdate><ServiceUpdateName>service-update-name-4</ServiceUpdateName><ServiceUpdateReleaseDate>2023-11-14T22:13:25Z</ServiceUpdateReleaseDate><ServiceUpdateEndDate>2023-11-14T22:13:26Z</ServiceUpdateEndDate><ServiceUpdateSeverity>low</ServiceUpdateSeverity><ServiceUpdateRecommendedApplyByDate>2023-11-14T22:13:28Z</ServiceUpdateRecommendedApplyByDate><ServiceUpdateStatus>expired</ServiceUpdateStatus><ServiceUpdateDescription>service-update-description-10</ServiceUpdateDescription><ServiceUpdateType>security-update</ServiceUpdateType><Engine>engine-12</Engine><EngineVersion>engine-version-13</EngineVersion><AutoUpdateAfterRecommendedApplyByDate>true</AutoUpdateAfterRecommendedApplyByDate><EstimatedUpdateTime>estimated-update-time-15</EstimatedUpdateTime></ServiceUpdate></ServiceUpdates></DescribeServiceUpdatesResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeServiceUpdatesResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_service_updates_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_service_updates_request(),
         mocked(&[]).describe_service_updates(),
@@ -11831,33 +9836,13 @@ fn generated_describe_service_updates_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_service_updates::DescribeServiceUpdatesOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_service_updates(Some(vec![
-            sdk::ServiceUpdate::builder()
-                .set_service_update_name(Some("service-update-name-4".to_owned()))
-                .set_service_update_release_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000005,
-                )))
-                .set_service_update_end_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000006,
-                )))
-                .set_service_update_severity(Some(sdk::ServiceUpdateSeverity::Low))
-                .set_service_update_recommended_apply_by_date(Some(
-                    aws_smithy_types::DateTime::from_secs(1700000008),
-                ))
-                .set_service_update_status(Some(sdk::ServiceUpdateStatus::Expired))
-                .set_service_update_description(Some("service-update-description-10".to_owned()))
-                .set_service_update_type(Some(sdk::ServiceUpdateType::SecurityUpdate))
-                .set_engine(Some("engine-12".to_owned()))
-                .set_engine_version(Some("engine-version-13".to_owned()))
-                .set_auto_update_after_recommended_apply_by_date(Some(true))
-                .set_estimated_update_time(Some("estimated-update-time-15".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_SERVICE_UPDATES_WIRE))
+        .handle(request(full_describe_service_updates_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeServiceUpdatesResponse::from(output),
+        got,
         pb::DescribeServiceUpdatesResponse {
             marker: Some("marker-1".into()),
             service_updates: vec![pb::ServiceUpdate {
@@ -11971,8 +9956,13 @@ fn full_describe_snapshots_request() -> pb::DescribeSnapshotsRequest {
     }
 }
 
-#[test]
-fn generated_describe_snapshots_converts_every_member_both_ways() {
+/// DescribeSnapshots's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_SNAPSHOTS_WIRE: &str = "<DescribeSnapshotsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeSnapshotsResult><Marker>marker-1</Marker><Snapshots><Snapshot><SnapshotName>snapshot-name-4</SnapshotName><ReplicationGroupId>replication-group-id-5</ReplicationGroupId><ReplicationGroupDescription>replication-group-description-6</ReplicationGroupDescription><CacheClusterId>cache-cluster-id-7</CacheClusterId><SnapshotStatus>snapshot-status-8</SnapshotStatus><SnapshotSource>snapshot-source-9</SnapshotSource><CacheNodeType>cache-node-type-10</CacheNodeType><Engine>engine-11</Engine><EngineVersion>engine-version-12</EngineVersion><NumCacheNodes>113</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-14</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-15</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:36Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-17</PreferredMaintenanceWindow><TopicArn>topic-arn-18</TopicArn><Port>119</Port><CacheParameterGroupName>cache-parameter-group-name-20</CacheParameterGroupName><CacheSubnetGroupName>cache-subnet-group-name-21</CacheSubnetGroupName><VpcId>vpc-id-22</VpcId><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SnapshotRetentionLimit>124</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-25</SnapshotWindow><NumNodeGroups>126</NumNodeGroups><AutomaticFailover>disabling</AutomaticFailover><NodeSnapshots><NodeSnapshot><CacheClusterId>cache-cluster-id-30</CacheClusterId><NodeGroupId>node-group-id-31</NodeGroupId><CacheNodeId>cache-node-id-32</CacheNodeId><NodeGroupConfiguration><NodeGroupId>34</NodeGroupId><Slots>slots-35</Slots><ReplicaCount>136</ReplicaCount><PrimaryAvailabilityZone>primary-availability-zone-37</PrimaryAvailabilityZone><ReplicaAvailabilityZones><AvailabilityZone>replica-availability-zones-39</AvailabilityZone></ReplicaAvailabilityZones><PrimaryOutpostArn>primary-outpost-arn-40</PrimaryOutpostArn><ReplicaOutpostArns><OutpostArn>replica-outpost-arns-42</OutpostArn></ReplicaOutpostArns></NodeGroupConfiguration><CacheSize>cache-size-43</CacheSize><CacheNodeCreateTime>2023-11-14T22:14:04Z</CacheNodeCreateTime><SnapshotCreateTime>2023-11-14T22:14:05Z</SnapshotCreateTime></NodeSnapshot></NodeSnapshots><KmsKeyId>kms-key-id-46</KmsKeyId><ARN>arn-47</ARN><DataTiering>disabled</DataTiering><Durability>disabled</Durability></Snapshot></Snapshots></DescribeSnapshotsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeSnapshotsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_snapshots_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_snapshots_request(),
         mocked(&[]).describe_snapshots(),
@@ -11992,80 +9982,13 @@ fn generated_describe_snapshots_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_snapshots::DescribeSnapshotsOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_snapshots(Some(vec![
-            sdk::Snapshot::builder()
-                .set_snapshot_name(Some("snapshot-name-4".to_owned()))
-                .set_replication_group_id(Some("replication-group-id-5".to_owned()))
-                .set_replication_group_description(Some(
-                    "replication-group-description-6".to_owned(),
-                ))
-                .set_cache_cluster_id(Some("cache-cluster-id-7".to_owned()))
-                .set_snapshot_status(Some("snapshot-status-8".to_owned()))
-                .set_snapshot_source(Some("snapshot-source-9".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-10".to_owned()))
-                .set_engine(Some("engine-11".to_owned()))
-                .set_engine_version(Some("engine-version-12".to_owned()))
-                .set_num_cache_nodes(Some(113))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-14".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-15".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000016,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-17".to_owned(),
-                ))
-                .set_topic_arn(Some("topic-arn-18".to_owned()))
-                .set_port(Some(119))
-                .set_cache_parameter_group_name(Some("cache-parameter-group-name-20".to_owned()))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-21".to_owned()))
-                .set_vpc_id(Some("vpc-id-22".to_owned()))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_snapshot_retention_limit(Some(124))
-                .set_snapshot_window(Some("snapshot-window-25".to_owned()))
-                .set_num_node_groups(Some(126))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_node_snapshots(Some(vec![
-                    sdk::NodeSnapshot::builder()
-                        .set_cache_cluster_id(Some("cache-cluster-id-30".to_owned()))
-                        .set_node_group_id(Some("node-group-id-31".to_owned()))
-                        .set_cache_node_id(Some("cache-node-id-32".to_owned()))
-                        .set_node_group_configuration(Some(
-                            sdk::NodeGroupConfiguration::builder()
-                                .set_node_group_id(Some("34".to_owned()))
-                                .set_slots(Some("slots-35".to_owned()))
-                                .set_replica_count(Some(136))
-                                .set_primary_availability_zone(Some(
-                                    "primary-availability-zone-37".to_owned(),
-                                ))
-                                .set_replica_availability_zones(Some(vec![
-                                    "replica-availability-zones-39".to_owned(),
-                                ]))
-                                .set_primary_outpost_arn(Some("primary-outpost-arn-40".to_owned()))
-                                .set_replica_outpost_arns(Some(vec![
-                                    "replica-outpost-arns-42".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_cache_size(Some("cache-size-43".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000044,
-                        )))
-                        .set_snapshot_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000045,
-                        )))
-                        .build(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-46".to_owned()))
-                .set_arn(Some("arn-47".to_owned()))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_SNAPSHOTS_WIRE))
+        .handle(request(full_describe_snapshots_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeSnapshotsResponse::from(output),
+        got,
         pb::DescribeSnapshotsResponse {
             marker: Some("marker-1".into()),
             snapshots: vec![pb::Snapshot {
@@ -12240,8 +10163,13 @@ fn full_describe_update_actions_request() -> pb::DescribeUpdateActionsRequest {
     }
 }
 
-#[test]
-fn generated_describe_update_actions_converts_every_member_both_ways() {
+/// DescribeUpdateActions's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_UPDATE_ACTIONS_WIRE: &str = "<DescribeUpdateActionsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeUpdateActionsResult><Marker>marker-1</Marker><UpdateActions><UpdateAction><ReplicationGroupId>replication-group-id-4</ReplicationGroupId><CacheClusterId>cache-cluster-id-5</CacheClusterId><ServiceUpdateName>service-update-name-6</ServiceUpdateName><ServiceUpdateReleaseDate>2023-11-14T22:13:27Z</ServiceUpdateReleaseDate><ServiceUpdateSeverity>low</ServiceUpdateSeverity><ServiceUpdateStatus>expired</ServiceUpdateStatus><ServiceUpdateRecommendedApplyByDate>2023-11-14T22:13:30Z</ServiceUpdateRecommendedApplyByDate><ServiceUpdateType>security-update</ServiceUpdateType><UpdateActionAvailableDate>2023-11-14T22:13:32Z</UpdateActionAvailableDate><UpdateActionStatus>not-applicable</UpdateActionStatus><NodesUpdated>nodes-updated-14</NodesUpdated><UpdateActionStatusModifiedDate>2023-11-14T22:13:35Z</UpdateActionStatusModifiedDate><SlaMet>n/a</SlaMet><NodeGroupUpdateStatus><NodeGroupUpdateStatus><NodeGroupId>node-group-id-19</NodeGroupId><NodeGroupMemberUpdateStatus><NodeGroupMemberUpdateStatus><CacheClusterId>cache-cluster-id-22</CacheClusterId><CacheNodeId>cache-node-id-23</CacheNodeId><NodeUpdateStatus>complete</NodeUpdateStatus><NodeDeletionDate>2023-11-14T22:13:45Z</NodeDeletionDate><NodeUpdateStartDate>2023-11-14T22:13:46Z</NodeUpdateStartDate><NodeUpdateEndDate>2023-11-14T22:13:47Z</NodeUpdateEndDate><NodeUpdateInitiatedBy>customer</NodeUpdateInitiatedBy><NodeUpdateInitiatedDate>2023-11-14T22:13:49Z</NodeUpdateInitiatedDate><NodeUpdateStatusModifiedDate>2023-11-14T22:13:50Z</NodeUpdateStatusModifiedDate></NodeGroupMemberUpdateStatus></NodeGroupMemberUpdateStatus></NodeGroupUpdateStatus></NodeGroupUpdateStatus><CacheNodeUpdateStatus><CacheNodeUpdateStatus><CacheNodeId>cache-node-id-33</CacheNodeId><NodeUpdateStatus>complete</NodeUpdateStatus><NodeDeletionDate>2023-11-14T22:13:55Z</NodeDeletionDate><NodeUpdateStartDate>2023-11-14T22:13:56Z</NodeUpdateStartDate><NodeUpdateEndDate>2023-11-14T22:13:57Z</NodeUpdateEndDate><NodeUpdateInitiatedBy>customer</NodeUpdateInitiatedBy><NodeUpdateInitiatedDate>2023-11-14T22:13:59Z</NodeUpdateInitiatedDate><NodeUpdateStatusModifiedDate>2023-11-14T22:14:00Z</NodeUpdateStatusModifiedDate></CacheNodeUpdateStatus></CacheNodeUpdateStatus><EstimatedUpdateTime>estimated-update-time-41</EstimatedUpdateTime><Engine>engine-42</Engine></UpdateAction></UpdateActions></DescribeUpdateActionsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeUpdateActionsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_update_actions_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_update_actions_request(),
         mocked(&[]).describe_update_actions(),
@@ -12269,90 +10197,13 @@ fn generated_describe_update_actions_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_update_actions::DescribeUpdateActionsOutput::builder()
-        .set_marker(Some("marker-1".to_owned()))
-        .set_update_actions(Some(vec![
-            sdk::UpdateAction::builder()
-                .set_replication_group_id(Some("replication-group-id-4".to_owned()))
-                .set_cache_cluster_id(Some("cache-cluster-id-5".to_owned()))
-                .set_service_update_name(Some("service-update-name-6".to_owned()))
-                .set_service_update_release_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000007,
-                )))
-                .set_service_update_severity(Some(sdk::ServiceUpdateSeverity::Low))
-                .set_service_update_status(Some(sdk::ServiceUpdateStatus::Expired))
-                .set_service_update_recommended_apply_by_date(Some(
-                    aws_smithy_types::DateTime::from_secs(1700000010),
-                ))
-                .set_service_update_type(Some(sdk::ServiceUpdateType::SecurityUpdate))
-                .set_update_action_available_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000012,
-                )))
-                .set_update_action_status(Some(sdk::UpdateActionStatus::NotApplicable))
-                .set_nodes_updated(Some("nodes-updated-14".to_owned()))
-                .set_update_action_status_modified_date(Some(
-                    aws_smithy_types::DateTime::from_secs(1700000015),
-                ))
-                .set_sla_met(Some(sdk::SlaMet::Na))
-                .set_node_group_update_status(Some(vec![
-                    sdk::NodeGroupUpdateStatus::builder()
-                        .set_node_group_id(Some("node-group-id-19".to_owned()))
-                        .set_node_group_member_update_status(Some(vec![
-                            sdk::NodeGroupMemberUpdateStatus::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-22".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-23".to_owned()))
-                                .set_node_update_status(Some(sdk::NodeUpdateStatus::Complete))
-                                .set_node_deletion_date(Some(
-                                    aws_smithy_types::DateTime::from_secs(1700000025),
-                                ))
-                                .set_node_update_start_date(Some(
-                                    aws_smithy_types::DateTime::from_secs(1700000026),
-                                ))
-                                .set_node_update_end_date(Some(
-                                    aws_smithy_types::DateTime::from_secs(1700000027),
-                                ))
-                                .set_node_update_initiated_by(Some(
-                                    sdk::NodeUpdateInitiatedBy::Customer,
-                                ))
-                                .set_node_update_initiated_date(Some(
-                                    aws_smithy_types::DateTime::from_secs(1700000029),
-                                ))
-                                .set_node_update_status_modified_date(Some(
-                                    aws_smithy_types::DateTime::from_secs(1700000030),
-                                ))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_cache_node_update_status(Some(vec![
-                    sdk::CacheNodeUpdateStatus::builder()
-                        .set_cache_node_id(Some("cache-node-id-33".to_owned()))
-                        .set_node_update_status(Some(sdk::NodeUpdateStatus::Complete))
-                        .set_node_deletion_date(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000035,
-                        )))
-                        .set_node_update_start_date(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000036,
-                        )))
-                        .set_node_update_end_date(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000037,
-                        )))
-                        .set_node_update_initiated_by(Some(sdk::NodeUpdateInitiatedBy::Customer))
-                        .set_node_update_initiated_date(Some(
-                            aws_smithy_types::DateTime::from_secs(1700000039),
-                        ))
-                        .set_node_update_status_modified_date(Some(
-                            aws_smithy_types::DateTime::from_secs(1700000040),
-                        ))
-                        .build(),
-                ]))
-                .set_estimated_update_time(Some("estimated-update-time-41".to_owned()))
-                .set_engine(Some("engine-42".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(DESCRIBE_UPDATE_ACTIONS_WIRE))
+        .handle(request(full_describe_update_actions_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeUpdateActionsResponse::from(output),
+        got,
         pb::DescribeUpdateActionsResponse {
             marker: Some("marker-1".into()),
             update_actions: vec![pb::UpdateAction {
@@ -12506,8 +10357,13 @@ fn full_describe_user_groups_request() -> pb::DescribeUserGroupsRequest {
     }
 }
 
-#[test]
-fn generated_describe_user_groups_converts_every_member_both_ways() {
+/// DescribeUserGroups's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_USER_GROUPS_WIRE: &str = "<DescribeUserGroupsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeUserGroupsResult><UserGroups><member><UserGroupId>user-group-id-3</UserGroupId><Status>status-4</Status><Engine>engine</Engine><UserIds><member>user-ids-7</member></UserIds><MinimumEngineVersion>minimum-engine-version-8</MinimumEngineVersion><PendingChanges><UserIdsToRemove><member>user-ids-to-remove-11</member></UserIdsToRemove><UserIdsToAdd><member>user-ids-to-add-13</member></UserIdsToAdd></PendingChanges><ReplicationGroups><member>replication-groups-15</member></ReplicationGroups><ServerlessCaches><member>serverless-caches-17</member></ServerlessCaches><ARN>arn-18</ARN></member></UserGroups><Marker>marker-19</Marker></DescribeUserGroupsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeUserGroupsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_user_groups_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_describe_user_groups_request(),
         mocked(&[]).describe_user_groups(),
@@ -12523,29 +10379,13 @@ fn generated_describe_user_groups_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_user_groups::DescribeUserGroupsOutput::builder()
-        .set_user_groups(Some(vec![
-            sdk::UserGroup::builder()
-                .set_user_group_id(Some("user-group-id-3".to_owned()))
-                .set_status(Some("status-4".to_owned()))
-                .set_engine(Some("engine".to_owned()))
-                .set_user_ids(Some(vec!["user-ids-7".to_owned()]))
-                .set_minimum_engine_version(Some("minimum-engine-version-8".to_owned()))
-                .set_pending_changes(Some(
-                    sdk::UserGroupPendingChanges::builder()
-                        .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-11".to_owned()]))
-                        .set_user_ids_to_add(Some(vec!["user-ids-to-add-13".to_owned()]))
-                        .build(),
-                ))
-                .set_replication_groups(Some(vec!["replication-groups-15".to_owned()]))
-                .set_serverless_caches(Some(vec!["serverless-caches-17".to_owned()]))
-                .set_arn(Some("arn-18".to_owned()))
-                .build(),
-        ]))
-        .set_marker(Some("marker-19".to_owned()))
-        .build();
+    let got = service(wire_client(DESCRIBE_USER_GROUPS_WIRE))
+        .handle(request(full_describe_user_groups_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeUserGroupsResponse::from(output),
+        got,
         pb::DescribeUserGroupsResponse {
             user_groups: vec![pb::UserGroup {
                 user_group_id: Some("user-group-id-3".into()),
@@ -12647,8 +10487,13 @@ fn full_describe_users_request() -> pb::DescribeUsersRequest {
     }
 }
 
-#[test]
-fn generated_describe_users_converts_every_member_both_ways() {
+/// DescribeUsers's response as AWS writes it, with every member at every depth filled.
+const DESCRIBE_USERS_WIRE: &str = "<DescribeUsersResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DescribeUsersResult><Users><member><UserId>user-id-3</UserId><UserName>user-name-4</UserName><Status>status-5</Status><Engine>engine</Engine><MinimumEngineVersion>minimum-engine-version-7</MinimumEngineVersion><AccessString>access-string-8</AccessString><UserGroupIds><member>user-group-ids-10</member></UserGroupIds><Authentication><Type>iam</Type><PasswordCount>113</PasswordCount></Authentication><ARN>arn-14</ARN></member></Users><Marker>marker-15</Marker></DescribeUsersResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DescribeUsersResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_describe_users_converts_every_member_both_ways() {
     let sent =
         crate::convert::ToSdk::to_sdk(full_describe_users_request(), mocked(&[]).describe_users())
             .as_input()
@@ -12669,29 +10514,13 @@ fn generated_describe_users_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::describe_users::DescribeUsersOutput::builder()
-        .set_users(Some(vec![
-            sdk::User::builder()
-                .set_user_id(Some("user-id-3".to_owned()))
-                .set_user_name(Some("user-name-4".to_owned()))
-                .set_status(Some("status-5".to_owned()))
-                .set_engine(Some("engine".to_owned()))
-                .set_minimum_engine_version(Some("minimum-engine-version-7".to_owned()))
-                .set_access_string(Some("access-string-8".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-10".to_owned()]))
-                .set_authentication(Some(
-                    sdk::Authentication::builder()
-                        .set_type(Some(sdk::AuthenticationType::Iam))
-                        .set_password_count(Some(113))
-                        .build(),
-                ))
-                .set_arn(Some("arn-14".to_owned()))
-                .build(),
-        ]))
-        .set_marker(Some("marker-15".to_owned()))
-        .build();
+    let got = service(wire_client(DESCRIBE_USERS_WIRE))
+        .handle(request(full_describe_users_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DescribeUsersResponse::from(output),
+        got,
         pb::DescribeUsersResponse {
             users: vec![pb::User {
                 user_id: Some("user-id-3".into()),
@@ -12790,8 +10619,13 @@ fn full_disassociate_global_replication_group_request()
     }
 }
 
-#[test]
-fn generated_disassociate_global_replication_group_converts_every_member_both_ways() {
+/// DisassociateGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const DISASSOCIATE_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<DisassociateGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><DisassociateGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></DisassociateGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></DisassociateGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_disassociate_global_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_disassociate_global_replication_group_request(),
         mocked(&[]).disassociate_global_replication_group(),
@@ -12802,9 +10636,13 @@ fn generated_disassociate_global_replication_group_converts_every_member_both_wa
     .unwrap();
     let want = sdk_op::disassociate_global_replication_group::DisassociateGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_replication_group_id(Some("replication-group-id-2".to_owned())).set_replication_group_region(Some("replication-group-region-3".to_owned())).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::disassociate_global_replication_group::DisassociateGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    let got = service(wire_client(DISASSOCIATE_GLOBAL_REPLICATION_GROUP_WIRE))
+        .handle(request(full_disassociate_global_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::DisassociateGlobalReplicationGroupResponse::from(output),
+        got,
         pb::DisassociateGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -12946,8 +10784,13 @@ fn full_failover_global_replication_group_request() -> pb::FailoverGlobalReplica
     }
 }
 
-#[test]
-fn generated_failover_global_replication_group_converts_every_member_both_ways() {
+/// FailoverGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const FAILOVER_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<FailoverGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><FailoverGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></FailoverGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></FailoverGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_failover_global_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_failover_global_replication_group_request(),
         mocked(&[]).failover_global_replication_group(),
@@ -12964,47 +10807,13 @@ fn generated_failover_global_replication_group_converts_every_member_both_ways()
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::failover_global_replication_group::FailoverGlobalReplicationGroupOutput::builder()
-            .set_global_replication_group(Some(
-                sdk::GlobalReplicationGroup::builder()
-                    .set_global_replication_group_id(Some(
-                        "global-replication-group-id-2".to_owned(),
-                    ))
-                    .set_global_replication_group_description(Some(
-                        "global-replication-group-description-3".to_owned(),
-                    ))
-                    .set_status(Some("status-4".to_owned()))
-                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
-                    .set_engine(Some("engine-6".to_owned()))
-                    .set_engine_version(Some("engine-version-7".to_owned()))
-                    .set_members(Some(vec![
-                        sdk::GlobalReplicationGroupMember::builder()
-                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
-                            .set_replication_group_region(Some(
-                                "replication-group-region-11".to_owned(),
-                            ))
-                            .set_role(Some("role-12".to_owned()))
-                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                            .set_status(Some("status-14".to_owned()))
-                            .build(),
-                    ]))
-                    .set_cluster_enabled(Some(true))
-                    .set_global_node_groups(Some(vec![
-                        sdk::GlobalNodeGroup::builder()
-                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
-                            .set_slots(Some("slots-19".to_owned()))
-                            .build(),
-                    ]))
-                    .set_auth_token_enabled(Some(true))
-                    .set_transit_encryption_enabled(Some(true))
-                    .set_at_rest_encryption_enabled(Some(true))
-                    .set_arn(Some("arn-23".to_owned()))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(FAILOVER_GLOBAL_REPLICATION_GROUP_WIRE))
+        .handle(request(full_failover_global_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::FailoverGlobalReplicationGroupResponse::from(output),
+        got,
         pb::FailoverGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -13149,8 +10958,14 @@ fn full_increase_node_groups_in_global_replication_group_request()
     }
 }
 
-#[test]
-fn generated_increase_node_groups_in_global_replication_group_converts_every_member_both_ways() {
+/// IncreaseNodeGroupsInGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const INCREASE_NODE_GROUPS_IN_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<IncreaseNodeGroupsInGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><IncreaseNodeGroupsInGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></IncreaseNodeGroupsInGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></IncreaseNodeGroupsInGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_increase_node_groups_in_global_replication_group_converts_every_member_both_ways()
+ {
     let sent = crate::convert::ToSdk::to_sdk(
         full_increase_node_groups_in_global_replication_group_request(),
         mocked(&[]).increase_node_groups_in_global_replication_group(),
@@ -13161,9 +10976,17 @@ fn generated_increase_node_groups_in_global_replication_group_converts_every_mem
     .unwrap();
     let want = sdk_op::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_node_group_count(Some(102)).set_regional_configurations(Some(vec![sdk::RegionalConfiguration::builder().set_replication_group_id(Some("replication-group-id-5".to_owned())).set_replication_group_region(Some("replication-group-region-6".to_owned())).set_resharding_configuration(Some(vec![sdk::ReshardingConfiguration::builder().set_node_group_id(Some("9".to_owned())).set_preferred_availability_zones(Some(vec!["preferred-availability-zones-11".to_owned()])).build()])).build()])).set_apply_immediately(Some(true)).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::increase_node_groups_in_global_replication_group::IncreaseNodeGroupsInGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    let got = service(wire_client(
+        INCREASE_NODE_GROUPS_IN_GLOBAL_REPLICATION_GROUP_WIRE,
+    ))
+    .handle(request(
+        full_increase_node_groups_in_global_replication_group_request(),
+    ))
+    .await
+    .unwrap()
+    .into_inner();
     assert_eq!(
-        pb::IncreaseNodeGroupsInGlobalReplicationGroupResponse::from(output),
+        got,
         pb::IncreaseNodeGroupsInGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -13298,8 +11121,13 @@ fn full_increase_replica_count_request() -> pb::IncreaseReplicaCountRequest {
     }
 }
 
-#[test]
-fn generated_increase_replica_count_converts_every_member_both_ways() {
+/// IncreaseReplicaCount's response as AWS writes it, with every member at every depth filled.
+const INCREASE_REPLICA_COUNT_WIRE: &str = "<IncreaseReplicaCountResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><IncreaseReplicaCountResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></IncreaseReplicaCountResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></IncreaseReplicaCountResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_increase_replica_count_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_increase_replica_count_request(),
         mocked(&[]).increase_replica_count(),
@@ -13325,181 +11153,13 @@ fn generated_increase_replica_count_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::increase_replica_count::IncreaseReplicaCountOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(INCREASE_REPLICA_COUNT_WIRE))
+        .handle(request(full_increase_replica_count_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::IncreaseReplicaCountResponse::from(output),
+        got,
         pb::IncreaseReplicaCountResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -13844,8 +11504,13 @@ fn full_list_allowed_node_type_modifications_request() -> pb::ListAllowedNodeTyp
     }
 }
 
-#[test]
-fn generated_list_allowed_node_type_modifications_converts_every_member_both_ways() {
+/// ListAllowedNodeTypeModifications's response as AWS writes it, with every member at every depth filled.
+const LIST_ALLOWED_NODE_TYPE_MODIFICATIONS_WIRE: &str = "<ListAllowedNodeTypeModificationsResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ListAllowedNodeTypeModificationsResult><ScaleUpModifications><member>scale-up-modifications-2</member></ScaleUpModifications><ScaleDownModifications><member>scale-down-modifications-4</member></ScaleDownModifications></ListAllowedNodeTypeModificationsResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ListAllowedNodeTypeModificationsResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_list_allowed_node_type_modifications_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_list_allowed_node_type_modifications_request(),
         mocked(&[]).list_allowed_node_type_modifications(),
@@ -13856,9 +11521,13 @@ fn generated_list_allowed_node_type_modifications_converts_every_member_both_way
     .unwrap();
     let want = sdk_op::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsInput::builder().set_cache_cluster_id(Some("cache-cluster-id-1".to_owned())).set_replication_group_id(Some("replication-group-id-2".to_owned())).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsOutput::builder().set_scale_up_modifications(Some(vec!["scale-up-modifications-2".to_owned()])).set_scale_down_modifications(Some(vec!["scale-down-modifications-4".to_owned()])).build();
+    let got = service(wire_client(LIST_ALLOWED_NODE_TYPE_MODIFICATIONS_WIRE))
+        .handle(request(full_list_allowed_node_type_modifications_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ListAllowedNodeTypeModificationsResponse::from(output),
+        got,
         pb::ListAllowedNodeTypeModificationsResponse {
             scale_up_modifications: vec!["scale-up-modifications-2".into()],
             scale_down_modifications: vec!["scale-down-modifications-4".into()],
@@ -13967,8 +11636,13 @@ fn full_list_tags_for_resource_request() -> pb::ListTagsForResourceRequest {
     }
 }
 
-#[test]
-fn generated_list_tags_for_resource_converts_every_member_both_ways() {
+/// ListTagsForResource's response as AWS writes it, with every member at every depth filled.
+const LIST_TAGS_FOR_RESOURCE_WIRE: &str = "<ListTagsForResourceResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ListTagsForResourceResult><TagList><Tag><Key>key-3</Key><Value>value-4</Value></Tag></TagList></ListTagsForResourceResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ListTagsForResourceResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_list_tags_for_resource_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_list_tags_for_resource_request(),
         mocked(&[]).list_tags_for_resource(),
@@ -13982,16 +11656,13 @@ fn generated_list_tags_for_resource_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::list_tags_for_resource::ListTagsForResourceOutput::builder()
-        .set_tag_list(Some(vec![
-            sdk::Tag::builder()
-                .set_key(Some("key-3".to_owned()))
-                .set_value(Some("value-4".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(LIST_TAGS_FOR_RESOURCE_WIRE))
+        .handle(request(full_list_tags_for_resource_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ListTagsForResourceResponse::from(output),
+        got,
         pb::ListTagsForResourceResponse {
             tag_list: vec![pb::Tag {
                 key: Some("key-3".into()),
@@ -14324,8 +11995,13 @@ fn full_modify_cache_cluster_request() -> pb::ModifyCacheClusterRequest {
     }
 }
 
-#[test]
-fn generated_modify_cache_cluster_converts_every_member_both_ways() {
+/// ModifyCacheCluster's response as AWS writes it, with every member at every depth filled.
+const MODIFY_CACHE_CLUSTER_WIRE: &str = "<ModifyCacheClusterResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyCacheClusterResult><CacheCluster><CacheClusterId>cache-cluster-id-2</CacheClusterId><ConfigurationEndpoint><Address>address-4</Address><Port>105</Port></ConfigurationEndpoint><ClientDownloadLandingPage>client-download-landing-page-6</ClientDownloadLandingPage><CacheNodeType>cache-node-type-7</CacheNodeType><Engine>engine-8</Engine><EngineVersion>engine-version-9</EngineVersion><CacheClusterStatus>cache-cluster-status-10</CacheClusterStatus><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><PendingModifiedValues><NumCacheNodes>117</NumCacheNodes><CacheNodeIdsToRemove><CacheNodeId>cache-node-ids-to-remove-19</CacheNodeId></CacheNodeIdsToRemove><EngineVersion>engine-version-20</EngineVersion><CacheNodeType>cache-node-type-21</CacheNodeType><AuthTokenStatus>ROTATING</AuthTokenStatus><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-29</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-31</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ScaleConfig><ScalePercentage>136</ScalePercentage><ScaleIntervalMinutes>137</ScaleIntervalMinutes></ScaleConfig></PendingModifiedValues><NotificationConfiguration><TopicArn>topic-arn-39</TopicArn><TopicStatus>topic-status-40</TopicStatus></NotificationConfiguration><CacheSecurityGroups><CacheSecurityGroup><CacheSecurityGroupName>cache-security-group-name-43</CacheSecurityGroupName><Status>status-44</Status></CacheSecurityGroup></CacheSecurityGroups><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-46</CacheParameterGroupName><ParameterApplyStatus>parameter-apply-status-47</ParameterApplyStatus><CacheNodeIdsToReboot><CacheNodeId>cache-node-ids-to-reboot-49</CacheNodeId></CacheNodeIdsToReboot></CacheParameterGroup><CacheSubnetGroupName>cache-subnet-group-name-50</CacheSubnetGroupName><CacheNodes><CacheNode><CacheNodeId>cache-node-id-53</CacheNodeId><CacheNodeStatus>cache-node-status-54</CacheNodeStatus><CacheNodeCreateTime>2023-11-14T22:14:15Z</CacheNodeCreateTime><Endpoint><Address>address-57</Address><Port>158</Port></Endpoint><ParameterGroupStatus>parameter-group-status-59</ParameterGroupStatus><SourceCacheNodeId>source-cache-node-id-60</SourceCacheNodeId><CustomerAvailabilityZone>customer-availability-zone-61</CustomerAvailabilityZone><CustomerOutpostArn>customer-outpost-arn-62</CustomerOutpostArn></CacheNode></CacheNodes><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SecurityGroups><member><SecurityGroupId>security-group-id-66</SecurityGroupId><Status>status-67</Status></member></SecurityGroups><ReplicationGroupId>replication-group-id-68</ReplicationGroupId><SnapshotRetentionLimit>169</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-70</SnapshotWindow><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:32Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-75</ARN><ReplicationGroupLogDeliveryEnabled>true</ReplicationGroupLogDeliveryEnabled><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode></CacheCluster></ModifyCacheClusterResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyCacheClusterResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_cache_cluster_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_cache_cluster_request(),
         mocked(&[]).modify_cache_cluster(),
@@ -14387,168 +12063,13 @@ fn generated_modify_cache_cluster_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_cache_cluster::ModifyCacheClusterOutput::builder()
-        .set_cache_cluster(Some(
-            sdk::CacheCluster::builder()
-                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-4".to_owned()))
-                        .set_port(Some(105))
-                        .build(),
-                ))
-                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
-                .set_engine(Some("engine-8".to_owned()))
-                .set_engine_version(Some("engine-version-9".to_owned()))
-                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_pending_modified_values(Some(
-                    sdk::PendingModifiedValues::builder()
-                        .set_num_cache_nodes(Some(117))
-                        .set_cache_node_ids_to_remove(Some(vec![
-                            "cache-node-ids-to-remove-19".to_owned(),
-                        ]))
-                        .set_engine_version(Some("engine-version-20".to_owned()))
-                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-29".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-31".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_scale_config(Some(
-                            sdk::ScaleConfig::builder()
-                                .set_scale_percentage(Some(136))
-                                .set_scale_interval_minutes(Some(137))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_notification_configuration(Some(
-                    sdk::NotificationConfiguration::builder()
-                        .set_topic_arn(Some("topic-arn-39".to_owned()))
-                        .set_topic_status(Some("topic-status-40".to_owned()))
-                        .build(),
-                ))
-                .set_cache_security_groups(Some(vec![
-                    sdk::CacheSecurityGroupMembership::builder()
-                        .set_cache_security_group_name(Some(
-                            "cache-security-group-name-43".to_owned(),
-                        ))
-                        .set_status(Some("status-44".to_owned()))
-                        .build(),
-                ]))
-                .set_cache_parameter_group(Some(
-                    sdk::CacheParameterGroupStatus::builder()
-                        .set_cache_parameter_group_name(Some(
-                            "cache-parameter-group-name-46".to_owned(),
-                        ))
-                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
-                        .set_cache_node_ids_to_reboot(Some(vec![
-                            "cache-node-ids-to-reboot-49".to_owned(),
-                        ]))
-                        .build(),
-                ))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
-                .set_cache_nodes(Some(vec![
-                    sdk::CacheNode::builder()
-                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
-                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000055,
-                        )))
-                        .set_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-57".to_owned()))
-                                .set_port(Some(158))
-                                .build(),
-                        ))
-                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
-                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
-                        .set_customer_availability_zone(Some(
-                            "customer-availability-zone-61".to_owned(),
-                        ))
-                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
-                        .build(),
-                ]))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_security_groups(Some(vec![
-                    sdk::SecurityGroupMembership::builder()
-                        .set_security_group_id(Some("security-group-id-66".to_owned()))
-                        .set_status(Some("status-67".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
-                .set_snapshot_retention_limit(Some(169))
-                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000072,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_arn(Some("arn-75".to_owned()))
-                .set_replication_group_log_delivery_enabled(Some(true))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(MODIFY_CACHE_CLUSTER_WIRE))
+        .handle(request(full_modify_cache_cluster_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyCacheClusterResponse::from(output),
+        got,
         pb::ModifyCacheClusterResponse {
             cache_cluster: Some(pb::CacheCluster {
                 cache_cluster_id: Some("cache-cluster-id-2".into()),
@@ -14885,8 +12406,13 @@ fn full_modify_cache_parameter_group_request() -> pb::ModifyCacheParameterGroupR
     }
 }
 
-#[test]
-fn generated_modify_cache_parameter_group_converts_every_member_both_ways() {
+/// ModifyCacheParameterGroup's response as AWS writes it, with every member at every depth filled.
+const MODIFY_CACHE_PARAMETER_GROUP_WIRE: &str = "<ModifyCacheParameterGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyCacheParameterGroupResult><CacheParameterGroupName>cache-parameter-group-name-1</CacheParameterGroupName></ModifyCacheParameterGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyCacheParameterGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_cache_parameter_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_cache_parameter_group_request(),
         mocked(&[]).modify_cache_parameter_group(),
@@ -14906,11 +12432,13 @@ fn generated_modify_cache_parameter_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_cache_parameter_group::ModifyCacheParameterGroupOutput::builder()
-        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
-        .build();
+    let got = service(wire_client(MODIFY_CACHE_PARAMETER_GROUP_WIRE))
+        .handle(request(full_modify_cache_parameter_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyCacheParameterGroupResponse::from(output),
+        got,
         pb::ModifyCacheParameterGroupResponse {
             cache_parameter_group_name: Some("cache-parameter-group-name-1".into()),
         }
@@ -15037,8 +12565,13 @@ fn full_modify_cache_subnet_group_request() -> pb::ModifyCacheSubnetGroupRequest
     }
 }
 
-#[test]
-fn generated_modify_cache_subnet_group_converts_every_member_both_ways() {
+/// ModifyCacheSubnetGroup's response as AWS writes it, with every member at every depth filled.
+const MODIFY_CACHE_SUBNET_GROUP_WIRE: &str = "<ModifyCacheSubnetGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyCacheSubnetGroupResult><CacheSubnetGroup><CacheSubnetGroupName>cache-subnet-group-name-2</CacheSubnetGroupName><CacheSubnetGroupDescription>cache-subnet-group-description-3</CacheSubnetGroupDescription><VpcId>vpc-id-4</VpcId><Subnets><Subnet><SubnetIdentifier>subnet-identifier-7</SubnetIdentifier><SubnetAvailabilityZone><Name>name-9</Name></SubnetAvailabilityZone><SubnetOutpost><SubnetOutpostArn>subnet-outpost-arn-11</SubnetOutpostArn></SubnetOutpost><SupportedNetworkTypes><member>dual_stack</member></SupportedNetworkTypes></Subnet></Subnets><ARN>arn-14</ARN><SupportedNetworkTypes><member>dual_stack</member></SupportedNetworkTypes></CacheSubnetGroup></ModifyCacheSubnetGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyCacheSubnetGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_cache_subnet_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_cache_subnet_group_request(),
         mocked(&[]).modify_cache_subnet_group(),
@@ -15054,37 +12587,13 @@ fn generated_modify_cache_subnet_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_cache_subnet_group::ModifyCacheSubnetGroupOutput::builder()
-        .set_cache_subnet_group(Some(
-            sdk::CacheSubnetGroup::builder()
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-2".to_owned()))
-                .set_cache_subnet_group_description(Some(
-                    "cache-subnet-group-description-3".to_owned(),
-                ))
-                .set_vpc_id(Some("vpc-id-4".to_owned()))
-                .set_subnets(Some(vec![
-                    sdk::Subnet::builder()
-                        .set_subnet_identifier(Some("subnet-identifier-7".to_owned()))
-                        .set_subnet_availability_zone(Some(
-                            sdk::AvailabilityZone::builder()
-                                .set_name(Some("name-9".to_owned()))
-                                .build(),
-                        ))
-                        .set_subnet_outpost(Some(
-                            sdk::SubnetOutpost::builder()
-                                .set_subnet_outpost_arn(Some("subnet-outpost-arn-11".to_owned()))
-                                .build(),
-                        ))
-                        .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
-                        .build(),
-                ]))
-                .set_arn(Some("arn-14".to_owned()))
-                .set_supported_network_types(Some(vec![sdk::NetworkType::DualStack]))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(MODIFY_CACHE_SUBNET_GROUP_WIRE))
+        .handle(request(full_modify_cache_subnet_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyCacheSubnetGroupResponse::from(output),
+        got,
         pb::ModifyCacheSubnetGroupResponse {
             cache_subnet_group: Some(pb::CacheSubnetGroup {
                 cache_subnet_group_name: Some("cache-subnet-group-name-2".into()),
@@ -15208,8 +12717,13 @@ fn full_modify_global_replication_group_request() -> pb::ModifyGlobalReplication
     }
 }
 
-#[test]
-fn generated_modify_global_replication_group_converts_every_member_both_ways() {
+/// ModifyGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const MODIFY_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<ModifyGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></ModifyGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_global_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_global_replication_group_request(),
         mocked(&[]).modify_global_replication_group(),
@@ -15233,47 +12747,13 @@ fn generated_modify_global_replication_group_converts_every_member_both_ways() {
             .build()
             .unwrap();
     assert_eq!(sent, want);
-    let output =
-        sdk_op::modify_global_replication_group::ModifyGlobalReplicationGroupOutput::builder()
-            .set_global_replication_group(Some(
-                sdk::GlobalReplicationGroup::builder()
-                    .set_global_replication_group_id(Some(
-                        "global-replication-group-id-2".to_owned(),
-                    ))
-                    .set_global_replication_group_description(Some(
-                        "global-replication-group-description-3".to_owned(),
-                    ))
-                    .set_status(Some("status-4".to_owned()))
-                    .set_cache_node_type(Some("cache-node-type-5".to_owned()))
-                    .set_engine(Some("engine-6".to_owned()))
-                    .set_engine_version(Some("engine-version-7".to_owned()))
-                    .set_members(Some(vec![
-                        sdk::GlobalReplicationGroupMember::builder()
-                            .set_replication_group_id(Some("replication-group-id-10".to_owned()))
-                            .set_replication_group_region(Some(
-                                "replication-group-region-11".to_owned(),
-                            ))
-                            .set_role(Some("role-12".to_owned()))
-                            .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                            .set_status(Some("status-14".to_owned()))
-                            .build(),
-                    ]))
-                    .set_cluster_enabled(Some(true))
-                    .set_global_node_groups(Some(vec![
-                        sdk::GlobalNodeGroup::builder()
-                            .set_global_node_group_id(Some("global-node-group-id-18".to_owned()))
-                            .set_slots(Some("slots-19".to_owned()))
-                            .build(),
-                    ]))
-                    .set_auth_token_enabled(Some(true))
-                    .set_transit_encryption_enabled(Some(true))
-                    .set_at_rest_encryption_enabled(Some(true))
-                    .set_arn(Some("arn-23".to_owned()))
-                    .build(),
-            ))
-            .build();
+    let got = service(wire_client(MODIFY_GLOBAL_REPLICATION_GROUP_WIRE))
+        .handle(request(full_modify_global_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyGlobalReplicationGroupResponse::from(output),
+        got,
         pb::ModifyGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -15434,8 +12914,13 @@ fn full_modify_replication_group_request() -> pb::ModifyReplicationGroupRequest 
     }
 }
 
-#[test]
-fn generated_modify_replication_group_converts_every_member_both_ways() {
+/// ModifyReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const MODIFY_REPLICATION_GROUP_WIRE: &str = "<ModifyReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyReplicationGroupResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></ModifyReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_replication_group_request(),
         mocked(&[]).modify_replication_group(),
@@ -15500,181 +12985,13 @@ fn generated_modify_replication_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_replication_group::ModifyReplicationGroupOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(MODIFY_REPLICATION_GROUP_WIRE))
+        .handle(request(full_modify_replication_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyReplicationGroupResponse::from(output),
+        got,
         pb::ModifyReplicationGroupResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -16100,8 +13417,13 @@ fn full_modify_replication_group_shard_configuration_request()
     }
 }
 
-#[test]
-fn generated_modify_replication_group_shard_configuration_converts_every_member_both_ways() {
+/// ModifyReplicationGroupShardConfiguration's response as AWS writes it, with every member at every depth filled.
+const MODIFY_REPLICATION_GROUP_SHARD_CONFIGURATION_WIRE: &str = "<ModifyReplicationGroupShardConfigurationResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyReplicationGroupShardConfigurationResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></ModifyReplicationGroupShardConfigurationResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyReplicationGroupShardConfigurationResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_replication_group_shard_configuration_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_replication_group_shard_configuration_request(),
         mocked(&[]).modify_replication_group_shard_configuration(),
@@ -16112,9 +13434,17 @@ fn generated_modify_replication_group_shard_configuration_converts_every_member_
     .unwrap();
     let want = sdk_op::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationInput::builder().set_replication_group_id(Some("replication-group-id-1".to_owned())).set_node_group_count(Some(102)).set_apply_immediately(Some(true)).set_resharding_configuration(Some(vec![sdk::ReshardingConfiguration::builder().set_node_group_id(Some("6".to_owned())).set_preferred_availability_zones(Some(vec!["preferred-availability-zones-8".to_owned()])).build()])).set_node_groups_to_remove(Some(vec!["10".to_owned()])).set_node_groups_to_retain(Some(vec!["12".to_owned()])).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_replication_group_shard_configuration::ModifyReplicationGroupShardConfigurationOutput::builder().set_replication_group(Some(sdk::ReplicationGroup::builder().set_replication_group_id(Some("replication-group-id-2".to_owned())).set_description(Some("description-3".to_owned())).set_global_replication_group_info(Some(sdk::GlobalReplicationGroupInfo::builder().set_global_replication_group_id(Some("global-replication-group-id-5".to_owned())).set_global_replication_group_member_role(Some("global-replication-group-member-role-6".to_owned())).build())).set_status(Some("status-7".to_owned())).set_pending_modified_values(Some(sdk::ReplicationGroupPendingModifiedValues::builder().set_primary_cluster_id(Some("primary-cluster-id-9".to_owned())).set_automatic_failover_status(Some(sdk::PendingAutomaticFailoverStatus::Disabled)).set_resharding(Some(sdk::ReshardingStatus::builder().set_slot_migration(Some(sdk::SlotMigration::builder().set_progress_percentage(Some(13.5)).build())).build())).set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating)).set_user_groups(Some(sdk::UserGroupsUpdateStatus::builder().set_user_group_ids_to_add(Some(vec!["user-group-ids-to-add-17".to_owned()])).set_user_group_ids_to_remove(Some(vec!["user-group-ids-to-remove-19".to_owned()])).build())).set_log_delivery_configurations(Some(vec![sdk::PendingLogDeliveryConfiguration::builder().set_log_type(Some(sdk::LogType::EngineLog)).set_destination_type(Some(sdk::DestinationType::KinesisFirehose)).set_destination_details(Some(sdk::DestinationDetails::builder().set_cloud_watch_logs_details(Some(sdk::CloudWatchLogsDestinationDetails::builder().set_log_group(Some("log-group-26".to_owned())).build())).set_kinesis_firehose_details(Some(sdk::KinesisFirehoseDestinationDetails::builder().set_delivery_stream(Some("delivery-stream-28".to_owned())).build())).build())).set_log_format(Some(sdk::LogFormat::Json)).build()])).set_transit_encryption_enabled(Some(true)).set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required)).set_cluster_mode(Some(sdk::ClusterMode::Compatible)).build())).set_member_clusters(Some(vec!["member-clusters-34".to_owned()])).set_node_groups(Some(vec![sdk::NodeGroup::builder().set_node_group_id(Some("node-group-id-37".to_owned())).set_status(Some("status-38".to_owned())).set_primary_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-40".to_owned())).set_port(Some(141)).build())).set_reader_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-43".to_owned())).set_port(Some(144)).build())).set_slots(Some("slots-45".to_owned())).set_node_group_members(Some(vec![sdk::NodeGroupMember::builder().set_cache_cluster_id(Some("cache-cluster-id-48".to_owned())).set_cache_node_id(Some("cache-node-id-49".to_owned())).set_read_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-51".to_owned())).set_port(Some(152)).build())).set_preferred_availability_zone(Some("preferred-availability-zone-53".to_owned())).set_preferred_outpost_arn(Some("preferred-outpost-arn-54".to_owned())).set_current_role(Some("current-role-55".to_owned())).build()])).build()])).set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_multi_az(Some(sdk::MultiAzStatus::Disabled)).set_configuration_endpoint(Some(sdk::Endpoint::builder().set_address(Some("address-60".to_owned())).set_port(Some(161)).build())).set_snapshot_retention_limit(Some(162)).set_snapshot_window(Some("snapshot-window-63".to_owned())).set_cluster_enabled(Some(true)).set_cache_node_type(Some("cache-node-type-65".to_owned())).set_auth_token_enabled(Some(true)).set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(1700000067))).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_member_clusters_outpost_arns(Some(vec!["member-clusters-outpost-arns-71".to_owned()])).set_kms_key_id(Some("kms-key-id-72".to_owned())).set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms)).set_arn(Some("arn-74".to_owned())).set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()])).set_log_delivery_configurations(Some(vec![sdk::LogDeliveryConfiguration::builder().set_log_type(Some(sdk::LogType::EngineLog)).set_destination_type(Some(sdk::DestinationType::KinesisFirehose)).set_destination_details(Some(sdk::DestinationDetails::builder().set_cloud_watch_logs_details(Some(sdk::CloudWatchLogsDestinationDetails::builder().set_log_group(Some("log-group-83".to_owned())).build())).set_kinesis_firehose_details(Some(sdk::KinesisFirehoseDestinationDetails::builder().set_delivery_stream(Some("delivery-stream-85".to_owned())).build())).build())).set_log_format(Some(sdk::LogFormat::Json)).set_status(Some(sdk::LogDeliveryConfigurationStatus::Error)).set_message(Some("message-88".to_owned())).build()])).set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000089))).set_data_tiering(Some(sdk::DataTieringStatus::Disabled)).set_auto_minor_version_upgrade(Some(true)).set_network_type(Some(sdk::NetworkType::DualStack)).set_ip_discovery(Some(sdk::IpDiscovery::Ipv6)).set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required)).set_cluster_mode(Some(sdk::ClusterMode::Compatible)).set_engine(Some("engine-96".to_owned())).set_durability(Some(sdk::Durability::Disabled)).set_effective_durability(Some(sdk::EffectiveDurability::Disabled)).build())).build();
+    let got = service(wire_client(
+        MODIFY_REPLICATION_GROUP_SHARD_CONFIGURATION_WIRE,
+    ))
+    .handle(request(
+        full_modify_replication_group_shard_configuration_request(),
+    ))
+    .await
+    .unwrap()
+    .into_inner();
     assert_eq!(
-        pb::ModifyReplicationGroupShardConfigurationResponse::from(output),
+        got,
         pb::ModifyReplicationGroupShardConfigurationResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -16448,8 +13778,13 @@ fn full_modify_user_request() -> pb::ModifyUserRequest {
     }
 }
 
-#[test]
-fn generated_modify_user_converts_every_member_both_ways() {
+/// ModifyUser's response as AWS writes it, with every member at every depth filled.
+const MODIFY_USER_WIRE: &str = "<ModifyUserResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyUserResult><UserId>user-id-1</UserId><UserName>user-name-2</UserName><Status>status-3</Status><Engine>engine</Engine><MinimumEngineVersion>minimum-engine-version-5</MinimumEngineVersion><AccessString>access-string-6</AccessString><UserGroupIds><member>user-group-ids-8</member></UserGroupIds><Authentication><Type>iam</Type><PasswordCount>111</PasswordCount></Authentication><ARN>arn-12</ARN></ModifyUserResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyUserResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_user_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(full_modify_user_request(), mocked(&[]).modify_user())
         .as_input()
         .clone()
@@ -16471,24 +13806,13 @@ fn generated_modify_user_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_user::ModifyUserOutput::builder()
-        .set_user_id(Some("user-id-1".to_owned()))
-        .set_user_name(Some("user-name-2".to_owned()))
-        .set_status(Some("status-3".to_owned()))
-        .set_engine(Some("engine".to_owned()))
-        .set_minimum_engine_version(Some("minimum-engine-version-5".to_owned()))
-        .set_access_string(Some("access-string-6".to_owned()))
-        .set_user_group_ids(Some(vec!["user-group-ids-8".to_owned()]))
-        .set_authentication(Some(
-            sdk::Authentication::builder()
-                .set_type(Some(sdk::AuthenticationType::Iam))
-                .set_password_count(Some(111))
-                .build(),
-        ))
-        .set_arn(Some("arn-12".to_owned()))
-        .build();
+    let got = service(wire_client(MODIFY_USER_WIRE))
+        .handle(request(full_modify_user_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyUserResponse::from(output),
+        got,
         pb::ModifyUserResponse {
             user_id: Some("user-id-1".into()),
             user_name: Some("user-name-2".into()),
@@ -16616,8 +13940,13 @@ fn full_modify_user_group_request() -> pb::ModifyUserGroupRequest {
     }
 }
 
-#[test]
-fn generated_modify_user_group_converts_every_member_both_ways() {
+/// ModifyUserGroup's response as AWS writes it, with every member at every depth filled.
+const MODIFY_USER_GROUP_WIRE: &str = "<ModifyUserGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ModifyUserGroupResult><UserGroupId>user-group-id-1</UserGroupId><Status>status-2</Status><Engine>engine</Engine><UserIds><member>user-ids-5</member></UserIds><MinimumEngineVersion>minimum-engine-version-6</MinimumEngineVersion><PendingChanges><UserIdsToRemove><member>user-ids-to-remove-9</member></UserIdsToRemove><UserIdsToAdd><member>user-ids-to-add-11</member></UserIdsToAdd></PendingChanges><ReplicationGroups><member>replication-groups-13</member></ReplicationGroups><ServerlessCaches><member>serverless-caches-15</member></ServerlessCaches><ARN>arn-16</ARN></ModifyUserGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ModifyUserGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_modify_user_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_modify_user_group_request(),
         mocked(&[]).modify_user_group(),
@@ -16634,24 +13963,13 @@ fn generated_modify_user_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::modify_user_group::ModifyUserGroupOutput::builder()
-        .set_user_group_id(Some("user-group-id-1".to_owned()))
-        .set_status(Some("status-2".to_owned()))
-        .set_engine(Some("engine".to_owned()))
-        .set_user_ids(Some(vec!["user-ids-5".to_owned()]))
-        .set_minimum_engine_version(Some("minimum-engine-version-6".to_owned()))
-        .set_pending_changes(Some(
-            sdk::UserGroupPendingChanges::builder()
-                .set_user_ids_to_remove(Some(vec!["user-ids-to-remove-9".to_owned()]))
-                .set_user_ids_to_add(Some(vec!["user-ids-to-add-11".to_owned()]))
-                .build(),
-        ))
-        .set_replication_groups(Some(vec!["replication-groups-13".to_owned()]))
-        .set_serverless_caches(Some(vec!["serverless-caches-15".to_owned()]))
-        .set_arn(Some("arn-16".to_owned()))
-        .build();
+    let got = service(wire_client(MODIFY_USER_GROUP_WIRE))
+        .handle(request(full_modify_user_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ModifyUserGroupResponse::from(output),
+        got,
         pb::ModifyUserGroupResponse {
             user_group_id: Some("user-group-id-1".into()),
             status: Some("status-2".into()),
@@ -16833,8 +14151,13 @@ fn full_prepare_migration_request() -> pb::PrepareMigrationRequest {
     }
 }
 
-#[test]
-fn generated_prepare_migration_converts_every_member_both_ways() {
+/// PrepareMigration's response as AWS writes it, with every member at every depth filled.
+const PREPARE_MIGRATION_WIRE: &str = "<PrepareMigrationResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><PrepareMigrationResult><ServerlessCache><ServerlessCacheName>serverless-cache-name-2</ServerlessCacheName><Description>description-3</Description><CreateTime>2023-11-14T22:13:24Z</CreateTime><Status>status-5</Status><Engine>engine-6</Engine><MajorEngineVersion>major-engine-version-7</MajorEngineVersion><FullEngineVersion>full-engine-version-8</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>111</Maximum><Minimum>112</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>115</Maximum><Minimum>116</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-17</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-20</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-22</Address><Port>123</Port></Endpoint><ReaderEndpoint><Address>address-25</Address><Port>126</Port></ReaderEndpoint><ARN>arn-27</ARN><UserGroupId>user-group-id-28</UserGroupId><SubnetIds><SubnetId>subnet-ids-30</SubnetId></SubnetIds><SnapshotRetentionLimit>131</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-32</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-36</Status><MigrationEndpoint><Address>address-38</Address><Port>139</Port></MigrationEndpoint><CutoverMode>cutover-mode-40</CutoverMode></Migration></ServerlessCache></PrepareMigrationResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></PrepareMigrationResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_prepare_migration_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_prepare_migration_request(),
         mocked(&[]).prepare_migration(),
@@ -16869,72 +14192,13 @@ fn generated_prepare_migration_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::prepare_migration::PrepareMigrationOutput::builder()
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
-                .set_status(Some("status-5".to_owned()))
-                .set_engine(Some("engine-6".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(111))
-                                .set_minimum(Some(112))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(115))
-                                .set_minimum(Some(116))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-22".to_owned()))
-                        .set_port(Some(123))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-25".to_owned()))
-                        .set_port(Some(126))
-                        .build(),
-                ))
-                .set_arn(Some("arn-27".to_owned()))
-                .set_user_group_id(Some("user-group-id-28".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
-                .set_snapshot_retention_limit(Some(131))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-36".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-38".to_owned()))
-                                .set_port(Some(139))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(PREPARE_MIGRATION_WIRE))
+        .handle(request(full_prepare_migration_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::PrepareMigrationResponse::from(output),
+        got,
         pb::PrepareMigrationResponse {
             serverless_cache: Some(pb::ServerlessCache {
                 serverless_cache_name: Some("serverless-cache-name-2".into()),
@@ -17091,8 +14355,13 @@ fn full_purchase_reserved_cache_nodes_offering_request()
     }
 }
 
-#[test]
-fn generated_purchase_reserved_cache_nodes_offering_converts_every_member_both_ways() {
+/// PurchaseReservedCacheNodesOffering's response as AWS writes it, with every member at every depth filled.
+const PURCHASE_RESERVED_CACHE_NODES_OFFERING_WIRE: &str = "<PurchaseReservedCacheNodesOfferingResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><PurchaseReservedCacheNodesOfferingResult><ReservedCacheNode><ReservedCacheNodeId>reserved-cache-node-id-2</ReservedCacheNodeId><ReservedCacheNodesOfferingId>reserved-cache-nodes-offering-id-3</ReservedCacheNodesOfferingId><CacheNodeType>cache-node-type-4</CacheNodeType><StartTime>2023-11-14T22:13:25Z</StartTime><Duration>106</Duration><FixedPrice>7.5</FixedPrice><UsagePrice>8.5</UsagePrice><CacheNodeCount>109</CacheNodeCount><ProductDescription>product-description-10</ProductDescription><OfferingType>offering-type-11</OfferingType><State>state-12</State><RecurringCharges><RecurringCharge><RecurringChargeAmount>15.5</RecurringChargeAmount><RecurringChargeFrequency>recurring-charge-frequency-16</RecurringChargeFrequency></RecurringCharge></RecurringCharges><ReservationARN>reservation-arn-17</ReservationARN></ReservedCacheNode></PurchaseReservedCacheNodesOfferingResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></PurchaseReservedCacheNodesOfferingResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_purchase_reserved_cache_nodes_offering_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_purchase_reserved_cache_nodes_offering_request(),
         mocked(&[]).purchase_reserved_cache_nodes_offering(),
@@ -17103,9 +14372,15 @@ fn generated_purchase_reserved_cache_nodes_offering_converts_every_member_both_w
     .unwrap();
     let want = sdk_op::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingInput::builder().set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-1".to_owned())).set_reserved_cache_node_id(Some("reserved-cache-node-id-2".to_owned())).set_cache_node_count(Some(103)).set_tags(Some(vec![sdk::Tag::builder().set_key(Some("key-6".to_owned())).set_value(Some("value-7".to_owned())).build()])).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingOutput::builder().set_reserved_cache_node(Some(sdk::ReservedCacheNode::builder().set_reserved_cache_node_id(Some("reserved-cache-node-id-2".to_owned())).set_reserved_cache_nodes_offering_id(Some("reserved-cache-nodes-offering-id-3".to_owned())).set_cache_node_type(Some("cache-node-type-4".to_owned())).set_start_time(Some(aws_smithy_types::DateTime::from_secs(1700000005))).set_duration(Some(106)).set_fixed_price(Some(7.5)).set_usage_price(Some(8.5)).set_cache_node_count(Some(109)).set_product_description(Some("product-description-10".to_owned())).set_offering_type(Some("offering-type-11".to_owned())).set_state(Some("state-12".to_owned())).set_recurring_charges(Some(vec![sdk::RecurringCharge::builder().set_recurring_charge_amount(Some(15.5)).set_recurring_charge_frequency(Some("recurring-charge-frequency-16".to_owned())).build()])).set_reservation_arn(Some("reservation-arn-17".to_owned())).build())).build();
+    let got = service(wire_client(PURCHASE_RESERVED_CACHE_NODES_OFFERING_WIRE))
+        .handle(request(
+            full_purchase_reserved_cache_nodes_offering_request(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::PurchaseReservedCacheNodesOfferingResponse::from(output),
+        got,
         pb::PurchaseReservedCacheNodesOfferingResponse {
             reserved_cache_node: Some(pb::ReservedCacheNode {
                 reserved_cache_node_id: Some("reserved-cache-node-id-2".into()),
@@ -17276,8 +14551,13 @@ fn full_rebalance_slots_in_global_replication_group_request()
     }
 }
 
-#[test]
-fn generated_rebalance_slots_in_global_replication_group_converts_every_member_both_ways() {
+/// RebalanceSlotsInGlobalReplicationGroup's response as AWS writes it, with every member at every depth filled.
+const REBALANCE_SLOTS_IN_GLOBAL_REPLICATION_GROUP_WIRE: &str = "<RebalanceSlotsInGlobalReplicationGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><RebalanceSlotsInGlobalReplicationGroupResult><GlobalReplicationGroup><GlobalReplicationGroupId>global-replication-group-id-2</GlobalReplicationGroupId><GlobalReplicationGroupDescription>global-replication-group-description-3</GlobalReplicationGroupDescription><Status>status-4</Status><CacheNodeType>cache-node-type-5</CacheNodeType><Engine>engine-6</Engine><EngineVersion>engine-version-7</EngineVersion><Members><GlobalReplicationGroupMember><ReplicationGroupId>replication-group-id-10</ReplicationGroupId><ReplicationGroupRegion>replication-group-region-11</ReplicationGroupRegion><Role>role-12</Role><AutomaticFailover>disabling</AutomaticFailover><Status>status-14</Status></GlobalReplicationGroupMember></Members><ClusterEnabled>true</ClusterEnabled><GlobalNodeGroups><GlobalNodeGroup><GlobalNodeGroupId>global-node-group-id-18</GlobalNodeGroupId><Slots>slots-19</Slots></GlobalNodeGroup></GlobalNodeGroups><AuthTokenEnabled>true</AuthTokenEnabled><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-23</ARN></GlobalReplicationGroup></RebalanceSlotsInGlobalReplicationGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></RebalanceSlotsInGlobalReplicationGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_rebalance_slots_in_global_replication_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_rebalance_slots_in_global_replication_group_request(),
         mocked(&[]).rebalance_slots_in_global_replication_group(),
@@ -17288,9 +14568,17 @@ fn generated_rebalance_slots_in_global_replication_group_converts_every_member_b
     .unwrap();
     let want = sdk_op::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupInput::builder().set_global_replication_group_id(Some("global-replication-group-id-1".to_owned())).set_apply_immediately(Some(true)).build().unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::rebalance_slots_in_global_replication_group::RebalanceSlotsInGlobalReplicationGroupOutput::builder().set_global_replication_group(Some(sdk::GlobalReplicationGroup::builder().set_global_replication_group_id(Some("global-replication-group-id-2".to_owned())).set_global_replication_group_description(Some("global-replication-group-description-3".to_owned())).set_status(Some("status-4".to_owned())).set_cache_node_type(Some("cache-node-type-5".to_owned())).set_engine(Some("engine-6".to_owned())).set_engine_version(Some("engine-version-7".to_owned())).set_members(Some(vec![sdk::GlobalReplicationGroupMember::builder().set_replication_group_id(Some("replication-group-id-10".to_owned())).set_replication_group_region(Some("replication-group-region-11".to_owned())).set_role(Some("role-12".to_owned())).set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling)).set_status(Some("status-14".to_owned())).build()])).set_cluster_enabled(Some(true)).set_global_node_groups(Some(vec![sdk::GlobalNodeGroup::builder().set_global_node_group_id(Some("global-node-group-id-18".to_owned())).set_slots(Some("slots-19".to_owned())).build()])).set_auth_token_enabled(Some(true)).set_transit_encryption_enabled(Some(true)).set_at_rest_encryption_enabled(Some(true)).set_arn(Some("arn-23".to_owned())).build())).build();
+    let got = service(wire_client(
+        REBALANCE_SLOTS_IN_GLOBAL_REPLICATION_GROUP_WIRE,
+    ))
+    .handle(request(
+        full_rebalance_slots_in_global_replication_group_request(),
+    ))
+    .await
+    .unwrap()
+    .into_inner();
     assert_eq!(
-        pb::RebalanceSlotsInGlobalReplicationGroupResponse::from(output),
+        got,
         pb::RebalanceSlotsInGlobalReplicationGroupResponse {
             global_replication_group: Some(pb::GlobalReplicationGroup {
                 global_replication_group_id: Some("global-replication-group-id-2".into()),
@@ -17417,8 +14705,13 @@ fn full_reboot_cache_cluster_request() -> pb::RebootCacheClusterRequest {
     }
 }
 
-#[test]
-fn generated_reboot_cache_cluster_converts_every_member_both_ways() {
+/// RebootCacheCluster's response as AWS writes it, with every member at every depth filled.
+const REBOOT_CACHE_CLUSTER_WIRE: &str = "<RebootCacheClusterResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><RebootCacheClusterResult><CacheCluster><CacheClusterId>cache-cluster-id-2</CacheClusterId><ConfigurationEndpoint><Address>address-4</Address><Port>105</Port></ConfigurationEndpoint><ClientDownloadLandingPage>client-download-landing-page-6</ClientDownloadLandingPage><CacheNodeType>cache-node-type-7</CacheNodeType><Engine>engine-8</Engine><EngineVersion>engine-version-9</EngineVersion><CacheClusterStatus>cache-cluster-status-10</CacheClusterStatus><NumCacheNodes>111</NumCacheNodes><PreferredAvailabilityZone>preferred-availability-zone-12</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-13</PreferredOutpostArn><CacheClusterCreateTime>2023-11-14T22:13:34Z</CacheClusterCreateTime><PreferredMaintenanceWindow>preferred-maintenance-window-15</PreferredMaintenanceWindow><PendingModifiedValues><NumCacheNodes>117</NumCacheNodes><CacheNodeIdsToRemove><CacheNodeId>cache-node-ids-to-remove-19</CacheNodeId></CacheNodeIdsToRemove><EngineVersion>engine-version-20</EngineVersion><CacheNodeType>cache-node-type-21</CacheNodeType><AuthTokenStatus>ROTATING</AuthTokenStatus><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-29</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-31</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ScaleConfig><ScalePercentage>136</ScalePercentage><ScaleIntervalMinutes>137</ScaleIntervalMinutes></ScaleConfig></PendingModifiedValues><NotificationConfiguration><TopicArn>topic-arn-39</TopicArn><TopicStatus>topic-status-40</TopicStatus></NotificationConfiguration><CacheSecurityGroups><CacheSecurityGroup><CacheSecurityGroupName>cache-security-group-name-43</CacheSecurityGroupName><Status>status-44</Status></CacheSecurityGroup></CacheSecurityGroups><CacheParameterGroup><CacheParameterGroupName>cache-parameter-group-name-46</CacheParameterGroupName><ParameterApplyStatus>parameter-apply-status-47</ParameterApplyStatus><CacheNodeIdsToReboot><CacheNodeId>cache-node-ids-to-reboot-49</CacheNodeId></CacheNodeIdsToReboot></CacheParameterGroup><CacheSubnetGroupName>cache-subnet-group-name-50</CacheSubnetGroupName><CacheNodes><CacheNode><CacheNodeId>cache-node-id-53</CacheNodeId><CacheNodeStatus>cache-node-status-54</CacheNodeStatus><CacheNodeCreateTime>2023-11-14T22:14:15Z</CacheNodeCreateTime><Endpoint><Address>address-57</Address><Port>158</Port></Endpoint><ParameterGroupStatus>parameter-group-status-59</ParameterGroupStatus><SourceCacheNodeId>source-cache-node-id-60</SourceCacheNodeId><CustomerAvailabilityZone>customer-availability-zone-61</CustomerAvailabilityZone><CustomerOutpostArn>customer-outpost-arn-62</CustomerOutpostArn></CacheNode></CacheNodes><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><SecurityGroups><member><SecurityGroupId>security-group-id-66</SecurityGroupId><Status>status-67</Status></member></SecurityGroups><ReplicationGroupId>replication-group-id-68</ReplicationGroupId><SnapshotRetentionLimit>169</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-70</SnapshotWindow><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:32Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><ARN>arn-75</ARN><ReplicationGroupLogDeliveryEnabled>true</ReplicationGroupLogDeliveryEnabled><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode></CacheCluster></RebootCacheClusterResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></RebootCacheClusterResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_reboot_cache_cluster_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_reboot_cache_cluster_request(),
         mocked(&[]).reboot_cache_cluster(),
@@ -17433,168 +14726,13 @@ fn generated_reboot_cache_cluster_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::reboot_cache_cluster::RebootCacheClusterOutput::builder()
-        .set_cache_cluster(Some(
-            sdk::CacheCluster::builder()
-                .set_cache_cluster_id(Some("cache-cluster-id-2".to_owned()))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-4".to_owned()))
-                        .set_port(Some(105))
-                        .build(),
-                ))
-                .set_client_download_landing_page(Some("client-download-landing-page-6".to_owned()))
-                .set_cache_node_type(Some("cache-node-type-7".to_owned()))
-                .set_engine(Some("engine-8".to_owned()))
-                .set_engine_version(Some("engine-version-9".to_owned()))
-                .set_cache_cluster_status(Some("cache-cluster-status-10".to_owned()))
-                .set_num_cache_nodes(Some(111))
-                .set_preferred_availability_zone(Some("preferred-availability-zone-12".to_owned()))
-                .set_preferred_outpost_arn(Some("preferred-outpost-arn-13".to_owned()))
-                .set_cache_cluster_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000014,
-                )))
-                .set_preferred_maintenance_window(Some(
-                    "preferred-maintenance-window-15".to_owned(),
-                ))
-                .set_pending_modified_values(Some(
-                    sdk::PendingModifiedValues::builder()
-                        .set_num_cache_nodes(Some(117))
-                        .set_cache_node_ids_to_remove(Some(vec![
-                            "cache-node-ids-to-remove-19".to_owned(),
-                        ]))
-                        .set_engine_version(Some("engine-version-20".to_owned()))
-                        .set_cache_node_type(Some("cache-node-type-21".to_owned()))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-29".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-31".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_scale_config(Some(
-                            sdk::ScaleConfig::builder()
-                                .set_scale_percentage(Some(136))
-                                .set_scale_interval_minutes(Some(137))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_notification_configuration(Some(
-                    sdk::NotificationConfiguration::builder()
-                        .set_topic_arn(Some("topic-arn-39".to_owned()))
-                        .set_topic_status(Some("topic-status-40".to_owned()))
-                        .build(),
-                ))
-                .set_cache_security_groups(Some(vec![
-                    sdk::CacheSecurityGroupMembership::builder()
-                        .set_cache_security_group_name(Some(
-                            "cache-security-group-name-43".to_owned(),
-                        ))
-                        .set_status(Some("status-44".to_owned()))
-                        .build(),
-                ]))
-                .set_cache_parameter_group(Some(
-                    sdk::CacheParameterGroupStatus::builder()
-                        .set_cache_parameter_group_name(Some(
-                            "cache-parameter-group-name-46".to_owned(),
-                        ))
-                        .set_parameter_apply_status(Some("parameter-apply-status-47".to_owned()))
-                        .set_cache_node_ids_to_reboot(Some(vec![
-                            "cache-node-ids-to-reboot-49".to_owned(),
-                        ]))
-                        .build(),
-                ))
-                .set_cache_subnet_group_name(Some("cache-subnet-group-name-50".to_owned()))
-                .set_cache_nodes(Some(vec![
-                    sdk::CacheNode::builder()
-                        .set_cache_node_id(Some("cache-node-id-53".to_owned()))
-                        .set_cache_node_status(Some("cache-node-status-54".to_owned()))
-                        .set_cache_node_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                            1700000055,
-                        )))
-                        .set_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-57".to_owned()))
-                                .set_port(Some(158))
-                                .build(),
-                        ))
-                        .set_parameter_group_status(Some("parameter-group-status-59".to_owned()))
-                        .set_source_cache_node_id(Some("source-cache-node-id-60".to_owned()))
-                        .set_customer_availability_zone(Some(
-                            "customer-availability-zone-61".to_owned(),
-                        ))
-                        .set_customer_outpost_arn(Some("customer-outpost-arn-62".to_owned()))
-                        .build(),
-                ]))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_security_groups(Some(vec![
-                    sdk::SecurityGroupMembership::builder()
-                        .set_security_group_id(Some("security-group-id-66".to_owned()))
-                        .set_status(Some("status-67".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_id(Some("replication-group-id-68".to_owned()))
-                .set_snapshot_retention_limit(Some(169))
-                .set_snapshot_window(Some("snapshot-window-70".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000072,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_arn(Some("arn-75".to_owned()))
-                .set_replication_group_log_delivery_enabled(Some(true))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(REBOOT_CACHE_CLUSTER_WIRE))
+        .handle(request(full_reboot_cache_cluster_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::RebootCacheClusterResponse::from(output),
+        got,
         pb::RebootCacheClusterResponse {
             cache_cluster: Some(pb::CacheCluster {
                 cache_cluster_id: Some("cache-cluster-id-2".into()),
@@ -17775,8 +14913,13 @@ fn full_remove_tags_from_resource_request() -> pb::RemoveTagsFromResourceRequest
     }
 }
 
-#[test]
-fn generated_remove_tags_from_resource_converts_every_member_both_ways() {
+/// RemoveTagsFromResource's response as AWS writes it, with every member at every depth filled.
+const REMOVE_TAGS_FROM_RESOURCE_WIRE: &str = "<RemoveTagsFromResourceResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><RemoveTagsFromResourceResult><TagList><Tag><Key>key-3</Key><Value>value-4</Value></Tag></TagList></RemoveTagsFromResourceResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></RemoveTagsFromResourceResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_remove_tags_from_resource_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_remove_tags_from_resource_request(),
         mocked(&[]).remove_tags_from_resource(),
@@ -17791,16 +14934,13 @@ fn generated_remove_tags_from_resource_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::remove_tags_from_resource::RemoveTagsFromResourceOutput::builder()
-        .set_tag_list(Some(vec![
-            sdk::Tag::builder()
-                .set_key(Some("key-3".to_owned()))
-                .set_value(Some("value-4".to_owned()))
-                .build(),
-        ]))
-        .build();
+    let got = service(wire_client(REMOVE_TAGS_FROM_RESOURCE_WIRE))
+        .handle(request(full_remove_tags_from_resource_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::RemoveTagsFromResourceResponse::from(output),
+        got,
         pb::RemoveTagsFromResourceResponse {
             tag_list: vec![pb::Tag {
                 key: Some("key-3".into()),
@@ -18112,8 +15252,13 @@ fn full_reset_cache_parameter_group_request() -> pb::ResetCacheParameterGroupReq
     }
 }
 
-#[test]
-fn generated_reset_cache_parameter_group_converts_every_member_both_ways() {
+/// ResetCacheParameterGroup's response as AWS writes it, with every member at every depth filled.
+const RESET_CACHE_PARAMETER_GROUP_WIRE: &str = "<ResetCacheParameterGroupResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><ResetCacheParameterGroupResult><CacheParameterGroupName>cache-parameter-group-name-1</CacheParameterGroupName></ResetCacheParameterGroupResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></ResetCacheParameterGroupResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_reset_cache_parameter_group_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_reset_cache_parameter_group_request(),
         mocked(&[]).reset_cache_parameter_group(),
@@ -18134,11 +15279,13 @@ fn generated_reset_cache_parameter_group_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::reset_cache_parameter_group::ResetCacheParameterGroupOutput::builder()
-        .set_cache_parameter_group_name(Some("cache-parameter-group-name-1".to_owned()))
-        .build();
+    let got = service(wire_client(RESET_CACHE_PARAMETER_GROUP_WIRE))
+        .handle(request(full_reset_cache_parameter_group_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::ResetCacheParameterGroupResponse::from(output),
+        got,
         pb::ResetCacheParameterGroupResponse {
             cache_parameter_group_name: Some("cache-parameter-group-name-1".into()),
         }
@@ -18265,8 +15412,13 @@ fn full_revoke_cache_security_group_ingress_request() -> pb::RevokeCacheSecurity
     }
 }
 
-#[test]
-fn generated_revoke_cache_security_group_ingress_converts_every_member_both_ways() {
+/// RevokeCacheSecurityGroupIngress's response as AWS writes it, with every member at every depth filled.
+const REVOKE_CACHE_SECURITY_GROUP_INGRESS_WIRE: &str = "<RevokeCacheSecurityGroupIngressResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><RevokeCacheSecurityGroupIngressResult><CacheSecurityGroup><OwnerId>owner-id-2</OwnerId><CacheSecurityGroupName>cache-security-group-name-3</CacheSecurityGroupName><Description>description-4</Description><EC2SecurityGroups><EC2SecurityGroup><Status>status-7</Status><EC2SecurityGroupName>ec2-security-group-name-8</EC2SecurityGroupName><EC2SecurityGroupOwnerId>ec2-security-group-owner-id-9</EC2SecurityGroupOwnerId></EC2SecurityGroup></EC2SecurityGroups><ARN>arn-10</ARN></CacheSecurityGroup></RevokeCacheSecurityGroupIngressResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></RevokeCacheSecurityGroupIngressResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_revoke_cache_security_group_ingress_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_revoke_cache_security_group_ingress_request(),
         mocked(&[]).revoke_cache_security_group_ingress(),
@@ -18284,9 +15436,13 @@ fn generated_revoke_cache_security_group_ingress_converts_every_member_both_ways
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressOutput::builder().set_cache_security_group(Some(sdk::CacheSecurityGroup::builder().set_owner_id(Some("owner-id-2".to_owned())).set_cache_security_group_name(Some("cache-security-group-name-3".to_owned())).set_description(Some("description-4".to_owned())).set_ec2_security_groups(Some(vec![sdk::Ec2SecurityGroup::builder().set_status(Some("status-7".to_owned())).set_ec2_security_group_name(Some("ec2-security-group-name-8".to_owned())).set_ec2_security_group_owner_id(Some("ec2-security-group-owner-id-9".to_owned())).build()])).set_arn(Some("arn-10".to_owned())).build())).build();
+    let got = service(wire_client(REVOKE_CACHE_SECURITY_GROUP_INGRESS_WIRE))
+        .handle(request(full_revoke_cache_security_group_ingress_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::RevokeCacheSecurityGroupIngressResponse::from(output),
+        got,
         pb::RevokeCacheSecurityGroupIngressResponse {
             cache_security_group: Some(pb::CacheSecurityGroup {
                 owner_id: Some("owner-id-2".into()),
@@ -18428,8 +15584,13 @@ fn full_start_migration_request() -> pb::StartMigrationRequest {
     }
 }
 
-#[test]
-fn generated_start_migration_converts_every_member_both_ways() {
+/// StartMigration's response as AWS writes it, with every member at every depth filled.
+const START_MIGRATION_WIRE: &str = "<StartMigrationResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><StartMigrationResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup><ServerlessCache><ServerlessCacheName>serverless-cache-name-100</ServerlessCacheName><Description>description-101</Description><CreateTime>2023-11-14T22:15:02Z</CreateTime><Status>status-103</Status><Engine>engine-104</Engine><MajorEngineVersion>major-engine-version-105</MajorEngineVersion><FullEngineVersion>full-engine-version-106</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>209</Maximum><Minimum>210</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>213</Maximum><Minimum>214</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-115</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-118</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-120</Address><Port>221</Port></Endpoint><ReaderEndpoint><Address>address-123</Address><Port>224</Port></ReaderEndpoint><ARN>arn-125</ARN><UserGroupId>user-group-id-126</UserGroupId><SubnetIds><SubnetId>subnet-ids-128</SubnetId></SubnetIds><SnapshotRetentionLimit>229</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-130</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-134</Status><MigrationEndpoint><Address>address-136</Address><Port>237</Port></MigrationEndpoint><CutoverMode>cutover-mode-138</CutoverMode></Migration></ServerlessCache></StartMigrationResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></StartMigrationResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_start_migration_converts_every_member_both_ways() {
     let sent = crate::convert::ToSdk::to_sdk(
         full_start_migration_request(),
         mocked(&[]).start_migration(),
@@ -18452,243 +15613,13 @@ fn generated_start_migration_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::start_migration::StartMigrationOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-100".to_owned()))
-                .set_description(Some("description-101".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000102)))
-                .set_status(Some("status-103".to_owned()))
-                .set_engine(Some("engine-104".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-105".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-106".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(209))
-                                .set_minimum(Some(210))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(213))
-                                .set_minimum(Some(214))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-115".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-118".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-120".to_owned()))
-                        .set_port(Some(221))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-123".to_owned()))
-                        .set_port(Some(224))
-                        .build(),
-                ))
-                .set_arn(Some("arn-125".to_owned()))
-                .set_user_group_id(Some("user-group-id-126".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-128".to_owned()]))
-                .set_snapshot_retention_limit(Some(229))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-130".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-134".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-136".to_owned()))
-                                .set_port(Some(237))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-138".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(START_MIGRATION_WIRE))
+        .handle(request(full_start_migration_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::StartMigrationResponse::from(output),
+        got,
         pb::StartMigrationResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -19053,8 +15984,13 @@ fn full_stop_migration_request() -> pb::StopMigrationRequest {
     }
 }
 
-#[test]
-fn generated_stop_migration_converts_every_member_both_ways() {
+/// StopMigration's response as AWS writes it, with every member at every depth filled.
+const STOP_MIGRATION_WIRE: &str = "<StopMigrationResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><StopMigrationResult><ServerlessCache><ServerlessCacheName>serverless-cache-name-2</ServerlessCacheName><Description>description-3</Description><CreateTime>2023-11-14T22:13:24Z</CreateTime><Status>status-5</Status><Engine>engine-6</Engine><MajorEngineVersion>major-engine-version-7</MajorEngineVersion><FullEngineVersion>full-engine-version-8</FullEngineVersion><CacheUsageLimits><DataStorage><Maximum>111</Maximum><Minimum>112</Minimum><Unit>GB</Unit></DataStorage><ECPUPerSecond><Maximum>115</Maximum><Minimum>116</Minimum></ECPUPerSecond></CacheUsageLimits><KmsKeyId>kms-key-id-17</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><SecurityGroupIds><SecurityGroupId>security-group-ids-20</SecurityGroupId></SecurityGroupIds><Endpoint><Address>address-22</Address><Port>123</Port></Endpoint><ReaderEndpoint><Address>address-25</Address><Port>126</Port></ReaderEndpoint><ARN>arn-27</ARN><UserGroupId>user-group-id-28</UserGroupId><SubnetIds><SubnetId>subnet-ids-30</SubnetId></SubnetIds><SnapshotRetentionLimit>131</SnapshotRetentionLimit><DailySnapshotTime>daily-snapshot-time-32</DailySnapshotTime><NetworkType>dual_stack</NetworkType><ConnectionType>public</ConnectionType><Migration><Status>status-36</Status><MigrationEndpoint><Address>address-38</Address><Port>139</Port></MigrationEndpoint><CutoverMode>cutover-mode-40</CutoverMode></Migration></ServerlessCache></StopMigrationResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></StopMigrationResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_stop_migration_converts_every_member_both_ways() {
     let sent =
         crate::convert::ToSdk::to_sdk(full_stop_migration_request(), mocked(&[]).stop_migration())
             .as_input()
@@ -19066,72 +16002,13 @@ fn generated_stop_migration_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::stop_migration::StopMigrationOutput::builder()
-        .set_serverless_cache(Some(
-            sdk::ServerlessCache::builder()
-                .set_serverless_cache_name(Some("serverless-cache-name-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_create_time(Some(aws_smithy_types::DateTime::from_secs(1700000004)))
-                .set_status(Some("status-5".to_owned()))
-                .set_engine(Some("engine-6".to_owned()))
-                .set_major_engine_version(Some("major-engine-version-7".to_owned()))
-                .set_full_engine_version(Some("full-engine-version-8".to_owned()))
-                .set_cache_usage_limits(Some(
-                    sdk::CacheUsageLimits::builder()
-                        .set_data_storage(Some(
-                            sdk::DataStorage::builder()
-                                .set_maximum(Some(111))
-                                .set_minimum(Some(112))
-                                .set_unit(Some(sdk::DataStorageUnit::Gb))
-                                .build(),
-                        ))
-                        .set_ecpu_per_second(Some(
-                            sdk::EcpuPerSecond::builder()
-                                .set_maximum(Some(115))
-                                .set_minimum(Some(116))
-                                .build(),
-                        ))
-                        .build(),
-                ))
-                .set_kms_key_id(Some("kms-key-id-17".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_security_group_ids(Some(vec!["security-group-ids-20".to_owned()]))
-                .set_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-22".to_owned()))
-                        .set_port(Some(123))
-                        .build(),
-                ))
-                .set_reader_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-25".to_owned()))
-                        .set_port(Some(126))
-                        .build(),
-                ))
-                .set_arn(Some("arn-27".to_owned()))
-                .set_user_group_id(Some("user-group-id-28".to_owned()))
-                .set_subnet_ids(Some(vec!["subnet-ids-30".to_owned()]))
-                .set_snapshot_retention_limit(Some(131))
-                .set_daily_snapshot_time(Some("daily-snapshot-time-32".to_owned()))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_connection_type(Some(sdk::ConnectionType::Public))
-                .set_migration(Some(
-                    sdk::MigrationSummary::builder()
-                        .set_status(Some("status-36".to_owned()))
-                        .set_migration_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-38".to_owned()))
-                                .set_port(Some(139))
-                                .build(),
-                        ))
-                        .set_cutover_mode(Some("cutover-mode-40".to_owned()))
-                        .build(),
-                ))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(STOP_MIGRATION_WIRE))
+        .handle(request(full_stop_migration_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::StopMigrationResponse::from(output),
+        got,
         pb::StopMigrationResponse {
             serverless_cache: Some(pb::ServerlessCache {
                 serverless_cache_name: Some("serverless-cache-name-2".into()),
@@ -19282,8 +16159,13 @@ fn full_test_failover_request() -> pb::TestFailoverRequest {
     }
 }
 
-#[test]
-fn generated_test_failover_converts_every_member_both_ways() {
+/// TestFailover's response as AWS writes it, with every member at every depth filled.
+const TEST_FAILOVER_WIRE: &str = "<TestFailoverResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><TestFailoverResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></TestFailoverResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></TestFailoverResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_test_failover_converts_every_member_both_ways() {
     let sent =
         crate::convert::ToSdk::to_sdk(full_test_failover_request(), mocked(&[]).test_failover())
             .as_input()
@@ -19296,181 +16178,13 @@ fn generated_test_failover_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::test_failover::TestFailoverOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(TEST_FAILOVER_WIRE))
+        .handle(request(full_test_failover_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::TestFailoverResponse::from(output),
+        got,
         pb::TestFailoverResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -19774,8 +16488,13 @@ fn full_test_migration_request() -> pb::TestMigrationRequest {
     }
 }
 
-#[test]
-fn generated_test_migration_converts_every_member_both_ways() {
+/// TestMigration's response as AWS writes it, with every member at every depth filled.
+const TEST_MIGRATION_WIRE: &str = "<TestMigrationResponse xmlns=\"http://elasticache.amazonaws.com/doc/2015-02-02/\"><TestMigrationResult><ReplicationGroup><ReplicationGroupId>replication-group-id-2</ReplicationGroupId><Description>description-3</Description><GlobalReplicationGroupInfo><GlobalReplicationGroupId>global-replication-group-id-5</GlobalReplicationGroupId><GlobalReplicationGroupMemberRole>global-replication-group-member-role-6</GlobalReplicationGroupMemberRole></GlobalReplicationGroupInfo><Status>status-7</Status><PendingModifiedValues><PrimaryClusterId>primary-cluster-id-9</PrimaryClusterId><AutomaticFailoverStatus>disabled</AutomaticFailoverStatus><Resharding><SlotMigration><ProgressPercentage>13.5</ProgressPercentage></SlotMigration></Resharding><AuthTokenStatus>ROTATING</AuthTokenStatus><UserGroups><UserGroupIdsToAdd><member>user-group-ids-to-add-17</member></UserGroupIdsToAdd><UserGroupIdsToRemove><member>user-group-ids-to-remove-19</member></UserGroupIdsToRemove></UserGroups><PendingLogDeliveryConfiguration><member><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-26</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-28</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat></member></PendingLogDeliveryConfiguration><TransitEncryptionEnabled>true</TransitEncryptionEnabled><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode></PendingModifiedValues><MemberClusters><ClusterId>member-clusters-34</ClusterId></MemberClusters><NodeGroups><NodeGroup><NodeGroupId>node-group-id-37</NodeGroupId><Status>status-38</Status><PrimaryEndpoint><Address>address-40</Address><Port>141</Port></PrimaryEndpoint><ReaderEndpoint><Address>address-43</Address><Port>144</Port></ReaderEndpoint><Slots>slots-45</Slots><NodeGroupMembers><NodeGroupMember><CacheClusterId>cache-cluster-id-48</CacheClusterId><CacheNodeId>cache-node-id-49</CacheNodeId><ReadEndpoint><Address>address-51</Address><Port>152</Port></ReadEndpoint><PreferredAvailabilityZone>preferred-availability-zone-53</PreferredAvailabilityZone><PreferredOutpostArn>preferred-outpost-arn-54</PreferredOutpostArn><CurrentRole>current-role-55</CurrentRole></NodeGroupMember></NodeGroupMembers></NodeGroup></NodeGroups><SnapshottingClusterId>snapshotting-cluster-id-56</SnapshottingClusterId><AutomaticFailover>disabling</AutomaticFailover><MultiAZ>disabled</MultiAZ><ConfigurationEndpoint><Address>address-60</Address><Port>161</Port></ConfigurationEndpoint><SnapshotRetentionLimit>162</SnapshotRetentionLimit><SnapshotWindow>snapshot-window-63</SnapshotWindow><ClusterEnabled>true</ClusterEnabled><CacheNodeType>cache-node-type-65</CacheNodeType><AuthTokenEnabled>true</AuthTokenEnabled><AuthTokenLastModifiedDate>2023-11-14T22:14:27Z</AuthTokenLastModifiedDate><TransitEncryptionEnabled>true</TransitEncryptionEnabled><AtRestEncryptionEnabled>true</AtRestEncryptionEnabled><MemberClustersOutpostArns><ReplicationGroupOutpostArn>member-clusters-outpost-arns-71</ReplicationGroupOutpostArn></MemberClustersOutpostArns><KmsKeyId>kms-key-id-72</KmsKeyId><StorageEncryptionType>sse-kms</StorageEncryptionType><ARN>arn-74</ARN><UserGroupIds><member>user-group-ids-76</member></UserGroupIds><LogDeliveryConfigurations><LogDeliveryConfiguration><LogType>engine-log</LogType><DestinationType>kinesis-firehose</DestinationType><DestinationDetails><CloudWatchLogsDetails><LogGroup>log-group-83</LogGroup></CloudWatchLogsDetails><KinesisFirehoseDetails><DeliveryStream>delivery-stream-85</DeliveryStream></KinesisFirehoseDetails></DestinationDetails><LogFormat>json</LogFormat><Status>error</Status><Message>message-88</Message></LogDeliveryConfiguration></LogDeliveryConfigurations><ReplicationGroupCreateTime>2023-11-14T22:14:49Z</ReplicationGroupCreateTime><DataTiering>disabled</DataTiering><AutoMinorVersionUpgrade>true</AutoMinorVersionUpgrade><NetworkType>dual_stack</NetworkType><IpDiscovery>ipv6</IpDiscovery><TransitEncryptionMode>required</TransitEncryptionMode><ClusterMode>compatible</ClusterMode><Engine>engine-96</Engine><Durability>disabled</Durability><EffectiveDurability>disabled</EffectiveDurability></ReplicationGroup></TestMigrationResult><ResponseMetadata><RequestId>5f0e2a8c-wire-fixture</RequestId></ResponseMetadata></TestMigrationResponse>";
+
+/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches
+/// the caller with every member.
+#[tokio::test]
+async fn generated_test_migration_converts_every_member_both_ways() {
     let sent =
         crate::convert::ToSdk::to_sdk(full_test_migration_request(), mocked(&[]).test_migration())
             .as_input()
@@ -19793,181 +16512,13 @@ fn generated_test_migration_converts_every_member_both_ways() {
         .build()
         .unwrap();
     assert_eq!(sent, want);
-    let output = sdk_op::test_migration::TestMigrationOutput::builder()
-        .set_replication_group(Some(
-            sdk::ReplicationGroup::builder()
-                .set_replication_group_id(Some("replication-group-id-2".to_owned()))
-                .set_description(Some("description-3".to_owned()))
-                .set_global_replication_group_info(Some(
-                    sdk::GlobalReplicationGroupInfo::builder()
-                        .set_global_replication_group_id(Some(
-                            "global-replication-group-id-5".to_owned(),
-                        ))
-                        .set_global_replication_group_member_role(Some(
-                            "global-replication-group-member-role-6".to_owned(),
-                        ))
-                        .build(),
-                ))
-                .set_status(Some("status-7".to_owned()))
-                .set_pending_modified_values(Some(
-                    sdk::ReplicationGroupPendingModifiedValues::builder()
-                        .set_primary_cluster_id(Some("primary-cluster-id-9".to_owned()))
-                        .set_automatic_failover_status(Some(
-                            sdk::PendingAutomaticFailoverStatus::Disabled,
-                        ))
-                        .set_resharding(Some(
-                            sdk::ReshardingStatus::builder()
-                                .set_slot_migration(Some(
-                                    sdk::SlotMigration::builder()
-                                        .set_progress_percentage(Some(13.5))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_auth_token_status(Some(sdk::AuthTokenUpdateStatus::Rotating))
-                        .set_user_groups(Some(
-                            sdk::UserGroupsUpdateStatus::builder()
-                                .set_user_group_ids_to_add(Some(vec![
-                                    "user-group-ids-to-add-17".to_owned(),
-                                ]))
-                                .set_user_group_ids_to_remove(Some(vec![
-                                    "user-group-ids-to-remove-19".to_owned(),
-                                ]))
-                                .build(),
-                        ))
-                        .set_log_delivery_configurations(Some(vec![
-                            sdk::PendingLogDeliveryConfiguration::builder()
-                                .set_log_type(Some(sdk::LogType::EngineLog))
-                                .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                                .set_destination_details(Some(
-                                    sdk::DestinationDetails::builder()
-                                        .set_cloud_watch_logs_details(Some(
-                                            sdk::CloudWatchLogsDestinationDetails::builder()
-                                                .set_log_group(Some("log-group-26".to_owned()))
-                                                .build(),
-                                        ))
-                                        .set_kinesis_firehose_details(Some(
-                                            sdk::KinesisFirehoseDestinationDetails::builder()
-                                                .set_delivery_stream(Some(
-                                                    "delivery-stream-28".to_owned(),
-                                                ))
-                                                .build(),
-                                        ))
-                                        .build(),
-                                ))
-                                .set_log_format(Some(sdk::LogFormat::Json))
-                                .build(),
-                        ]))
-                        .set_transit_encryption_enabled(Some(true))
-                        .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                        .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                        .build(),
-                ))
-                .set_member_clusters(Some(vec!["member-clusters-34".to_owned()]))
-                .set_node_groups(Some(vec![
-                    sdk::NodeGroup::builder()
-                        .set_node_group_id(Some("node-group-id-37".to_owned()))
-                        .set_status(Some("status-38".to_owned()))
-                        .set_primary_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-40".to_owned()))
-                                .set_port(Some(141))
-                                .build(),
-                        ))
-                        .set_reader_endpoint(Some(
-                            sdk::Endpoint::builder()
-                                .set_address(Some("address-43".to_owned()))
-                                .set_port(Some(144))
-                                .build(),
-                        ))
-                        .set_slots(Some("slots-45".to_owned()))
-                        .set_node_group_members(Some(vec![
-                            sdk::NodeGroupMember::builder()
-                                .set_cache_cluster_id(Some("cache-cluster-id-48".to_owned()))
-                                .set_cache_node_id(Some("cache-node-id-49".to_owned()))
-                                .set_read_endpoint(Some(
-                                    sdk::Endpoint::builder()
-                                        .set_address(Some("address-51".to_owned()))
-                                        .set_port(Some(152))
-                                        .build(),
-                                ))
-                                .set_preferred_availability_zone(Some(
-                                    "preferred-availability-zone-53".to_owned(),
-                                ))
-                                .set_preferred_outpost_arn(Some(
-                                    "preferred-outpost-arn-54".to_owned(),
-                                ))
-                                .set_current_role(Some("current-role-55".to_owned()))
-                                .build(),
-                        ]))
-                        .build(),
-                ]))
-                .set_snapshotting_cluster_id(Some("snapshotting-cluster-id-56".to_owned()))
-                .set_automatic_failover(Some(sdk::AutomaticFailoverStatus::Disabling))
-                .set_multi_az(Some(sdk::MultiAzStatus::Disabled))
-                .set_configuration_endpoint(Some(
-                    sdk::Endpoint::builder()
-                        .set_address(Some("address-60".to_owned()))
-                        .set_port(Some(161))
-                        .build(),
-                ))
-                .set_snapshot_retention_limit(Some(162))
-                .set_snapshot_window(Some("snapshot-window-63".to_owned()))
-                .set_cluster_enabled(Some(true))
-                .set_cache_node_type(Some("cache-node-type-65".to_owned()))
-                .set_auth_token_enabled(Some(true))
-                .set_auth_token_last_modified_date(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000067,
-                )))
-                .set_transit_encryption_enabled(Some(true))
-                .set_at_rest_encryption_enabled(Some(true))
-                .set_member_clusters_outpost_arns(Some(vec![
-                    "member-clusters-outpost-arns-71".to_owned(),
-                ]))
-                .set_kms_key_id(Some("kms-key-id-72".to_owned()))
-                .set_storage_encryption_type(Some(sdk::StorageEncryptionType::SseKms))
-                .set_arn(Some("arn-74".to_owned()))
-                .set_user_group_ids(Some(vec!["user-group-ids-76".to_owned()]))
-                .set_log_delivery_configurations(Some(vec![
-                    sdk::LogDeliveryConfiguration::builder()
-                        .set_log_type(Some(sdk::LogType::EngineLog))
-                        .set_destination_type(Some(sdk::DestinationType::KinesisFirehose))
-                        .set_destination_details(Some(
-                            sdk::DestinationDetails::builder()
-                                .set_cloud_watch_logs_details(Some(
-                                    sdk::CloudWatchLogsDestinationDetails::builder()
-                                        .set_log_group(Some("log-group-83".to_owned()))
-                                        .build(),
-                                ))
-                                .set_kinesis_firehose_details(Some(
-                                    sdk::KinesisFirehoseDestinationDetails::builder()
-                                        .set_delivery_stream(Some("delivery-stream-85".to_owned()))
-                                        .build(),
-                                ))
-                                .build(),
-                        ))
-                        .set_log_format(Some(sdk::LogFormat::Json))
-                        .set_status(Some(sdk::LogDeliveryConfigurationStatus::Error))
-                        .set_message(Some("message-88".to_owned()))
-                        .build(),
-                ]))
-                .set_replication_group_create_time(Some(aws_smithy_types::DateTime::from_secs(
-                    1700000089,
-                )))
-                .set_data_tiering(Some(sdk::DataTieringStatus::Disabled))
-                .set_auto_minor_version_upgrade(Some(true))
-                .set_network_type(Some(sdk::NetworkType::DualStack))
-                .set_ip_discovery(Some(sdk::IpDiscovery::Ipv6))
-                .set_transit_encryption_mode(Some(sdk::TransitEncryptionMode::Required))
-                .set_cluster_mode(Some(sdk::ClusterMode::Compatible))
-                .set_engine(Some("engine-96".to_owned()))
-                .set_durability(Some(sdk::Durability::Disabled))
-                .set_effective_durability(Some(sdk::EffectiveDurability::Disabled))
-                .build(),
-        ))
-        .build();
+    let got = service(wire_client(TEST_MIGRATION_WIRE))
+        .handle(request(full_test_migration_request()))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(
-        pb::TestMigrationResponse::from(output),
+        got,
         pb::TestMigrationResponse {
             replication_group: Some(pb::ReplicationGroup {
                 replication_group_id: Some("replication-group-id-2".into()),
@@ -21998,3 +18549,6 @@ async fn generated_test_migration_refuses_a_missing_required_member() {
     }
     assert_eq!(rule.num_calls(), 0);
 }
+
+// Output fixtures: 494 of the 494 members of the structures the served operations answer
+// with are filled, at every depth; 2514 members in all.

@@ -83,6 +83,24 @@ fn mocked(rules: &[&Rule]) -> aws_sdk_elasticache::Client {
         .retry_config(RetryConfig::disabled()))
 }
 
+/// The facade's SDK client (its interceptors included) against an upstream that answers every call
+/// with `body`, as AWS's wire form: the SDK signs, sends and parses as it does in production.
+fn wire_client(body: &'static str) -> aws_sdk_elasticache::Client {
+    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_request| {
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "text/xml")
+            .header("x-amzn-requestid", "5f0e2a8c-wire-fixture")
+            .body(SdkBody::from(body))
+            .expect("a valid response")
+    });
+    let config = crate::startup::static_config("http://127.0.0.1:9")
+        .to_builder()
+        .http_client(http)
+        .build();
+    crate::startup::facade_client(config, Duration::from_secs(10))
+}
+
 /// The service with a single attempt per call, so each mock is hit exactly once.
 fn service(client: aws_sdk_elasticache::Client) -> ElastiCacheGrpc {
     ElastiCacheGrpc::with_retry(client, Duration::from_secs(10), RetryPolicy::none())

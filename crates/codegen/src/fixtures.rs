@@ -15,6 +15,45 @@ struct Value {
     sdk: String,
     /// The string itself, for a string or a list of strings.
     text: Option<String>,
+    /// The element's content as AWS writes it in a Query protocol response.
+    xml: String,
+}
+
+/// `s` as XML text.
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Seconds since the epoch as AWS's `date-time` timestamp text (`2023-11-14T22:13:20Z`).
+fn iso8601(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days to a civil date (H. Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Members filled by the output fixtures.
+#[derive(Debug, Default)]
+struct Coverage {
+    /// `Shape.Member` of every member filled, at any depth.
+    filled: std::collections::BTreeSet<String>,
+    /// Members filled, counted at every depth and in every operation.
+    occurrences: usize,
 }
 
 /// `ErrorInfo.reason` of an AWS code, written independently of `src/aws/fault.rs`: words in
@@ -72,6 +111,7 @@ impl Context {
                 Value {
                     pb: format!("{s:?}.into()"),
                     sdk: format!("{s:?}.to_owned()"),
+                    xml: xml_escape(&s),
                     text: Some(s),
                 }
             }
@@ -83,6 +123,7 @@ impl Context {
                     pb: format!("pb::{t}::{} as i32", crate::model::pb_variant(last)),
                     sdk: format!("sdk::{t}::{}", self.overlay.sdk_variant(e, last)),
                     text: None,
+                    xml: xml_escape(last),
                 }
             }
             Ty::Int | Ty::Long => {
@@ -94,17 +135,20 @@ impl Context {
                     pb: v.to_string(),
                     sdk: v.to_string(),
                     text: None,
+                    xml: v.to_string(),
                 }
             }
             Ty::Double => Value {
                 pb: format!("{k}.5"),
                 sdk: format!("{k}.5"),
                 text: None,
+                xml: format!("{k}.5"),
             },
             Ty::Bool => Value {
                 pb: "true".into(),
                 sdk: "true".into(),
                 text: None,
+                xml: "true".into(),
             },
             Ty::Timestamp => Value {
                 pb: format!(
@@ -116,14 +160,16 @@ impl Context {
                     1_700_000_000 + k
                 ),
                 text: None,
+                xml: iso8601(1_700_000_000 + k),
             },
             Ty::Struct(s) => {
-                let (pb, setters) = self.members(Some(s), false, n, None, depth + 1);
+                let (pb, setters, xml) = self.members(Some(s), false, n, None, depth + 1);
                 let t = pascal(s);
                 Value {
                     pb: format!("pb::{t} {{ {pb} }}"),
                     sdk: format!("sdk::{t}::builder(){setters}.build()"),
                     text: None,
+                    xml,
                 }
             }
             Ty::List(inner) => {
@@ -135,16 +181,19 @@ impl Context {
                     .expect("a list has a member")
                     .shape;
                 let v = self.value(inner, element, member, n, range, depth);
+                let item = self.model.item_name(shape);
                 Value {
                     pb: format!("vec![{}]", v.pb),
                     sdk: format!("vec![{}]", v.sdk),
                     text: v.text,
+                    xml: format!("<{item}>{}</{item}>", v.xml),
                 }
             }
         }
     }
 
-    /// Every member of `shape` set: proto field initialisers and SDK setter calls.
+    /// Every member of `shape` set: proto field initialisers, SDK setter calls, and the members
+    /// as AWS's XML elements.
     fn members(
         &self,
         shape: Option<&str>,
@@ -152,9 +201,11 @@ impl Context {
         n: &mut i64,
         ranges: Option<&std::collections::BTreeMap<String, Vec<i64>>>,
         depth: usize,
-    ) -> (String, String) {
-        let (mut pb, mut sdk) = (String::new(), String::new());
-        let Some(shape) = shape else { return (pb, sdk) };
+    ) -> (String, String, String) {
+        let (mut pb, mut sdk, mut xml) = (String::new(), String::new(), String::new());
+        let Some(shape) = shape else {
+            return (pb, sdk, xml);
+        };
         assert!(
             depth < 8,
             "{shape}: recursive structures are not supported yet"
@@ -178,8 +229,37 @@ impl Context {
             };
             let _ = write!(pb, "{}: {pb_value},", rust_field(member));
             let _ = write!(sdk, ".set_{}(Some({}))", snake(member), v.sdk);
+            let element = self.model.wire_name(member, m);
+            let _ = write!(xml, "<{element}>{}</{element}>", v.xml);
         }
-        (pb, sdk)
+        (pb, sdk, xml)
+    }
+
+    /// What the output fixtures fill: the walk of `members`, counted.
+    fn cover(&self, shape: &str, depth: usize, c: &mut Coverage) {
+        for (member, m) in &self.model.shape(shape).members {
+            c.filled.insert(format!("{shape}.{member}"));
+            c.occurrences += 1;
+            let mut ty = self.model.ty(&m.shape);
+            while let Ty::List(inner) = ty {
+                ty = *inner;
+            }
+            if let Ty::Struct(s) = ty {
+                self.cover(&s, depth + 1, c);
+            }
+        }
+    }
+
+    /// Members of the structures the served operations' outputs reach (the outputs included).
+    fn output_members(&self) -> usize {
+        self.ops
+            .iter()
+            .filter_map(|(_, op)| op.output.as_ref().map(|o| o.shape.as_str()))
+            .chain(self.output_structs.iter().map(String::as_str))
+            .collect::<std::collections::BTreeSet<_>>()
+            .iter()
+            .map(|s| self.model.shape(s).members.len())
+            .sum()
     }
 
     /// The value the full request of `op` gives `member` (the same walk as `members`).
@@ -204,6 +284,7 @@ impl Context {
     }
 
     pub(crate) fn tests_rs(&self) -> String {
+        let mut coverage = Coverage::default();
         let mut out = String::from(crate::rust::HEADER);
         out.push_str("use aws_sdk_elasticache::operation as sdk_op;\n\n");
         for (o, op) in &self.ops {
@@ -212,9 +293,20 @@ impl Context {
             let input = op.input.as_ref().map(|r| r.shape.as_str());
             let output = op.output.as_ref().map(|r| r.shape.as_str());
             let mut k = 0;
-            let (req_pb, req_sdk) = self.members(input, true, &mut k, Some(&o.ranges), 0);
+            let (req_pb, req_sdk, _) = self.members(input, true, &mut k, Some(&o.ranges), 0);
             let mut k = 0;
-            let (out_pb, out_sdk) = self.members(output, false, &mut k, None, 0);
+            let (out_pb, _, out_xml) = self.members(output, false, &mut k, None, 0);
+            if let Some(output) = output {
+                self.cover(output, 0, &mut coverage);
+            }
+            let result = if output.is_some() {
+                format!("<{n}Result>{out_xml}</{n}Result>")
+            } else {
+                String::new()
+            };
+            let wire = format!(
+                "<{n}Response xmlns=\"{XMLNS}\">{result}<ResponseMetadata><RequestId>{WIRE_REQUEST_ID}</RequestId></ResponseMetadata></{n}Response>"
+            );
             let _ = writeln!(
                 out,
                 "/// The {n} request with every member set (valid, so it reaches the SDK).\nfn full_{m}_request() -> pb::{n}Request {{\n    pb::{n}Request {{ {req_pb}{} }}\n}}\n",
@@ -226,7 +318,13 @@ impl Context {
             );
             let _ = writeln!(
                 out,
-                "#[test]\nfn generated_{m}_converts_every_member_both_ways() {{\n    let sent = crate::convert::ToSdk::to_sdk(full_{m}_request(), mocked(&[]).{m}())\n        .as_input()\n        .clone()\n        .build()\n        .unwrap();\n    let want = sdk_op::{m}::{n}Input::builder(){req_sdk}.build().unwrap();\n    assert_eq!(sent, want);\n    let output = sdk_op::{m}::{n}Output::builder(){out_sdk}.build();\n    assert_eq!(pb::{n}Response::from(output), pb::{n}Response {{ {out_pb} }});\n}}\n"
+                "/// {n}'s response as AWS writes it, with every member at every depth filled.\nconst {}_WIRE: &str = {wire:?};\n",
+                m.to_uppercase()
+            );
+            let _ = writeln!(
+                out,
+                "/// The request reaches the SDK with every member, and AWS's response, parsed by the SDK, reaches\n/// the caller with every member.\n#[tokio::test]\nasync fn generated_{m}_converts_every_member_both_ways() {{\n    let sent = crate::convert::ToSdk::to_sdk(full_{m}_request(), mocked(&[]).{m}())\n        .as_input()\n        .clone()\n        .build()\n        .unwrap();\n    let want = sdk_op::{m}::{n}Input::builder(){req_sdk}.build().unwrap();\n    assert_eq!(sent, want);\n    let got = service(wire_client({}_WIRE))\n        .handle(request(full_{m}_request()))\n        .await\n        .unwrap()\n        .into_inner();\n    assert_eq!(got, pb::{n}Response {{ {out_pb} }});\n}}\n",
+                m.to_uppercase()
             );
             // Faults.
             let values = self.request_values(input, &o.ranges);
@@ -337,6 +435,19 @@ impl Context {
                 shape.required.len()
             );
         }
+        let _ = writeln!(
+            out,
+            "// Output fixtures: {} of the {} members of the structures the served operations answer\n// with are filled, at every depth; {} members in all.",
+            coverage.filled.len(),
+            self.output_members(),
+            coverage.occurrences,
+        );
         out
     }
 }
+
+/// The XML namespace of ElastiCache's responses.
+const XMLNS: &str = "http://elasticache.amazonaws.com/doc/2015-02-02/";
+
+/// The request id the wire fixtures carry.
+const WIRE_REQUEST_ID: &str = "5f0e2a8c-wire-fixture";

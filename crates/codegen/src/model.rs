@@ -40,6 +40,11 @@ pub(crate) struct Shape {
     pub(crate) min: Option<i64>,
     pub(crate) max: Option<i64>,
     pub(crate) pattern: Option<String>,
+    /// The XML element name of a member of this shape, where its member does not say one.
+    #[serde(rename = "locationName")]
+    pub(crate) location_name: Option<String>,
+    #[serde(default)]
+    pub(crate) flattened: bool,
     #[serde(default)]
     pub(crate) exception: bool,
     pub(crate) error: Option<ErrorTrait>,
@@ -50,6 +55,10 @@ pub(crate) struct Shape {
 pub(crate) struct Member {
     pub(crate) shape: String,
     pub(crate) documentation: Option<String>,
+    /// The member's XML element name, where it is not the member's own name (`member` for a
+    /// list's items).
+    #[serde(rename = "locationName")]
+    pub(crate) location_name: Option<String>,
     #[serde(default)]
     pub(crate) deprecated: bool,
 }
@@ -190,6 +199,31 @@ impl Model {
             Ty::List(inner) => self.reach_ty(inner, structs, enums),
             _ => {}
         }
+    }
+}
+
+impl Model {
+    /// The XML element of member `name` (`m`) of a structure, as AWS writes it on the wire: the
+    /// member's `locationName`, else its target shape's (botocore and the other model-driven
+    /// SDKs read a list's own `locationName` so), else the member's name.
+    pub(crate) fn wire_name<'a>(&'a self, name: &'a str, m: &'a Member) -> &'a str {
+        m.location_name
+            .as_deref()
+            .or(self.shape(&m.shape).location_name.as_deref())
+            .unwrap_or(name)
+    }
+
+    /// The XML element of each item of list `shape`.
+    pub(crate) fn item_name(&self, shape: &str) -> &str {
+        let s = self.shape(shape);
+        assert!(
+            !s.flattened,
+            "{shape}: flattened lists are not supported yet"
+        );
+        s.member
+            .as_ref()
+            .and_then(|m| m.location_name.as_deref())
+            .unwrap_or("member")
     }
 }
 

@@ -2,6 +2,7 @@
 //! ways, validation, the fault table and which faults each operation's SDK error carries. Each
 //! file is `include!`d by the hand-written module that gives it its helpers.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::Context;
@@ -34,7 +35,43 @@ impl Context {
             ("src/generated/validate.rs", self.validate_rs()),
             ("src/generated/tests.rs", self.tests_rs()),
             ("src/generated/reconcile.rs", self.reconcile_rs()),
+            ("src/generated/wire_names.rs", self.wire_names_rs()),
         ]
+    }
+
+    /// Elements AWS names differently from the SDK: a member with no `locationName` of its own
+    /// whose list shape has one. botocore and the other model-driven SDKs read that element; the
+    /// Rust SDK's Smithy model lost the list's name and reads the member's.
+    fn wire_names_rs(&self) -> String {
+        let mut renamed = BTreeSet::new();
+        let mut holders = BTreeSet::new();
+        for (shape, s) in &self.model.shapes {
+            for (member, m) in &s.members {
+                let wire = self.model.wire_name(member, m);
+                if wire != member && m.location_name.is_none() {
+                    renamed.insert((wire.to_owned(), member.clone()));
+                    holders.insert(shape.clone());
+                }
+            }
+        }
+        let mut out = HEADER.to_owned();
+        out.push_str("/// (AWS's element, the SDK's element): see `src/upstream/wire_names.rs`.\nconst RENAMED: &[(&str, &str)] = &[\n");
+        for (wire, sdk) in &renamed {
+            let _ = writeln!(out, "    ({wire:?}, {sdk:?}),");
+        }
+        out.push_str("];\n\n/// The operations whose responses can hold those elements.\nconst RENAMING_OPERATIONS: &[&str] = &[\n");
+        for (o, op) in &self.ops {
+            let Some(output) = &op.output else { continue };
+            let mut structs = BTreeSet::new();
+            let mut enums = BTreeSet::new();
+            self.model.reach(&output.shape, &mut structs, &mut enums);
+            structs.insert(output.shape.clone());
+            if structs.iter().any(|s| holders.contains(s)) {
+                let _ = writeln!(out, "    {:?},", o.name);
+            }
+        }
+        out.push_str("];\n");
+        out
     }
 
     fn fault_rs(&self) -> String {
