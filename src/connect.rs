@@ -3,7 +3,9 @@
 //! `application/json` (canonical proto3 JSON) or `application/proto`, and `GET` for the read-only
 //! RPCs (`?connect=v1&encoding=json&message=…`, `base64=1` for URL-safe base64); server
 //! streaming (the Watch RPCs): `application/connect+json` or `+proto`, one enveloped request
-//! message, the response messages enveloped as they come, then the end-of-stream message.
+//! message, the response messages enveloped as they come, then the end-of-stream message. All of
+//! it over HTTP/2 and HTTP/1.1 alike; plain gRPC over HTTP/1.x is refused here (505,
+//! `HTTP2_REQUIRED`), as it cannot carry gRPC's trailers.
 //!
 //! [`ConnectLayer`] is the outermost layer: it turns a Connect request into the gRPC request it
 //! means (the message framed, `content-type: application/grpc`, `Connect-Timeout-Ms` as
@@ -163,6 +165,21 @@ where
                     .oneshot(request);
                 return Box::pin(future);
             }
+            Recognised::GrpcOverHttp1(version) => {
+                // Refused before the stack: tonic would answer, but HTTP/1.1 cannot carry the
+                // trailers a gRPC client waits for.
+                let mut request = request;
+                let (request_id, replaced) = request_id(request.headers_mut());
+                let mut response: http::Response<tonic::body::Body> =
+                    crate::refusal::refuse(Refusal::GrpcOverHttp1 { version }, &request);
+                if let Ok(value) = HeaderValue::from_str(&request_id) {
+                    response
+                        .headers_mut()
+                        .insert(crate::request_id::X_REQUEST_ID, value);
+                }
+                mark_replaced(&mut response, replaced);
+                return Box::pin(async move { Ok(response) });
+            }
             Recognised::Refused(code, message, reason, http_status) => {
                 let mut request = request;
                 let (request_id, replaced) = request_id(request.headers_mut());
@@ -194,6 +211,8 @@ enum Recognised {
     No,
     /// A gRPC-Web request.
     GrpcWeb,
+    /// Plain gRPC over HTTP/1.x (its version): refused with 505.
+    GrpcOverHttp1(&'static str),
     /// A Connect request that cannot be served: answer this at once (code, message, reason).
     Refused(Code, String, &'static str, StatusCode),
     Yes(Call),
@@ -217,6 +236,19 @@ impl Shared {
         let path = request.uri().path();
         if media_type(request.headers()).is_some_and(|t| t.starts_with("application/grpc-web")) {
             return Recognised::GrpcWeb;
+        }
+        if request.version() < http::Version::HTTP_2
+            && request
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(crate::refusal::is_grpc_content_type)
+        {
+            let version = if request.version() == http::Version::HTTP_10 {
+                "HTTP/1.0"
+            } else {
+                "HTTP/1.1"
+            };
+            return Recognised::GrpcOverHttp1(version);
         }
         let Some(name) = path.strip_prefix(SERVICE_PREFIX) else {
             return Recognised::No;

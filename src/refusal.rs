@@ -58,6 +58,18 @@ pub enum Refusal {
         /// What the request said.
         content_type: String,
     },
+    /// Plain gRPC over HTTP/1.x: gRPC needs HTTP/2 (its trailers and streams), and a gRPC client
+    /// talking HTTP/1.1 is mostly behind a proxy that downgraded it.
+    #[error(
+        "gRPC needs HTTP/2 and this request came over {version}: call with a gRPC client over \
+         HTTP/2 (plaintext h2c or TLS; behind a proxy, one that forwards HTTP/2, e.g. nginx \
+         grpc_pass). Over HTTP/1.1 this port serves Connect (application/json, application/proto, \
+         application/connect+json) and gRPC-Web (application/grpc-web)"
+    )]
+    GrpcOverHttp1 {
+        /// The request's HTTP version (`HTTP/1.1`, `HTTP/1.0`).
+        version: &'static str,
+    },
     /// Too many watches open.
     #[error("too many watches: {limit} open, all callers together")]
     TooManyWatches {
@@ -111,6 +123,9 @@ impl Refusal {
             Refusal::UnsupportedContentType { content_type } => b(Code::Unimplemented)
                 .metadata("content_type", content_type)
                 .build(),
+            Refusal::GrpcOverHttp1 { version } => b(Code::Unimplemented)
+                .metadata("http_version", version)
+                .build(),
             Refusal::Overloaded { limit } => b(Code::ResourceExhausted)
                 .details(|d| {
                     d.set_retry_info(Some(Duration::from_millis(100)));
@@ -150,10 +165,12 @@ impl Refusal {
     }
 
     /// The HTTP status of the refusal's response: 200, as for every gRPC status, except for a
-    /// request that is not gRPC at all, which gets 415 as the gRPC over HTTP/2 spec asks.
+    /// request that is not gRPC at all, which gets 415 as the gRPC over HTTP/2 spec asks, and gRPC
+    /// over HTTP/1.x, which gets 505 (HTTP Version Not Supported).
     pub fn http_status(&self) -> http::StatusCode {
         match self {
             Refusal::UnsupportedContentType { .. } => http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::GrpcOverHttp1 { .. } => http::StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             _ => http::StatusCode::OK,
         }
     }
@@ -167,6 +184,7 @@ impl Refusal {
             Refusal::RateLimited { .. } => "RATE_LIMITED",
             Refusal::Overloaded { .. } => "OVERLOADED",
             Refusal::UnsupportedContentType { .. } => "UNSUPPORTED_CONTENT_TYPE",
+            Refusal::GrpcOverHttp1 { .. } => "HTTP2_REQUIRED",
             Refusal::UpstreamRateLimited { .. } => "UPSTREAM_RATE_LIMITED",
             Refusal::TooManyWatches { .. } => "TOO_MANY_WATCHES",
             Refusal::ShuttingDown => "SHUTTING_DOWN",
@@ -257,6 +275,13 @@ mod tests {
                 },
                 Code::ResourceExhausted,
                 "UPSTREAM_RATE_LIMITED",
+            ),
+            (
+                Refusal::GrpcOverHttp1 {
+                    version: "HTTP/1.1",
+                },
+                Code::Unimplemented,
+                "HTTP2_REQUIRED",
             ),
         ];
         for (refusal, code, reason) in cases {

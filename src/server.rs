@@ -1,5 +1,12 @@
-//! The HTTP/2 server loop: accepts connections (plain or TLS), serves the tower stack on each,
-//! and shuts down gracefully.
+//! The server loop: accepts connections (plain or TLS), serves the tower stack on each over
+//! HTTP/2 or HTTP/1.1 (told apart by the HTTP/2 preface), and shuts down gracefully.
+//!
+//! HTTP/2 carries gRPC, Connect and gRPC-Web; HTTP/1.1 carries Connect and gRPC-Web (what browsers
+//! on plaintext and plain `curl` speak), with the same hardening: the request head must arrive
+//! within the handshake timeout (and an idle keep-alive connection is closed after it), request
+//! heads are capped as HTTP/2 caps header lists, connections count against the one cap, and a
+//! drain answers the calls in flight before it closes them. Plain gRPC over HTTP/1.1 is refused by
+//! the Connect layer with a readable 505.
 //!
 //! We serve with `hyper-util` rather than `tonic::transport::Server` for one reason: tonic's
 //! server wraps every service in its own `grpc-timeout` timer, which fires at the caller's
@@ -10,7 +17,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,7 +32,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
@@ -38,7 +44,8 @@ use crate::identity::PeerCertificates;
 
 /// A TLS acceptor from PEM files. With a client CA, client certificates are requested and, when
 /// sent, verified against it; a client without one still connects (it is identified by its
-/// token, and health and reflection stay open). ALPN offers `h2`.
+/// token, and health and reflection stay open). ALPN offers `h2`, then `http/1.1` (Connect and
+/// gRPC-Web from HTTP/1.1-only clients).
 pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
     let read = |path: &Path| {
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
@@ -72,18 +79,21 @@ pub fn tls_acceptor(tls: &TlsSettings) -> anyhow::Result<TlsAcceptor> {
     let mut config = builder
         .with_single_cert(certs, key)
         .context("the TLS certificate and key do not match")?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// How the server treats connections.
 #[derive(Debug, Clone)]
 pub struct ConnectionPolicy {
-    /// A connection must finish its TLS handshake and send the HTTP/2 preface within this.
+    /// A connection must finish its TLS handshake and send the HTTP/2 preface (or start an
+    /// HTTP/1.1 request) within this. Over HTTP/1.1 it is also how long a request head may take
+    /// to arrive, and how long a kept-alive connection may stay idle between requests.
     pub handshake_timeout: Duration,
     /// Open connections at most (in handshake or established); beyond it new ones are closed.
     pub max_connections: usize,
-    /// HTTP/2 keep-alive: a PING after this long without traffic…
+    /// HTTP/2 keep-alive: a PING after this long without traffic… (HTTP/1.1 has no PING: an idle
+    /// HTTP/1.1 connection is closed after `handshake_timeout` instead.)
     pub keepalive_interval: Duration,
     /// …and the connection is closed when its answer takes longer than this.
     pub keepalive_timeout: Duration,
@@ -103,8 +113,17 @@ impl Default for ConnectionPolicy {
 /// The HTTP/2 connection preface a client sends first (RFC 9113 §3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// What an HTTP/1 client reads: a refusal it can parse, instead of HTTP/2 frames it cannot.
-const HTTP1_REFUSAL_BODY: &str = "This is a gRPC server: it speaks HTTP/2 only. Use a gRPC client (grpcurl, a generated stub), or Connect over HTTP/2 (curl --http2-prior-knowledge, or https).\n";
+/// The largest HTTP/1.1 request head (request line and headers), as HTTP/2's header list is
+/// capped at 16 KiB (hyper's default SETTINGS_MAX_HEADER_LIST_SIZE): a longer one gets 431. It is
+/// hyper's read buffer, which also bounds how much of a body is read ahead of the service.
+const HTTP1_MAX_BUF: usize = 16 << 10;
+
+/// What a connection speaks, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
 
 /// How long, once no call is in flight, the drain still waits for connections to go away by
 /// themselves before closing them (the last responses are flushed well within it).
@@ -115,10 +134,12 @@ const DRAIN_FLUSH: Duration = Duration::from_millis(250);
 /// connection to go away (HTTP/2 GOAWAY), waits for the calls in flight to finish, and closes
 /// what is left (idle or dead peers that do not go away by themselves).
 ///
-/// Before a connection is handed to HTTP/2 it must finish its TLS handshake (when TLS is on) and
-/// send the HTTP/2 preface within `policy.handshake_timeout`: sockets that send nothing, half a
-/// preface or half a TLS record are closed then, so they cannot pile up, starve the file
-/// descriptors probes need, or hold up shutdown. An HTTP/1 request gets a readable 505.
+/// Before a connection is handed to hyper it must finish its TLS handshake (when TLS is on) and
+/// send the HTTP/2 preface, or the start of an HTTP/1.1 request line, within
+/// `policy.handshake_timeout`: sockets that send nothing, half a preface or half a TLS record are
+/// closed then, so they cannot pile up, starve the file descriptors probes need, or hold up
+/// shutdown. An HTTP/1.1 request head must then arrive within the same timeout (hyper's header
+/// read timeout), which also closes a kept-alive HTTP/1.1 connection idle for that long.
 pub async fn serve<S, B>(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
@@ -140,8 +161,16 @@ pub async fn serve<S, B>(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(policy.keepalive_interval))
         .keep_alive_timeout(policy.keepalive_timeout);
-    // gRPC is HTTP/2 only; the preface was checked before hyper sees the connection.
-    let builder = builder.http2_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(policy.handshake_timeout)
+        .max_buf_size(HTTP1_MAX_BUF)
+        .keep_alive(true);
+    // The protocol is known before hyper sees the connection (see `sniff`): each gets a builder
+    // that does not look again.
+    let http1 = builder.clone().http1_only();
+    let http2 = builder.http2_only();
     let graceful = GracefulShutdown::new();
     let connections = Arc::new(Semaphore::new(policy.max_connections));
     let in_flight = InFlight::default();
@@ -175,7 +204,7 @@ pub async fn serve<S, B>(
         };
         let _ = stream.set_nodelay(true);
         let service = service.clone();
-        let builder = builder.clone();
+        let (http1, http2) = (http1.clone(), http2.clone());
         let watcher = graceful.watcher();
         let tls = tls.clone();
         let mut closing = closing.clone();
@@ -187,8 +216,8 @@ pub async fn serve<S, B>(
             let handshake = async {
                 match tls {
                     None => {
-                        let io = preface(stream, peer).await?;
-                        Some(Either::Left(io))
+                        let (protocol, io) = sniff(stream).await?;
+                        Some((protocol, Either::Left(io)))
                     }
                     Some(acceptor) => {
                         let stream = match acceptor.accept(stream).await {
@@ -211,14 +240,14 @@ pub async fn serve<S, B>(
                                 chain.iter().map(|c| c.clone().into_owned()).collect(),
                             ))
                         });
-                        let io = preface(stream, peer).await?;
-                        Some(Either::Right((io, certs)))
+                        let (protocol, io) = sniff(stream).await?;
+                        Some((protocol, Either::Right((io, certs))))
                     }
                 }
             };
             // Until the handshake is done the connection is not hyper's: close it ourselves on
             // timeout or shutdown.
-            let established = tokio::select! {
+            let (protocol, established) = tokio::select! {
                 done = tokio::time::timeout(handshake_timeout, handshake) => match done {
                     Ok(Some(io)) => io,
                     Ok(None) => return,
@@ -229,6 +258,11 @@ pub async fn serve<S, B>(
                     }
                 },
                 _ = closing.wait_for(|closing| *closing) => return,
+            };
+            tracing::trace!(%peer, ?protocol, "connection established");
+            let builder = match protocol {
+                Protocol::Http1 => &http1,
+                Protocol::Http2 => &http2,
             };
             match established {
                 Either::Left(io) => {
@@ -259,9 +293,11 @@ pub async fn serve<S, B>(
     }
 }
 
-/// Reads the HTTP/2 preface; the stream replays it to hyper. `None` (after answering an HTTP/1
-/// request with a readable refusal) when the client does not speak HTTP/2.
-async fn preface<IO>(mut io: IO, peer: SocketAddr) -> Option<Prefaced<IO>>
+/// Reads the first bytes of a connection: the whole HTTP/2 preface, or enough to see that they
+/// start an HTTP/1.x request line (a method in upper case). The stream replays them to hyper.
+/// `None` when the peer closes first or sends neither (a TLS ClientHello on the plaintext port,
+/// garbage): such a connection is closed.
+async fn sniff<IO>(mut io: IO) -> Option<(Protocol, Prefaced<IO>)>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -273,36 +309,22 @@ where
             Ok(k) => n += k,
         }
         if read[..n] != PREFACE[..n] {
-            let http1 = read[..n]
-                .iter()
-                .take_while(|b| **b != b' ')
-                .all(u8::is_ascii_uppercase)
-                && read[..n].contains(&b' ');
-            if http1 {
-                connection_closed("http1");
-                tracing::debug!(%peer, "answered an HTTP/1 request with 505");
-                let refusal = format!(
-                    "HTTP/1.1 505 HTTP Version Not Supported\r\ncontent-type: text/plain; \
-                     charset=utf-8\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{}",
-                    HTTP1_REFUSAL_BODY.len(),
-                    HTTP1_REFUSAL_BODY
-                );
-                let _ = io.write_all(refusal.as_bytes()).await;
-                let _ = io.shutdown().await;
-                // Read what the client still sends before closing: closing a socket with unread
-                // data resets it, and the client would see a reset instead of the answer.
-                let mut sink = [0u8; 1024];
-                let _ = tokio::time::timeout(Duration::from_secs(1), async {
-                    while let Ok(1..) = io.read(&mut sink).await {}
-                })
-                .await;
-            } else {
-                connection_closed("not_http2");
+            if !starts_request_line(&read[..n]) {
+                connection_closed("not_http");
+                return None;
             }
-            return None;
+            return Some((Protocol::Http1, Prefaced::new(io, read, n)));
         }
     }
-    Some(Prefaced { io, replayed: 0 })
+    Some((Protocol::Http2, Prefaced::new(io, read, n)))
+}
+
+/// Whether `bytes` can begin an HTTP/1.x request line: a method token of upper-case letters
+/// (`GET`, `POST`, `OPTIONS`, …), then, if it is complete, a space. What follows is hyper's to
+/// parse (a malformed request gets its 400).
+fn starts_request_line(bytes: &[u8]) -> bool {
+    let method = bytes.iter().take_while(|b| **b != b' ').count();
+    method > 0 && bytes[..method].iter().all(u8::is_ascii_uppercase)
 }
 
 /// Counts a connection the server closed before serving it, by why.
@@ -311,12 +333,26 @@ fn connection_closed(reason: &'static str) {
 }
 
 pin_project_lite::pin_project! {
-    /// A connection whose HTTP/2 preface was read already: hyper reads it again from here.
+    /// A connection whose first bytes were read already (by `sniff`): hyper reads them again from
+    /// here.
     #[derive(Debug)]
     struct Prefaced<IO> {
         #[pin]
         io: IO,
+        read: [u8; PREFACE.len()],
+        len: usize,
         replayed: usize,
+    }
+}
+
+impl<IO> Prefaced<IO> {
+    fn new(io: IO, read: [u8; PREFACE.len()], len: usize) -> Self {
+        Self {
+            io,
+            read,
+            len,
+            replayed: 0,
+        }
     }
 }
 
@@ -327,8 +363,8 @@ impl<IO: AsyncRead> AsyncRead for Prefaced<IO> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.project();
-        if *this.replayed < PREFACE.len() {
-            let rest = &PREFACE[*this.replayed..];
+        if *this.replayed < *this.len {
+            let rest = &this.read[*this.replayed..*this.len];
             let n = rest.len().min(buf.remaining());
             buf.put_slice(&rest[..n]);
             *this.replayed += n;

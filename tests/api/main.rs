@@ -8,6 +8,7 @@ mod exactly_once;
 mod faults;
 mod hardening;
 mod helpers;
+mod http1;
 mod lifecycle;
 mod operations;
 mod retries;
