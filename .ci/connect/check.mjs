@@ -1,6 +1,7 @@
 // Real Connect clients against the service: connect-node with the code protoc-gen-es generated
-// from proto/, over Connect JSON, Connect binary and gRPC-Web (HTTP/2). Every unary RPC, the Watch
-// RPCs, and an error's details read back as the generated typed fault.
+// from proto/, over Connect JSON, Connect binary and gRPC-Web (HTTP/2), and Connect JSON and
+// gRPC-Web over HTTP/1.1. Every unary RPC, the Watch RPCs, and an error's details read back as
+// the generated typed fault. (browser.mjs does the same from a real browser.)
 //
 //   node check.mjs --addr 127.0.0.1:PORT
 //
@@ -59,6 +60,8 @@ const transports = {
   "connect-json": createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: false }),
   "connect-binary": createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true }),
   "grpc-web": createGrpcWebTransport({ baseUrl, httpVersion: "2" }),
+  "connect-json-http1": createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
+  "grpc-web-http1": createGrpcWebTransport({ baseUrl, httpVersion: "1.1" }),
 };
 
 async function lifecycle(kind, transport) {
@@ -149,7 +152,7 @@ async function lifecycle(kind, transport) {
       for (const t of ["google.rpc.ErrorInfo", "google.rpc.RequestInfo", "google.rpc.ResourceInfo"]) {
         expect(types.includes(t), `no ${t} among ${types}`);
       }
-      if (kind !== "grpc-web") {
+      if (!kind.startsWith("grpc-web")) {
         const info = e.details.find((d) => d.type === "google.rpc.ErrorInfo");
         expect(info?.debug?.reason === "SERVERLESS_CACHE_SNAPSHOT_NOT_FOUND", `ErrorInfo debug ${JSON.stringify(info?.debug)}`);
       }

@@ -3,11 +3,13 @@
 
     connect_curl_check.py --addr 127.0.0.1:PORT
 
-Runs curl (HTTP/2 with prior knowledge: the service speaks HTTP/2 only) against the facade and
-checks the JSON it prints: a Describe with GET, an Export of a missing snapshot with POST JSON (the
+Runs curl against the facade as the README shows it — plain `curl`, which speaks HTTP/1.1 on
+plaintext — and again with `--http2-prior-knowledge`, and checks the JSON it prints: a Describe
+with GET, an Export of a missing snapshot with `-X POST -H 'content-type: application/json'` (the
 decoded ErrorInfo, ResourceInfo and RequestInfo in `debug`), a request missing a field (a
 BadRequest naming it), and a Describe while the upstream throttles (RetryInfo; the throttle is
-injected into the facade's embedded emulator, `--emulator URL`).
+injected into the facade's embedded emulator, `--emulator URL`). Plain gRPC over HTTP/1.1 must get
+505 with a grpc-status that says why.
 """
 
 import argparse
@@ -21,17 +23,25 @@ from checklib import Checks, expect, main_guard
 SERVICE = "elasticache.v1.ElastiCacheService"
 
 
+# curl's HTTP version options per run, and the version curl must report having used.
+VERSIONS = {"http1.1": ([], "1.1"), "http2": (["--http2-prior-knowledge"], "2")}
+version = "http1.1"
+
+
 def curl(*args):
-    """(HTTP status, parsed JSON body) of one curl call."""
+    """(HTTP status, parsed JSON body) of one curl call, in the current `version`."""
+    options, expected = VERSIONS[version]
     out = subprocess.run(
-        ["curl", "-sS", "--http2-prior-knowledge", "--max-time", "10", "-w", "\n%{http_code}", *args],
+        ["curl", "-sS", *options, "--max-time", "10", "-w", "\n%{http_version} %{http_code}", *args],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
     )
     expect(out.returncode == 0, f"curl exited {out.returncode}: {out.stderr.strip()}")
-    body, _, code = out.stdout.rpartition("\n")
+    body, _, trailer = out.stdout.rpartition("\n")
+    used, _, code = trailer.partition(" ")
+    expect(used == expected, f"curl spoke HTTP/{used}, expected HTTP/{expected}")
     try:
         parsed = json.loads(body)
     except ValueError as err:
@@ -55,17 +65,40 @@ def main():
     checks = Checks()
 
     checks.run("curl-installed", lambda: expect(shutil.which("curl"), "curl is not on PATH"))
+    global version
+    for version in VERSIONS:
+        run_version(checks, base, args, suffix="" if version == "http1.1" else f"-{version}")
+
+    def plain_grpc_over_http1():
+        out = subprocess.run(
+            ["curl", "-sS", "-i", "--max-time", "10", "-H", "content-type: application/grpc",
+             "--data-binary", "@-", f"{base}/DescribeServerlessCaches"],
+            input=b"\0\0\0\0\0", capture_output=True, timeout=30, check=False,
+        )
+        expect(out.returncode == 0, f"curl exited {out.returncode}: {out.stderr.strip()}")
+        head = out.stdout.decode(errors="replace").split("\r\n\r\n")[0].lower()
+        expect(head.startswith("http/1.1 505"), f"status line {head.splitlines()[:1]}")
+        expect("grpc-status: 12" in head, f"headers {head}")
+        expect("grpc-message: grpc%20needs%20http/2" in head, f"headers {head}")
+
+    checks.run("curl-plain-grpc-over-http1-is-505", plain_grpc_over_http1, needs=["curl-installed"])
+    print(f"connect_curl_check: {checks.passed} passed, {checks.failed} failed", file=sys.stderr)
+    return checks.exit_code()
+
+
+def run_version(checks, base, args, suffix):
+    """The Connect checks in the current `version`; check names end in `suffix`."""
 
     def get_describe():
         code, body = curl(f"{base}/DescribeServerlessCaches?connect=v1&encoding=json&message=%7B%7D")
         expect(code == 200, f"HTTP {code}: {body}")
         expect(isinstance(body.get("serverlessCaches", []), list), f"no serverlessCaches list: {body}")
 
-    checks.run("curl-connect-get-describe", get_describe, needs=["curl-installed"])
+    checks.run(f"curl-connect-get-describe{suffix}", get_describe, needs=["curl-installed"])
 
     def post_missing_snapshot():
         code, body = curl(
-            "-H", "content-type: application/json",
+            "-X", "POST", "-H", "content-type: application/json",
             "-d", json.dumps({"serverlessCacheSnapshotName": "curl-missing", "s3BucketName": "corp-cache-backups"}),
             f"{base}/ExportServerlessCacheSnapshot",
         )
@@ -77,7 +110,7 @@ def main():
         expect(resource.get("resourceName") == "curl-missing", f"ResourceInfo {resource}")
         expect(detail(body, "google.rpc.RequestInfo").get("requestId"), "no request id")
 
-    checks.run("curl-connect-post-not-found-details", post_missing_snapshot, needs=["curl-installed"])
+    checks.run(f"curl-connect-post-not-found-details{suffix}", post_missing_snapshot, needs=["curl-installed"])
 
     def post_missing_field():
         code, body = curl(
@@ -90,7 +123,7 @@ def main():
         violations = detail(body, "google.rpc.BadRequest").get("fieldViolations", [])
         expect([v.get("field") for v in violations] == ["s3_bucket_name"], f"violations {violations}")
 
-    checks.run("curl-connect-post-missing-field", post_missing_field, needs=["curl-installed"])
+    checks.run(f"curl-connect-post-missing-field{suffix}", post_missing_field, needs=["curl-installed"])
 
     def throttled_upstream():
         expect(args.emulator, "the facade's emulator endpoint was not found in its log")
@@ -111,9 +144,7 @@ def main():
         info = detail(body, "google.rpc.ErrorInfo")
         expect(info.get("reason") == "THROTTLING", f"ErrorInfo {info}")
 
-    checks.run("curl-connect-throttled-retry-info", throttled_upstream, needs=["curl-installed"])
-    print(f"connect_curl_check: {checks.passed} passed, {checks.failed} failed", file=sys.stderr)
-    return checks.exit_code()
+    checks.run(f"curl-connect-throttled-retry-info{suffix}", throttled_upstream, needs=["curl-installed"])
 
 
 if __name__ == "__main__":

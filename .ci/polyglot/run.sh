@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Polyglot CI checks: the gRPC facade from a generated Python client, grpcurl, curl (Connect) and
-# the official Connect client for Node (.ci/connect: Connect JSON, Connect binary, gRPC-Web), and
-# the standalone ElastiCache emulator from boto3.
+# Polyglot CI checks: the gRPC facade from a generated Python client, grpcurl, curl (Connect, over
+# HTTP/1.1 and HTTP/2), the official Connect client for Node (.ci/connect: Connect JSON, Connect
+# binary, gRPC-Web), the official Connect web client in headless Chromium (.ci/connect/browser.mjs;
+# Debian's chromium must be installed: missing is a failure), and the standalone ElastiCache
+# emulator from boto3.
 #
 #   .ci/polyglot/run.sh target/debug/elasticache-grpc
 #
@@ -307,6 +309,12 @@ phase="Connect clients (Node: connect-node over Connect JSON, Connect binary, gR
 if (cd "$repo/.ci/connect" && timeout 600 npm ci --no-audit --no-fund --silent >&2 \
     && timeout 120 node_modules/.bin/buf generate >&2); then
     run_node connect_node 300 check.mjs --addr "$facade_addr"
+    # A page in headless Chromium calling its own facade (one whose cors_allowed_origins names
+    # the page's loopback origin) with connect-web, over HTTP/1.1 as browsers on plaintext do.
+    phase="browser (headless Chromium: connect-web from an allowed origin)"
+    browser_started=$SECONDS
+    run_node connect_browser 180 browser.mjs --bin "$bin"
+    log "browser check took $((SECONDS - browser_started))s"
 else
     fail connect-node-setup "npm ci or buf generate failed in .ci/connect"
 fi
