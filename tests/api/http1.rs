@@ -703,7 +703,8 @@ async fn sigterm_drains_http1_calls_and_closes_idle_http1_connections() {
         .expect("the server exits");
     assert!(status.success(), "{status:?}");
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(2000), "shutdown took {took:?}");
+    // The call (800 ms upstream) and the drain's 250 ms flush, with room for a loaded machine.
+    assert!(took < Duration::from_millis(3000), "shutdown took {took:?}");
     emulator.shutdown();
 }
 
