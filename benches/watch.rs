@@ -146,6 +146,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             let request = pb::WatchServerlessCacheSnapshotRequest {
                 serverless_cache_snapshot_name: name,
                 keep_watching_when_settled: false,
+                ..Default::default()
             };
             let Ok(response) = client.watch_serverless_cache_snapshot(request).await else {
                 seen.ended.fetch_add(1, Ordering::Relaxed);

@@ -72,16 +72,8 @@ const fn open(service: &'static str, name: &'static str, call_type: CallType) ->
 
 include!("generated/methods.rs");
 
-/// The methods served beside the AWS operations: the watches, health and reflection.
-const OTHERS: [Method; 6] = [
-    Method {
-        call_type: CallType::ServerStream,
-        ..rpc("WatchServerlessCacheSnapshot", false)
-    },
-    Method {
-        call_type: CallType::ServerStream,
-        ..rpc("WatchServerlessCache", false)
-    },
+/// The methods served beside the AWS operations and the watches: health and reflection.
+const OTHERS: [Method; 4] = [
     open("grpc.health.v1.Health", "Check", CallType::Unary),
     open("grpc.health.v1.Health", "Watch", CallType::ServerStream),
     open(
@@ -109,7 +101,7 @@ pub fn rpc_names() -> impl Iterator<Item = &'static str> {
 
 /// Every method the server answers.
 pub fn methods() -> impl Iterator<Item = &'static Method> {
-    OPERATIONS.iter().chain(OTHERS.iter())
+    OPERATIONS.iter().chain(WATCHES.iter()).chain(OTHERS.iter())
 }
 
 /// The `ElastiCacheService` RPC a path names, if any (for policy and audit of refusals).
@@ -176,7 +168,13 @@ mod tests {
         from_proto.sort_by(|a, b| a.0.cmp(&b.0));
         from_table.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(from_table, from_proto);
-        // The 77 operations of the model and the two watches.
-        assert_eq!(rpc_names().count(), 79);
+        // The 77 operations of the model and the eight watches.
+        assert_eq!(rpc_names().count(), 85);
+        assert_eq!(
+            methods()
+                .filter(|m| m.name.starts_with("Watch") && m.is_protected())
+                .count(),
+            8
+        );
     }
 }

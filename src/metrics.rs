@@ -10,7 +10,8 @@
 //! - `elasticache_upstream_throttles_total{operation}`
 //! - `elasticache_refusals_total{reason}`: the facade's own refusals (`RATE_LIMITED`,
 //!   `OVERLOADED`, `UPSTREAM_RATE_LIMITED`, `UNAUTHENTICATED`, …)
-//! - `elasticache_watches_open{kind}` (gauge): open Watch streams (`kind` `snapshot` or `cache`)
+//! - `elasticache_watches_open{kind}` (gauge): open Watch streams (`kind`: `snapshot` and `cache`
+//!   for the serverless kinds, the kind in snake case for the others: `cache_cluster`, …)
 //! - `elasticache_watch_pollers{kind}` (gauge): resources polled for watches, one poller each
 //! - `elasticache_watch_polls_total{kind}`: Describe calls made by the pollers
 //! - `elasticache_coalesced_calls_total{operation}`: calls answered by an identical call already
@@ -26,11 +27,11 @@
 //! call is counted — refused ones and health/reflection included — with the `grpc-status` it
 //! really ended with (read from the headers of a trailers-only response, else from the trailers).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
@@ -187,31 +188,34 @@ pub fn coalesced_call(operation: &'static str) {
 }
 
 /// Process-wide counts behind a gauge per watch kind, so the gauge is set to the true count (a
-/// change made before the recorder was installed is not lost, as an increment would be).
-struct KindCounts([AtomicI64; 2]);
+/// change made before the recorder was installed is not lost, as an increment would be). Changed
+/// when a watch or a poller starts or ends, never per call.
+struct KindCounts(Mutex<BTreeMap<&'static str, i64>>);
 
 impl KindCounts {
     const fn new() -> Self {
-        Self([AtomicI64::new(0), AtomicI64::new(0)])
+        Self(Mutex::new(BTreeMap::new()))
     }
 
     /// Adds `delta` to `kind`'s count and returns the new count.
     fn add(&self, kind: &'static str, delta: i64) -> i64 {
-        let slot = &self.0[usize::from(kind == "cache")];
-        slot.fetch_add(delta, Ordering::Relaxed) + delta
+        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = counts.entry(kind).or_default();
+        *count += delta;
+        *count
     }
 }
 
 static WATCHES_OPEN: KindCounts = KindCounts::new();
 static WATCH_POLLERS: KindCounts = KindCounts::new();
 
-/// One more (`+1`) or one fewer (`-1`) open watch of `kind` (`snapshot` or `cache`).
+/// One more (`+1`) or one fewer (`-1`) open watch of `kind`.
 pub fn watches_open(kind: &'static str, delta: i64) {
     let open = WATCHES_OPEN.add(kind, delta);
     gauge!("elasticache_watches_open", "kind" => kind).set(open as f64);
 }
 
-/// One more (`+1`) or one fewer (`-1`) poller of `kind` (`snapshot` or `cache`).
+/// One more (`+1`) or one fewer (`-1`) poller of `kind`.
 pub fn watch_pollers(kind: &'static str, delta: i64) {
     let pollers = WATCH_POLLERS.add(kind, delta);
     gauge!("elasticache_watch_pollers", "kind" => kind).set(pollers as f64);

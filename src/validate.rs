@@ -76,18 +76,6 @@ impl Violations {
         }
     }
 
-    fn required_cache_name(&mut self, field: &str, value: &str) {
-        if self.required(field, value) {
-            self.cache_name(field, value);
-        }
-    }
-
-    fn required_snapshot_name(&mut self, field: &str, value: &str) {
-        if self.required(field, value) {
-            self.snapshot_name(field, value);
-        }
-    }
-
     /// "is required" unless `present`.
     fn present(&mut self, field: &str, present: bool) {
         if !present {
@@ -161,6 +149,17 @@ impl Violations {
     fn cache_name(&mut self, field: &str, value: &str) {
         if let Err(why) = check_cache_name(value) {
             self.add(field, why);
+        }
+    }
+
+    /// A Watch's `resume_after`: empty, or a version this service sent (16 hex digits).
+    fn resume_after(&mut self, field: &str, value: &str) {
+        let version = value.len() == 16 && value.bytes().all(|b| b.is_ascii_hexdigit());
+        if !value.is_empty() && !version {
+            self.add(
+                field,
+                "is not a version a watch message carried (16 hex digits)",
+            );
         }
     }
 
@@ -277,25 +276,6 @@ pub trait Validate {
 
 // The served operations' requests, generated from model/ and the overlay's validators.
 include!("generated/validate.rs");
-
-impl Validate for pb::WatchServerlessCacheSnapshotRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_snapshot_name(
-            "serverless_cache_snapshot_name",
-            &self.serverless_cache_snapshot_name,
-        );
-        v.into_result()
-    }
-}
-
-impl Validate for pb::WatchServerlessCacheRequest {
-    fn validate(&self) -> Result<(), Violations> {
-        let mut v = Violations::default();
-        v.required_cache_name("serverless_cache_name", &self.serverless_cache_name);
-        v.into_result()
-    }
-}
 
 #[cfg(test)]
 mod tests;

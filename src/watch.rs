@@ -69,6 +69,8 @@ pub trait Watched: Send + Sync + Sized + 'static {
 
     /// The resource's name and whether to keep watching past settled states.
     fn target(request: &Self::Request) -> (&str, bool);
+    /// The version of the last message the caller received (empty: none).
+    fn resume_after(request: &Self::Request) -> &str;
     /// The name as the hub keys it: names that AWS takes for the same resource share a poller.
     fn key(name: &str) -> String;
     /// A Describe of exactly `name`.
@@ -95,10 +97,23 @@ macro_rules! watched {
         $watch:ident: rpc $rpc:literal, kind $kind:literal, hub $hub:ident,
         resource $resource:ident, not_found $not_found:ident,
         describe $describe:ident($name_filter:ident) => $response:ident.$list:ident,
-        state $state:ident.$name:ident, request $request:ident.$target:ident,
+        state $state:ident.$name:ident.$status:ident, request $request:ident.$target:ident,
         message $message:ident.$field:ident,
         settled [$($settled:literal)|*], key $key:path;
-    )*) => {$(
+    )*) => {
+        /// One hub per watched kind.
+        #[derive(Debug, Default)]
+        struct Hubs {
+            $($hub: Hub<$watch>,)*
+        }
+
+        impl Hubs {
+            /// Resources with a poller, of every kind.
+            fn watched(&self) -> usize {
+                0 $(+ self.$hub.watched())*
+            }
+        }
+    $(
         $(#[$doc])*
         #[derive(Debug)]
         pub struct $watch;
@@ -115,6 +130,10 @@ macro_rules! watched {
 
             fn target(request: &Self::Request) -> (&str, bool) {
                 (&request.$target, request.keep_watching_when_settled)
+            }
+
+            fn resume_after(request: &Self::Request) -> &str {
+                &request.resume_after
             }
 
             fn key(name: &str) -> String {
@@ -137,7 +156,7 @@ macro_rules! watched {
             }
 
             fn status(state: &Self::State) -> &str {
-                state.status.as_deref().unwrap_or_default()
+                state.$status.as_deref().unwrap_or_default()
             }
 
             fn is_settled(status: &str) -> bool {
@@ -150,41 +169,33 @@ macro_rules! watched {
                 observed_at: SystemTime,
             ) -> Self::Message {
                 let settled = Self::is_settled(Self::status(&state));
+                let version = version(&state);
                 pb::$message {
                     event: event.into(),
                     $field: Some(state),
                     observed_at: Some(observed_at.into()),
                     settled,
+                    version,
                 }
             }
 
             fn hub(shared: &Shared) -> &Hub<Self> {
-                &shared.$hub
+                &shared.hubs.$hub
             }
         }
     )*};
 }
 
-watched! {
-    /// Snapshots: settled when `available` or `failed`; names compared exactly.
-    SnapshotWatch: rpc "WatchServerlessCacheSnapshot", kind "snapshot", hub snapshots,
-        resource ServerlessCacheSnapshot, not_found ServerlessCacheSnapshotNotFoundFault,
-        describe DescribeServerlessCacheSnapshotsRequest(serverless_cache_snapshot_name)
-            => DescribeServerlessCacheSnapshotsResponse.serverless_cache_snapshots,
-        state ServerlessCacheSnapshot.serverless_cache_snapshot_name,
-        request WatchServerlessCacheSnapshotRequest.serverless_cache_snapshot_name,
-        message WatchServerlessCacheSnapshotResponse.serverless_cache_snapshot,
-        settled ["available" | "failed"], key str::to_owned;
-    /// Caches: settled when `available` or `create-failed`; AWS keeps serverless cache names in
-    /// lower case and takes any case in a request, so names are compared in lower case.
-    CacheWatch: rpc "WatchServerlessCache", kind "cache", hub caches,
-        resource ServerlessCache, not_found ServerlessCacheNotFoundFault,
-        describe DescribeServerlessCachesRequest(serverless_cache_name)
-            => DescribeServerlessCachesResponse.serverless_caches,
-        state ServerlessCache.serverless_cache_name,
-        request WatchServerlessCacheRequest.serverless_cache_name,
-        message WatchServerlessCacheResponse.serverless_cache,
-        settled ["available" | "create-failed"], key str::to_ascii_lowercase;
+// The watched kinds, from the `watch` lines of model/overlay.toml.
+include!("generated/watches.rs");
+
+/// The version of a state, as a message carries it: the first 8 bytes of the SHA-256 of its
+/// Protobuf encoding, in hex. The same state has the same version on every replica (prost encodes
+/// fields in field order), so a caller may resume on any of them.
+fn version<M: prost::Message>(state: &M) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(state.encode_to_vec());
+    hex::encode(&digest[..8])
 }
 
 type DescribeError<W> = UpstreamError<<<W as Watched>::Describe as Operation>::Error>;
@@ -306,8 +317,7 @@ pub struct Shared {
     settings: WatchSettings,
     /// Bound on one poll (all its attempts).
     poll_timeout: Duration,
-    snapshots: Hub<SnapshotWatch>,
-    caches: Hub<CacheWatch>,
+    hubs: Hubs,
     slots: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
 }
@@ -316,8 +326,7 @@ impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
             .field("settings", &self.settings)
-            .field("snapshots", &self.snapshots)
-            .field("caches", &self.caches)
+            .field("hubs", &self.hubs)
             .finish_non_exhaustive()
     }
 }
@@ -354,8 +363,7 @@ impl Watches {
                 upstream,
                 settings,
                 poll_timeout,
-                snapshots: Hub::default(),
-                caches: Hub::default(),
+                hubs: Hubs::default(),
                 slots,
                 shutdown: watch::channel(false).0,
             }),
@@ -372,12 +380,14 @@ impl Watches {
         self.shared.shutdown.send_replace(true);
     }
 
-    /// Resources with a poller: (snapshots, caches).
-    pub fn watched(&self) -> (usize, usize) {
-        (
-            self.shared.snapshots.watched(),
-            self.shared.caches.watched(),
-        )
+    /// Resources with a poller, of every kind.
+    pub fn watched(&self) -> usize {
+        self.shared.hubs.watched()
+    }
+
+    /// Resources of kind `W` with a poller.
+    pub fn watched_of<W: Watched>(&self) -> usize {
+        W::hub(&self.shared).watched()
     }
 
     /// Starts a watch of `request`'s resource for the caller whose request id is `request_id`;
@@ -418,6 +428,7 @@ impl Watches {
             request_id: request_id.clone(),
             observations,
             first_poll,
+            resume_after: Some(W::resume_after(request).to_owned()).filter(|v| !v.is_empty()),
             last_sent: None,
             observed_at: None,
             deadline: now
@@ -648,6 +659,8 @@ struct Watcher<W: Watched> {
     observations: watch::Receiver<Observation<W>>,
     /// The first poll whose observation this watcher may send.
     first_poll: u64,
+    /// The version of the state the caller last received, until the first observation.
+    resume_after: Option<String>,
     last_sent: Option<W::State>,
     /// When the state last sent (or confirmed since) was read; `None` before the first.
     observed_at: Option<SystemTime>,
@@ -675,6 +688,8 @@ enum Woke {
 enum Step<W: Watched> {
     Send(pb::WatchEvent, W::State),
     End(Status),
+    /// End the stream with OK: the caller already has the settled state.
+    Done,
     Wait,
 }
 
@@ -744,6 +759,7 @@ impl<W: Watched> Watcher<W> {
                     };
                 }
                 Step::End(status) => return Next::End(Some(status)),
+                Step::Done => return Next::End(None),
                 Step::Wait => {}
             }
             let heartbeat_due = self.last_sent.is_some();
@@ -797,6 +813,19 @@ impl<W: Watched> Watcher<W> {
                 Seen::Present(..) if observation.poll < self.first_poll => return Step::Wait,
                 Seen::Present(state, at) => {
                     self.observed_at = Some(*at);
+                    if let Some(resumed) = self.resume_after.take() {
+                        if version(state) == resumed {
+                            // The caller has this state: nothing to send until it changes.
+                            self.last_sent = Some(state.clone());
+                            if !self.keep && W::is_settled(W::status(state)) {
+                                return Step::Done;
+                            }
+                            return Step::Wait;
+                        }
+                        // It changed since the caller's last message.
+                        self.last_sent = Some(state.clone());
+                        return Step::Send(pb::WatchEvent::Changed, state.clone());
+                    }
                     if self.last_sent.as_ref() == Some(state) {
                         return Step::Wait;
                     }

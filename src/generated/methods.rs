@@ -80,3 +80,39 @@ const OPERATIONS: [Method; 77] = [
     rpc("TestFailover", true),
     rpc("TestMigration", true),
 ];
+
+/// The Watch RPCs, one per watched kind.
+const WATCHES: [Method; 8] = [
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchServerlessCacheSnapshot", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchServerlessCache", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchCacheCluster", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchReplicationGroup", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchGlobalReplicationGroup", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchSnapshot", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchUser", false)
+    },
+    Method {
+        call_type: CallType::ServerStream,
+        ..rpc("WatchUserGroup", false)
+    },
+];

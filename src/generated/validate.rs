@@ -1409,3 +1409,88 @@ fn check_time_range_filter(v: &mut Violations, at: &str, s: &pb::TimeRangeFilter
         v.timestamp(&format!("{at}.end_time"), t);
     }
 }
+
+impl Validate for pb::WatchServerlessCacheSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required(
+            "serverless_cache_snapshot_name",
+            &self.serverless_cache_snapshot_name,
+        ) {
+            v.snapshot_name(
+                "serverless_cache_snapshot_name",
+                &self.serverless_cache_snapshot_name,
+            );
+        }
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchServerlessCacheRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        if v.required("serverless_cache_name", &self.serverless_cache_name) {
+            v.cache_name("serverless_cache_name", &self.serverless_cache_name);
+        }
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchCacheClusterRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required("cache_cluster_id", &self.cache_cluster_id);
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required("replication_group_id", &self.replication_group_id);
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchGlobalReplicationGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required(
+            "global_replication_group_id",
+            &self.global_replication_group_id,
+        );
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchSnapshotRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required("snapshot_name", &self.snapshot_name);
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchUserRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required("user_id", &self.user_id);
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}
+
+impl Validate for pb::WatchUserGroupRequest {
+    fn validate(&self) -> Result<(), Violations> {
+        let mut v = Violations::default();
+        v.required("user_group_id", &self.user_group_id);
+        v.resume_after("resume_after", &self.resume_after);
+        v.into_result()
+    }
+}

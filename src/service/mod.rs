@@ -25,7 +25,7 @@ use crate::refusal::Refusal;
 use crate::status::{FACADE_DOMAIN, StatusBuilder};
 use crate::upstream::{RetryPolicy, Upstream};
 use crate::validate::Validate;
-use crate::watch::{CacheWatch, SnapshotWatch, WatchStream, Watched, Watches};
+use crate::watch::{WatchStream, Watched, Watches};
 
 use self::coalesce::Coalescer;
 
@@ -461,7 +461,7 @@ macro_rules! rpcs {
             $($method:ident($request:ident) -> $response:ident;)*
         }
         watch {
-            $($watch:ident($watched:ident) -> $stream:ident;)*
+            $($watch:ident($watched:path) -> $stream:ident;)*
         }
     ) => {
         #[tonic::async_trait]
@@ -490,12 +490,7 @@ macro_rules! rpcs {
 
 include!("../generated/rpcs.rs");
 
-with_served_rpcs!(rpcs! {
-    watch {
-        watch_serverless_cache_snapshot(SnapshotWatch) -> WatchServerlessCacheSnapshotStream;
-        watch_serverless_cache(CacheWatch) -> WatchServerlessCacheStream;
-    }
-});
+with_served_rpcs!(rpcs! {});
 
 #[cfg(test)]
 mod proptests;

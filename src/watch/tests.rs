@@ -21,6 +21,7 @@ fn request(name: &str) -> pb::WatchServerlessCacheRequest {
     pb::WatchServerlessCacheRequest {
         serverless_cache_name: name.into(),
         keep_watching_when_settled: false,
+        ..Default::default()
     }
 }
 
@@ -59,24 +60,24 @@ async fn watchers_of_one_resource_share_a_poller_that_stops_when_they_leave() {
     let mut shared = Vec::new();
     for i in 0..3 {
         let mut stream = watches
-            .start::<CacheWatch>(&request("shared"), format!("req-{i}"), None)
+            .start::<ServerlessCacheWatch>(&request("shared"), format!("req-{i}"), None)
             .unwrap();
         let first = stream.next().await.unwrap().unwrap();
         assert_eq!(first.event(), pb::WatchEvent::Initial);
         shared.push(stream);
     }
     let mut other = watches
-        .start::<CacheWatch>(&request("other"), "req-other".into(), None)
+        .start::<ServerlessCacheWatch>(&request("other"), "req-other".into(), None)
         .unwrap();
     other.next().await.unwrap().unwrap();
-    assert_eq!(watches.watched(), (0, 2), "one poller per resource");
+    assert_eq!(watches.watched(), 2, "one poller per resource");
     drop(shared);
     assert!(
-        wait_until(|| watches.watched() == (0, 1)).await,
+        wait_until(|| watches.watched() == 1).await,
         "a poller ends when its last watcher leaves"
     );
     drop(other);
-    assert!(wait_until(|| watches.watched() == (0, 0)).await);
+    assert!(wait_until(|| watches.watched() == 0).await);
 }
 
 #[tokio::test]
@@ -87,7 +88,7 @@ async fn a_missing_resource_ends_every_watcher_with_its_own_request_id_and_stops
     let mut streams: Vec<_> = (0..3)
         .map(|i| {
             watches
-                .start::<CacheWatch>(&request("missing"), format!("req-{i}"), None)
+                .start::<ServerlessCacheWatch>(&request("missing"), format!("req-{i}"), None)
                 .unwrap()
         })
         .collect();
@@ -101,7 +102,7 @@ async fn a_missing_resource_ends_every_watcher_with_its_own_request_id_and_stops
         );
         assert!(stream.next().await.is_none());
     }
-    assert!(wait_until(|| watches.watched() == (0, 0)).await);
+    assert!(wait_until(|| watches.watched() == 0).await);
 }
 
 #[tokio::test]
@@ -115,12 +116,12 @@ async fn a_full_server_refuses_more_watches_and_a_shut_down_one_ends_them() {
     .await;
     held_cache(&emulator, &client, "held").await;
     let mut open = watches
-        .start::<CacheWatch>(&request("held"), "a".into(), None)
+        .start::<ServerlessCacheWatch>(&request("held"), "a".into(), None)
         .unwrap();
     let first = open.next().await.unwrap().unwrap();
     assert_eq!(first.event(), pb::WatchEvent::Initial);
     let refused = watches
-        .start::<CacheWatch>(&request("held"), "b".into(), None)
+        .start::<ServerlessCacheWatch>(&request("held"), "b".into(), None)
         .err()
         .unwrap();
     assert_eq!(refused.code(), Code::ResourceExhausted);
@@ -133,7 +134,7 @@ async fn a_full_server_refuses_more_watches_and_a_shut_down_one_ends_them() {
     assert_eq!(reason.as_deref(), Some("SHUTTING_DOWN"));
     assert!(open.next().await.is_none());
     let late = watches
-        .start::<CacheWatch>(&request("held"), "c".into(), None)
+        .start::<ServerlessCacheWatch>(&request("held"), "c".into(), None)
         .err()
         .unwrap();
     assert_eq!(late.code(), Code::Unavailable);
@@ -154,19 +155,19 @@ async fn a_client_that_does_not_read_still_meets_its_deadline() {
     .await;
     held_cache(&emulator, &client, "unread").await;
     let mut unread = watches
-        .start::<CacheWatch>(
+        .start::<ServerlessCacheWatch>(
             &request("unread"),
             "slow".into(),
             Some(Duration::from_millis(200)),
         )
         .unwrap();
     assert!(
-        wait_until(|| watches.watched() == (0, 0)).await,
+        wait_until(|| watches.watched() == 0).await,
         "the poll stops at the deadline though nobody read"
     );
     assert!(
         wait_until(|| watches
-            .start::<CacheWatch>(&request("unread"), "next".into(), None)
+            .start::<ServerlessCacheWatch>(&request("unread"), "next".into(), None)
             .is_ok())
         .await,
         "the slot is free again"
@@ -192,7 +193,7 @@ async fn any_configured_cap_is_accepted() {
     .await;
     assert!(
         watches
-            .start::<CacheWatch>(&request("any"), "a".into(), None)
+            .start::<ServerlessCacheWatch>(&request("any"), "a".into(), None)
             .is_ok()
     );
     let _shed = crate::middleware::load_shed::LoadShedLayer::new(usize::MAX);

@@ -24,6 +24,7 @@ fn watch_snapshot(name: &str) -> pb::WatchServerlessCacheSnapshotRequest {
     pb::WatchServerlessCacheSnapshotRequest {
         serverless_cache_snapshot_name: name.into(),
         keep_watching_when_settled: false,
+        ..Default::default()
     }
 }
 
@@ -31,6 +32,7 @@ fn watch_cache(name: &str) -> pb::WatchServerlessCacheRequest {
     pb::WatchServerlessCacheRequest {
         serverless_cache_name: name.into(),
         keep_watching_when_settled: false,
+        ..Default::default()
     }
 }
 
@@ -250,6 +252,7 @@ async fn keep_watching_goes_past_settled_states_until_deletion() {
         .watch_serverless_cache_snapshot(pb::WatchServerlessCacheSnapshotRequest {
             serverless_cache_snapshot_name: snapshot.clone(),
             keep_watching_when_settled: true,
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -783,4 +786,233 @@ async fn shutdown_ends_open_watches_so_the_drain_does_not_wait_for_them() {
     let status = end.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
     assert_eq!(reason(&status), "SHUTTING_DOWN");
+}
+
+/// A watch that resumes after a settled state it already has ends at once with OK; one that
+/// resumes after an older state gets the current one as CHANGED, not a replay from INITIAL.
+#[tokio::test]
+async fn resume_after_sends_only_what_changed_since() {
+    let mut app = spawn_app_with(fast).await;
+    let cache = unique("resume");
+    available_cache(&mut app, &cache).await;
+    let mut stream = cache_watch(&mut app, &cache).await;
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(cache_message(&first), initial("available", true));
+    assert_eq!(first.version.len(), 16, "{:?}", first.version);
+    assert!(next(&mut stream).await.unwrap().is_none());
+
+    // The same state on another stream (or another replica) has the same version.
+    let mut again = cache_watch(&mut app, &cache).await;
+    assert_eq!(
+        next(&mut again).await.unwrap().unwrap().version,
+        first.version
+    );
+
+    let resumed = |version: &str| pb::WatchServerlessCacheRequest {
+        serverless_cache_name: cache.clone(),
+        resume_after: version.to_owned(),
+        ..Default::default()
+    };
+    let mut stream = app
+        .client
+        .watch_serverless_cache(resumed(&first.version))
+        .await
+        .unwrap()
+        .into_inner();
+    let (seen, end) = drain(&mut stream, cache_message).await;
+    assert_eq!(
+        seen,
+        vec![],
+        "nothing changed since the version resumed after"
+    );
+    end.expect("ends OK: the caller has the settled state");
+
+    app.emulator.hold(&cache);
+    app.client
+        .modify_serverless_cache(pb::ModifyServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            description: Some("resumed".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_serverless_cache(resumed(&first.version))
+        .await
+        .unwrap()
+        .into_inner();
+    let message = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(cache_message(&message), changed("modifying", false));
+    assert_ne!(message.version, first.version);
+    app.emulator.release(&cache);
+    let (seen, end) = drain(&mut stream, cache_message).await;
+    assert_eq!(seen, vec![changed("available", true)]);
+    end.unwrap();
+}
+
+#[tokio::test]
+async fn resume_after_that_is_no_version_is_refused() {
+    let mut app = spawn_app().await;
+    let status = app
+        .client
+        .watch_serverless_cache(pb::WatchServerlessCacheRequest {
+            serverless_cache_name: "any".into(),
+            resume_after: "not-a-version".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument);
+    let violations = bad_request_fields(&status);
+    assert_eq!(violations, vec!["resume_after".to_owned()]);
+    assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 0);
+}
+
+/// The generated Watch RPCs of the RBAC kinds, end to end through the emulator and the SDK.
+#[tokio::test]
+async fn users_and_user_groups_are_watched_to_active_and_their_absence_is_not_found() {
+    let mut app = spawn_app_with(fast).await;
+    let user = unique("watched-user");
+    app.client
+        .create_user(pb::CreateUserRequest {
+            user_id: user.clone(),
+            user_name: user.clone(),
+            engine: "redis".into(),
+            access_string: "on ~* +@all".into(),
+            no_password_required: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_user(pb::WatchUserRequest {
+            user_id: user.to_uppercase(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(first.event(), WatchEvent::Initial);
+    assert_eq!(
+        first.user.as_ref().unwrap().user_id.as_deref(),
+        Some(user.as_str())
+    );
+    assert_eq!(
+        first.user.as_ref().unwrap().status.as_deref(),
+        Some("active")
+    );
+    assert!(first.settled);
+    assert!(
+        next(&mut stream).await.unwrap().is_none(),
+        "ends OK once settled"
+    );
+
+    let group = unique("watched-group");
+    app.client
+        .create_user_group(pb::CreateUserGroupRequest {
+            user_group_id: group.clone(),
+            engine: "redis".into(),
+            user_ids: vec!["default".into(), user.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stream = app
+        .client
+        .watch_user_group(pb::WatchUserGroupRequest {
+            user_group_id: group.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = next(&mut stream).await.unwrap().unwrap();
+    assert_eq!(first.event(), WatchEvent::Initial);
+    assert_eq!(
+        first.user_group.as_ref().unwrap().status.as_deref(),
+        Some("active")
+    );
+    assert!(next(&mut stream).await.unwrap().is_none());
+
+    let status = app
+        .client
+        .watch_user(pb::WatchUserRequest {
+            user_id: unique("no-such-user"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .message()
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(
+        details(&status).resource_info().unwrap().resource_type,
+        "elasticache.v1.User"
+    );
+}
+
+#[tokio::test]
+async fn a_watch_without_its_resource_name_is_refused_for_every_kind() {
+    let mut app = spawn_app().await;
+    let missing = [
+        (
+            "cache_cluster_id",
+            app.client
+                .watch_cache_cluster(pb::WatchCacheClusterRequest::default())
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "replication_group_id",
+            app.client
+                .watch_replication_group(pb::WatchReplicationGroupRequest::default())
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "global_replication_group_id",
+            app.client
+                .watch_global_replication_group(pb::WatchGlobalReplicationGroupRequest::default())
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "snapshot_name",
+            app.client
+                .watch_snapshot(pb::WatchSnapshotRequest::default())
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "user_group_id",
+            app.client
+                .watch_user_group(pb::WatchUserGroupRequest::default())
+                .await
+                .unwrap_err(),
+        ),
+    ];
+    for (field, status) in missing {
+        assert_eq!(status.code(), Code::InvalidArgument, "{field}");
+        assert_eq!(
+            bad_request_fields(&status),
+            vec![field.to_owned()],
+            "{field}"
+        );
+    }
+}
+
+/// The fields a status's `BadRequest` names.
+fn bad_request_fields(status: &tonic::Status) -> Vec<String> {
+    details(status)
+        .bad_request()
+        .expect("BadRequest")
+        .field_violations
+        .iter()
+        .map(|v| v.field.clone())
+        .collect()
 }

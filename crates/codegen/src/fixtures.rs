@@ -236,7 +236,7 @@ impl Context {
     }
 
     /// What the output fixtures fill: the walk of `members`, counted.
-    fn cover(&self, shape: &str, depth: usize, c: &mut Coverage) {
+    fn cover(&self, shape: &str, c: &mut Coverage) {
         for (member, m) in &self.model.shape(shape).members {
             c.filled.insert(format!("{shape}.{member}"));
             c.occurrences += 1;
@@ -245,7 +245,7 @@ impl Context {
                 ty = *inner;
             }
             if let Ty::Struct(s) = ty {
-                self.cover(&s, depth + 1, c);
+                self.cover(&s, c);
             }
         }
     }
@@ -297,7 +297,7 @@ impl Context {
             let mut k = 0;
             let (out_pb, _, out_xml) = self.members(output, false, &mut k, None, 0);
             if let Some(output) = output {
-                self.cover(output, 0, &mut coverage);
+                self.cover(output, &mut coverage);
             }
             let result = if output.is_some() {
                 format!("<{n}Result>{out_xml}</{n}Result>")

@@ -9,6 +9,7 @@ mod model;
 mod names;
 mod proto;
 mod rust;
+mod watch;
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
@@ -310,6 +311,7 @@ fn run() -> Result<bool, String> {
     };
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     let cx = Context::new(&root)?;
+    cx.check_watches()?;
     let extra = std::fs::read_to_string(root.join("model/service-extra.proto")).unwrap_or_default();
     let mut files: Vec<(&str, String)> = vec![
         ("proto/elasticache/v1/types.proto", cx.types_proto()),

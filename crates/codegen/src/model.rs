@@ -85,10 +85,9 @@ pub(crate) struct Overlay {
     pub(crate) faults: BTreeMap<String, FaultRule>,
     /// The served operations, in RPC order.
     pub(crate) operation: Vec<OperationOverlay>,
-    /// Hand-written RPCs served beside the generated ones (their messages are in
-    /// `model/service-extra.proto`).
+    /// The watched resource kinds, in RPC order.
     #[serde(default)]
-    pub(crate) extra_rpc: Vec<ExtraRpc>,
+    pub(crate) watch: Vec<WatchOverlay>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,15 +125,31 @@ pub(crate) struct OperationOverlay {
     pub(crate) reconciled_by_hand: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// One watched resource kind: see `watch` in `model/overlay.toml`.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ExtraRpc {
+pub(crate) struct WatchOverlay {
+    /// The resource's shape, which the stream's messages carry.
+    pub(crate) kind: String,
+    /// The Describe operation that reads one.
+    pub(crate) describe: String,
+    /// The Describe's request member naming one resource.
+    pub(crate) filter: String,
+    /// The Describe's response member listing them.
+    pub(crate) list: String,
+    /// The kind's member holding its name.
     pub(crate) name: String,
-    pub(crate) request: String,
-    pub(crate) response: String,
+    /// The kind's member holding its status.
+    pub(crate) status: String,
+    /// Statuses the resource stays in until someone acts.
+    pub(crate) settled: Vec<String>,
+    /// The fault a Describe of a missing one answers.
+    pub(crate) not_found: String,
+    /// AWS compares its names in lower case.
     #[serde(default)]
-    pub(crate) server_streaming: bool,
-    pub(crate) doc: String,
+    pub(crate) lower_case: bool,
+    /// The `kind` metric label (default: the kind in snake case).
+    pub(crate) label: Option<String>,
 }
 
 /// A member's type, as far as proto and Rust care.

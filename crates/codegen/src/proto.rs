@@ -340,7 +340,8 @@ impl Context {
 
     /// `service.proto`: the service, and the input and output of each operation.
     pub(crate) fn service_proto(&self, extra: &str) -> String {
-        let uses_time = extra.contains("google.protobuf.Timestamp")
+        let uses_time = !self.overlay.watch.is_empty()
+            || extra.contains("google.protobuf.Timestamp")
             || self.ops.iter().any(|(_, op)| {
                 [&op.input, &op.output].into_iter().flatten().any(|r| {
                     self.model
@@ -366,18 +367,7 @@ impl Context {
             out.push_str(&comment(&doc, 2));
             let _ = writeln!(out, "  rpc {0}({0}Request) returns ({0}Response);", o.name);
         }
-        for r in &self.overlay.extra_rpc {
-            out.push_str(&comment(
-                &[r.doc.split_whitespace().collect::<Vec<_>>().join(" ")],
-                2,
-            ));
-            let stream = if r.server_streaming { "stream " } else { "" };
-            let _ = writeln!(
-                out,
-                "  rpc {}({}) returns ({stream}{});",
-                r.name, r.request, r.response
-            );
-        }
+        self.watch_rpcs_proto(&mut out);
         out.push_str("}\n");
         for (o, op) in &self.ops {
             out.push('\n');
@@ -401,6 +391,7 @@ impl Context {
                 false,
             );
         }
+        out.push_str(&self.watch_messages_proto());
         if !extra.is_empty() {
             out.push('\n');
             out.push_str(extra);

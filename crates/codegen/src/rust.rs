@@ -36,6 +36,7 @@ impl Context {
             ("src/generated/tests.rs", self.tests_rs()),
             ("src/generated/reconcile.rs", self.reconcile_rs()),
             ("src/generated/wire_names.rs", self.wire_names_rs()),
+            ("src/generated/watches.rs", self.watches_rs()),
         ]
     }
 
@@ -243,12 +244,13 @@ impl Context {
             let _ = writeln!(out, "    rpc({:?}, {}),", o.name, o.mutating());
         }
         out.push_str("];\n");
+        out.push_str(&self.watch_methods_rs());
         out
     }
 
     fn rpcs_rs(&self) -> String {
         let mut out = HEADER.to_owned();
-        out.push_str("/// Calls `$callback!` with the unary RPCs of the served operations, then the tokens given.\nmacro_rules! with_served_rpcs {\n    ($callback:ident! { $($rest:tt)* }) => {\n        $callback! {\n            unary {\n");
+        out.push_str("/// Calls `$callback!` with the unary RPCs of the served operations, the Watch RPCs, then the tokens\n/// given.\nmacro_rules! with_served_rpcs {\n    ($callback:ident! { $($rest:tt)* }) => {\n        $callback! {\n            unary {\n");
         for (o, _) in &self.ops {
             let _ = writeln!(
                 out,
@@ -257,7 +259,9 @@ impl Context {
                 o.name
             );
         }
-        out.push_str("            }\n            $($rest)*\n        }\n    };\n}\n");
+        out.push_str("            }\n");
+        out.push_str(&self.watch_rpcs_rs());
+        out.push_str("            $($rest)*\n        }\n    };\n}\n");
         out
     }
 
@@ -676,6 +680,7 @@ impl Context {
                 pascal(s)
             );
         }
+        out.push_str(&self.watch_validate_rs());
         out
     }
 }
