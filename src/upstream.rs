@@ -150,6 +150,11 @@ impl RetryPolicy {
         }
     }
 
+    /// The retry budget, shared by every clone of this policy.
+    pub fn budget(&self) -> &RetryBudget {
+        &self.budget
+    }
+
     /// One attempt, never a retry.
     pub fn none() -> Self {
         Self::new(1, Duration::ZERO, Duration::ZERO)

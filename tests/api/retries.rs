@@ -110,6 +110,63 @@ async fn dropped_connection_mutating_is_outcome_unknown_describe_is_retried() {
     assert_eq!(app.emulator.calls("DescribeServerlessCaches"), 2);
 }
 
+/// A throttle storm through the facade at each rate of issue 22 (0.5, 2, 10 and 100 requests/s),
+/// each against its own service, every upstream call throttled. Real time, so each storm lasts
+/// 2 s: inside one window of the retry budget, where README "Retries and deadlines" bounds the
+/// retries by `min(2 N, ⌊0.2 N + 10 × (1 + ⌊⌈T⌉ / 10⌋)⌋)`, `T` < 9 s — and the budget takes all
+/// of it whatever the timing, since every request wants more than it has. (The 15 s storms are
+/// in the unit tests of `upstream`, in paused time.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttle_storm_makes_the_documented_upstream_calls_at_every_rate() {
+    async fn storm(rate: f64) -> (u64, u64, u64, Duration) {
+        let app = spawn_app_with(|s| {
+            // Nothing waits for the upstream budget, and every request is its own upstream call.
+            s.upstream_policy.requests_per_second = 100_000;
+            s.upstream_policy.burst = 100_000;
+            s.coalesce_describes = false;
+        })
+        .await;
+        app.emulator
+            .faults()
+            .inject_always(Some("DescribeServerlessCaches"), FaultKind::Throttle);
+        let requests = (rate * 2.0).ceil() as u64;
+        let start = tokio::time::Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..requests {
+            let mut client = app.client.clone();
+            let at = start + Duration::from_secs_f64(i as f64 / rate);
+            tasks.spawn(async move {
+                tokio::time::sleep_until(at).await;
+                client.describe_serverless_caches(describe()).await
+            });
+        }
+        for result in tasks.join_all().await {
+            let err = result.expect_err("throttled");
+            assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+        }
+        let span = start.elapsed();
+        let retries = elasticache_grpc::upstream::RetryPolicy::default()
+            .budget()
+            .max_retries(requests, span)
+            .min(2 * requests);
+        let calls = app.emulator.calls("DescribeServerlessCaches") as u64;
+        (requests, calls, requests + retries, span)
+    }
+    let started = Instant::now();
+    let (slow, low, mid, high) = tokio::join!(storm(0.5), storm(2.0), storm(10.0), storm(100.0));
+    let seen = [slow, low, mid, high];
+    for (rate, (requests, calls, bound, span)) in [0.5, 2.0, 10.0, 100.0].into_iter().zip(seen) {
+        assert!(calls <= bound, "{rate}/s: {seen:?}");
+        if span < Duration::from_secs(9) {
+            assert_eq!(calls, bound, "{rate}/s: the bound is reached, {seen:?}");
+        }
+        assert!(calls > requests, "{rate}/s: retries happened");
+    }
+    let calls: Vec<u64> = seen.iter().map(|s| s.1).collect();
+    assert_eq!(calls, [3, 12, 34, 250], "{seen:?}");
+    assert!(started.elapsed() < Duration::from_secs(8), "{seen:?}");
+}
+
 /// A client that sends `grpc-timeout` but, unlike tonic's `Channel`, does not enforce it, so the
 /// test sees exactly what the server answers and when.
 fn non_enforcing_client(
