@@ -37,11 +37,40 @@ pub(crate) enum Fault {
     UserGroupQuotaExceeded,
     UserNotFound,
     UserQuotaExceeded,
+    // Node-based resources, parameter and subnet groups.
+    CacheClusterAlreadyExists,
+    CacheClusterNotFound,
+    CacheParameterGroupAlreadyExists,
+    CacheParameterGroupNotFound,
+    CacheParameterGroupQuotaExceeded,
+    CacheSecurityGroupNotFound,
+    CacheSubnetGroupAlreadyExists,
+    CacheSubnetGroupInUse,
+    CacheSubnetGroupNotFound,
+    CacheSubnetGroupQuotaExceeded,
+    CacheSubnetQuotaExceeded,
+    ClusterQuotaForCustomerExceeded,
+    GlobalReplicationGroupNotFound,
+    InvalidCacheClusterState,
+    InvalidCacheParameterGroupState,
+    InvalidReplicationGroupState,
+    InvalidSnapshotState,
+    InvalidSubnet,
+    NodeGroupNotFound,
+    NodeGroupsPerReplicationGroupQuotaExceeded,
+    NodeQuotaForClusterExceeded,
+    NodeQuotaForCustomerExceeded,
+    ReplicationGroupAlreadyExists,
+    ReplicationGroupNotFound,
+    SnapshotAlreadyExists,
+    SnapshotFeatureNotSupported,
+    SnapshotNotFound,
+    SnapshotQuotaExceeded,
 }
 
 impl Fault {
     /// Every fault, for looking one up by its wire code.
-    const ALL: [Fault; 32] = [
+    const ALL: [Fault; 60] = [
         Fault::InvalidAction,
         Fault::InvalidParameterCombination,
         Fault::InvalidParameterValue,
@@ -74,6 +103,34 @@ impl Fault {
         Fault::UserGroupQuotaExceeded,
         Fault::UserNotFound,
         Fault::UserQuotaExceeded,
+        Fault::CacheClusterAlreadyExists,
+        Fault::CacheClusterNotFound,
+        Fault::CacheParameterGroupAlreadyExists,
+        Fault::CacheParameterGroupNotFound,
+        Fault::CacheParameterGroupQuotaExceeded,
+        Fault::CacheSecurityGroupNotFound,
+        Fault::CacheSubnetGroupAlreadyExists,
+        Fault::CacheSubnetGroupInUse,
+        Fault::CacheSubnetGroupNotFound,
+        Fault::CacheSubnetGroupQuotaExceeded,
+        Fault::CacheSubnetQuotaExceeded,
+        Fault::ClusterQuotaForCustomerExceeded,
+        Fault::GlobalReplicationGroupNotFound,
+        Fault::InvalidCacheClusterState,
+        Fault::InvalidCacheParameterGroupState,
+        Fault::InvalidReplicationGroupState,
+        Fault::InvalidSnapshotState,
+        Fault::InvalidSubnet,
+        Fault::NodeGroupNotFound,
+        Fault::NodeGroupsPerReplicationGroupQuotaExceeded,
+        Fault::NodeQuotaForClusterExceeded,
+        Fault::NodeQuotaForCustomerExceeded,
+        Fault::ReplicationGroupAlreadyExists,
+        Fault::ReplicationGroupNotFound,
+        Fault::SnapshotAlreadyExists,
+        Fault::SnapshotFeatureNotSupported,
+        Fault::SnapshotNotFound,
+        Fault::SnapshotQuotaExceeded,
     ];
 
     /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
@@ -122,6 +179,36 @@ impl Fault {
             Fault::UserGroupQuotaExceeded => ("UserGroupQuotaExceeded", 400),
             Fault::UserNotFound => ("UserNotFound", 404),
             Fault::UserQuotaExceeded => ("UserQuotaExceeded", 400),
+            Fault::CacheClusterAlreadyExists => ("CacheClusterAlreadyExists", 400),
+            Fault::CacheClusterNotFound => ("CacheClusterNotFound", 404),
+            Fault::CacheParameterGroupAlreadyExists => ("CacheParameterGroupAlreadyExists", 400),
+            Fault::CacheParameterGroupNotFound => ("CacheParameterGroupNotFound", 404),
+            Fault::CacheParameterGroupQuotaExceeded => ("CacheParameterGroupQuotaExceeded", 400),
+            Fault::CacheSecurityGroupNotFound => ("CacheSecurityGroupNotFound", 404),
+            Fault::CacheSubnetGroupAlreadyExists => ("CacheSubnetGroupAlreadyExists", 400),
+            Fault::CacheSubnetGroupInUse => ("CacheSubnetGroupInUse", 400),
+            Fault::CacheSubnetGroupNotFound => ("CacheSubnetGroupNotFoundFault", 400),
+            Fault::CacheSubnetGroupQuotaExceeded => ("CacheSubnetGroupQuotaExceeded", 400),
+            Fault::CacheSubnetQuotaExceeded => ("CacheSubnetQuotaExceededFault", 400),
+            Fault::ClusterQuotaForCustomerExceeded => ("ClusterQuotaForCustomerExceeded", 400),
+            Fault::GlobalReplicationGroupNotFound => ("GlobalReplicationGroupNotFoundFault", 404),
+            Fault::InvalidCacheClusterState => ("InvalidCacheClusterState", 400),
+            Fault::InvalidCacheParameterGroupState => ("InvalidCacheParameterGroupState", 400),
+            Fault::InvalidReplicationGroupState => ("InvalidReplicationGroupState", 400),
+            Fault::InvalidSnapshotState => ("InvalidSnapshotState", 400),
+            Fault::InvalidSubnet => ("InvalidSubnet", 400),
+            Fault::NodeGroupNotFound => ("NodeGroupNotFoundFault", 404),
+            Fault::NodeGroupsPerReplicationGroupQuotaExceeded => {
+                ("NodeGroupsPerReplicationGroupQuotaExceeded", 400)
+            }
+            Fault::NodeQuotaForClusterExceeded => ("NodeQuotaForClusterExceeded", 400),
+            Fault::NodeQuotaForCustomerExceeded => ("NodeQuotaForCustomerExceeded", 400),
+            Fault::ReplicationGroupAlreadyExists => ("ReplicationGroupAlreadyExists", 400),
+            Fault::ReplicationGroupNotFound => ("ReplicationGroupNotFoundFault", 404),
+            Fault::SnapshotAlreadyExists => ("SnapshotAlreadyExistsFault", 400),
+            Fault::SnapshotFeatureNotSupported => ("SnapshotFeatureNotSupportedFault", 400),
+            Fault::SnapshotNotFound => ("SnapshotNotFoundFault", 404),
+            Fault::SnapshotQuotaExceeded => ("SnapshotQuotaExceededFault", 400),
         }
     }
 
@@ -175,5 +262,30 @@ impl ApiError {
 
     pub(crate) fn combination(message: impl Into<String>) -> Self {
         Self::new(Fault::InvalidParameterCombination, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fault;
+
+    /// Every fault the model declares carries its `code` and `httpStatusCode` there; the
+    /// common Query faults (the first eight) are not in the model.
+    #[test]
+    fn modelled_faults_have_the_model_code_and_status() {
+        let model = include_str!("../../../model/elasticache-2015-02-02.json");
+        for fault in &Fault::ALL[8..] {
+            let needle = format!("\"code\":\"{}\"", fault.code());
+            let at = model
+                .find(&needle)
+                .unwrap_or_else(|| panic!("{} is not a code of the model", fault.code()));
+            let rest = &model[at..];
+            let status = rest
+                .split("\"httpStatusCode\":")
+                .nth(1)
+                .and_then(|s| s.get(..3))
+                .and_then(|s| s.parse::<u16>().ok());
+            assert_eq!(status, Some(fault.status()), "{}", fault.code());
+        }
     }
 }

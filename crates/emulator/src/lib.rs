@@ -60,11 +60,15 @@
 
 mod control;
 mod error;
+mod events;
 mod faults;
 mod http;
 mod model;
 mod operations;
+mod parameters;
 mod query;
+mod replication;
+mod replication_ops;
 mod server;
 mod shared;
 mod store;

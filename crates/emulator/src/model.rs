@@ -293,7 +293,7 @@ impl User {
 }
 
 /// An RBAC user group (`UserGroup` shape). Membership changes apply at once, so it never has
-/// `PendingChanges`; the emulator has no replication groups, so `ReplicationGroups` is empty.
+/// `PendingChanges`; `ReplicationGroups` and `ServerlessCaches` are its users.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UserGroup {
     /// Stored in lower case, as ElastiCache does.
@@ -305,6 +305,8 @@ pub(crate) struct UserGroup {
     pub(crate) arn: String,
     /// The serverless caches using the group: filled in from the caches when it is answered.
     pub(crate) serverless_caches: Vec<String>,
+    /// The replication groups using the group: filled in when it is answered.
+    pub(crate) replication_groups: Vec<String>,
     pub(crate) tags: Vec<Tag>,
 }
 
@@ -319,7 +321,7 @@ impl UserGroup {
             "MinimumEngineVersion",
             minimum_rbac_engine_version(&self.engine),
         );
-        xml.text_list("ReplicationGroups", "member", &[]);
+        xml.text_list("ReplicationGroups", "member", &self.replication_groups);
         xml.text_list("ServerlessCaches", "member", &self.serverless_caches);
         xml.text("ARN", &self.arn);
     }

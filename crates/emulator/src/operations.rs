@@ -11,12 +11,13 @@ use super::model::{
 use super::query::{Params, Tag};
 use super::store::{
     CacheChanges, Clock, MAX_TAGS, NewCache, NewUser, NewUserGroup, Page, PageRequest, ResourceArn,
-    SnapshotFilter, Store, TaggableKind, UserFilter, UserGroupChanges,
+    SnapshotFilter, Store, TaggableKind, UserChanges, UserFilter, UserGroupChanges,
 };
 use super::xml::XmlWriter;
+use super::{events, parameters, replication, replication_ops};
 
 /// One ElastiCache action.
-trait Operation {
+pub(crate) trait Operation {
     /// The `Action` parameter that selects it.
     const NAME: &'static str;
     /// The request, validated for syntax.
@@ -39,6 +40,14 @@ pub(crate) enum Output {
     Users(Page<User>),
     UserGroup(Box<UserGroup>),
     UserGroups(Page<UserGroup>),
+    /// Replication groups, cache clusters and classic snapshots.
+    Replication(replication::Answer),
+    /// Parameter groups, subnet groups and engine versions.
+    Catalog(parameters::Answer),
+    /// A page of `DescribeEvents`.
+    Events(Page<events::Event>),
+    /// Nothing: the response has no `…Result` element.
+    Empty,
 }
 
 impl Output {
@@ -75,6 +84,10 @@ impl Output {
                 });
                 xml.opt_text("Marker", page.next_token.as_deref());
             }
+            Output::Replication(answer) => answer.write(xml),
+            Output::Catalog(answer) => answer.write(xml),
+            Output::Events(page) => events::write_events(xml, page),
+            Output::Empty => {}
             Output::UserGroup(group) => group.write_members(xml),
             Output::UserGroups(page) => {
                 xml.element("UserGroups", |xml| {
@@ -127,7 +140,7 @@ fn run<O: Operation>(
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.
-pub(crate) const ACTIONS: [Action; 19] = [
+pub(crate) const ACTIONS: [Action; 50] = [
     Action::of::<CreateServerlessCache>(),
     Action::of::<DescribeServerlessCaches>(),
     Action::of::<ModifyServerlessCache>(),
@@ -147,6 +160,37 @@ pub(crate) const ACTIONS: [Action; 19] = [
     Action::of::<DescribeUserGroups>(),
     Action::of::<ModifyUserGroup>(),
     Action::of::<DeleteUserGroup>(),
+    Action::of::<replication_ops::CreateReplicationGroup>(),
+    Action::of::<replication_ops::DescribeReplicationGroups>(),
+    Action::of::<replication_ops::ModifyReplicationGroup>(),
+    Action::of::<replication_ops::IncreaseReplicaCount>(),
+    Action::of::<replication_ops::DecreaseReplicaCount>(),
+    Action::of::<replication_ops::TestFailover>(),
+    Action::of::<replication_ops::ModifyReplicationGroupShardConfiguration>(),
+    Action::of::<replication_ops::DeleteReplicationGroup>(),
+    Action::of::<replication_ops::CreateCacheCluster>(),
+    Action::of::<replication_ops::DescribeCacheClusters>(),
+    Action::of::<replication_ops::ModifyCacheCluster>(),
+    Action::of::<replication_ops::RebootCacheCluster>(),
+    Action::of::<replication_ops::DeleteCacheCluster>(),
+    Action::of::<replication_ops::CreateSnapshot>(),
+    Action::of::<replication_ops::DescribeSnapshots>(),
+    Action::of::<replication_ops::CopySnapshot>(),
+    Action::of::<replication_ops::DeleteSnapshot>(),
+    Action::of::<parameters::CreateCacheParameterGroup>(),
+    Action::of::<parameters::DescribeCacheParameterGroups>(),
+    Action::of::<parameters::ModifyCacheParameterGroup>(),
+    Action::of::<parameters::ResetCacheParameterGroup>(),
+    Action::of::<parameters::DeleteCacheParameterGroup>(),
+    Action::of::<parameters::DescribeCacheParameters>(),
+    Action::of::<parameters::DescribeEngineDefaultParameters>(),
+    Action::of::<parameters::CreateCacheSubnetGroup>(),
+    Action::of::<parameters::DescribeCacheSubnetGroups>(),
+    Action::of::<parameters::ModifyCacheSubnetGroup>(),
+    Action::of::<parameters::DeleteCacheSubnetGroup>(),
+    Action::of::<parameters::DescribeCacheEngineVersions>(),
+    Action::of::<events::DescribeEvents>(),
+    Action::of::<ModifyUser>(),
 ];
 
 /// The action called `name` and its index in [`ACTIONS`].
@@ -498,6 +542,66 @@ impl Operation for CreateUser {
     }
 }
 
+struct ModifyUser;
+
+impl Operation for ModifyUser {
+    const NAME: &'static str = "ModifyUser";
+    type Input = UserChanges;
+
+    fn parse(params: &Params) -> Result<UserChanges, ApiError> {
+        let id = rbac_id("UserId", params.required("UserId")?)?;
+        let access_string = params.get("AccessString").map(str::to_owned);
+        let append_access_string = params.get("AppendAccessString").map(str::to_owned);
+        if access_string.is_some() && append_access_string.is_some() {
+            return Err(ApiError::combination(
+                "AccessString and AppendAccessString cannot be specified together",
+            ));
+        }
+        for (name, value) in [
+            ("AccessString", &access_string),
+            ("AppendAccessString", &append_access_string),
+        ] {
+            if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(ApiError::invalid(name, "must not be blank"));
+            }
+        }
+        let authenticates = params.has_struct("Passwords")
+            || params.bool("NoPasswordRequired")? == Some(true)
+            || params.has_struct("AuthenticationMode");
+        // The IAM rule on the user name is checked against the stored user.
+        let authentication = if authenticates {
+            Some(authentication(params, &id, &id)?)
+        } else {
+            None
+        };
+        let engine = match non_empty(params, "Engine") {
+            Some(engine) => Some(rbac_engine(&engine)?),
+            None => None,
+        };
+        let changes = UserChanges {
+            id,
+            access_string,
+            append_access_string,
+            authentication,
+            engine,
+        };
+        if changes.access_string.is_none()
+            && changes.append_access_string.is_none()
+            && changes.authentication.is_none()
+            && changes.engine.is_none()
+        {
+            return Err(ApiError::combination("No modifications were requested"));
+        }
+        Ok(changes)
+    }
+
+    fn apply(store: &mut Store, changes: UserChanges, _: Clock) -> Result<Output, ApiError> {
+        store
+            .modify_user(changes)
+            .map(|user| Output::User(Box::new(user)))
+    }
+}
+
 struct DescribeUsers;
 
 impl Operation for DescribeUsers {
@@ -708,7 +812,7 @@ fn description(params: &Params) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn non_empty(params: &Params, name: &str) -> Option<String> {
+pub(crate) fn non_empty(params: &Params, name: &str) -> Option<String> {
     params
         .get(name)
         .filter(|value| !value.is_empty())
@@ -726,7 +830,7 @@ fn one_of(params: &Params, name: &str, allowed: &[&str]) -> Result<Option<String
     }
 }
 
-fn ids(
+pub(crate) fn ids(
     params: &Params,
     name: &str,
     member: &str,
@@ -742,7 +846,7 @@ fn ids(
     Ok(ids)
 }
 
-fn tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
+pub(crate) fn tags(params: &Params) -> Result<Vec<Tag>, ApiError> {
     let tags = params.tags()?;
     if tags.len() > MAX_TAGS {
         return Err(ApiError::new(
@@ -911,10 +1015,16 @@ fn resource_arn(arn: &str) -> Result<ResourceArn, ApiError> {
         "serverlesscachesnapshot" => (TaggableKind::ServerlessCacheSnapshot, name.to_owned()),
         "user" => (TaggableKind::User, name.to_ascii_lowercase()),
         "usergroup" => (TaggableKind::UserGroup, name.to_ascii_lowercase()),
+        "replicationgroup" => (TaggableKind::ReplicationGroup, name.to_ascii_lowercase()),
+        "cluster" => (TaggableKind::CacheCluster, name.to_ascii_lowercase()),
+        "snapshot" => (TaggableKind::Snapshot, name.to_owned()),
+        "parametergroup" => (TaggableKind::ParameterGroup, name.to_ascii_lowercase()),
+        "subnetgroup" => (TaggableKind::SubnetGroup, name.to_ascii_lowercase()),
         other => {
             return Err(invalid(format!(
-                "the emulator has no {other:?} resources to tag \
-                 (it tags serverlesscache, serverlesscachesnapshot, user and usergroup)"
+                "the emulator has no {other:?} resources to tag (it tags serverlesscache, \
+                 serverlesscachesnapshot, user, usergroup, replicationgroup, cluster, snapshot, \
+                 parametergroup and subnetgroup)"
             )));
         }
     };
@@ -927,7 +1037,7 @@ fn resource_arn(arn: &str) -> Result<ResourceArn, ApiError> {
     })
 }
 
-fn int_in(
+pub(crate) fn int_in(
     params: &Params,
     name: &str,
     range: RangeInclusive<i64>,
@@ -1026,7 +1136,7 @@ fn page_request(params: &Params, allowed: RangeInclusive<i64>) -> Result<PageReq
 }
 
 /// `Marker` and `MaxRecords` (20 to 100, default 100), as the user and user group Describes take.
-fn marker_page(params: &Params) -> Result<PageRequest, ApiError> {
+pub(crate) fn marker_page(params: &Params) -> Result<PageRequest, ApiError> {
     let max_records = int_in(params, "MaxRecords", 20..=100)?.unwrap_or(100);
     Ok(PageRequest {
         next_token: params.get("Marker").map(str::to_owned),

@@ -1111,7 +1111,7 @@ async fn tags_on_caches_and_snapshots_through_the_sdk() {
     // ARNs that are malformed, of a kind the emulator does not serve, or of nothing.
     for arn in [
         "not-an-arn".to_owned(),
-        format!("{ARN_PREFIX}:cluster:tagged"),
+        format!("{ARN_PREFIX}:reserved-instance:tagged"),
         "arn:aws:elasticache:eu-west-1:123456789012:serverlesscache:tagged".to_owned(),
     ] {
         let status = assert_fault!(
@@ -1718,31 +1718,29 @@ async fn serverless_caches_use_existing_user_groups_through_the_sdk() {
 async fn unimplemented_actions_are_invalid_actions_naming_them() {
     let emulator = emulator().await;
     let client = client(&emulator);
-    let err = client.describe_cache_clusters().send().await.unwrap_err();
+    let err = client
+        .describe_global_replication_groups()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
     assert_eq!(
         (err.code(), err.message()),
         (
             Some("InvalidAction"),
             Some(
-                "The elasticache-grpc emulator does not implement the action DescribeCacheClusters"
+                "The elasticache-grpc emulator does not implement the action DescribeGlobalReplicationGroups"
             )
         )
     );
     assert!(err.request_id().is_some());
-    let err = client
-        .describe_replication_groups()
-        .send()
-        .await
-        .unwrap_err();
+    let err = client.describe_service_updates().send().await.unwrap_err();
     assert_eq!(
         err.message(),
-        Some(
-            "The elasticache-grpc emulator does not implement the action DescribeReplicationGroups"
-        )
+        Some("The elasticache-grpc emulator does not implement the action DescribeServiceUpdates")
     );
     assert_eq!(emulator.total_calls(), 2);
-    assert_eq!(emulator.calls("DescribeCacheClusters"), 0);
+    assert_eq!(emulator.calls("DescribeGlobalReplicationGroups"), 0);
     emulator.shutdown();
 }
 
@@ -1779,3 +1777,6 @@ async fn injected_rbac_and_tag_faults_reach_the_sdk_as_their_variants() {
     assert_eq!(emulator.calls("AddTagsToResource"), 3);
     emulator.shutdown();
 }
+
+mod catalog;
+mod nodes;

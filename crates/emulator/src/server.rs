@@ -19,7 +19,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::error::{ApiError, Fault};
 use super::faults::{FaultInjector, FaultKind};
 use super::http::{ConnectionDropped, HttpResponse, read_body};
-use super::operations;
+use super::operations::{self, Output};
 use super::query::Params;
 use super::shared::{CallCounters, Shared};
 use super::store::Store;
@@ -174,7 +174,11 @@ async fn handle(
     };
     let response = match action.handle(&params, &shared.store, shared.clock()) {
         Ok(output) => {
-            let body = xml::success_document(action.name, &request_id, |xml| output.write(xml));
+            let body = if output == Output::Empty {
+                xml::bare_document(action.name, &request_id)
+            } else {
+                xml::success_document(action.name, &request_id, |xml| output.write(xml))
+            };
             xml_response(StatusCode::OK, body, &request_id)
         }
         Err(error) => error_response(&error, &request_id),

@@ -13,11 +13,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::EmulatorConfig;
 use super::error::{ApiError, Fault};
+use super::events::Events;
 use super::model::{
     Authentication, Cache, CacheStatus, RbacStatus, Snapshot, SnapshotStatus, UsageLimits, User,
     UserGroup,
 };
+use super::parameters::Catalog;
 use super::query::Tag;
+use super::replication::Nodes;
 
 /// Tags a resource may carry.
 pub(crate) const MAX_TAGS: usize = 50;
@@ -49,7 +52,15 @@ impl Clock {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Quotas {
     pub(crate) caches: usize,
+    /// Serverless snapshots, and (separately counted) classic snapshots.
     pub(crate) snapshots: usize,
+    /// Cache clusters, standalone or in replication groups.
+    pub(crate) clusters: usize,
+    /// Cache nodes over all clusters.
+    pub(crate) nodes: usize,
+    pub(crate) node_groups_per_group: usize,
+    pub(crate) parameter_groups: usize,
+    pub(crate) subnet_groups: usize,
 }
 
 impl Default for Quotas {
@@ -57,6 +68,11 @@ impl Default for Quotas {
         Self {
             caches: 1000,
             snapshots: 10_000,
+            clusters: 1000,
+            nodes: 5000,
+            node_groups_per_group: 500,
+            parameter_groups: super::parameters::MAX_PARAMETER_GROUPS,
+            subnet_groups: super::parameters::MAX_SUBNET_GROUPS,
         }
     }
 }
@@ -131,6 +147,16 @@ pub(crate) struct NewUser {
     pub(crate) tags: Vec<Tag>,
 }
 
+/// A `ModifyUser` request, validated for syntax; the id in lower case.
+#[derive(Debug)]
+pub(crate) struct UserChanges {
+    pub(crate) id: String,
+    pub(crate) access_string: Option<String>,
+    pub(crate) append_access_string: Option<String>,
+    pub(crate) authentication: Option<Authentication>,
+    pub(crate) engine: Option<String>,
+}
+
 /// Filters of `DescribeUsers`; ids in lower case.
 #[derive(Debug, Default)]
 pub(crate) struct UserFilter {
@@ -169,6 +195,16 @@ pub(crate) enum TaggableKind {
     User,
     /// `usergroup`
     UserGroup,
+    /// `replicationgroup`
+    ReplicationGroup,
+    /// `cluster`
+    CacheCluster,
+    /// `snapshot`
+    Snapshot,
+    /// `parametergroup`
+    ParameterGroup,
+    /// `subnetgroup`
+    SubnetGroup,
 }
 
 /// `arn:<partition>:elasticache:<region>:<account>:<kind>:<name>`, checked for syntax; the name
@@ -189,8 +225,16 @@ pub(crate) struct Store {
     export_time: Duration,
     region: String,
     account_id: String,
-    quotas: Quotas,
+    pub(crate) quotas: Quotas,
     caches: BTreeMap<String, Cache>,
+    /// Replication groups, cache clusters and classic snapshots.
+    pub(crate) nodes: Nodes,
+    /// Parameter and subnet groups.
+    pub(crate) catalog: Catalog,
+    /// What happened, for `DescribeEvents`.
+    pub(crate) events: Events,
+    /// A moment on both clocks, to date the transitions that settle between requests.
+    epoch: (Instant, SystemTime),
     snapshots: BTreeMap<String, Snapshot>,
     /// Stored without their derived `user_group_ids`; by id.
     users: BTreeMap<String, User>,
@@ -278,6 +322,10 @@ impl Store {
             account_id: config.account_id.clone(),
             quotas,
             caches: BTreeMap::new(),
+            nodes: Nodes::default(),
+            catalog: Catalog::default(),
+            events: Events::default(),
+            epoch: (Instant::now(), SystemTime::now()),
             snapshots: BTreeMap::new(),
             users: BTreeMap::new(),
             user_groups: BTreeMap::new(),
@@ -286,6 +334,7 @@ impl Store {
             next_deadline: None,
         };
         store.ensure_default_user();
+        store.catalog = Catalog::new(|kind, name| store.arn(kind, name));
         store
     }
 
@@ -319,6 +368,21 @@ impl Store {
         let mut pending = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
         settle(&mut self.caches, &self.held_caches, now, &mut pending);
         settle(&mut self.snapshots, &self.held_snapshots, now, &mut pending);
+        let mut log = Vec::new();
+        self.nodes.settle(
+            &self.held_caches,
+            &self.held_snapshots,
+            now,
+            &mut pending,
+            &mut log,
+        );
+        for (at, source_type, id, message) in log {
+            let wall = match at.checked_duration_since(self.epoch.0) {
+                Some(after) => self.epoch.1 + after,
+                None => self.epoch.1,
+            };
+            self.events.push(source_type, &id, message, wall);
+        }
         self.next_deadline = next;
     }
 
@@ -340,6 +404,7 @@ impl Store {
         if self.held_snapshots.remove(name) {
             self.reschedule_snapshot(name);
         }
+        self.reschedule_nodes();
     }
 
     /// Ends every hold.
@@ -350,6 +415,22 @@ impl Store {
         for name in std::mem::take(&mut self.held_snapshots) {
             self.reschedule_snapshot(&name);
         }
+        self.reschedule_nodes();
+    }
+
+    /// Puts the node-based resources' earliest pending transition back on the schedule.
+    fn reschedule_nodes(&mut self) {
+        if let Some(at) = self.nodes.earliest() {
+            self.schedule(at);
+        }
+    }
+
+    pub(crate) fn settle_time(&self) -> Duration {
+        self.settle_time
+    }
+
+    pub(crate) fn region(&self) -> &str {
+        &self.region
     }
 
     /// Puts a released cache's pending transition back on the schedule `tick` consults.
@@ -797,6 +878,46 @@ impl Store {
                     .ok_or_else(|| user_group_not_found(name))?
                     .tags
             }
+            TaggableKind::ReplicationGroup => {
+                &mut self
+                    .nodes
+                    .groups
+                    .get_mut(name)
+                    .ok_or_else(|| super::replication::group_not_found(name))?
+                    .tags
+            }
+            TaggableKind::CacheCluster => {
+                &mut self
+                    .nodes
+                    .clusters
+                    .get_mut(name)
+                    .ok_or_else(|| super::replication::cluster_not_found(name))?
+                    .tags
+            }
+            TaggableKind::Snapshot => {
+                &mut self
+                    .nodes
+                    .snapshots
+                    .get_mut(name)
+                    .ok_or_else(|| super::replication::snapshot_not_found(name))?
+                    .tags
+            }
+            TaggableKind::ParameterGroup => {
+                &mut self
+                    .catalog
+                    .parameter_groups
+                    .get_mut(name)
+                    .ok_or_else(|| super::parameters::parameter_group_not_found(name))?
+                    .tags
+            }
+            TaggableKind::SubnetGroup => {
+                &mut self
+                    .catalog
+                    .subnet_groups
+                    .get_mut(name)
+                    .ok_or_else(|| super::parameters::subnet_group_not_found(name))?
+                    .tags
+            }
         })
     }
 
@@ -830,6 +951,34 @@ impl Store {
         };
         self.users.insert(user.id.clone(), user.clone());
         Ok(user)
+    }
+
+    /// Changes a user's access string, authentication or engine; it stays `active`.
+    pub(crate) fn modify_user(&mut self, changes: UserChanges) -> Result<User, ApiError> {
+        let user = self.user(&changes.id)?;
+        if changes.authentication == Some(Authentication::Iam) && user.name != user.id {
+            return Err(ApiError::combination(
+                "With IAM authentication the UserName must be the same as the UserId",
+            ));
+        }
+        let user = self
+            .users
+            .get_mut(&changes.id)
+            .ok_or_else(|| user_not_found(&changes.id))?;
+        if let Some(access) = changes.access_string {
+            user.access_string = access;
+        }
+        if let Some(append) = changes.append_access_string {
+            user.access_string = format!("{} {append}", user.access_string);
+        }
+        if let Some(authentication) = changes.authentication {
+            user.authentication = authentication;
+        }
+        if let Some(engine) = changes.engine {
+            user.engine = engine;
+        }
+        let user = user.clone();
+        Ok(self.answer_user(user))
     }
 
     pub(crate) fn describe_users(
@@ -905,6 +1054,7 @@ impl Store {
             engine: new.engine,
             user_ids: new.user_ids,
             serverless_caches: Vec::new(),
+            replication_groups: Vec::new(),
             tags: new.tags,
         };
         self.user_groups.insert(group.id.clone(), group.clone());
@@ -981,6 +1131,12 @@ impl Store {
                 format!("User group {id} is in use by serverless cache {cache}."),
             ));
         }
+        if let Some(group) = group.replication_groups.first() {
+            return Err(ApiError::new(
+                Fault::InvalidUserGroupState,
+                format!("User group {id} is in use by replication group {group}."),
+            ));
+        }
         self.user_groups.remove(id);
         Ok(UserGroup {
             status: RbacStatus::Deleting,
@@ -1032,6 +1188,7 @@ impl Store {
             .filter(|cache| cache.user_group_id.as_deref() == Some(group.id.as_str()))
             .map(|cache| cache.name.clone())
             .collect();
+        group.replication_groups = self.user_group_replication_groups(&group.id);
         group
     }
 
@@ -1039,19 +1196,19 @@ impl Store {
         self.users.get(id).ok_or_else(|| user_not_found(id))
     }
 
-    fn user_group(&self, id: &str) -> Result<&UserGroup, ApiError> {
+    pub(crate) fn user_group(&self, id: &str) -> Result<&UserGroup, ApiError> {
         self.user_groups
             .get(id)
             .ok_or_else(|| user_group_not_found(id))
     }
 
     /// Records a pending transition; returns `at` for convenience.
-    fn schedule(&mut self, at: Instant) -> Instant {
+    pub(crate) fn schedule(&mut self, at: Instant) -> Instant {
         self.next_deadline = Some(self.next_deadline.map_or(at, |next| next.min(at)));
         at
     }
 
-    fn arn(&self, kind: &str, name: &str) -> String {
+    pub(crate) fn arn(&self, kind: &str, name: &str) -> String {
         format!(
             "arn:aws:elasticache:{}:{}:{kind}:{name}",
             self.region, self.account_id
@@ -1173,7 +1330,7 @@ fn version_key(version: &str) -> Vec<u64> {
 }
 
 /// `us-east-1` → `use1`, the region code in ElastiCache serverless host names.
-fn region_code(region: &str) -> String {
+pub(crate) fn region_code(region: &str) -> String {
     let mut code = String::new();
     for part in region.split('-') {
         let short = match part {
@@ -1201,12 +1358,21 @@ fn bytes_used(cache_name: &str) -> u64 {
     (1 + hash % 512) * 1024 * 1024
 }
 
+/// What a pagination token pages through: a token of one Describe is refused by another.
 #[derive(Debug, Clone, Copy)]
-enum TokenKind {
+pub(crate) enum TokenKind {
     Cache,
     Snapshot,
     User,
     UserGroup,
+    ReplicationGroup,
+    CacheCluster,
+    ClassicSnapshot,
+    ParameterGroup,
+    Parameter,
+    SubnetGroup,
+    EngineVersion,
+    Event,
 }
 
 impl TokenKind {
@@ -1216,6 +1382,14 @@ impl TokenKind {
             TokenKind::Snapshot => "s1",
             TokenKind::User => "u1",
             TokenKind::UserGroup => "g1",
+            TokenKind::ReplicationGroup => "r1",
+            TokenKind::CacheCluster => "k1",
+            TokenKind::ClassicSnapshot => "n1",
+            TokenKind::ParameterGroup => "p1",
+            TokenKind::Parameter => "q1",
+            TokenKind::SubnetGroup => "b1",
+            TokenKind::EngineVersion => "v1",
+            TokenKind::Event => "e1",
         }
     }
 
@@ -1223,14 +1397,14 @@ impl TokenKind {
     fn parameter(self) -> &'static str {
         match self {
             TokenKind::Cache | TokenKind::Snapshot => "NextToken",
-            TokenKind::User | TokenKind::UserGroup => "Marker",
+            _ => "Marker",
         }
     }
 }
 
 /// Items after the token's name, in name order. The token names the last item returned, so pages
 /// stay stable while resources come and go.
-fn paginate<T: Clone>(
+pub(crate) fn paginate<T: Clone>(
     items: &BTreeMap<String, T>,
     kind: TokenKind,
     page: &PageRequest,

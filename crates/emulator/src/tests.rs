@@ -245,6 +245,7 @@ fn describe_user_groups_response_lists_members_and_the_marker() {
         user_ids: vec!["default".into(), "alice".into()],
         arn: "arn:aws:elasticache:us-east-1:123456789012:usergroup:g1".into(),
         serverless_caches: vec!["c1".into()],
+        replication_groups: Vec::new(),
         tags: Vec::new(),
     };
     let output = Output::UserGroups(Page {
@@ -792,6 +793,7 @@ fn quotas_are_enforced() {
         Quotas {
             caches: 1,
             snapshots: 1,
+            ..Quotas::default()
         },
     );
     let t0 = clock(start, Duration::ZERO);
@@ -1379,7 +1381,11 @@ async fn malformed_requests_get_query_faults() {
     let addr = emulator.local_addr();
     let cases: [(&[u8], u16, &str); 6] = [
         (b"Version=2015-02-02", 400, "MissingAction"),
-        (b"Action=DescribeCacheClusters", 400, "InvalidAction"),
+        (
+            b"Action=DescribeGlobalReplicationGroups",
+            400,
+            "InvalidAction",
+        ),
         (b"Action=%C3%28", 404, "MalformedQueryString"),
         (
             b"Action=DescribeServerlessCaches&MaxResults=1e99",
@@ -1400,12 +1406,12 @@ async fn malformed_requests_get_query_faults() {
         assert!(response.head.contains("content-type: text/xml"));
     }
     // An action the emulator does not serve is named in the message.
-    let unserved = raw(addr, "POST", "/", b"Action=DescribeCacheClusters")
+    let unserved = raw(addr, "POST", "/", b"Action=DescribeGlobalReplicationGroups")
         .await
         .unwrap();
     assert_eq!(
         message_of(&unserved.body),
-        "The elasticache-grpc emulator does not implement the action DescribeCacheClusters"
+        "The elasticache-grpc emulator does not implement the action DescribeGlobalReplicationGroups"
     );
     let too_big = vec![b'a'; super::http::MAX_BODY + 1];
     let response = raw(addr, "POST", "/", &too_big).await.unwrap();
@@ -1427,7 +1433,7 @@ async fn malformed_requests_get_query_faults() {
     );
     assert_eq!(emulator.total_calls(), 9);
     assert_eq!(emulator.calls("DescribeServerlessCaches"), 2);
-    assert_eq!(emulator.calls("DescribeCacheClusters"), 0);
+    assert_eq!(emulator.calls("DescribeGlobalReplicationGroups"), 0);
     emulator.shutdown();
 }
 
@@ -1483,7 +1489,7 @@ async fn control_surface_injects_faults_and_reports_calls() {
     assert!(calls.body.contains("CreateServerlessCache 0\n"));
     assert!(calls.body.contains("CreateUserGroup 0\n"), "{}", calls.body);
     assert_eq!(calls.body.lines().count(), super::operations::ACTIONS.len());
-    assert_eq!(super::operations::ACTIONS.len(), 19);
+    assert_eq!(super::operations::ACTIONS.len(), 50);
     assert_eq!(
         raw(addr, "GET", "/_emulator/nope", b"")
             .await
@@ -1626,7 +1632,7 @@ async fn rbac_and_tag_parameters_are_validated() {
         ),
         (
             "Action=ListTagsForResource\
-             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:cluster:c1"
+             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:reserved-instance:c1"
                 .to_owned(),
             400,
             "InvalidARN",

@@ -83,6 +83,16 @@ pub(crate) fn success_document(
     xml.finish()
 }
 
+/// `<ActionResponse xmlns=…><ResponseMetadata>…`: the answer of an action without output
+/// (`DeleteCacheParameterGroup`, `DeleteCacheSubnetGroup`).
+pub(crate) fn bare_document(action: &str, request_id: &str) -> String {
+    let mut xml = XmlWriter::default();
+    let _ = write!(xml.out, "<{action}Response xmlns=\"{NAMESPACE}\">");
+    xml.element("ResponseMetadata", |xml| xml.text("RequestId", request_id));
+    xml.close(&format!("{action}Response"));
+    xml.finish()
+}
+
 /// The `ErrorResponse` of a fault; `Type` is `Receiver` for server-side (5xx) faults.
 pub(crate) fn error_document(status: u16, code: &str, message: &str, request_id: &str) -> String {
     let mut xml = XmlWriter::default();

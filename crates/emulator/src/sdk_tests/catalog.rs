@@ -1,0 +1,743 @@
+//! Cache parameter groups, subnet groups, engine versions and tags on the node-based ARNs,
+//! driven with the real SDK.
+
+use aws_sdk_elasticache::operation::create_cache_parameter_group::CreateCacheParameterGroupError;
+use aws_sdk_elasticache::operation::create_cache_subnet_group::CreateCacheSubnetGroupError;
+use aws_sdk_elasticache::operation::delete_cache_parameter_group::DeleteCacheParameterGroupError;
+use aws_sdk_elasticache::operation::delete_cache_subnet_group::DeleteCacheSubnetGroupError;
+use aws_sdk_elasticache::operation::describe_cache_parameter_groups::DescribeCacheParameterGroupsError;
+use aws_sdk_elasticache::operation::describe_cache_parameters::DescribeCacheParametersError;
+use aws_sdk_elasticache::operation::describe_cache_subnet_groups::DescribeCacheSubnetGroupsError;
+use aws_sdk_elasticache::operation::describe_engine_default_parameters::DescribeEngineDefaultParametersError;
+use aws_sdk_elasticache::operation::modify_cache_parameter_group::ModifyCacheParameterGroupError;
+use aws_sdk_elasticache::operation::modify_cache_subnet_group::ModifyCacheSubnetGroupError;
+use aws_sdk_elasticache::operation::reset_cache_parameter_group::ResetCacheParameterGroupError;
+use aws_sdk_elasticache::types::{Parameter, ParameterNameValue};
+
+use super::*;
+
+fn name_value(name: &str, value: &str) -> ParameterNameValue {
+    ParameterNameValue::builder()
+        .parameter_name(name)
+        .parameter_value(value)
+        .build()
+}
+
+async fn parameter(client: &Client, group: &str, name: &str) -> Parameter {
+    let output = client
+        .describe_cache_parameters()
+        .cache_parameter_group_name(group)
+        .send()
+        .await
+        .unwrap();
+    output
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_name() == Some(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no parameter {name}"))
+}
+
+#[tokio::test]
+async fn parameter_groups_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+
+    // The defaults of every family are there.
+    let defaults = client
+        .describe_cache_parameter_groups()
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<_> = defaults
+        .cache_parameter_groups()
+        .iter()
+        .filter_map(|g| g.cache_parameter_group_name())
+        .collect();
+    assert!(names.contains(&"default.redis7"));
+    assert!(names.contains(&"default.valkey8.cluster.on"));
+    assert!(names.contains(&"default.memcached1.6"));
+    let cluster_on = parameter(&client, "default.redis7.cluster.on", "cluster-enabled").await;
+    assert_eq!(cluster_on.parameter_value(), Some("yes"));
+
+    // Create, modify, reset, delete.
+    let created = client
+        .create_cache_parameter_group()
+        .cache_parameter_group_name("Tuned")
+        .cache_parameter_group_family("redis7")
+        .description("tuned for sessions")
+        .send()
+        .await
+        .unwrap();
+    let created = created.cache_parameter_group().unwrap();
+    assert_eq!(created.cache_parameter_group_name(), Some("tuned"));
+    assert_eq!(created.cache_parameter_group_family(), Some("redis7"));
+    assert_eq!(created.is_global(), Some(false));
+    assert_eq!(
+        created.arn(),
+        Some("arn:aws:elasticache:us-east-1:123456789012:parametergroup:tuned")
+    );
+    assert_fault!(
+        client
+            .create_cache_parameter_group()
+            .cache_parameter_group_name("tuned")
+            .cache_parameter_group_family("redis7")
+            .description("again")
+            .send()
+            .await,
+        CreateCacheParameterGroupError::CacheParameterGroupAlreadyExistsFault
+    );
+    assert_fault!(
+        client
+            .create_cache_parameter_group()
+            .cache_parameter_group_name("old")
+            .cache_parameter_group_family("redis2.6")
+            .description("old")
+            .send()
+            .await,
+        CreateCacheParameterGroupError::InvalidParameterValueException
+    );
+    let policy = parameter(&client, "tuned", "maxmemory-policy").await;
+    assert_eq!(policy.parameter_value(), Some("volatile-lru"));
+    assert_eq!(policy.source(), Some("system"));
+    assert_eq!(policy.is_modifiable(), Some(true));
+    assert_eq!(policy.data_type(), Some("string"));
+    let modified = client
+        .modify_cache_parameter_group()
+        .cache_parameter_group_name("tuned")
+        .parameter_name_values(name_value("maxmemory-policy", "allkeys-lru"))
+        .parameter_name_values(name_value("timeout", "300"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(modified.cache_parameter_group_name(), Some("tuned"));
+    let policy = parameter(&client, "tuned", "maxmemory-policy").await;
+    assert_eq!(policy.parameter_value(), Some("allkeys-lru"));
+    assert_eq!(policy.source(), Some("user"));
+    let user = client
+        .describe_cache_parameters()
+        .cache_parameter_group_name("tuned")
+        .source("user")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(user.parameters().len(), 2);
+    for bad in [
+        name_value("maxmemory-policy", "sometimes"),
+        name_value("timeout", "10"),
+        name_value("maxclients", "10"),
+        name_value("no-such-parameter", "1"),
+    ] {
+        assert_fault!(
+            client
+                .modify_cache_parameter_group()
+                .cache_parameter_group_name("tuned")
+                .parameter_name_values(bad)
+                .send()
+                .await,
+            ModifyCacheParameterGroupError::InvalidParameterValueException
+        );
+    }
+    assert_fault!(
+        client
+            .modify_cache_parameter_group()
+            .cache_parameter_group_name("default.redis7")
+            .parameter_name_values(name_value("timeout", "300"))
+            .send()
+            .await,
+        ModifyCacheParameterGroupError::InvalidCacheParameterGroupStateFault
+    );
+    client
+        .reset_cache_parameter_group()
+        .cache_parameter_group_name("tuned")
+        .parameter_name_values(
+            ParameterNameValue::builder()
+                .parameter_name("timeout")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        parameter(&client, "tuned", "timeout")
+            .await
+            .parameter_value(),
+        Some("0")
+    );
+    assert_eq!(
+        parameter(&client, "tuned", "maxmemory-policy")
+            .await
+            .source(),
+        Some("user")
+    );
+    client
+        .reset_cache_parameter_group()
+        .cache_parameter_group_name("tuned")
+        .reset_all_parameters(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        parameter(&client, "tuned", "maxmemory-policy")
+            .await
+            .source(),
+        Some("system")
+    );
+    assert_fault!(
+        client
+            .reset_cache_parameter_group()
+            .cache_parameter_group_name("tuned")
+            .send()
+            .await,
+        ResetCacheParameterGroupError::InvalidParameterCombinationException
+    );
+
+    // Pages, and the node-type-specific parameters with the first.
+    let first = client
+        .describe_cache_parameters()
+        .cache_parameter_group_name("tuned")
+        .max_records(20)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.parameters().len(), 20);
+    let maxmemory = &first.cache_node_type_specific_parameters()[0];
+    assert_eq!(maxmemory.parameter_name(), Some("maxmemory"));
+    assert!(!maxmemory.cache_node_type_specific_values().is_empty());
+    let second = client
+        .describe_cache_parameters()
+        .cache_parameter_group_name("tuned")
+        .max_records(20)
+        .marker(first.marker().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.parameters().len(), 2);
+    assert_eq!(second.marker(), None);
+
+    // In use by a replication group: cannot be deleted until the group is gone.
+    client
+        .create_replication_group()
+        .replication_group_id("uses-tuned")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .cache_parameter_group_name("tuned")
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .delete_cache_parameter_group()
+            .cache_parameter_group_name("tuned")
+            .send()
+            .await,
+        DeleteCacheParameterGroupError::InvalidCacheParameterGroupStateFault
+    );
+    assert_fault!(
+        client
+            .delete_cache_parameter_group()
+            .cache_parameter_group_name("default.redis7")
+            .send()
+            .await,
+        DeleteCacheParameterGroupError::InvalidCacheParameterGroupStateFault
+    );
+    settle(&emulator);
+    client
+        .delete_replication_group()
+        .replication_group_id("uses-tuned")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .delete_cache_parameter_group()
+        .cache_parameter_group_name("tuned")
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .describe_cache_parameter_groups()
+            .cache_parameter_group_name("tuned")
+            .send()
+            .await,
+        DescribeCacheParameterGroupsError::CacheParameterGroupNotFoundFault
+    );
+    assert_fault!(
+        client
+            .describe_cache_parameters()
+            .cache_parameter_group_name("tuned")
+            .send()
+            .await,
+        DescribeCacheParametersError::CacheParameterGroupNotFoundFault
+    );
+
+    // Engine defaults.
+    let defaults = client
+        .describe_engine_default_parameters()
+        .cache_parameter_group_family("memcached1.6")
+        .send()
+        .await
+        .unwrap();
+    let defaults = defaults.engine_defaults().unwrap();
+    assert_eq!(
+        defaults.cache_parameter_group_family(),
+        Some("memcached1.6")
+    );
+    assert!(
+        defaults
+            .parameters()
+            .iter()
+            .any(|p| p.parameter_name() == Some("max_item_size"))
+    );
+    assert_eq!(
+        defaults.cache_node_type_specific_parameters()[0].parameter_name(),
+        Some("max_cache_memory")
+    );
+    assert_fault!(
+        client
+            .describe_engine_default_parameters()
+            .cache_parameter_group_family("nope")
+            .send()
+            .await,
+        DescribeEngineDefaultParametersError::InvalidParameterValueException
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn subnet_groups_and_engine_versions_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let created = client
+        .create_cache_subnet_group()
+        .cache_subnet_group_name("Private")
+        .cache_subnet_group_description("private subnets")
+        .subnet_ids("subnet-0aaa")
+        .subnet_ids("subnet-0bbb")
+        .send()
+        .await
+        .unwrap();
+    let created = created.cache_subnet_group().unwrap();
+    assert_eq!(created.cache_subnet_group_name(), Some("private"));
+    assert_eq!(created.subnets().len(), 2);
+    assert!(
+        created.subnets()[0]
+            .subnet_availability_zone()
+            .and_then(|z| z.name())
+            .unwrap()
+            .starts_with("us-east-1")
+    );
+    assert!(created.vpc_id().unwrap().starts_with("vpc-"));
+    assert_fault!(
+        client
+            .create_cache_subnet_group()
+            .cache_subnet_group_name("private")
+            .cache_subnet_group_description("again")
+            .subnet_ids("subnet-0aaa")
+            .send()
+            .await,
+        CreateCacheSubnetGroupError::CacheSubnetGroupAlreadyExistsFault
+    );
+    assert_fault!(
+        client
+            .create_cache_subnet_group()
+            .cache_subnet_group_name("bad")
+            .cache_subnet_group_description("bad")
+            .subnet_ids("sg-123")
+            .send()
+            .await,
+        CreateCacheSubnetGroupError::InvalidSubnet
+    );
+    let mut too_many = client
+        .create_cache_subnet_group()
+        .cache_subnet_group_name("many")
+        .cache_subnet_group_description("many");
+    for i in 0..21 {
+        too_many = too_many.subnet_ids(format!("subnet-{i:04}"));
+    }
+    assert_fault!(
+        too_many.send().await,
+        CreateCacheSubnetGroupError::CacheSubnetQuotaExceededFault
+    );
+    let modified = client
+        .modify_cache_subnet_group()
+        .cache_subnet_group_name("private")
+        .subnet_ids("subnet-0ccc")
+        .send()
+        .await
+        .unwrap();
+    let subnets: Vec<_> = modified
+        .cache_subnet_group()
+        .unwrap()
+        .subnets()
+        .iter()
+        .filter_map(|s| s.subnet_identifier())
+        .collect();
+    assert_eq!(subnets, ["subnet-0ccc"]);
+    assert_fault!(
+        client
+            .modify_cache_subnet_group()
+            .cache_subnet_group_name("nope")
+            .send()
+            .await,
+        ModifyCacheSubnetGroupError::CacheSubnetGroupNotFoundFault
+    );
+    let all = client.describe_cache_subnet_groups().send().await.unwrap();
+    let names: Vec<_> = all
+        .cache_subnet_groups()
+        .iter()
+        .filter_map(|g| g.cache_subnet_group_name())
+        .collect();
+    assert_eq!(names, ["default", "private"]);
+
+    // In use by a cluster: CacheSubnetGroupInUse until it is gone.
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("in-private")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .cache_subnet_group_name("private")
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .delete_cache_subnet_group()
+            .cache_subnet_group_name("private")
+            .send()
+            .await,
+        DeleteCacheSubnetGroupError::CacheSubnetGroupInUse
+    );
+    settle(&emulator);
+    client
+        .delete_cache_cluster()
+        .cache_cluster_id("in-private")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .delete_cache_subnet_group()
+        .cache_subnet_group_name("private")
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .describe_cache_subnet_groups()
+            .cache_subnet_group_name("private")
+            .send()
+            .await,
+        DescribeCacheSubnetGroupsError::CacheSubnetGroupNotFoundFault
+    );
+    assert_fault!(
+        client
+            .delete_cache_subnet_group()
+            .cache_subnet_group_name("default")
+            .send()
+            .await,
+        DeleteCacheSubnetGroupError::CacheSubnetGroupInUse
+    );
+
+    // Engine versions, filtered.
+    let versions = client
+        .describe_cache_engine_versions()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(versions.cache_engine_versions().len(), 9);
+    let redis = client
+        .describe_cache_engine_versions()
+        .engine("redis")
+        .default_only(true)
+        .send()
+        .await
+        .unwrap();
+    let redis = redis.cache_engine_versions();
+    assert_eq!(redis.len(), 1);
+    assert_eq!(redis[0].engine_version(), Some("7.1"));
+    assert_eq!(redis[0].cache_parameter_group_family(), Some("redis7"));
+    let family = client
+        .describe_cache_engine_versions()
+        .cache_parameter_group_family("redis6.x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(family.cache_engine_versions().len(), 2);
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn tags_on_node_based_arns_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("tagged")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .tags(tag("env", Some("dev")))
+        .send()
+        .await
+        .unwrap();
+    let group_arn = "arn:aws:elasticache:us-east-1:123456789012:replicationgroup:tagged";
+    assert_eq!(
+        listed_tags(&client, group_arn).await,
+        expected(&[("env", Some("dev"))])
+    );
+    for arn in [
+        "arn:aws:elasticache:us-east-1:123456789012:cluster:tagged-001",
+        "arn:aws:elasticache:us-east-1:123456789012:parametergroup:default.redis7",
+        "arn:aws:elasticache:us-east-1:123456789012:subnetgroup:default",
+    ] {
+        client
+            .add_tags_to_resource()
+            .resource_name(arn)
+            .tags(tag("owner", Some("me")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed_tags(&client, arn).await,
+            expected(&[("owner", Some("me"))]),
+            "{arn}"
+        );
+    }
+    settle(&emulator);
+    client
+        .create_snapshot()
+        .replication_group_id("tagged")
+        .snapshot_name("tagged-snap")
+        .tags(tag("kept", None))
+        .send()
+        .await
+        .unwrap();
+    let snapshot_arn = "arn:aws:elasticache:us-east-1:123456789012:snapshot:tagged-snap";
+    assert_eq!(
+        listed_tags(&client, snapshot_arn).await,
+        expected(&[("kept", None)])
+    );
+    let status = assert_fault!(
+        client
+            .list_tags_for_resource()
+            .resource_name("arn:aws:elasticache:us-east-1:123456789012:replicationgroup:nope")
+            .send()
+            .await,
+        ListTagsError::ReplicationGroupNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+    assert_fault!(
+        client
+            .list_tags_for_resource()
+            .resource_name("arn:aws:elasticache:us-east-1:123456789012:snapshot:nope")
+            .send()
+            .await,
+        ListTagsError::SnapshotNotFoundFault
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn events_record_what_happened_through_the_sdk() {
+    use aws_sdk_elasticache::operation::describe_events::DescribeEventsError;
+    use aws_sdk_elasticache::primitives::DateTime;
+    use aws_sdk_elasticache::types::SourceType;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("evented")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .test_failover()
+        .replication_group_id("evented")
+        .node_group_id("0001")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .create_snapshot()
+        .replication_group_id("evented")
+        .snapshot_name("evented-snap")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .create_cache_parameter_group()
+        .cache_parameter_group_name("logged")
+        .cache_parameter_group_family("valkey8")
+        .description("x")
+        .send()
+        .await
+        .unwrap();
+
+    let group_events = client
+        .describe_events()
+        .source_type(SourceType::ReplicationGroup)
+        .source_identifier("evented")
+        .duration(24 * 60)
+        .send()
+        .await
+        .unwrap();
+    let messages: Vec<_> = group_events
+        .events()
+        .iter()
+        .filter_map(|e| e.message())
+        .collect();
+    // Newest first.
+    assert_eq!(
+        messages,
+        [
+            "Snapshot succeeded for snapshot with ID 'evented-snap' of replication group with ID 'evented'",
+            "Replication group evented modified",
+            "Failover to replica node evented-002 completed",
+            "Test Failover API called for node group 0001",
+            "Replication group evented created",
+        ]
+    );
+    let event = &group_events.events()[0];
+    assert_eq!(event.source_type(), Some(&SourceType::ReplicationGroup));
+    assert!(event.date().is_some());
+    let all = client
+        .describe_events()
+        .duration(24 * 60)
+        .send()
+        .await
+        .unwrap();
+    let clusters_created = all
+        .events()
+        .iter()
+        .filter(|e| {
+            e.source_type() == Some(&SourceType::CacheCluster)
+                && e.message() == Some("Cache cluster created")
+        })
+        .count();
+    assert_eq!(clusters_created, 2);
+    assert!(
+        all.events()
+            .iter()
+            .any(|e| e.message() == Some("Cache parameter group logged created"))
+    );
+
+    // Windows: nothing in the future; paging by 20.
+    let future = client
+        .describe_events()
+        .start_time(DateTime::from_secs(4_000_000_000))
+        .send()
+        .await
+        .unwrap();
+    assert!(future.events().is_empty());
+    let first = client
+        .describe_events()
+        .duration(20_160)
+        .max_records(20)
+        .send()
+        .await
+        .unwrap();
+    assert!(first.marker().is_none());
+    assert_eq!(first.events().len(), all.events().len());
+    assert_fault!(
+        client
+            .describe_events()
+            .duration(60)
+            .start_time(DateTime::from_secs(0))
+            .send()
+            .await,
+        DescribeEventsError::InvalidParameterCombinationException
+    );
+    assert_fault!(
+        client.describe_events().duration(20_161).send().await,
+        DescribeEventsError::InvalidParameterValueException
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn modify_user_through_the_sdk() {
+    use aws_sdk_elasticache::operation::modify_user::ModifyUserError;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    create_user(&client, "reader", "reader").await;
+    create_user(&client, "writer", "writer-name").await;
+    let modified = client
+        .modify_user()
+        .user_id("Reader")
+        .access_string("on ~app:* +get")
+        .passwords("a-password-of-16+")
+        .passwords("another-password-16")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(modified.user_id(), Some("reader"));
+    assert_eq!(modified.status(), Some("active"));
+    assert_eq!(modified.access_string(), Some("on ~app:* +get"));
+    assert_eq!(
+        modified.authentication().and_then(|a| a.password_count()),
+        Some(2)
+    );
+    let appended = client
+        .modify_user()
+        .user_id("reader")
+        .append_access_string("+mget")
+        .no_password_required(true)
+        .engine("valkey")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(appended.access_string(), Some("on ~app:* +get +mget"));
+    assert_eq!(appended.engine(), Some("valkey"));
+    assert_eq!(
+        appended.authentication().and_then(|a| a.r#type()),
+        Some(&AuthenticationType::NoPassword)
+    );
+    assert_fault!(
+        client
+            .modify_user()
+            .user_id("nobody")
+            .access_string("on")
+            .send()
+            .await,
+        ModifyUserError::UserNotFoundFault
+    );
+    for bad in [
+        client.modify_user().user_id("reader"),
+        client
+            .modify_user()
+            .user_id("reader")
+            .access_string("on")
+            .append_access_string("+get"),
+        // IAM users are named as their id; this one is not.
+        client.modify_user().user_id("writer").authentication_mode(
+            AuthenticationMode::builder()
+                .r#type(InputAuthenticationType::Iam)
+                .build(),
+        ),
+    ] {
+        assert_fault!(
+            bad.send().await,
+            ModifyUserError::InvalidParameterCombinationException
+        );
+    }
+    assert_fault!(
+        client
+            .modify_user()
+            .user_id("reader")
+            .passwords("short")
+            .send()
+            .await,
+        ModifyUserError::InvalidParameterValueException
+    );
+    emulator.shutdown();
+}
