@@ -66,11 +66,12 @@ pub(crate) enum Fault {
     SnapshotFeatureNotSupported,
     SnapshotNotFound,
     SnapshotQuotaExceeded,
+    ServiceUpdateNotFound,
 }
 
 impl Fault {
     /// Every fault, for looking one up by its wire code.
-    const ALL: [Fault; 60] = [
+    const ALL: [Fault; 61] = [
         Fault::InvalidAction,
         Fault::InvalidParameterCombination,
         Fault::InvalidParameterValue,
@@ -131,6 +132,7 @@ impl Fault {
         Fault::SnapshotFeatureNotSupported,
         Fault::SnapshotNotFound,
         Fault::SnapshotQuotaExceeded,
+        Fault::ServiceUpdateNotFound,
     ];
 
     /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
@@ -209,6 +211,7 @@ impl Fault {
             Fault::SnapshotFeatureNotSupported => ("SnapshotFeatureNotSupportedFault", 400),
             Fault::SnapshotNotFound => ("SnapshotNotFoundFault", 404),
             Fault::SnapshotQuotaExceeded => ("SnapshotQuotaExceededFault", 400),
+            Fault::ServiceUpdateNotFound => ("ServiceUpdateNotFoundFault", 404),
         }
     }
 

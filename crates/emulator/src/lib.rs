@@ -72,6 +72,7 @@ mod replication_ops;
 mod server;
 mod shared;
 mod store;
+mod updates;
 mod xml;
 
 #[cfg(test)]

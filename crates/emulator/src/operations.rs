@@ -14,7 +14,7 @@ use super::store::{
     SnapshotFilter, Store, TaggableKind, UserChanges, UserFilter, UserGroupChanges,
 };
 use super::xml::XmlWriter;
-use super::{events, parameters, replication, replication_ops};
+use super::{events, parameters, replication, replication_ops, updates};
 
 /// One ElastiCache action.
 pub(crate) trait Operation {
@@ -44,6 +44,8 @@ pub(crate) enum Output {
     Replication(replication::Answer),
     /// Parameter groups, subnet groups and engine versions.
     Catalog(parameters::Answer),
+    /// Service updates and update actions (there are none).
+    Updates(updates::Answer),
     /// A page of `DescribeEvents`.
     Events(Page<events::Event>),
     /// Nothing: the response has no `…Result` element.
@@ -87,6 +89,7 @@ impl Output {
             Output::Replication(answer) => answer.write(xml),
             Output::Catalog(answer) => answer.write(xml),
             Output::Events(page) => events::write_events(xml, page),
+            Output::Updates(answer) => answer.write(xml),
             Output::Empty => {}
             Output::UserGroup(group) => group.write_members(xml),
             Output::UserGroups(page) => {
@@ -140,7 +143,7 @@ fn run<O: Operation>(
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.
-pub(crate) const ACTIONS: [Action; 50] = [
+pub(crate) const ACTIONS: [Action; 55] = [
     Action::of::<CreateServerlessCache>(),
     Action::of::<DescribeServerlessCaches>(),
     Action::of::<ModifyServerlessCache>(),
@@ -191,6 +194,11 @@ pub(crate) const ACTIONS: [Action; 50] = [
     Action::of::<parameters::DescribeCacheEngineVersions>(),
     Action::of::<events::DescribeEvents>(),
     Action::of::<ModifyUser>(),
+    Action::of::<replication_ops::ListAllowedNodeTypeModifications>(),
+    Action::of::<updates::DescribeServiceUpdates>(),
+    Action::of::<updates::DescribeUpdateActions>(),
+    Action::of::<updates::BatchApplyUpdateAction>(),
+    Action::of::<updates::BatchStopUpdateAction>(),
 ];
 
 /// The action called `name` and its index in [`ACTIONS`].

@@ -913,6 +913,8 @@ pub(crate) enum Answer {
     CacheClusters(Page<CacheCluster>, bool),
     Snapshot(Box<ClassicSnapshot>),
     Snapshots(Page<ClassicSnapshot>, bool),
+    /// `ListAllowedNodeTypeModifications`: the types to scale up and down to.
+    NodeTypes(Vec<String>, Vec<String>),
 }
 
 impl Answer {
@@ -944,6 +946,10 @@ impl Answer {
             }
             Answer::Snapshot(snapshot) => {
                 xml.element("Snapshot", |xml| snapshot.write_members(xml, true));
+            }
+            Answer::NodeTypes(up, down) => {
+                xml.text_list("ScaleUpModifications", "member", up);
+                xml.text_list("ScaleDownModifications", "member", down);
             }
             Answer::Snapshots(page, show_config) => {
                 xml.opt_text("Marker", page.next_token.as_deref());
@@ -2786,6 +2792,58 @@ impl Store {
         let snapshot = snapshot.clone();
         self.schedule(settles_at);
         Ok(snapshot)
+    }
+}
+
+/// The node types the emulator knows the size of, smallest memory first.
+const NODE_TYPES: [&str; 14] = [
+    "cache.t4g.micro",
+    "cache.t3.micro",
+    "cache.t4g.small",
+    "cache.t3.small",
+    "cache.t4g.medium",
+    "cache.t3.medium",
+    "cache.m6g.large",
+    "cache.m5.large",
+    "cache.m7g.large",
+    "cache.r6g.large",
+    "cache.r7g.large",
+    "cache.m6g.xlarge",
+    "cache.m5.xlarge",
+    "cache.r7g.xlarge",
+];
+
+impl Store {
+    /// The node types a cluster or group can scale up and down to: every known larger and
+    /// smaller type for Valkey and Redis OSS; none for Memcached, which does not scale a
+    /// cluster's node type in place.
+    pub(crate) fn allowed_node_types(
+        &self,
+        group_id: Option<&str>,
+        cluster_id: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<String>), ApiError> {
+        let settings = match (group_id, cluster_id) {
+            (Some(id), None) => &self.nodes_group(id)?.settings,
+            (None, Some(id)) => &self.nodes_cluster(id)?.settings,
+            _ => {
+                return Err(ApiError::combination(
+                    "Exactly one of ReplicationGroupId and CacheClusterId must be specified",
+                ));
+            }
+        };
+        if settings.engine == "memcached" {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let owned = |types: &[&str]| types.iter().map(|&t| t.to_owned()).collect::<Vec<_>>();
+        Ok(
+            match NODE_TYPES
+                .iter()
+                .position(|&t| t == settings.cache_node_type)
+            {
+                Some(at) => (owned(&NODE_TYPES[at + 1..]), owned(&NODE_TYPES[..at])),
+                None => (owned(&NODE_TYPES), Vec::new()),
+            },
+        )
     }
 }
 

@@ -909,3 +909,26 @@ impl Operation for DeleteSnapshot {
             .map(snapshot_answer)
     }
 }
+
+pub(crate) struct ListAllowedNodeTypeModifications;
+
+impl Operation for ListAllowedNodeTypeModifications {
+    const NAME: &'static str = "ListAllowedNodeTypeModifications";
+    type Input = (Option<String>, Option<String>);
+
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
+        Ok((
+            lower(params, "ReplicationGroupId"),
+            lower(params, "CacheClusterId"),
+        ))
+    }
+
+    fn apply(
+        store: &mut Store,
+        (group, cluster): Self::Input,
+        _: Clock,
+    ) -> Result<Output, ApiError> {
+        let (up, down) = store.allowed_node_types(group.as_deref(), cluster.as_deref())?;
+        Ok(Output::Replication(Answer::NodeTypes(up, down)))
+    }
+}

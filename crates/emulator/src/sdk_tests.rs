@@ -1734,10 +1734,16 @@ async fn unimplemented_actions_are_invalid_actions_naming_them() {
         )
     );
     assert!(err.request_id().is_some());
-    let err = client.describe_service_updates().send().await.unwrap_err();
+    let err = client
+        .describe_reserved_cache_nodes()
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(
         err.message(),
-        Some("The elasticache-grpc emulator does not implement the action DescribeServiceUpdates")
+        Some(
+            "The elasticache-grpc emulator does not implement the action DescribeReservedCacheNodes"
+        )
     );
     assert_eq!(emulator.total_calls(), 2);
     assert_eq!(emulator.calls("DescribeGlobalReplicationGroups"), 0);
@@ -1775,6 +1781,66 @@ async fn injected_rbac_and_tag_faults_reach_the_sdk_as_their_variants() {
         Fault::InvalidServerlessCacheState => AddTagsError::InvalidServerlessCacheStateFault,
     ]);
     assert_eq!(emulator.calls("AddTagsToResource"), 3);
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn there_are_no_service_updates_through_the_sdk() {
+    use aws_sdk_elasticache::operation::batch_apply_update_action::BatchApplyUpdateActionError;
+    use aws_sdk_elasticache::operation::batch_stop_update_action::BatchStopUpdateActionError;
+    use aws_sdk_elasticache::operation::describe_service_updates::DescribeServiceUpdatesError;
+    use aws_sdk_elasticache::types::ServiceUpdateStatus;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let updates = client
+        .describe_service_updates()
+        .service_update_status(ServiceUpdateStatus::Available)
+        .send()
+        .await
+        .unwrap();
+    assert!(updates.service_updates().is_empty());
+    assert_eq!(updates.marker(), None);
+    let actions = client
+        .describe_update_actions()
+        .engine("redis")
+        .send()
+        .await
+        .unwrap();
+    assert!(actions.update_actions().is_empty());
+    assert_fault!(
+        client
+            .describe_service_updates()
+            .service_update_name("elasticache-20240101-001")
+            .send()
+            .await,
+        DescribeServiceUpdatesError::ServiceUpdateNotFoundFault
+    );
+    assert_fault!(
+        client
+            .batch_apply_update_action()
+            .service_update_name("elasticache-20240101-001")
+            .replication_group_ids("g")
+            .send()
+            .await,
+        BatchApplyUpdateActionError::ServiceUpdateNotFoundFault
+    );
+    assert_fault!(
+        client
+            .batch_stop_update_action()
+            .service_update_name("elasticache-20240101-001")
+            .cache_cluster_ids("c")
+            .send()
+            .await,
+        BatchStopUpdateActionError::ServiceUpdateNotFoundFault
+    );
+    let err = client
+        .batch_apply_update_action()
+        .service_update_name("u")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidParameterCombination"));
     emulator.shutdown();
 }
 

@@ -1372,3 +1372,86 @@ async fn injected_node_faults_reach_the_sdk_as_their_variants() {
     ]);
     emulator.shutdown();
 }
+
+#[tokio::test]
+async fn allowed_node_type_modifications_through_the_sdk() {
+    use aws_sdk_elasticache::operation::list_allowed_node_type_modifications::ListAllowedNodeTypeModificationsError as ListError;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("scalable")
+        .replication_group_description("x")
+        .cache_node_type("cache.r6g.large")
+        .send()
+        .await
+        .unwrap();
+    let allowed = client
+        .list_allowed_node_type_modifications()
+        .replication_group_id("scalable")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        allowed
+            .scale_up_modifications()
+            .contains(&"cache.r7g.large".to_owned())
+    );
+    assert!(
+        !allowed
+            .scale_up_modifications()
+            .contains(&"cache.r6g.large".to_owned())
+    );
+    assert!(
+        allowed
+            .scale_down_modifications()
+            .contains(&"cache.t3.micro".to_owned())
+    );
+    let member = client
+        .list_allowed_node_type_modifications()
+        .cache_cluster_id("scalable-001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        member.scale_up_modifications(),
+        allowed.scale_up_modifications()
+    );
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("mc")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .unwrap();
+    let memcached = client
+        .list_allowed_node_type_modifications()
+        .cache_cluster_id("mc")
+        .send()
+        .await
+        .unwrap();
+    assert!(memcached.scale_up_modifications().is_empty());
+    assert_fault!(
+        client
+            .list_allowed_node_type_modifications()
+            .cache_cluster_id("nope")
+            .send()
+            .await,
+        ListError::CacheClusterNotFoundFault
+    );
+    assert_fault!(
+        client
+            .list_allowed_node_type_modifications()
+            .replication_group_id("nope")
+            .send()
+            .await,
+        ListError::ReplicationGroupNotFoundFault
+    );
+    assert_fault!(
+        client.list_allowed_node_type_modifications().send().await,
+        ListError::InvalidParameterCombinationException
+    );
+    emulator.shutdown();
+}
