@@ -78,12 +78,12 @@ fn answer(outcome: Result<(), String>) -> HttpResponse {
     }
 }
 
-/// `name=<cache or snapshot name>`, required.
+/// `name=<resource name>`, required.
 fn hold(shared: &Shared, params: &Params) -> Result<(), String> {
     let name = params
         .get("name")
         .filter(|name| !name.is_empty())
-        .ok_or("hold needs name=<cache or snapshot name>")?;
+        .ok_or("hold needs name=<resource name>")?;
     shared.lock_store().hold(name);
     Ok(())
 }

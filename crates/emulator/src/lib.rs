@@ -1,31 +1,131 @@
 //! An in-process Amazon ElastiCache emulator that speaks the AWS Query protocol.
 //!
-//! It serves the operations the facade uses, exactly as ElastiCache does on the wire: the nine
-//! serverless-cache and snapshot operations; tags on serverless caches, snapshots, users and user
-//! groups by ARN (`AddTagsToResource`, `ListTagsForResource`, `RemoveTagsFromResource`); RBAC
-//! users (`CreateUser`, `DescribeUsers`, `DeleteUser`; every account has the user `default`) and
-//! user groups (`CreateUserGroup`, `DescribeUserGroups`, `ModifyUserGroup`, `DeleteUserGroup`).
+//! It serves 55 of the 77 operations of the ElastiCache API (the table below), exactly as
+//! ElastiCache does on the wire: serverless caches and their snapshots; replication groups, the
+//! cache clusters they own and standalone cache clusters; classic snapshots of either; cache
+//! parameter groups (each family's default parameters, overrides, reset), cache subnet groups
+//! and engine versions; RBAC users and user groups (every account has the user `default`, the
+//! `default.<family>` parameter groups and the `default` subnet group); tags on every ARN of
+//! those kinds; events for what happened (`DescribeEvents`).
 //! Requests are form-encoded `POST /` with `Action=…&Version=2015-02-02`; answers are XML in the
-//! `2015-02-02` namespace, `ErrorResponse` faults with the modelled HTTP status and an
-//! `x-amzn-RequestId` header. Any other action is refused with `InvalidAction` (400), whose
-//! message names it: `The elasticache-grpc emulator does not implement the action …`. Any AWS client can use it — the Rust SDK, the AWS CLI, boto3 — by
-//! pointing its endpoint URL at [`Emulator::endpoint_url`]; signatures are accepted unchecked.
+//! `2015-02-02` namespace with the model's element names, `ErrorResponse` faults with the
+//! modelled HTTP status and an `x-amzn-RequestId` header. Any other action is refused with
+//! `InvalidAction` (400), whose message names it: `The elasticache-grpc emulator does not
+//! implement the action …` — never a fake success. Options no offline emulator can mean
+//! (seeding from S3, log delivery, Outposts, data tiering, EC2-Classic cache security groups, a
+//! global datastore to join) are refused with the fault ElastiCache would give or an
+//! `InvalidParameterValue` naming what is not emulated. Any AWS client can use it — the Rust
+//! SDK, the AWS CLI, boto3 — by pointing its endpoint URL at [`Emulator::endpoint_url`];
+//! signatures are accepted unchecked.
+//!
+//! | family | operation | served |
+//! |---|---|---|
+//! | Serverless caches | `CreateServerlessCache` | yes |
+//! | Serverless caches | `DescribeServerlessCaches` | yes |
+//! | Serverless caches | `ModifyServerlessCache` | yes |
+//! | Serverless caches | `DeleteServerlessCache` | yes |
+//! | Serverless cache snapshots | `CreateServerlessCacheSnapshot` | yes |
+//! | Serverless cache snapshots | `DescribeServerlessCacheSnapshots` | yes |
+//! | Serverless cache snapshots | `CopyServerlessCacheSnapshot` | yes |
+//! | Serverless cache snapshots | `DeleteServerlessCacheSnapshot` | yes |
+//! | Serverless cache snapshots | `ExportServerlessCacheSnapshot` | yes |
+//! | Replication groups | `CreateReplicationGroup` | yes |
+//! | Replication groups | `DescribeReplicationGroups` | yes |
+//! | Replication groups | `ModifyReplicationGroup` | yes |
+//! | Replication groups | `IncreaseReplicaCount` | yes |
+//! | Replication groups | `DecreaseReplicaCount` | yes |
+//! | Replication groups | `TestFailover` | yes |
+//! | Replication groups | `ModifyReplicationGroupShardConfiguration` | yes |
+//! | Replication groups | `DeleteReplicationGroup` | yes |
+//! | Replication groups | `ListAllowedNodeTypeModifications` | larger / smaller known node types; none for Memcached |
+//! | Cache clusters | `CreateCacheCluster` | yes |
+//! | Cache clusters | `DescribeCacheClusters` | yes |
+//! | Cache clusters | `ModifyCacheCluster` | yes; scaling and upgrades with `ApplyImmediately=false` stay pending |
+//! | Cache clusters | `RebootCacheCluster` | yes |
+//! | Cache clusters | `DeleteCacheCluster` | yes |
+//! | Snapshots | `CreateSnapshot` | yes |
+//! | Snapshots | `DescribeSnapshots` | yes |
+//! | Snapshots | `CopySnapshot` | yes, without `TargetBucket` (export to S3 is refused) |
+//! | Snapshots | `DeleteSnapshot` | yes |
+//! | Cache parameter groups | `CreateCacheParameterGroup` | yes |
+//! | Cache parameter groups | `DescribeCacheParameterGroups` | yes |
+//! | Cache parameter groups | `ModifyCacheParameterGroup` | yes |
+//! | Cache parameter groups | `ResetCacheParameterGroup` | yes |
+//! | Cache parameter groups | `DeleteCacheParameterGroup` | yes |
+//! | Cache parameter groups | `DescribeCacheParameters` | yes |
+//! | Cache parameter groups | `DescribeEngineDefaultParameters` | yes |
+//! | Cache subnet groups | `CreateCacheSubnetGroup` | yes |
+//! | Cache subnet groups | `DescribeCacheSubnetGroups` | yes |
+//! | Cache subnet groups | `ModifyCacheSubnetGroup` | yes |
+//! | Cache subnet groups | `DeleteCacheSubnetGroup` | yes |
+//! | Engine versions | `DescribeCacheEngineVersions` | yes |
+//! | Users | `CreateUser` | yes |
+//! | Users | `DescribeUsers` | yes |
+//! | Users | `ModifyUser` | yes |
+//! | Users | `DeleteUser` | yes |
+//! | User groups | `CreateUserGroup` | yes |
+//! | User groups | `DescribeUserGroups` | yes |
+//! | User groups | `ModifyUserGroup` | yes |
+//! | User groups | `DeleteUserGroup` | yes |
+//! | Tags | `AddTagsToResource` | yes |
+//! | Tags | `ListTagsForResource` | yes |
+//! | Tags | `RemoveTagsFromResource` | yes |
+//! | Events | `DescribeEvents` | yes |
+//! | Service updates | `DescribeServiceUpdates` | the emulated service publishes none: an empty list |
+//! | Service updates | `DescribeUpdateActions` | none: an empty list |
+//! | Service updates | `BatchApplyUpdateAction` | `ServiceUpdateNotFoundFault` (there are no service updates) |
+//! | Service updates | `BatchStopUpdateAction` | `ServiceUpdateNotFoundFault` (there are no service updates) |
+//! | Global datastores | `CreateGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `DescribeGlobalReplicationGroups` | not yet (`InvalidAction`) |
+//! | Global datastores | `ModifyGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `DeleteGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `DisassociateGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `FailoverGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `IncreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `DecreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `RebalanceSlotsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Reserved nodes | `DescribeReservedCacheNodes` | not yet (`InvalidAction`) |
+//! | Reserved nodes | `DescribeReservedCacheNodesOfferings` | not yet (`InvalidAction`) |
+//! | Reserved nodes | `PurchaseReservedCacheNodesOffering` | not yet (`InvalidAction`) |
+//! | Cache security groups | `CreateCacheSecurityGroup` | not yet (`InvalidAction`) |
+//! | Cache security groups | `DescribeCacheSecurityGroups` | not yet (`InvalidAction`) |
+//! | Cache security groups | `DeleteCacheSecurityGroup` | not yet (`InvalidAction`) |
+//! | Cache security groups | `AuthorizeCacheSecurityGroupIngress` | not yet (`InvalidAction`) |
+//! | Cache security groups | `RevokeCacheSecurityGroupIngress` | not yet (`InvalidAction`) |
+//! | Migrations | `PrepareMigration` | not yet (`InvalidAction`) |
+//! | Migrations | `StartMigration` | not yet (`InvalidAction`) |
+//! | Migrations | `TestMigration` | not yet (`InvalidAction`) |
+//! | Migrations | `CompleteMigration` | not yet (`InvalidAction`) |
+//! | Migrations | `StopMigration` | not yet (`InvalidAction`) |
 //!
 //! Resources follow a time-based state machine, computed lazily on each request:
 //!
 //! | resource | transition | after |
 //! |---|---|---|
-//! | cache | `creating` → `available`, `modifying` → `available` | `settle_time` |
-//! | cache | `deleting` → gone | `settle_time` |
+//! | serverless cache | `creating` → `available`, `modifying` → `available` | `settle_time` |
+//! | serverless cache | `deleting` → gone | `settle_time` |
+//! | serverless snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
+//! | serverless snapshot | `exporting` → `available` | `export_time` |
+//! | replication group, cache cluster | `creating`, `modifying`, `rebooting cache cluster nodes` → `available` | `settle_time` |
+//! | replication group, cache cluster | `deleting` → gone (with its member clusters) | `settle_time` |
+//! | replication group, cache cluster | `snapshotting` → `available` | while its snapshot is `creating` |
 //! | snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
-//! | snapshot | `exporting` → `available` | `export_time` |
+//!
+//! Snapshots outlive what they were taken of. Cross-resource rules hold: a member cluster of a
+//! replication group cannot be deleted or modified alone (`InvalidCacheClusterState`), a
+//! parameter group in use or a default one cannot be deleted
+//! (`InvalidCacheParameterGroupState`), nor a subnet group in use (`CacheSubnetGroupInUse`),
+//! nor a user group a replication group uses; names are unique per kind (`…AlreadyExists`);
+//! clusters, nodes, node groups per group, snapshots, parameter and subnet groups have quotas
+//! with the AWS fault.
 //!
 //! Users and user groups have no transitions: they are `active` as soon as they are created or
 //! modified, and gone as soon as they are deleted (the Delete answers them as `deleting`).
+//! Parameter and subnet groups change at once.
 //!
-//! A test can hold a name ([`Emulator::hold`]) to freeze the cache and the snapshot of that name
-//! in their transitional status — `creating`, `modifying`, `exporting`, or `deleting` (still
-//! listed) — past the times above, then release it ([`Emulator::release`],
+//! A test can hold a name ([`Emulator::hold`]) to freeze what has that name — a serverless cache
+//! or snapshot, a replication group (and its member clusters), a cache cluster or a snapshot —
+//! in its transitional status past the times above, then release it ([`Emulator::release`],
 //! [`Emulator::release_all`]): a resource whose time has passed settles on the next request, the
 //! others when their time comes.
 //!
@@ -50,7 +150,7 @@
 //!   plus `times=N` (omit it to apply the fault until reset), `status`, `code`, `message` for
 //!   `error` (status defaults to the modelled one for a known code, else 400) and `delay_ms`
 //!   for `delay`;
-//! * `POST /_emulator/hold`, form body `name=<cache or snapshot name>`, holds that name as
+//! * `POST /_emulator/hold`, form body `name=<resource name>`, holds that name as
 //!   [`Emulator::hold`] does (400 without a name);
 //! * `POST /_emulator/release`, form body `name=<name>`, releases it; an empty or missing name
 //!   releases every hold;
@@ -90,8 +190,8 @@ pub use faults::{FaultInjector, FaultKind};
 /// How the emulated service behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmulatorConfig {
-    /// How long caches and snapshots stay `creating` (and caches `modifying`, resources
-    /// `deleting`) before they settle.
+    /// How long resources stay `creating`, `modifying`, `rebooting cache cluster nodes` or
+    /// `deleting` (and snapshots `creating` or `deleting`) before they settle.
     pub settle_time: Duration,
     /// How long a snapshot stays `exporting` before it is `available` again.
     pub export_time: Duration,
@@ -151,12 +251,14 @@ impl Emulator {
         self.shared.calls.total()
     }
 
-    /// Holds the cache and the snapshot named `name` in their transitional status until
-    /// [`release`](Emulator::release)d: whether they exist now or are created later, they stay
-    /// `creating`, `modifying`, `exporting` or `deleting` however long that takes (a `deleting`
-    /// one stays listed), so a test can observe the in-between state. Other resources settle as
-    /// usual. Cache names match case-insensitively, as ElastiCache's do; snapshot names exactly.
-    /// Holding a name already held does nothing.
+    /// Holds what is named `name` — serverless cache or snapshot, replication group (with its
+    /// member clusters), cache cluster, classic snapshot — in its transitional status until
+    /// [`release`](Emulator::release)d: whether it exists now or is created later, it stays
+    /// `creating`, `modifying`, `snapshotting`, `rebooting cache cluster nodes`, `exporting` or
+    /// `deleting` however long that takes (a `deleting` one stays listed), so a test can observe
+    /// the in-between state. Other resources settle as usual. Cache, group and cluster names
+    /// match case-insensitively, as ElastiCache's do; snapshot names exactly. Holding a name
+    /// already held does nothing.
     pub fn hold(&self, name: &str) {
         self.shared.lock_store().hold(name);
     }

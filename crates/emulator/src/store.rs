@@ -1,5 +1,7 @@
-//! The emulated account: caches and snapshots, their state machine and the service's rules; RBAC
-//! users and user groups (which have no transitions); tags on all four, by ARN.
+//! The emulated account: serverless caches and snapshots, their state machine and the service's
+//! rules; RBAC users and user groups (which have no transitions); tags on every kind, by ARN; and
+//! the node-based resources ([`super::replication`]), parameter and subnet groups
+//! ([`super::parameters`]) and events ([`super::events`]) it holds for their modules.
 //!
 //! Transitions are computed lazily: every request first calls [`Store::tick`], which settles
 //! whatever is due. Tests may hold a name ([`Store::hold`]): its resources then stay in their
