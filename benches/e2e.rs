@@ -40,7 +40,7 @@ use common::{SNAPSHOTS, bin, free_port};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
 use hdrhistogram::Histogram;
-use process::{Process, control, cpu_seconds, emulator_calls, proc_status_kib, seeded_emulator};
+use process::{Process, control, cpu_seconds, emulator_calls_of, proc_status_kib, seeded_emulator};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -768,7 +768,7 @@ async fn in_flight_rss(
     emulator: SocketAddr,
     facade_url: &str,
 ) -> anyhow::Result<InFlight> {
-    let calls_before = emulator_calls(emulator).await?;
+    let calls_before = emulator_calls_of(emulator, &["DescribeServerlessCacheSnapshots"]).await?;
     control(
         emulator,
         "POST",
@@ -797,7 +797,10 @@ async fn in_flight_rss(
     let until = Instant::now() + Duration::from_millis(1_800);
     while Instant::now() < until {
         peak = peak.max(proc_status_kib(facade.pid(), "VmRSS")?);
-        held = held.max(emulator_calls(emulator).await? - calls_before);
+        held = held.max(
+            emulator_calls_of(emulator, &["DescribeServerlessCacheSnapshots"]).await?
+                - calls_before,
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (mut ok, mut failed, mut first_error) = (0, 0, None);

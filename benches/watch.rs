@@ -1,20 +1,25 @@
-//! Watches at scale: `--watches` open Watch streams (default 1,000) spread evenly over the 10
-//! seeded snapshots, each snapshot held `exporting` at the emulator so that no watch ends. Over a
-//! window of `--secs` seconds (default 30) with every watch open, it measures:
+//! Watches at scale: `--watches` open Watch streams (default 1,000) spread evenly over
+//! `--resources` resources (default 100) of four kinds, a quarter each: serverless snapshots held
+//! `exporting` and serverless caches held `modifying` at the emulator (so no watch ends, and their
+//! pollers poll at the transitional interval), and RBAC users and user groups, which settle at once
+//! and are watched with `keep_watching_when_settled` (their pollers poll at the settled interval).
+//! Over a window of `--secs` seconds (default 30) with every watch open, it measures:
 //!
-//! - upstream `DescribeServerlessCacheSnapshots` calls per second (the emulator's counter), against
-//!   what the same clients polling a Describe once per poll interval would cost;
+//! - upstream Describe calls per second (the emulator's counters, all four Describes), against one
+//!   poller per resource and against what the same clients polling a Describe once per poll
+//!   interval would cost;
 //! - the facade's RSS before the watches and with them open, and per watch;
 //! - the facade's CPU (seconds of CPU per second) with the watches open;
 //! - how long opening every watch took until each had its first message, and the heartbeats the
 //!   watchers received.
 //!
 //! The facade and the emulator run as child processes (the release binary `cargo bench` builds),
-//! with the facade's default `[watch]` settings (2 s polls, 15 s heartbeats). Loopback only.
+//! with the facade's default `[watch]` settings (2 s polls, 10 s settled polls, 15 s heartbeats).
+//! Loopback only.
 //!
 //! ```sh
-//! cargo bench --bench watch                          # 1,000 watches, 30 s window
-//! cargo bench --bench watch -- --watches 1000 --secs 30
+//! cargo bench --bench watch                          # 1,000 watches over 100 resources, 30 s
+//! cargo bench --bench watch -- --watches 1000 --resources 100 --secs 30
 //! ```
 
 mod common;
@@ -29,8 +34,10 @@ use std::time::{Duration, Instant};
 use common::{SNAPSHOTS, bin, free_port};
 use elasticache_grpc::pb;
 use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
+use futures_util::{Stream, StreamExt as _};
 use process::{
-    Process, control, cpu_seconds, emulator_calls, proc_status_kib, seeded_emulator, wait_for_port,
+    Process, control, cpu_seconds, emulator_calls_of, proc_status_kib, seeded_emulator,
+    wait_for_port,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -38,30 +45,208 @@ use tonic::transport::{Channel, Endpoint};
 const PER_CONNECTION: usize = 100;
 /// The facade's default poll interval while a resource is in a transitional state.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// The facade's default poll interval of a settled resource watched past it.
+const SETTLED_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// The Describes the pollers make.
+const DESCRIBES: [&str; 4] = [
+    "DescribeServerlessCacheSnapshots",
+    "DescribeServerlessCaches",
+    "DescribeUsers",
+    "DescribeUserGroups",
+];
 
 struct Options {
     watches: usize,
+    resources: usize,
     secs: u64,
+}
+
+/// The kinds watched, a quarter of the resources each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    ServerlessSnapshot,
+    ServerlessCache,
+    User,
+    UserGroup,
+}
+
+const KINDS: [Kind; 4] = [
+    Kind::ServerlessSnapshot,
+    Kind::ServerlessCache,
+    Kind::User,
+    Kind::UserGroup,
+];
+
+impl Kind {
+    /// Held in a transitional state (polled every 2 s) rather than settled (every 10 s).
+    fn transitional(self) -> bool {
+        matches!(self, Kind::ServerlessSnapshot | Kind::ServerlessCache)
+    }
+}
+
+type Events = std::pin::Pin<Box<dyn Stream<Item = pb::WatchEvent> + Send>>;
+
+/// A watch of `name`: its events until the stream ends.
+async fn open_watch(
+    client: &mut ElastiCacheServiceClient<Channel>,
+    kind: Kind,
+    name: String,
+) -> Result<Events, tonic::Status> {
+    fn events<M: Send + 'static>(
+        stream: tonic::Streaming<M>,
+        event: fn(&M) -> pb::WatchEvent,
+    ) -> Events {
+        Box::pin(
+            stream
+                .take_while(|m| std::future::ready(m.is_ok()))
+                .filter_map(move |m| std::future::ready(m.ok().map(|m| event(&m)))),
+        )
+    }
+    Ok(match kind {
+        Kind::ServerlessSnapshot => events(
+            client
+                .watch_serverless_cache_snapshot(pb::WatchServerlessCacheSnapshotRequest {
+                    serverless_cache_snapshot_name: name,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner(),
+            pb::WatchServerlessCacheSnapshotResponse::event,
+        ),
+        Kind::ServerlessCache => events(
+            client
+                .watch_serverless_cache(pb::WatchServerlessCacheRequest {
+                    serverless_cache_name: name,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner(),
+            pb::WatchServerlessCacheResponse::event,
+        ),
+        Kind::User => events(
+            client
+                .watch_user(pb::WatchUserRequest {
+                    user_id: name,
+                    keep_watching_when_settled: true,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner(),
+            pb::WatchUserResponse::event,
+        ),
+        Kind::UserGroup => events(
+            client
+                .watch_user_group(pb::WatchUserGroupRequest {
+                    user_group_id: name,
+                    keep_watching_when_settled: true,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner(),
+            pb::WatchUserGroupResponse::event,
+        ),
+    })
+}
+
+/// Creates the resources of `kind` (`count` of them) at the emulator, held in a transitional
+/// state where the kind has one; their names.
+async fn create(
+    sdk: &aws_sdk_elasticache::Client,
+    emulator: std::net::SocketAddr,
+    kind: Kind,
+    count: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut names = Vec::new();
+    for i in 0..count {
+        let name = match kind {
+            Kind::ServerlessSnapshot => {
+                let name = format!("bench-snapshot-{i:02}");
+                if i >= SNAPSHOTS {
+                    sdk.create_serverless_cache_snapshot()
+                        .serverless_cache_name("bench")
+                        .serverless_cache_snapshot_name(&name)
+                        .send()
+                        .await?;
+                }
+                hold(emulator, &name).await?;
+                sdk.export_serverless_cache_snapshot()
+                    .serverless_cache_snapshot_name(&name)
+                    .s3_bucket_name("corp-cache-backups")
+                    .send()
+                    .await?;
+                name
+            }
+            Kind::ServerlessCache => {
+                let name = format!("bench-cache-{i:02}");
+                sdk.create_serverless_cache()
+                    .serverless_cache_name(&name)
+                    .engine("valkey")
+                    .send()
+                    .await?;
+                hold(emulator, &name).await?;
+                sdk.modify_serverless_cache()
+                    .serverless_cache_name(&name)
+                    .description("watched")
+                    .send()
+                    .await?;
+                name
+            }
+            Kind::User => {
+                let name = format!("bench-user-{i:02}");
+                sdk.create_user()
+                    .user_id(&name)
+                    .user_name(&name)
+                    .engine("redis")
+                    .access_string("on ~* +@all")
+                    .no_password_required(true)
+                    .send()
+                    .await?;
+                name
+            }
+            Kind::UserGroup => {
+                let name = format!("bench-group-{i:02}");
+                sdk.create_user_group()
+                    .user_group_id(&name)
+                    .engine("redis")
+                    .user_ids("default")
+                    .send()
+                    .await?;
+                name
+            }
+        };
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Holds `name` in its transitional state at the emulator until the end.
+async fn hold(emulator: std::net::SocketAddr, name: &str) -> anyhow::Result<()> {
+    control(emulator, "POST", "/_emulator/hold", &format!("name={name}")).await?;
+    Ok(())
 }
 
 impl Options {
     fn parse() -> anyhow::Result<Self> {
         let mut options = Options {
             watches: 1_000,
+            resources: 100,
             secs: 30,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--watches" => options.watches = args.next().unwrap_or_default().parse()?,
+                "--resources" => options.resources = args.next().unwrap_or_default().parse()?,
                 "--secs" => options.secs = args.next().unwrap_or_default().parse()?,
                 // `cargo bench` passes --bench to every target.
                 "--bench" => {}
-                other => anyhow::bail!("unknown option {other}; use --watches N --secs S"),
+                other => {
+                    anyhow::bail!("unknown option {other}; use --watches N --resources R --secs S")
+                }
             }
         }
         anyhow::ensure!(
-            options.watches > 0 && options.secs > 0,
+            options.watches > 0 && options.resources >= KINDS.len() && options.secs > 0,
             "nothing to measure"
         );
         Ok(options)
@@ -91,23 +276,12 @@ async fn run(options: Options) -> anyhow::Result<()> {
 
     let (emulator, emulator_addr, sdk) = seeded_emulator(&dir).await?;
     let endpoint = format!("http://{emulator_addr}");
-    let names: Vec<String> = (0..SNAPSHOTS)
-        .map(|i| format!("bench-snapshot-{i:02}"))
-        .collect();
-    // Every snapshot `exporting` until the end: the watches stay open and keep polling.
-    for name in &names {
-        control(
-            emulator_addr,
-            "POST",
-            "/_emulator/hold",
-            &format!("name={name}"),
-        )
-        .await?;
-        sdk.export_serverless_cache_snapshot()
-            .serverless_cache_snapshot_name(name)
-            .s3_bucket_name("corp-cache-backups")
-            .send()
-            .await?;
+    let per_kind = options.resources / KINDS.len();
+    let mut resources: Vec<(Kind, String)> = Vec::new();
+    for kind in KINDS {
+        for name in create(&sdk, emulator_addr, kind, per_kind).await? {
+            resources.push((kind, name));
+        }
     }
 
     let facade_addr = free_port()?;
@@ -140,21 +314,15 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let mut watchers = Vec::new();
     for i in 0..options.watches {
         let mut client = clients[i % connections].clone();
-        let name = names[i % names.len()].clone();
+        let (kind, name) = resources[i % resources.len()].clone();
         let seen = seen.clone();
         watchers.push(tokio::spawn(async move {
-            let request = pb::WatchServerlessCacheSnapshotRequest {
-                serverless_cache_snapshot_name: name,
-                keep_watching_when_settled: false,
-                ..Default::default()
-            };
-            let Ok(response) = client.watch_serverless_cache_snapshot(request).await else {
+            let Ok(mut events) = open_watch(&mut client, kind, name).await else {
                 seen.ended.fetch_add(1, Ordering::Relaxed);
                 return;
             };
-            let mut stream = response.into_inner();
-            while let Ok(Some(message)) = stream.message().await {
-                let counter = match message.event() {
+            while let Some(event) = events.next().await {
+                let counter = match event {
                     pb::WatchEvent::Initial => &seen.first,
                     pb::WatchEvent::Heartbeat => &seen.heartbeats,
                     _ => &seen.other,
@@ -184,33 +352,39 @@ async fn run(options: Options) -> anyhow::Result<()> {
     );
 
     let window = Duration::from_secs(options.secs);
-    let calls_before = emulator_calls(emulator_addr).await?;
+    let calls_before = emulator_calls_of(emulator_addr, &DESCRIBES).await?;
     let cpu_before = cpu_seconds(&pid.to_string());
     let heartbeats_before = seen.heartbeats.load(Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(window).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let calls = emulator_calls(emulator_addr).await? - calls_before;
+    let calls = emulator_calls_of(emulator_addr, &DESCRIBES).await? - calls_before;
     let cpu = cpu_seconds(&pid.to_string()) - cpu_before;
     let heartbeats = seen.heartbeats.load(Ordering::Relaxed) - heartbeats_before;
     let rss_open = proc_status_kib(pid, "VmRSS")?;
     let still_open = all - seen.ended.load(Ordering::Relaxed);
 
     let polling = options.watches as f64 / POLL_INTERVAL.as_secs_f64();
+    let transitional = resources.iter().filter(|(k, _)| k.transitional()).count();
+    let settled = resources.len() - transitional;
+    let one_poller = transitional as f64 / POLL_INTERVAL.as_secs_f64()
+        + settled as f64 / SETTLED_POLL_INTERVAL.as_secs_f64();
     println!(
-        "watches: {} over {} snapshots on {connections} connections; all had their first \
-         message {:.0} ms after the first was opened; {still_open} still open at the end",
+        "watches: {} over {} resources ({transitional} held transitional: serverless snapshots \
+         and caches; {settled} settled and watched past it: users and user groups) on \
+         {connections} connections; all had their first message {:.0} ms after the first was \
+         opened; {still_open} still open at the end",
         options.watches,
-        names.len(),
+        resources.len(),
         opened_in.as_secs_f64() * 1e3,
     );
     println!(
-        "upstream Describe calls: {calls} in {elapsed:.1} s = {:.2}/s (one poller per snapshot: \
-         {} snapshots / {} s = {:.1}/s; {} clients each polling every {} s would make {polling:.0}/s)",
+        "upstream Describe calls: {calls} in {elapsed:.1} s = {:.2}/s (one poller per resource: \
+         {transitional} / {} s + {settled} / {} s = {one_poller:.1}/s; {} clients each polling \
+         every {} s would make {polling:.0}/s)",
         calls as f64 / elapsed,
-        names.len(),
         POLL_INTERVAL.as_secs(),
-        names.len() as f64 / POLL_INTERVAL.as_secs_f64(),
+        SETTLED_POLL_INTERVAL.as_secs(),
         options.watches,
         POLL_INTERVAL.as_secs(),
     );

@@ -147,16 +147,6 @@ pub(crate) async fn control(
     Ok(body.to_owned())
 }
 
-/// The emulator's count of `DescribeServerlessCacheSnapshots` calls.
-pub(crate) async fn emulator_calls(addr: SocketAddr) -> anyhow::Result<u64> {
-    let body = control(addr, "GET", "/_emulator/calls", "").await?;
-    Ok(body
-        .lines()
-        .find_map(|l| l.strip_prefix("DescribeServerlessCacheSnapshots "))
-        .and_then(|n| n.trim().parse().ok())
-        .unwrap_or(0))
-}
-
 /// The emulator as a child process whose resources settle at once, listening and seeded (one
 /// cache, the snapshots of `common::seed`); the process, its address and an SDK client for it.
 pub(crate) async fn seeded_emulator(
@@ -178,4 +168,15 @@ pub(crate) async fn seeded_emulator(
     let sdk = elasticache_grpc::startup::static_client(&format!("http://{addr}"));
     crate::common::seed(&sdk).await?;
     Ok((emulator, addr, sdk))
+}
+
+/// Calls the emulator has answered, summed over `actions`.
+pub(crate) async fn emulator_calls_of(addr: SocketAddr, actions: &[&str]) -> anyhow::Result<u64> {
+    let body = control(addr, "GET", "/_emulator/calls", "").await?;
+    Ok(body
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(action, _)| actions.contains(action))
+        .filter_map(|(_, n)| n.trim().parse::<u64>().ok())
+        .sum())
 }
