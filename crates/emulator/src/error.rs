@@ -67,11 +67,15 @@ pub(crate) enum Fault {
     SnapshotNotFound,
     SnapshotQuotaExceeded,
     ServiceUpdateNotFound,
+    ReservedCacheNodeAlreadyExists,
+    ReservedCacheNodeNotFound,
+    ReservedCacheNodeQuotaExceeded,
+    ReservedCacheNodesOfferingNotFound,
 }
 
 impl Fault {
     /// Every fault, for looking one up by its wire code.
-    const ALL: [Fault; 61] = [
+    const ALL: [Fault; 65] = [
         Fault::InvalidAction,
         Fault::InvalidParameterCombination,
         Fault::InvalidParameterValue,
@@ -133,6 +137,10 @@ impl Fault {
         Fault::SnapshotNotFound,
         Fault::SnapshotQuotaExceeded,
         Fault::ServiceUpdateNotFound,
+        Fault::ReservedCacheNodeAlreadyExists,
+        Fault::ReservedCacheNodeNotFound,
+        Fault::ReservedCacheNodeQuotaExceeded,
+        Fault::ReservedCacheNodesOfferingNotFound,
     ];
 
     /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
@@ -212,6 +220,12 @@ impl Fault {
             Fault::SnapshotNotFound => ("SnapshotNotFoundFault", 404),
             Fault::SnapshotQuotaExceeded => ("SnapshotQuotaExceededFault", 400),
             Fault::ServiceUpdateNotFound => ("ServiceUpdateNotFoundFault", 404),
+            Fault::ReservedCacheNodeAlreadyExists => ("ReservedCacheNodeAlreadyExists", 404),
+            Fault::ReservedCacheNodeNotFound => ("ReservedCacheNodeNotFound", 404),
+            Fault::ReservedCacheNodeQuotaExceeded => ("ReservedCacheNodeQuotaExceeded", 400),
+            Fault::ReservedCacheNodesOfferingNotFound => {
+                ("ReservedCacheNodesOfferingNotFound", 404)
+            }
         }
     }
 

@@ -1,12 +1,13 @@
 //! An in-process Amazon ElastiCache emulator that speaks the AWS Query protocol.
 //!
-//! It serves 55 of the 77 operations of the ElastiCache API (the table below), exactly as
+//! It serves 58 of the 77 operations of the ElastiCache API (the table below), exactly as
 //! ElastiCache does on the wire: serverless caches and their snapshots; replication groups, the
 //! cache clusters they own and standalone cache clusters; classic snapshots of either; cache
 //! parameter groups (each family's default parameters, overrides, reset), cache subnet groups
 //! and engine versions; RBAC users and user groups (every account has the user `default`, the
 //! `default.<family>` parameter groups and the `default` subnet group); tags on every ARN of
-//! those kinds; events for what happened (`DescribeEvents`).
+//! those kinds; events for what happened (`DescribeEvents`); reserved node offerings and
+//! purchases; the service-update family (the emulated service publishes no updates).
 //! Requests are form-encoded `POST /` with `Action=…&Version=2015-02-02`; answers are XML in the
 //! `2015-02-02` namespace with the model's element names, `ErrorResponse` faults with the
 //! modelled HTTP status and an `x-amzn-RequestId` header. Any other action is refused with
@@ -37,7 +38,7 @@
 //! | Replication groups | `TestFailover` | yes |
 //! | Replication groups | `ModifyReplicationGroupShardConfiguration` | yes |
 //! | Replication groups | `DeleteReplicationGroup` | yes |
-//! | Replication groups | `ListAllowedNodeTypeModifications` | larger / smaller known node types; none for Memcached |
+//! | Replication groups | `ListAllowedNodeTypeModifications` | yes: larger and smaller known node types; none for Memcached |
 //! | Cache clusters | `CreateCacheCluster` | yes |
 //! | Cache clusters | `DescribeCacheClusters` | yes |
 //! | Cache clusters | `ModifyCacheCluster` | yes; scaling and upgrades with `ApplyImmediately=false` stay pending |
@@ -71,10 +72,13 @@
 //! | Tags | `ListTagsForResource` | yes |
 //! | Tags | `RemoveTagsFromResource` | yes |
 //! | Events | `DescribeEvents` | yes |
-//! | Service updates | `DescribeServiceUpdates` | the emulated service publishes none: an empty list |
-//! | Service updates | `DescribeUpdateActions` | none: an empty list |
-//! | Service updates | `BatchApplyUpdateAction` | `ServiceUpdateNotFoundFault` (there are no service updates) |
-//! | Service updates | `BatchStopUpdateAction` | `ServiceUpdateNotFoundFault` (there are no service updates) |
+//! | Service updates | `DescribeServiceUpdates` | yes: the emulated service publishes none, so an empty list |
+//! | Service updates | `DescribeUpdateActions` | yes: none, so an empty list |
+//! | Service updates | `BatchApplyUpdateAction` | yes: `ServiceUpdateNotFoundFault` (there are no service updates) |
+//! | Service updates | `BatchStopUpdateAction` | yes: `ServiceUpdateNotFoundFault` (there are no service updates) |
+//! | Reserved nodes | `DescribeReservedCacheNodesOfferings` | yes: 144 offerings (8 node types × 3 engines × 1 or 3 years × 3 payment options) |
+//! | Reserved nodes | `DescribeReservedCacheNodes` | yes |
+//! | Reserved nodes | `PurchaseReservedCacheNodesOffering` | yes; the reservation is `active` at once |
 //! | Global datastores | `CreateGlobalReplicationGroup` | not yet (`InvalidAction`) |
 //! | Global datastores | `DescribeGlobalReplicationGroups` | not yet (`InvalidAction`) |
 //! | Global datastores | `ModifyGlobalReplicationGroup` | not yet (`InvalidAction`) |
@@ -84,9 +88,6 @@
 //! | Global datastores | `IncreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
 //! | Global datastores | `DecreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
 //! | Global datastores | `RebalanceSlotsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Reserved nodes | `DescribeReservedCacheNodes` | not yet (`InvalidAction`) |
-//! | Reserved nodes | `DescribeReservedCacheNodesOfferings` | not yet (`InvalidAction`) |
-//! | Reserved nodes | `PurchaseReservedCacheNodesOffering` | not yet (`InvalidAction`) |
 //! | Cache security groups | `CreateCacheSecurityGroup` | not yet (`InvalidAction`) |
 //! | Cache security groups | `DescribeCacheSecurityGroups` | not yet (`InvalidAction`) |
 //! | Cache security groups | `DeleteCacheSecurityGroup` | not yet (`InvalidAction`) |
@@ -169,6 +170,7 @@ mod parameters;
 mod query;
 mod replication;
 mod replication_ops;
+mod reserved;
 mod server;
 mod shared;
 mod store;

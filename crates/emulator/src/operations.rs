@@ -14,7 +14,7 @@ use super::store::{
     SnapshotFilter, Store, TaggableKind, UserChanges, UserFilter, UserGroupChanges,
 };
 use super::xml::XmlWriter;
-use super::{events, parameters, replication, replication_ops, updates};
+use super::{events, parameters, replication, replication_ops, reserved, updates};
 
 /// One ElastiCache action.
 pub(crate) trait Operation {
@@ -46,6 +46,8 @@ pub(crate) enum Output {
     Catalog(parameters::Answer),
     /// Service updates and update actions (there are none).
     Updates(updates::Answer),
+    /// Reserved node offerings and reservations.
+    Reserved(reserved::Answer),
     /// A page of `DescribeEvents`.
     Events(Page<events::Event>),
     /// Nothing: the response has no `…Result` element.
@@ -90,6 +92,7 @@ impl Output {
             Output::Catalog(answer) => answer.write(xml),
             Output::Events(page) => events::write_events(xml, page),
             Output::Updates(answer) => answer.write(xml),
+            Output::Reserved(answer) => answer.write(xml),
             Output::Empty => {}
             Output::UserGroup(group) => group.write_members(xml),
             Output::UserGroups(page) => {
@@ -143,7 +146,7 @@ fn run<O: Operation>(
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.
-pub(crate) const ACTIONS: [Action; 55] = [
+pub(crate) const ACTIONS: [Action; 58] = [
     Action::of::<CreateServerlessCache>(),
     Action::of::<DescribeServerlessCaches>(),
     Action::of::<ModifyServerlessCache>(),
@@ -199,6 +202,9 @@ pub(crate) const ACTIONS: [Action; 55] = [
     Action::of::<updates::DescribeUpdateActions>(),
     Action::of::<updates::BatchApplyUpdateAction>(),
     Action::of::<updates::BatchStopUpdateAction>(),
+    Action::of::<reserved::DescribeReservedCacheNodesOfferings>(),
+    Action::of::<reserved::DescribeReservedCacheNodes>(),
+    Action::of::<reserved::PurchaseReservedCacheNodesOffering>(),
 ];
 
 /// The action called `name` and its index in [`ACTIONS`].

@@ -1735,14 +1735,14 @@ async fn unimplemented_actions_are_invalid_actions_naming_them() {
     );
     assert!(err.request_id().is_some());
     let err = client
-        .describe_reserved_cache_nodes()
+        .describe_cache_security_groups()
         .send()
         .await
         .unwrap_err();
     assert_eq!(
         err.message(),
         Some(
-            "The elasticache-grpc emulator does not implement the action DescribeReservedCacheNodes"
+            "The elasticache-grpc emulator does not implement the action DescribeCacheSecurityGroups"
         )
     );
     assert_eq!(emulator.total_calls(), 2);

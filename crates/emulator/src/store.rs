@@ -23,6 +23,7 @@ use super::model::{
 use super::parameters::Catalog;
 use super::query::Tag;
 use super::replication::Nodes;
+use super::reserved::ReservedNode;
 
 /// Tags a resource may carry.
 pub(crate) const MAX_TAGS: usize = 50;
@@ -233,6 +234,8 @@ pub(crate) struct Store {
     pub(crate) nodes: Nodes,
     /// Parameter and subnet groups.
     pub(crate) catalog: Catalog,
+    /// Purchased reserved nodes, by id.
+    pub(crate) reserved: BTreeMap<String, ReservedNode>,
     /// What happened, for `DescribeEvents`.
     pub(crate) events: Events,
     /// A moment on both clocks, to date the transitions that settle between requests.
@@ -327,6 +330,7 @@ impl Store {
             nodes: Nodes::default(),
             catalog: Catalog::default(),
             events: Events::default(),
+            reserved: BTreeMap::new(),
             epoch: (Instant::now(), SystemTime::now()),
             snapshots: BTreeMap::new(),
             users: BTreeMap::new(),
@@ -1375,6 +1379,8 @@ pub(crate) enum TokenKind {
     SubnetGroup,
     EngineVersion,
     Event,
+    ReservedOffering,
+    ReservedNode,
 }
 
 impl TokenKind {
@@ -1392,6 +1398,8 @@ impl TokenKind {
             TokenKind::SubnetGroup => "b1",
             TokenKind::EngineVersion => "v1",
             TokenKind::Event => "e1",
+            TokenKind::ReservedOffering => "o1",
+            TokenKind::ReservedNode => "i1",
         }
     }
 

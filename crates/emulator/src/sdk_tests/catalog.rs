@@ -741,3 +741,130 @@ async fn modify_user_through_the_sdk() {
     );
     emulator.shutdown();
 }
+
+#[tokio::test]
+async fn reserved_nodes_through_the_sdk() {
+    use aws_sdk_elasticache::operation::describe_reserved_cache_nodes::DescribeReservedCacheNodesError;
+    use aws_sdk_elasticache::operation::describe_reserved_cache_nodes_offerings::DescribeReservedCacheNodesOfferingsError;
+    use aws_sdk_elasticache::operation::purchase_reserved_cache_nodes_offering::PurchaseReservedCacheNodesOfferingError as PurchaseError;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let offerings = client
+        .describe_reserved_cache_nodes_offerings()
+        .cache_node_type("cache.r7g.large")
+        .product_description("valkey")
+        .duration("1")
+        .offering_type("No Upfront")
+        .send()
+        .await
+        .unwrap();
+    let offerings = offerings.reserved_cache_nodes_offerings();
+    assert_eq!(offerings.len(), 1);
+    let offering = &offerings[0];
+    assert_eq!(offering.duration(), Some(31_536_000));
+    assert_eq!(offering.fixed_price(), Some(0.0));
+    let charge = &offering.recurring_charges()[0];
+    assert_eq!(charge.recurring_charge_frequency(), Some("Hourly"));
+    assert!(charge.recurring_charge_amount().unwrap() > 0.0);
+    let id = offering
+        .reserved_cache_nodes_offering_id()
+        .unwrap()
+        .to_owned();
+
+    // Paged by markers over the whole catalog.
+    let mut count = 0;
+    let mut marker = None;
+    loop {
+        let page = client
+            .describe_reserved_cache_nodes_offerings()
+            .max_records(100)
+            .set_marker(marker)
+            .send()
+            .await
+            .unwrap();
+        count += page.reserved_cache_nodes_offerings().len();
+        marker = page.marker().map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    assert_eq!(count, 144);
+
+    let none = client.describe_reserved_cache_nodes().send().await.unwrap();
+    assert!(none.reserved_cache_nodes().is_empty());
+    let bought = client
+        .purchase_reserved_cache_nodes_offering()
+        .reserved_cache_nodes_offering_id(&id)
+        .reserved_cache_node_id("my-reservation")
+        .cache_node_count(3)
+        .send()
+        .await
+        .unwrap();
+    let bought = bought.reserved_cache_node().unwrap();
+    assert_eq!(bought.state(), Some("active"));
+    assert_eq!(bought.cache_node_count(), Some(3));
+    assert_eq!(bought.product_description(), Some("valkey"));
+    assert_eq!(
+        bought.reservation_arn(),
+        Some("arn:aws:elasticache:us-east-1:123456789012:reserved-instance:my-reservation")
+    );
+    let listed = client
+        .describe_reserved_cache_nodes()
+        .reserved_cache_node_id("my-reservation")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.reserved_cache_nodes().len(), 1);
+    assert_fault!(
+        client
+            .purchase_reserved_cache_nodes_offering()
+            .reserved_cache_nodes_offering_id(&id)
+            .reserved_cache_node_id("my-reservation")
+            .send()
+            .await,
+        PurchaseError::ReservedCacheNodeAlreadyExistsFault
+    );
+    assert_fault!(
+        client
+            .purchase_reserved_cache_nodes_offering()
+            .reserved_cache_nodes_offering_id(&id)
+            .cache_node_count(298)
+            .send()
+            .await,
+        PurchaseError::ReservedCacheNodeQuotaExceededFault
+    );
+    assert_fault!(
+        client
+            .purchase_reserved_cache_nodes_offering()
+            .reserved_cache_nodes_offering_id("nope")
+            .send()
+            .await,
+        PurchaseError::ReservedCacheNodesOfferingNotFoundFault
+    );
+    assert_fault!(
+        client
+            .describe_reserved_cache_nodes_offerings()
+            .reserved_cache_nodes_offering_id("nope")
+            .send()
+            .await,
+        DescribeReservedCacheNodesOfferingsError::ReservedCacheNodesOfferingNotFoundFault
+    );
+    assert_fault!(
+        client
+            .describe_reserved_cache_nodes()
+            .reserved_cache_node_id("nope")
+            .send()
+            .await,
+        DescribeReservedCacheNodesError::ReservedCacheNodeNotFoundFault
+    );
+    assert_fault!(
+        client
+            .describe_reserved_cache_nodes_offerings()
+            .duration("2")
+            .send()
+            .await,
+        DescribeReservedCacheNodesOfferingsError::InvalidParameterValueException
+    );
+    emulator.shutdown();
+}
