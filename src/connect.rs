@@ -22,7 +22,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,7 +53,8 @@ pub struct ConnectLayer {
 
 #[derive(Debug)]
 struct Shared {
-    pool: DescriptorPool,
+    /// Decoded on the first Connect call: an idle server need not hold it (DESIGN §9's idle RSS).
+    pool: LazyLock<DescriptorPool>,
     max_message_bytes: usize,
     /// KiB of request bodies being buffered at once, all Connect calls together: the bodies are
     /// read before authentication, so what unauthenticated callers can make the server hold is
@@ -71,9 +72,7 @@ impl ConnectLayer {
     /// Connect for the RPCs of the embedded descriptor set; request bodies over
     /// `max_message_bytes` are refused.
     pub fn new(max_message_bytes: usize) -> anyhow::Result<Self> {
-        let mut pool = DescriptorPool::new();
-        pool.decode_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET_COMPACT)?;
-        pool.decode_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)?;
+        let pool: LazyLock<DescriptorPool> = LazyLock::new(descriptor_pool);
         let budget_kib = BUFFER_BUDGET_BYTES.max(max_message_bytes).div_ceil(1024);
         Ok(Self {
             shared: Arc::new(Shared {
@@ -83,6 +82,16 @@ impl ConnectLayer {
             }),
         })
     }
+}
+
+/// The embedded descriptor set (compact: no comments) and the `google.rpc` detail types; they
+/// are compiled in, so they decode (`connect_pool_decodes` in the tests).
+fn descriptor_pool() -> DescriptorPool {
+    let mut pool = DescriptorPool::new();
+    pool.decode_file_descriptor_set(crate::pb::FILE_DESCRIPTOR_SET_COMPACT)
+        .and_then(|()| pool.decode_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET))
+        .expect("the embedded descriptor sets decode");
+    pool
 }
 
 impl<S> Layer<S> for ConnectLayer {
@@ -1184,6 +1193,14 @@ mod tests {
         );
         let mut compressed = BytesMut::from(&[1u8, 0, 0, 0, 0][..]);
         assert!(matches!(take_grpc_frame(&mut compressed), Some(Err(_))));
+    }
+
+    #[test]
+    fn connect_pool_decodes() {
+        // Decoded on the first call, so a bad embedded set would only show then: here.
+        let pool = descriptor_pool();
+        assert!(pool.get_service_by_name(crate::pb::SERVICE_NAME).is_some());
+        assert!(pool.get_message_by_name("google.rpc.BadRequest").is_some());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,7 +15,10 @@ use aws_sdk_elasticache::config::{Region, StalledStreamProtectionConfig, timeout
 use aws_smithy_runtime_api::client::stalled_stream_protection::DEFAULT_GRACE_PERIOD;
 use tokio::net::TcpListener;
 
+use tonic::server::NamedService;
 use tonic::service::Routes;
+use tonic_reflection::server::v1::{ServerReflection, ServerReflectionServer};
+use tonic_reflection::server::v1alpha;
 use tower::layer::util::Stack;
 use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
@@ -118,8 +122,10 @@ impl Application {
             .set_serving::<ElastiCacheServiceServer<ElastiCacheGrpc>>()
             .await;
 
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
+        // Built on their first call: reflection decodes the descriptor sets with AWS's
+        // documentation and keeps a copy of them, which an idle server need not hold.
+        let reflection_v1 = LazyService::new(reflection_v1);
+        let reflection_v1alpha = LazyService::new(reflection_v1alpha);
 
         let settings = self.settings;
         let max = settings.max_message_bytes;
@@ -339,6 +345,82 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .with_service_name("grpc.reflection.v1alpha.ServerReflection")
 }
 
+/// Reflection v1. The sets are compiled in, so they decode (`reflection_builds` in the tests).
+fn reflection_v1() -> ServerReflectionServer<impl ServerReflection> {
+    reflection()
+        .build_v1()
+        .expect("the embedded descriptor sets decode")
+}
+
+/// Reflection v1alpha, like [`reflection_v1`].
+fn reflection_v1alpha() -> v1alpha::ServerReflectionServer<impl v1alpha::ServerReflection> {
+    reflection()
+        .build_v1alpha()
+        .expect("the embedded descriptor sets decode")
+}
+
+/// A service built on its first request (by any clone), for what an idle server need not hold.
+#[derive(Debug)]
+pub struct LazyService<S> {
+    built: Arc<OnceLock<S>>,
+    build: fn() -> S,
+    /// This clone's copy, taken in `poll_ready`.
+    ready: Option<S>,
+}
+
+impl<S> LazyService<S> {
+    /// `build` runs once, on the first `poll_ready` of any clone.
+    pub fn new(build: fn() -> S) -> Self {
+        Self {
+            built: Arc::new(OnceLock::new()),
+            build,
+            ready: None,
+        }
+    }
+
+    /// Whether it has been built.
+    pub fn is_built(&self) -> bool {
+        self.built.get().is_some()
+    }
+}
+
+impl<S> Clone for LazyService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            built: self.built.clone(),
+            build: self.build,
+            ready: None,
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for LazyService<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, R> tower::Service<R> for LazyService<S>
+where
+    S: tower::Service<R> + Clone,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let (built, build) = (&self.built, self.build);
+        self.ready
+            .get_or_insert_with(|| built.get_or_init(build).clone())
+            .poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.ready
+            .take()
+            .expect("poll_ready before call")
+            .call(request)
+    }
+}
+
 /// The SDK client for `upstream`, and the emulator when one was started for it.
 ///
 /// SDK retries are off: the facade decides what is safe to retry (DESIGN §5).
@@ -471,6 +553,26 @@ mod tests {
     use aws_smithy_runtime_api::client::interceptors::Intercept as _;
 
     use super::*;
+
+    #[tokio::test]
+    async fn reflection_is_built_on_its_first_call_once() {
+        use tower::ServiceExt as _;
+        // The embedded sets decode (a bad one would otherwise show only at the first call).
+        let _ = reflection_v1alpha();
+        let lazy = LazyService::new(reflection_v1);
+        let mut first = lazy.clone();
+        assert!(!lazy.is_built());
+        first.ready().await.unwrap();
+        assert!(lazy.is_built());
+        // Every clone shares the one built.
+        let mut second = lazy.clone();
+        second.ready().await.unwrap();
+        assert!(Arc::ptr_eq(&first.built, &second.built));
+        fn name<S: NamedService>(_: &S) -> &'static str {
+            S::NAME
+        }
+        assert_eq!(name(&lazy), "grpc.reflection.v1.ServerReflection");
+    }
 
     #[test]
     fn the_facade_client_has_the_interceptors() {
