@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/elasticache/v1/faults.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
+    pack_relative_relocations();
 
     let fds = protox::compile(files, ["proto"])?;
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
@@ -36,4 +37,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .codec_path("crate::codec::ProstCodec")
         .compile_fds(fds)?;
     Ok(())
+}
+
+/// Links the binary with packed relative relocations (`DT_RELR`) where the C library loads
+/// them (glibc 2.36, Debian 12): the 70,000 relocations of a position-independent executable
+/// then take tens of KB instead of 1.6 MB that the loader reads at every start and that stay
+/// resident (DESIGN §9's idle RSS, BENCHMARKS.md). Only for a native build on such a glibc:
+/// the binary would not start on an older one.
+fn pack_relative_relocations() {
+    let var = |name: &str| env::var(name).unwrap_or_default();
+    if var("CARGO_CFG_TARGET_OS") != "linux"
+        || var("CARGO_CFG_TARGET_ENV") != "gnu"
+        || var("HOST") != var("TARGET")
+    {
+        return;
+    }
+    // `ldd --version` starts `ldd (Debian GLIBC 2.36-9+deb12u14) 2.36`.
+    let glibc = std::process::Command::new("ldd")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|out| {
+            let text = String::from_utf8(out.stdout).ok()?;
+            let version = text.lines().next()?.rsplit(' ').next()?.to_owned();
+            let (major, minor) = version.split_once('.')?;
+            Some((major.parse::<u32>().ok()?, minor.parse::<u32>().ok()?))
+        });
+    if glibc.is_some_and(|v| v >= (2, 36)) {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
 }
