@@ -71,11 +71,13 @@ pub(crate) enum Fault {
     ReservedCacheNodeNotFound,
     ReservedCacheNodeQuotaExceeded,
     ReservedCacheNodesOfferingNotFound,
+    ReplicationGroupNotUnderMigration,
+    ServerlessCacheNotUnderMigration,
 }
 
 impl Fault {
     /// Every fault, for looking one up by its wire code.
-    const ALL: [Fault; 65] = [
+    const ALL: [Fault; 67] = [
         Fault::InvalidAction,
         Fault::InvalidParameterCombination,
         Fault::InvalidParameterValue,
@@ -141,6 +143,8 @@ impl Fault {
         Fault::ReservedCacheNodeNotFound,
         Fault::ReservedCacheNodeQuotaExceeded,
         Fault::ReservedCacheNodesOfferingNotFound,
+        Fault::ReplicationGroupNotUnderMigration,
+        Fault::ServerlessCacheNotUnderMigration,
     ];
 
     /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
@@ -225,6 +229,12 @@ impl Fault {
             Fault::ReservedCacheNodeQuotaExceeded => ("ReservedCacheNodeQuotaExceeded", 400),
             Fault::ReservedCacheNodesOfferingNotFound => {
                 ("ReservedCacheNodesOfferingNotFound", 404)
+            }
+            Fault::ReplicationGroupNotUnderMigration => {
+                ("ReplicationGroupNotUnderMigrationFault", 400)
+            }
+            Fault::ServerlessCacheNotUnderMigration => {
+                ("ServerlessCacheNotUnderMigrationFault", 400)
             }
         }
     }

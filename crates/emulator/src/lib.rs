@@ -1,10 +1,12 @@
 //! An in-process Amazon ElastiCache emulator that speaks the AWS Query protocol.
 //!
-//! It serves 58 of the 77 operations of the ElastiCache API (the table below), exactly as
-//! ElastiCache does on the wire: serverless caches and their snapshots; replication groups, the
-//! cache clusters they own and standalone cache clusters; classic snapshots of either; cache
-//! parameter groups (each family's default parameters, overrides, reset), cache subnet groups
-//! and engine versions; RBAC users and user groups (every account has the user `default`, the
+//! It answers 68 of the 77 operations of the ElastiCache API (the table below): 59 served
+//! exactly as ElastiCache does on the wire, 9 with the realistic fault ElastiCache gives where an
+//! offline emulator has nothing to act on (EC2-Classic cache security groups, migrating from the
+//! customer's own nodes; see the table). It serves serverless caches and their snapshots;
+//! replication groups, the cache clusters they own and standalone cache clusters; classic
+//! snapshots of either; cache parameter groups (each family's default parameters, overrides,
+//! reset), cache subnet groups and engine versions; RBAC users and user groups (every account has the user `default`, the
 //! `default.<family>` parameter groups and the `default` subnet group); tags on every ARN of
 //! those kinds; events for what happened (`DescribeEvents`); reserved node offerings and
 //! purchases; the service-update family (the emulated service publishes no updates).
@@ -88,16 +90,16 @@
 //! | Global datastores | `IncreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
 //! | Global datastores | `DecreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
 //! | Global datastores | `RebalanceSlotsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Cache security groups | `CreateCacheSecurityGroup` | not yet (`InvalidAction`) |
-//! | Cache security groups | `DescribeCacheSecurityGroups` | not yet (`InvalidAction`) |
-//! | Cache security groups | `DeleteCacheSecurityGroup` | not yet (`InvalidAction`) |
-//! | Cache security groups | `AuthorizeCacheSecurityGroupIngress` | not yet (`InvalidAction`) |
-//! | Cache security groups | `RevokeCacheSecurityGroupIngress` | not yet (`InvalidAction`) |
-//! | Migrations | `PrepareMigration` | not yet (`InvalidAction`) |
-//! | Migrations | `StartMigration` | not yet (`InvalidAction`) |
-//! | Migrations | `TestMigration` | not yet (`InvalidAction`) |
-//! | Migrations | `CompleteMigration` | not yet (`InvalidAction`) |
-//! | Migrations | `StopMigration` | not yet (`InvalidAction`) |
+//! | Cache security groups | `CreateCacheSecurityGroup` | realistic fault: `InvalidParameterValue` (cache security groups are EC2-Classic; the account is VPC-only) |
+//! | Cache security groups | `DescribeCacheSecurityGroups` | yes: there are none (a named one: `CacheSecurityGroupNotFound`) |
+//! | Cache security groups | `DeleteCacheSecurityGroup` | realistic fault: `CacheSecurityGroupNotFound` (there are none) |
+//! | Cache security groups | `AuthorizeCacheSecurityGroupIngress` | realistic fault: `CacheSecurityGroupNotFound` (there are none) |
+//! | Cache security groups | `RevokeCacheSecurityGroupIngress` | realistic fault: `CacheSecurityGroupNotFound` (there are none) |
+//! | Migrations | `PrepareMigration` | realistic fault: the target is checked, then `InvalidParameterValue` (the customer's nodes cannot be reached) |
+//! | Migrations | `StartMigration` | realistic fault: the target is checked, then `InvalidParameterValue` (the customer's nodes cannot be reached) |
+//! | Migrations | `TestMigration` | realistic fault: the target is checked, then `InvalidParameterValue` (the customer's nodes cannot be reached) |
+//! | Migrations | `CompleteMigration` | realistic fault: `ReplicationGroupNotUnderMigrationFault` / `ServerlessCacheNotUnderMigrationFault` (nothing ever is) |
+//! | Migrations | `StopMigration` | realistic fault: `ServerlessCacheNotUnderMigrationFault` (nothing ever is) |
 //!
 //! Resources follow a time-based state machine, computed lazily on each request:
 //!
@@ -174,6 +176,7 @@ mod reserved;
 mod server;
 mod shared;
 mod store;
+mod unemulated;
 mod updates;
 mod xml;
 

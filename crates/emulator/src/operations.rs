@@ -14,7 +14,7 @@ use super::store::{
     SnapshotFilter, Store, TaggableKind, UserChanges, UserFilter, UserGroupChanges,
 };
 use super::xml::XmlWriter;
-use super::{events, parameters, replication, replication_ops, reserved, updates};
+use super::{events, parameters, replication, replication_ops, reserved, unemulated, updates};
 
 /// One ElastiCache action.
 pub(crate) trait Operation {
@@ -48,6 +48,8 @@ pub(crate) enum Output {
     Updates(updates::Answer),
     /// Reserved node offerings and reservations.
     Reserved(reserved::Answer),
+    /// `DescribeCacheSecurityGroups`: there are none.
+    NoSecurityGroups,
     /// A page of `DescribeEvents`.
     Events(Page<events::Event>),
     /// Nothing: the response has no `…Result` element.
@@ -93,6 +95,7 @@ impl Output {
             Output::Events(page) => events::write_events(xml, page),
             Output::Updates(answer) => answer.write(xml),
             Output::Reserved(answer) => answer.write(xml),
+            Output::NoSecurityGroups => unemulated::write_no_security_groups(xml),
             Output::Empty => {}
             Output::UserGroup(group) => group.write_members(xml),
             Output::UserGroups(page) => {
@@ -146,7 +149,7 @@ fn run<O: Operation>(
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.
-pub(crate) const ACTIONS: [Action; 58] = [
+pub(crate) const ACTIONS: [Action; 68] = [
     Action::of::<CreateServerlessCache>(),
     Action::of::<DescribeServerlessCaches>(),
     Action::of::<ModifyServerlessCache>(),
@@ -205,6 +208,16 @@ pub(crate) const ACTIONS: [Action; 58] = [
     Action::of::<reserved::DescribeReservedCacheNodesOfferings>(),
     Action::of::<reserved::DescribeReservedCacheNodes>(),
     Action::of::<reserved::PurchaseReservedCacheNodesOffering>(),
+    Action::of::<unemulated::CreateCacheSecurityGroup>(),
+    Action::of::<unemulated::DescribeCacheSecurityGroups>(),
+    Action::of::<unemulated::DeleteCacheSecurityGroup>(),
+    Action::of::<unemulated::AuthorizeCacheSecurityGroupIngress>(),
+    Action::of::<unemulated::RevokeCacheSecurityGroupIngress>(),
+    Action::of::<unemulated::PrepareMigration>(),
+    Action::of::<unemulated::StartMigration>(),
+    Action::of::<unemulated::TestMigration>(),
+    Action::of::<unemulated::CompleteMigration>(),
+    Action::of::<unemulated::StopMigration>(),
 ];
 
 /// The action called `name` and its index in [`ACTIONS`].

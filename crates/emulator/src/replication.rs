@@ -989,6 +989,15 @@ impl Store {
             .ok_or_else(|| cluster_not_found(id))
     }
 
+    /// The replication group, if it exists and is `available`.
+    pub(crate) fn available_replication_group(&self, id: &str) -> Result<(), ApiError> {
+        let group = self.nodes_group(id)?;
+        if group.status != Status::Available {
+            return Err(group_state(group));
+        }
+        Ok(())
+    }
+
     /// What uses a parameter group, if anything does.
     pub(crate) fn parameter_group_user(&self, name: &str) -> Option<String> {
         let groups = self.nodes.groups.values();

@@ -1735,14 +1735,16 @@ async fn unimplemented_actions_are_invalid_actions_naming_them() {
     );
     assert!(err.request_id().is_some());
     let err = client
-        .describe_cache_security_groups()
+        .create_global_replication_group()
+        .global_replication_group_id_suffix("global")
+        .primary_replication_group_id("primary")
         .send()
         .await
         .unwrap_err();
     assert_eq!(
         err.message(),
         Some(
-            "The elasticache-grpc emulator does not implement the action DescribeCacheSecurityGroups"
+            "The elasticache-grpc emulator does not implement the action CreateGlobalReplicationGroup"
         )
     );
     assert_eq!(emulator.total_calls(), 2);

@@ -1221,6 +1221,11 @@ impl Store {
         )
     }
 
+    /// The serverless cache, if it exists and is `available`.
+    pub(crate) fn available_serverless_cache(&self, name: &str) -> Result<(), ApiError> {
+        require_available(self.cache(name)?, "migrated")
+    }
+
     fn cache(&self, name: &str) -> Result<&Cache, ApiError> {
         self.caches.get(name).ok_or_else(|| cache_not_found(name))
     }

@@ -1489,7 +1489,7 @@ async fn control_surface_injects_faults_and_reports_calls() {
     assert!(calls.body.contains("CreateServerlessCache 0\n"));
     assert!(calls.body.contains("CreateUserGroup 0\n"), "{}", calls.body);
     assert_eq!(calls.body.lines().count(), super::operations::ACTIONS.len());
-    assert_eq!(super::operations::ACTIONS.len(), 58);
+    assert_eq!(super::operations::ACTIONS.len(), 68);
     assert_eq!(
         raw(addr, "GET", "/_emulator/nope", b"")
             .await

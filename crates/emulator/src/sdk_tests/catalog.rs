@@ -868,3 +868,164 @@ async fn reserved_nodes_through_the_sdk() {
     );
     emulator.shutdown();
 }
+
+#[tokio::test]
+async fn what_no_offline_emulator_can_mean_answers_realistic_faults_through_the_sdk() {
+    use aws_sdk_elasticache::operation::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressError as AuthorizeError;
+    use aws_sdk_elasticache::operation::complete_migration::CompleteMigrationError;
+    use aws_sdk_elasticache::operation::create_cache_security_group::CreateCacheSecurityGroupError;
+    use aws_sdk_elasticache::operation::delete_cache_security_group::DeleteCacheSecurityGroupError;
+    use aws_sdk_elasticache::operation::describe_cache_security_groups::DescribeCacheSecurityGroupsError;
+    use aws_sdk_elasticache::operation::prepare_migration::PrepareMigrationError;
+    use aws_sdk_elasticache::operation::revoke_cache_security_group_ingress::RevokeCacheSecurityGroupIngressError as RevokeError;
+    use aws_sdk_elasticache::operation::start_migration::StartMigrationError;
+    use aws_sdk_elasticache::operation::stop_migration::StopMigrationError;
+    use aws_sdk_elasticache::operation::test_migration::TestMigrationError;
+    use aws_sdk_elasticache::types::CustomerNodeEndpoint;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+
+    // Cache security groups: a VPC-only account has none and cannot create one.
+    let none = client
+        .describe_cache_security_groups()
+        .send()
+        .await
+        .unwrap();
+    assert!(none.cache_security_groups().is_empty());
+    let err = client
+        .create_cache_security_group()
+        .cache_security_group_name("classic")
+        .description("x")
+        .send()
+        .await;
+    assert_fault!(
+        err,
+        CreateCacheSecurityGroupError::InvalidParameterValueException
+    );
+    assert_fault!(
+        client
+            .describe_cache_security_groups()
+            .cache_security_group_name("classic")
+            .send()
+            .await,
+        DescribeCacheSecurityGroupsError::CacheSecurityGroupNotFoundFault
+    );
+    assert_fault!(
+        client
+            .delete_cache_security_group()
+            .cache_security_group_name("classic")
+            .send()
+            .await,
+        DeleteCacheSecurityGroupError::CacheSecurityGroupNotFoundFault
+    );
+    assert_fault!(
+        client
+            .authorize_cache_security_group_ingress()
+            .cache_security_group_name("classic")
+            .ec2_security_group_name("web")
+            .ec2_security_group_owner_id("123456789012")
+            .send()
+            .await,
+        AuthorizeError::CacheSecurityGroupNotFoundFault
+    );
+    assert_fault!(
+        client
+            .revoke_cache_security_group_ingress()
+            .cache_security_group_name("classic")
+            .ec2_security_group_name("web")
+            .ec2_security_group_owner_id("123456789012")
+            .send()
+            .await,
+        RevokeError::CacheSecurityGroupNotFoundFault
+    );
+
+    // Migrations: the target is checked, then the customer's nodes cannot be reached.
+    let endpoint = || {
+        CustomerNodeEndpoint::builder()
+            .address("10.0.0.5")
+            .port(6379)
+            .build()
+    };
+    assert_fault!(
+        client
+            .start_migration()
+            .replication_group_id("nope")
+            .customer_node_endpoint_list(endpoint())
+            .send()
+            .await,
+        StartMigrationError::ReplicationGroupNotFoundFault
+    );
+    client
+        .create_replication_group()
+        .replication_group_id("target")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .test_migration()
+            .replication_group_id("target")
+            .customer_node_endpoint_list(endpoint())
+            .send()
+            .await,
+        TestMigrationError::InvalidReplicationGroupStateFault
+    );
+    settle(&emulator);
+    let err = client
+        .start_migration()
+        .replication_group_id("target")
+        .customer_node_endpoint_list(endpoint())
+        .send()
+        .await;
+    let status = assert_fault!(err, StartMigrationError::InvalidParameterValueException);
+    assert_eq!(status, Some(400));
+    assert_fault!(
+        client
+            .complete_migration()
+            .replication_group_id("target")
+            .send()
+            .await,
+        CompleteMigrationError::ReplicationGroupNotUnderMigrationFault
+    );
+    assert_fault!(
+        client
+            .prepare_migration()
+            .serverless_cache_name("nope")
+            .customer_node_endpoint_list(endpoint())
+            .send()
+            .await,
+        PrepareMigrationError::ServerlessCacheNotFoundFault
+    );
+    available_cache(&emulator, &client, "serverless-target").await;
+    assert_fault!(
+        client
+            .prepare_migration()
+            .serverless_cache_name("serverless-target")
+            .customer_node_endpoint_list(endpoint())
+            .send()
+            .await,
+        PrepareMigrationError::InvalidParameterValueException
+    );
+    assert_fault!(
+        client
+            .stop_migration()
+            .serverless_cache_name("serverless-target")
+            .send()
+            .await,
+        StopMigrationError::ServerlessCacheNotUnderMigrationFault
+    );
+    assert_fault!(
+        client
+            .start_migration()
+            .replication_group_id("target")
+            .serverless_cache_name("serverless-target")
+            .customer_node_endpoint_list(endpoint())
+            .send()
+            .await,
+        StartMigrationError::InvalidParameterCombinationException
+    );
+    emulator.shutdown();
+}
