@@ -73,11 +73,13 @@ pub(crate) enum Fault {
     ReservedCacheNodesOfferingNotFound,
     ReplicationGroupNotUnderMigration,
     ServerlessCacheNotUnderMigration,
+    GlobalReplicationGroupAlreadyExists,
+    InvalidGlobalReplicationGroupState,
 }
 
 impl Fault {
     /// Every fault, for looking one up by its wire code.
-    const ALL: [Fault; 67] = [
+    const ALL: [Fault; 69] = [
         Fault::InvalidAction,
         Fault::InvalidParameterCombination,
         Fault::InvalidParameterValue,
@@ -145,6 +147,8 @@ impl Fault {
         Fault::ReservedCacheNodesOfferingNotFound,
         Fault::ReplicationGroupNotUnderMigration,
         Fault::ServerlessCacheNotUnderMigration,
+        Fault::GlobalReplicationGroupAlreadyExists,
+        Fault::InvalidGlobalReplicationGroupState,
     ];
 
     /// Wire code and HTTP status, as the ElastiCache API reference ("Errors" of each action and
@@ -235,6 +239,12 @@ impl Fault {
             }
             Fault::ServerlessCacheNotUnderMigration => {
                 ("ServerlessCacheNotUnderMigrationFault", 400)
+            }
+            Fault::GlobalReplicationGroupAlreadyExists => {
+                ("GlobalReplicationGroupAlreadyExistsFault", 400)
+            }
+            Fault::InvalidGlobalReplicationGroupState => {
+                ("InvalidGlobalReplicationGroupState", 400)
             }
         }
     }

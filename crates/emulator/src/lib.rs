@@ -1,22 +1,24 @@
 //! An in-process Amazon ElastiCache emulator that speaks the AWS Query protocol.
 //!
-//! It answers 68 of the 77 operations of the ElastiCache API (the table below): 59 served
+//! It answers every one of the 77 operations of the ElastiCache API (the table below): 68 served
 //! exactly as ElastiCache does on the wire, 9 with the realistic fault ElastiCache gives where an
 //! offline emulator has nothing to act on (EC2-Classic cache security groups, migrating from the
 //! customer's own nodes; see the table). It serves serverless caches and their snapshots;
 //! replication groups, the cache clusters they own and standalone cache clusters; classic
-//! snapshots of either; cache parameter groups (each family's default parameters, overrides,
-//! reset), cache subnet groups and engine versions; RBAC users and user groups (every account has the user `default`, the
-//! `default.<family>` parameter groups and the `default` subnet group); tags on every ARN of
-//! those kinds; events for what happened (`DescribeEvents`); reserved node offerings and
-//! purchases; the service-update family (the emulated service publishes no updates).
+//! snapshots of either; global datastores (one region is emulated: a datastore has its primary
+//! here and no secondary); cache parameter groups (each family's default parameters,
+//! overrides, reset), cache subnet groups and engine versions; RBAC users and user groups
+//! (every account has the user `default`, the `default.<family>` parameter groups and the
+//! `default` subnet group); tags on every ARN of those kinds; events for what happened
+//! (`DescribeEvents`); reserved node offerings and purchases; the service-update family (the
+//! emulated service publishes no updates).
 //! Requests are form-encoded `POST /` with `Action=…&Version=2015-02-02`; answers are XML in the
 //! `2015-02-02` namespace with the model's element names, `ErrorResponse` faults with the
-//! modelled HTTP status and an `x-amzn-RequestId` header. Any other action is refused with
-//! `InvalidAction` (400), whose message names it: `The elasticache-grpc emulator does not
-//! implement the action …` — never a fake success. Options no offline emulator can mean
-//! (seeding from S3, log delivery, Outposts, data tiering, EC2-Classic cache security groups, a
-//! global datastore to join) are refused with the fault ElastiCache would give or an
+//! modelled HTTP status and an `x-amzn-RequestId` header. An action outside the model is
+//! refused with `InvalidAction` (400), whose message names it: `The elasticache-grpc emulator
+//! does not implement the action …` — never a fake success. Options no offline emulator can
+//! mean (seeding from S3, log delivery, Outposts, data tiering, EC2-Classic cache security
+//! groups, joining a global datastore from another region) are refused with the fault ElastiCache would give or an
 //! `InvalidParameterValue` naming what is not emulated. Any AWS client can use it — the Rust
 //! SDK, the AWS CLI, boto3 — by pointing its endpoint URL at [`Emulator::endpoint_url`];
 //! signatures are accepted unchecked.
@@ -81,15 +83,15 @@
 //! | Reserved nodes | `DescribeReservedCacheNodesOfferings` | yes: 144 offerings (8 node types × 3 engines × 1 or 3 years × 3 payment options) |
 //! | Reserved nodes | `DescribeReservedCacheNodes` | yes |
 //! | Reserved nodes | `PurchaseReservedCacheNodesOffering` | yes; the reservation is `active` at once |
-//! | Global datastores | `CreateGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `DescribeGlobalReplicationGroups` | not yet (`InvalidAction`) |
-//! | Global datastores | `ModifyGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `DeleteGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `DisassociateGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `FailoverGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `IncreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `DecreaseNodeGroupsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
-//! | Global datastores | `RebalanceSlotsInGlobalReplicationGroup` | not yet (`InvalidAction`) |
+//! | Global datastores | `CreateGlobalReplicationGroup` | yes |
+//! | Global datastores | `DescribeGlobalReplicationGroups` | yes |
+//! | Global datastores | `ModifyGlobalReplicationGroup` | yes |
+//! | Global datastores | `DeleteGlobalReplicationGroup` | yes |
+//! | Global datastores | `DisassociateGlobalReplicationGroup` | yes: one region is emulated, so there is no secondary to disassociate (`InvalidParameterValue`) |
+//! | Global datastores | `FailoverGlobalReplicationGroup` | yes: one region is emulated, so there is no secondary to fail over to (`InvalidParameterValue`) |
+//! | Global datastores | `IncreaseNodeGroupsInGlobalReplicationGroup` | yes |
+//! | Global datastores | `DecreaseNodeGroupsInGlobalReplicationGroup` | yes |
+//! | Global datastores | `RebalanceSlotsInGlobalReplicationGroup` | yes |
 //! | Cache security groups | `CreateCacheSecurityGroup` | realistic fault: `InvalidParameterValue` (cache security groups are EC2-Classic; the account is VPC-only) |
 //! | Cache security groups | `DescribeCacheSecurityGroups` | yes: there are none (a named one: `CacheSecurityGroupNotFound`) |
 //! | Cache security groups | `DeleteCacheSecurityGroup` | realistic fault: `CacheSecurityGroupNotFound` (there are none) |
@@ -165,6 +167,7 @@ mod control;
 mod error;
 mod events;
 mod faults;
+mod global;
 mod http;
 mod model;
 mod operations;

@@ -14,7 +14,9 @@ use super::store::{
     SnapshotFilter, Store, TaggableKind, UserChanges, UserFilter, UserGroupChanges,
 };
 use super::xml::XmlWriter;
-use super::{events, parameters, replication, replication_ops, reserved, unemulated, updates};
+use super::{
+    events, global, parameters, replication, replication_ops, reserved, unemulated, updates,
+};
 
 /// One ElastiCache action.
 pub(crate) trait Operation {
@@ -48,6 +50,8 @@ pub(crate) enum Output {
     Updates(updates::Answer),
     /// Reserved node offerings and reservations.
     Reserved(reserved::Answer),
+    /// Global datastores.
+    Global(global::Answer),
     /// `DescribeCacheSecurityGroups`: there are none.
     NoSecurityGroups,
     /// A page of `DescribeEvents`.
@@ -96,6 +100,7 @@ impl Output {
             Output::Updates(answer) => answer.write(xml),
             Output::Reserved(answer) => answer.write(xml),
             Output::NoSecurityGroups => unemulated::write_no_security_groups(xml),
+            Output::Global(answer) => answer.write(xml),
             Output::Empty => {}
             Output::UserGroup(group) => group.write_members(xml),
             Output::UserGroups(page) => {
@@ -149,7 +154,7 @@ fn run<O: Operation>(
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.
-pub(crate) const ACTIONS: [Action; 68] = [
+pub(crate) const ACTIONS: [Action; 77] = [
     Action::of::<CreateServerlessCache>(),
     Action::of::<DescribeServerlessCaches>(),
     Action::of::<ModifyServerlessCache>(),
@@ -218,6 +223,15 @@ pub(crate) const ACTIONS: [Action; 68] = [
     Action::of::<unemulated::TestMigration>(),
     Action::of::<unemulated::CompleteMigration>(),
     Action::of::<unemulated::StopMigration>(),
+    Action::of::<global::CreateGlobalReplicationGroup>(),
+    Action::of::<global::DescribeGlobalReplicationGroups>(),
+    Action::of::<global::ModifyGlobalReplicationGroup>(),
+    Action::of::<global::DeleteGlobalReplicationGroup>(),
+    Action::of::<global::DisassociateGlobalReplicationGroup>(),
+    Action::of::<global::FailoverGlobalReplicationGroup>(),
+    Action::of::<global::IncreaseNodeGroupsInGlobalReplicationGroup>(),
+    Action::of::<global::DecreaseNodeGroupsInGlobalReplicationGroup>(),
+    Action::of::<global::RebalanceSlotsInGlobalReplicationGroup>(),
 ];
 
 /// The action called `name` and its index in [`ACTIONS`].

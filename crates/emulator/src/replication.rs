@@ -122,6 +122,8 @@ pub(crate) struct ReplicationGroup {
     pub(crate) snapshot_in_progress: Option<String>,
     /// Whether the current `modifying` moves slots between node groups.
     pub(crate) resharding: bool,
+    /// The global datastore it is the primary of.
+    pub(crate) global_replication_group_id: Option<String>,
     pub(crate) tags: Vec<Tag>,
 }
 
@@ -144,6 +146,12 @@ impl ReplicationGroup {
         let port = self.settings.port;
         xml.text("ReplicationGroupId", &self.id);
         xml.text("Description", &self.description);
+        if let Some(global) = &self.global_replication_group_id {
+            xml.element("GlobalReplicationGroupInfo", |xml| {
+                xml.text("GlobalReplicationGroupId", global);
+                xml.text("GlobalReplicationGroupMemberRole", "PRIMARY");
+            });
+        }
         xml.text("Status", self.status.as_str());
         xml.element("PendingModifiedValues", |xml| {
             if self.resharding {
@@ -538,6 +546,7 @@ pub(crate) struct Nodes {
     pub(crate) groups: BTreeMap<String, ReplicationGroup>,
     pub(crate) clusters: BTreeMap<String, CacheCluster>,
     pub(crate) snapshots: BTreeMap<String, ClassicSnapshot>,
+    pub(crate) globals: BTreeMap<String, super::global::GlobalGroup>,
 }
 
 impl Nodes {
@@ -629,6 +638,20 @@ impl Nodes {
                 None => true,
             }
         });
+        self.globals.retain(|id, global| match global.settles_at {
+            Some(_) if held_names.contains(id) => true,
+            Some(at) if at <= now => {
+                global.settles_at = None;
+                let deleted = global.status == Status::Deleting;
+                global.status = Status::Available;
+                !deleted
+            }
+            Some(at) => {
+                pending(at);
+                true
+            }
+            None => true,
+        });
         self.groups.retain(|id, group| {
             let held = held_names.contains(id);
             if group.status == Status::Snapshotting {
@@ -666,9 +689,10 @@ impl Nodes {
     /// The earliest pending transition, to reschedule after a release.
     pub(crate) fn earliest(&self) -> Option<Instant> {
         let groups = self.groups.values().filter_map(|g| g.settles_at);
+        let globals = self.globals.values().filter_map(|g| g.settles_at);
         let clusters = self.clusters.values().filter_map(|c| c.settles_at);
         let snapshots = self.snapshots.values().filter_map(|s| s.settles_at);
-        groups.chain(clusters).chain(snapshots).min()
+        groups.chain(globals).chain(clusters).chain(snapshots).min()
     }
 }
 
@@ -693,7 +717,7 @@ pub(crate) fn snapshot_not_found(name: &str) -> ApiError {
     )
 }
 
-fn group_state(group: &ReplicationGroup) -> ApiError {
+pub(crate) fn group_state(group: &ReplicationGroup) -> ApiError {
     ApiError::new(
         Fault::InvalidReplicationGroupState,
         format!(
@@ -964,11 +988,11 @@ impl Answer {
 }
 
 impl Store {
-    fn nodes_group(&self, id: &str) -> Result<&ReplicationGroup, ApiError> {
+    pub(crate) fn nodes_group(&self, id: &str) -> Result<&ReplicationGroup, ApiError> {
         self.nodes.groups.get(id).ok_or_else(|| group_not_found(id))
     }
 
-    fn nodes_group_mut(&mut self, id: &str) -> Result<&mut ReplicationGroup, ApiError> {
+    pub(crate) fn nodes_group_mut(&mut self, id: &str) -> Result<&mut ReplicationGroup, ApiError> {
         self.nodes
             .groups
             .get_mut(id)
@@ -1449,6 +1473,7 @@ impl Store {
             region_code: region_code(self.region()),
             snapshot_in_progress: None,
             resharding: false,
+            global_replication_group_id: None,
             tags: new.tags,
         };
         for node_group in &group.node_groups {
@@ -1529,7 +1554,7 @@ impl Store {
 
     /// Checks and applies the shared settings to `settings`; returns whether the nodes change
     /// (and so go `modifying` too).
-    fn apply_settings(
+    pub(crate) fn apply_settings(
         &self,
         settings: &mut Settings,
         changes: &SettingsChanges,
@@ -2063,6 +2088,15 @@ impl Store {
         clock: Clock,
     ) -> Result<ReplicationGroup, ApiError> {
         let group = self.nodes_group(id)?;
+        if let Some(global) = &group.global_replication_group_id {
+            return Err(ApiError::new(
+                Fault::InvalidReplicationGroupState,
+                format!(
+                    "Replication group {id} is the primary of global datastore {global}; \
+                     delete the global datastore first."
+                ),
+            ));
+        }
         if group.status != Status::Available {
             return Err(group_state(group));
         }

@@ -1715,44 +1715,6 @@ async fn serverless_caches_use_existing_user_groups_through_the_sdk() {
 }
 
 #[tokio::test]
-async fn unimplemented_actions_are_invalid_actions_naming_them() {
-    let emulator = emulator().await;
-    let client = client(&emulator);
-    let err = client
-        .describe_global_replication_groups()
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(400));
-    assert_eq!(
-        (err.code(), err.message()),
-        (
-            Some("InvalidAction"),
-            Some(
-                "The elasticache-grpc emulator does not implement the action DescribeGlobalReplicationGroups"
-            )
-        )
-    );
-    assert!(err.request_id().is_some());
-    let err = client
-        .create_global_replication_group()
-        .global_replication_group_id_suffix("global")
-        .primary_replication_group_id("primary")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.message(),
-        Some(
-            "The elasticache-grpc emulator does not implement the action CreateGlobalReplicationGroup"
-        )
-    );
-    assert_eq!(emulator.total_calls(), 2);
-    assert_eq!(emulator.calls("DescribeGlobalReplicationGroups"), 0);
-    emulator.shutdown();
-}
-
-#[tokio::test]
 async fn injected_rbac_and_tag_faults_reach_the_sdk_as_their_variants() {
     // Faults of the new actions no request to the emulator provokes on its own, and the codes
     // whose wire form differs from the SDK's variant name.

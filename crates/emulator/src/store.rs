@@ -439,6 +439,10 @@ impl Store {
         &self.region
     }
 
+    pub(crate) fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
     /// Puts a released cache's pending transition back on the schedule `tick` consults.
     fn reschedule_cache(&mut self, name: &str) {
         if let Some(at) = self.caches.get(name).and_then(|cache| cache.settles_at) {
@@ -1386,6 +1390,7 @@ pub(crate) enum TokenKind {
     Event,
     ReservedOffering,
     ReservedNode,
+    GlobalReplicationGroup,
 }
 
 impl TokenKind {
@@ -1405,6 +1410,7 @@ impl TokenKind {
             TokenKind::Event => "e1",
             TokenKind::ReservedOffering => "o1",
             TokenKind::ReservedNode => "i1",
+            TokenKind::GlobalReplicationGroup => "l1",
         }
     }
 

@@ -1381,11 +1381,7 @@ async fn malformed_requests_get_query_faults() {
     let addr = emulator.local_addr();
     let cases: [(&[u8], u16, &str); 6] = [
         (b"Version=2015-02-02", 400, "MissingAction"),
-        (
-            b"Action=DescribeGlobalReplicationGroups",
-            400,
-            "InvalidAction",
-        ),
+        (b"Action=DescribeEverything", 400, "InvalidAction"),
         (b"Action=%C3%28", 404, "MalformedQueryString"),
         (
             b"Action=DescribeServerlessCaches&MaxResults=1e99",
@@ -1406,12 +1402,12 @@ async fn malformed_requests_get_query_faults() {
         assert!(response.head.contains("content-type: text/xml"));
     }
     // An action the emulator does not serve is named in the message.
-    let unserved = raw(addr, "POST", "/", b"Action=DescribeGlobalReplicationGroups")
+    let unserved = raw(addr, "POST", "/", b"Action=DescribeEverything")
         .await
         .unwrap();
     assert_eq!(
         message_of(&unserved.body),
-        "The elasticache-grpc emulator does not implement the action DescribeGlobalReplicationGroups"
+        "The elasticache-grpc emulator does not implement the action DescribeEverything"
     );
     let too_big = vec![b'a'; super::http::MAX_BODY + 1];
     let response = raw(addr, "POST", "/", &too_big).await.unwrap();
@@ -1433,7 +1429,7 @@ async fn malformed_requests_get_query_faults() {
     );
     assert_eq!(emulator.total_calls(), 9);
     assert_eq!(emulator.calls("DescribeServerlessCaches"), 2);
-    assert_eq!(emulator.calls("DescribeGlobalReplicationGroups"), 0);
+    assert_eq!(emulator.calls("DescribeEverything"), 0);
     emulator.shutdown();
 }
 
@@ -1489,7 +1485,7 @@ async fn control_surface_injects_faults_and_reports_calls() {
     assert!(calls.body.contains("CreateServerlessCache 0\n"));
     assert!(calls.body.contains("CreateUserGroup 0\n"), "{}", calls.body);
     assert_eq!(calls.body.lines().count(), super::operations::ACTIONS.len());
-    assert_eq!(super::operations::ACTIONS.len(), 68);
+    assert_eq!(super::operations::ACTIONS.len(), 77);
     assert_eq!(
         raw(addr, "GET", "/_emulator/nope", b"")
             .await
@@ -1986,4 +1982,19 @@ async fn shutdown_stops_accepting_and_cuts_off_hung_requests() {
     assert!(hung.await.unwrap().is_none());
     task.await.unwrap();
     assert!(TcpStream::connect(emulator.local_addr()).await.is_err());
+}
+
+#[test]
+fn every_operation_of_the_model_is_answered() {
+    let model = include_str!("../../../model/elasticache-2015-02-02.json");
+    assert_eq!(model.matches("\"http\":{").count(), 77);
+    assert_eq!(super::operations::ACTIONS.len(), 77);
+    for action in &super::operations::ACTIONS {
+        let declared = format!("\"{0}\":{{\n      \"name\":\"{0}\"", action.name);
+        assert!(
+            model.contains(&declared),
+            "{} is not an operation of the model",
+            action.name
+        );
+    }
 }

@@ -1455,3 +1455,289 @@ async fn allowed_node_type_modifications_through_the_sdk() {
     );
     emulator.shutdown();
 }
+
+#[tokio::test]
+async fn global_datastores_through_the_sdk() {
+    use aws_sdk_elasticache::operation::create_global_replication_group::CreateGlobalReplicationGroupError as CreateGlobalError;
+    use aws_sdk_elasticache::operation::decrease_node_groups_in_global_replication_group::DecreaseNodeGroupsInGlobalReplicationGroupError as DecreaseError;
+    use aws_sdk_elasticache::operation::delete_global_replication_group::DeleteGlobalReplicationGroupError as DeleteGlobalError;
+    use aws_sdk_elasticache::operation::describe_global_replication_groups::DescribeGlobalReplicationGroupsError as DescribeGlobalError;
+    use aws_sdk_elasticache::operation::disassociate_global_replication_group::DisassociateGlobalReplicationGroupError as DisassociateError;
+    use aws_sdk_elasticache::operation::failover_global_replication_group::FailoverGlobalReplicationGroupError as FailoverError;
+    use aws_sdk_elasticache::operation::modify_global_replication_group::ModifyGlobalReplicationGroupError as ModifyGlobalError;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("primary")
+        .replication_group_description("global primary")
+        .cache_node_type("cache.r7g.large")
+        .num_node_groups(2)
+        .replicas_per_node_group(1)
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_replication_group()
+        .replication_group_id("small")
+        .replication_group_description("burstable")
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .unwrap();
+    assert_fault!(
+        client
+            .create_global_replication_group()
+            .global_replication_group_id_suffix("orders")
+            .primary_replication_group_id("primary")
+            .send()
+            .await,
+        CreateGlobalError::InvalidReplicationGroupStateFault
+    );
+    settle(&emulator);
+    assert_fault!(
+        client
+            .create_global_replication_group()
+            .global_replication_group_id_suffix("small")
+            .primary_replication_group_id("small")
+            .send()
+            .await,
+        CreateGlobalError::InvalidParameterValueException
+    );
+    assert_fault!(
+        client
+            .create_global_replication_group()
+            .global_replication_group_id_suffix("x")
+            .primary_replication_group_id("nope")
+            .send()
+            .await,
+        CreateGlobalError::ReplicationGroupNotFoundFault
+    );
+    let created = client
+        .create_global_replication_group()
+        .global_replication_group_id_suffix("orders")
+        .global_replication_group_description("orders everywhere")
+        .primary_replication_group_id("primary")
+        .send()
+        .await
+        .unwrap();
+    let created = created.global_replication_group().unwrap();
+    let id = created.global_replication_group_id().unwrap().to_owned();
+    assert!(id.ends_with("-orders"), "{id}");
+    assert_eq!(created.status(), Some("creating"));
+    assert_eq!(created.cache_node_type(), Some("cache.r7g.large"));
+    assert_eq!(created.cluster_enabled(), Some(true));
+    assert_eq!(created.global_node_groups().len(), 2);
+    assert_eq!(
+        created.global_node_groups()[0].global_node_group_id(),
+        Some(format!("{id}-0001").as_str())
+    );
+    let member = &created.members()[0];
+    assert_eq!(member.replication_group_id(), Some("primary"));
+    assert_eq!(member.role(), Some("PRIMARY"));
+    assert_eq!(member.replication_group_region(), Some("us-east-1"));
+    let info = group(&client, "primary").await;
+    let info = info.global_replication_group_info().unwrap();
+    assert_eq!(info.global_replication_group_id(), Some(id.as_str()));
+    assert_eq!(info.global_replication_group_member_role(), Some("PRIMARY"));
+    assert_fault!(
+        client
+            .create_global_replication_group()
+            .global_replication_group_id_suffix("again")
+            .primary_replication_group_id("primary")
+            .send()
+            .await,
+        CreateGlobalError::InvalidParameterValueException
+    );
+    // A member of a global datastore is not deleted alone.
+    assert_fault!(
+        client
+            .delete_replication_group()
+            .replication_group_id("primary")
+            .send()
+            .await,
+        DeleteReplicationGroupError::InvalidReplicationGroupStateFault
+    );
+    assert_fault!(
+        client
+            .modify_global_replication_group()
+            .global_replication_group_id(&id)
+            .global_replication_group_description("busy")
+            .apply_immediately(true)
+            .send()
+            .await,
+        ModifyGlobalError::InvalidGlobalReplicationGroupStateFault
+    );
+    settle(&emulator);
+    let listed = client
+        .describe_global_replication_groups()
+        .send()
+        .await
+        .unwrap();
+    let listed = &listed.global_replication_groups()[0];
+    assert_eq!(listed.status(), Some("available"));
+    assert!(
+        listed.members().is_empty(),
+        "members only with ShowMemberInfo"
+    );
+    let shown = client
+        .describe_global_replication_groups()
+        .global_replication_group_id(&id)
+        .show_member_info(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(shown.global_replication_groups()[0].members().len(), 1);
+
+    // Modify: applies to the primary group.
+    let modified = client
+        .modify_global_replication_group()
+        .global_replication_group_id(&id)
+        .cache_node_type("cache.r6g.large")
+        .global_replication_group_description("resized")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let modified = modified.global_replication_group().unwrap();
+    assert_eq!(modified.status(), Some("modifying"));
+    assert_eq!(modified.cache_node_type(), Some("cache.r6g.large"));
+    assert_eq!(
+        modified.global_replication_group_description(),
+        Some("resized")
+    );
+    assert_eq!(group(&client, "primary").await.status(), Some("modifying"));
+    settle(&emulator);
+    assert_fault!(
+        client
+            .modify_global_replication_group()
+            .global_replication_group_id(&id)
+            .cache_node_type("cache.r6g.large")
+            .apply_immediately(false)
+            .send()
+            .await,
+        ModifyGlobalError::InvalidParameterValueException
+    );
+
+    // Shards: more, then fewer keeping the named global node group.
+    let more = client
+        .increase_node_groups_in_global_replication_group()
+        .global_replication_group_id(&id)
+        .node_group_count(3)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        more.global_replication_group()
+            .unwrap()
+            .global_node_groups()
+            .len(),
+        3
+    );
+    settle(&emulator);
+    let fewer = client
+        .decrease_node_groups_in_global_replication_group()
+        .global_replication_group_id(&id)
+        .node_group_count(1)
+        .global_node_groups_to_retain(format!("{id}-0002"))
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let fewer = fewer.global_replication_group().unwrap();
+    assert_eq!(
+        fewer.global_node_groups()[0].global_node_group_id(),
+        Some(format!("{id}-0002").as_str())
+    );
+    settle(&emulator);
+    assert_fault!(
+        client
+            .decrease_node_groups_in_global_replication_group()
+            .global_replication_group_id(&id)
+            .node_group_count(1)
+            .apply_immediately(true)
+            .send()
+            .await,
+        DecreaseError::InvalidParameterValueException
+    );
+    let rebalanced = client
+        .rebalance_slots_in_global_replication_group()
+        .global_replication_group_id(&id)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rebalanced.global_replication_group().unwrap().status(),
+        Some("modifying")
+    );
+    settle(&emulator);
+
+    // Only a primary here: nothing to fail over to or disassociate.
+    assert_fault!(
+        client
+            .failover_global_replication_group()
+            .global_replication_group_id(&id)
+            .primary_region("us-west-2")
+            .primary_replication_group_id("secondary")
+            .send()
+            .await,
+        FailoverError::InvalidParameterValueException
+    );
+    assert_fault!(
+        client
+            .disassociate_global_replication_group()
+            .global_replication_group_id(&id)
+            .replication_group_id("primary")
+            .replication_group_region("us-east-1")
+            .send()
+            .await,
+        DisassociateError::InvalidParameterValueException
+    );
+
+    // Delete, keeping the primary, which is then on its own again.
+    assert_fault!(
+        client
+            .delete_global_replication_group()
+            .global_replication_group_id(&id)
+            .retain_primary_replication_group(false)
+            .send()
+            .await,
+        DeleteGlobalError::InvalidParameterValueException
+    );
+    let deleted = client
+        .delete_global_replication_group()
+        .global_replication_group_id(&id)
+        .retain_primary_replication_group(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.global_replication_group().unwrap().status(),
+        Some("deleting")
+    );
+    assert!(
+        group(&client, "primary")
+            .await
+            .global_replication_group_info()
+            .is_none()
+    );
+    settle(&emulator);
+    assert_fault!(
+        client
+            .describe_global_replication_groups()
+            .global_replication_group_id(&id)
+            .send()
+            .await,
+        DescribeGlobalError::GlobalReplicationGroupNotFoundFault
+    );
+    client
+        .delete_replication_group()
+        .replication_group_id("primary")
+        .send()
+        .await
+        .unwrap();
+    emulator.shutdown();
+}
