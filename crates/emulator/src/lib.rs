@@ -116,7 +116,9 @@
 //! | replication group, cache cluster | `snapshotting` → `available` | while its snapshot is `creating` |
 //! | snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
 //!
-//! Snapshots outlive what they were taken of. Cross-resource rules hold: a member cluster of a
+//! With [`EmulatorConfig::s3_dir`] set, an export writes the snapshot into the bucket (a
+//! subdirectory) as `<snapshot>-0001.rdb` before going `exporting`, and a missing bucket is
+//! refused. Snapshots outlive what they were taken of. Cross-resource rules hold: a member cluster of a
 //! replication group cannot be deleted or modified alone (`InvalidCacheClusterState`), a
 //! parameter group in use or a default one cannot be deleted
 //! (`InvalidCacheParameterGroupState`), nor a subnet group in use (`CacheSubnetGroupInUse`),
@@ -207,6 +209,12 @@ pub struct EmulatorConfig {
     pub region: String,
     /// Account id used in ARNs.
     pub account_id: String,
+    /// A directory whose subdirectories are the emulated S3 buckets: an export
+    /// (`ExportServerlessCacheSnapshot`) writes the snapshot as `<bucket>/<snapshot>-0001.rdb`
+    /// (a valid, empty RDB file) before the snapshot goes `exporting`, and a bucket that is not
+    /// there answers `InvalidParameterValue`, as ElastiCache does. `None` keeps no S3: exports
+    /// go `exporting` → `available` without writing anything.
+    pub s3_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -216,6 +224,7 @@ impl Default for EmulatorConfig {
             export_time: Duration::from_secs(2),
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
+            s3_dir: None,
         }
     }
 }

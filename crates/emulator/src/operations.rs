@@ -477,15 +477,21 @@ struct ExportServerlessCacheSnapshot;
 
 impl Operation for ExportServerlessCacheSnapshot {
     const NAME: &'static str = "ExportServerlessCacheSnapshot";
-    type Input = String;
+    type Input = (String, String);
 
-    fn parse(params: &Params) -> Result<String, ApiError> {
+    fn parse(params: &Params) -> Result<Self::Input, ApiError> {
         let name = params.required("ServerlessCacheSnapshotName")?.to_owned();
-        s3_bucket_name(params.required("S3BucketName")?)?;
-        Ok(name)
+        let bucket = params.required("S3BucketName")?;
+        s3_bucket_name(bucket)?;
+        Ok((name, bucket.to_owned()))
     }
 
-    fn apply(store: &mut Store, name: String, clock: Clock) -> Result<Output, ApiError> {
+    fn apply(
+        store: &mut Store,
+        (name, bucket): Self::Input,
+        clock: Clock,
+    ) -> Result<Output, ApiError> {
+        store.write_export(&name, &bucket)?;
         store.export_snapshot(&name, clock).map(Output::Snapshot)
     }
 }

@@ -1808,5 +1808,62 @@ async fn there_are_no_service_updates_through_the_sdk() {
     emulator.shutdown();
 }
 
+#[tokio::test]
+async fn exports_write_an_rdb_file_into_the_emulated_bucket() {
+    let dir = std::env::temp_dir().join(format!("emulator-s3-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("backups")).unwrap();
+    let config = EmulatorConfig {
+        settle_time: SETTLE,
+        export_time: SETTLE,
+        s3_dir: Some(dir.clone()),
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), config)
+        .await
+        .unwrap();
+    let client = client(&emulator);
+    available_cache(&emulator, &client, "exported").await;
+    client
+        .create_serverless_cache_snapshot()
+        .serverless_cache_name("exported")
+        .serverless_cache_snapshot_name("to-s3")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    let err = client
+        .export_serverless_cache_snapshot()
+        .serverless_cache_snapshot_name("to-s3")
+        .s3_bucket_name("no-such-bucket")
+        .send()
+        .await;
+    assert_fault!(err, ExportError::InvalidParameterValueException);
+    assert_eq!(
+        describe_snapshot(&client, "to-s3").await.status(),
+        Some("available")
+    );
+    let exporting = client
+        .export_serverless_cache_snapshot()
+        .serverless_cache_snapshot_name("to-s3")
+        .s3_bucket_name("backups")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        exporting.serverless_cache_snapshot().unwrap().status(),
+        Some("exporting")
+    );
+    let object = std::fs::read(dir.join("backups").join("to-s3-0001.rdb")).unwrap();
+    assert!(object.starts_with(b"REDIS0011"));
+    assert_eq!(object.len(), 18);
+    settle(&emulator);
+    assert_eq!(
+        describe_snapshot(&client, "to-s3").await.status(),
+        Some("available")
+    );
+    emulator.shutdown();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 mod catalog;
 mod nodes;

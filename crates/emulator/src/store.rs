@@ -234,6 +234,8 @@ pub(crate) struct Store {
     pub(crate) nodes: Nodes,
     /// Parameter and subnet groups.
     pub(crate) catalog: Catalog,
+    /// The emulated S3 buckets' parent directory, if any.
+    s3_dir: Option<std::path::PathBuf>,
     /// Purchased reserved nodes, by id.
     pub(crate) reserved: BTreeMap<String, ReservedNode>,
     /// What happened, for `DescribeEvents`.
@@ -331,6 +333,7 @@ impl Store {
             catalog: Catalog::default(),
             events: Events::default(),
             reserved: BTreeMap::new(),
+            s3_dir: config.s3_dir.clone(),
             epoch: (Instant::now(), SystemTime::now()),
             snapshots: BTreeMap::new(),
             users: BTreeMap::new(),
@@ -717,6 +720,36 @@ impl Store {
             SnapshotStatus::Deleting,
             clock.now + self.settle_time,
         )
+    }
+
+    /// Writes an `available` snapshot into the emulated S3 bucket, when there is one, as
+    /// `<bucket>/<snapshot>-0001.rdb`: a valid RDB file of an empty dataset (the emulator keeps
+    /// no data). A missing bucket is refused as ElastiCache refuses it.
+    pub(crate) fn write_export(&self, name: &str, bucket: &str) -> Result<(), ApiError> {
+        let snapshot = self.snapshot(name)?;
+        if snapshot.status != SnapshotStatus::Available {
+            return Err(snapshot_state(snapshot, "exported"));
+        }
+        let Some(dir) = &self.s3_dir else {
+            return Ok(());
+        };
+        let bucket_dir = dir.join(bucket);
+        if !bucket_dir.is_dir() {
+            return Err(ApiError::invalid(
+                "S3BucketName",
+                format!("The S3 bucket {bucket} does not exist or is not accessible"),
+            ));
+        }
+        // "REDIS0011", the end-of-file opcode, and a zero checksum (checking disabled).
+        let mut rdb = b"REDIS0011".to_vec();
+        rdb.push(0xFF);
+        rdb.extend_from_slice(&[0; 8]);
+        std::fs::write(bucket_dir.join(format!("{name}-0001.rdb")), rdb).map_err(|error| {
+            ApiError::invalid(
+                "S3BucketName",
+                format!("The snapshot could not be written to the S3 bucket {bucket}: {error}"),
+            )
+        })
     }
 
     pub(crate) fn export_snapshot(
