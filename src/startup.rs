@@ -145,7 +145,8 @@ impl Application {
         .with_idempotency(state.clone(), settings.state.request_id_ttl)
         .with_max_response_bytes(max)
         .with_coalescing(settings.coalesce_describes)
-        .with_watch_settings(settings.watch.clone());
+        .with_watch_settings(settings.watch.clone())
+        .with_shared_watches(&state);
         let watches = grpc.watches().clone();
         let service = ElastiCacheServiceServer::new(grpc)
             .max_decoding_message_size(max)
@@ -556,17 +557,21 @@ mod tests {
 
     #[tokio::test]
     async fn reflection_is_built_on_its_first_call_once() {
-        use tower::ServiceExt as _;
+        type Request = http::Request<tonic::body::Body>;
         // The embedded sets decode (a bad one would otherwise show only at the first call).
         let _ = reflection_v1alpha();
         let lazy = LazyService::new(reflection_v1);
         let mut first = lazy.clone();
         assert!(!lazy.is_built());
-        first.ready().await.unwrap();
+        tower::ServiceExt::<Request>::ready(&mut first)
+            .await
+            .unwrap();
         assert!(lazy.is_built());
         // Every clone shares the one built.
         let mut second = lazy.clone();
-        second.ready().await.unwrap();
+        tower::ServiceExt::<Request>::ready(&mut second)
+            .await
+            .unwrap();
         assert!(Arc::ptr_eq(&first.built, &second.built));
         fn name<S: NamedService>(_: &S) -> &'static str {
             S::NAME

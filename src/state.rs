@@ -68,6 +68,7 @@ struct Redis {
     gcra: Script,
     begin: Script,
     release: Script,
+    lease: Script,
 }
 
 impl std::fmt::Debug for Redis {
@@ -108,6 +109,17 @@ return false
 /// Deletes the key only if it still holds ARGV[1] (our in-flight entry).
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// Takes or renews a lease. KEYS[1]: the lease's key; ARGV[1]: the holder; ARGV[2]: its time to
+/// live in ms. Returns 1 when ARGV[1] holds it now, 0 when another holder does.
+const LEASE: &str = r"
+local held = redis.call('GET', KEYS[1])
+if held == false or held == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 ";
 
@@ -172,6 +184,7 @@ impl SharedState {
             gcra: Script::new(GCRA),
             begin: Script::new(BEGIN),
             release: Script::new(RELEASE),
+            lease: Script::new(LEASE),
         }));
         Ok(Self::with_backend(backend, settings.replicas.max(1)))
     }
@@ -370,6 +383,89 @@ impl SharedState {
                 done
             }
         }
+    }
+
+    /// Takes or renews the fleet-wide lease `key` for `holder` (one process of the fleet) for
+    /// `ttl`: whether `holder` holds it now. In memory there is no fleet: always held.
+    pub async fn lease(
+        &self,
+        key: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StateUnavailable> {
+        let Backend::Redis(redis) = &self.0.backend else {
+            return Ok(true);
+        };
+        let key = format!("{}lease:{key}", redis.prefix);
+        let ttl_ms = u64::try_from(ttl.as_millis().max(1)).unwrap_or(u64::MAX);
+        let started = Instant::now();
+        let held = redis
+            .run(|mut c| async move {
+                redis
+                    .lease
+                    .key(&key)
+                    .arg(holder)
+                    .arg(ttl_ms)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+            })
+            .await;
+        crate::metrics::state_round_trip("lease", started.elapsed());
+        held.map(|held| held == 1)
+    }
+
+    /// Gives up the lease `key` if `holder` holds it, so another process may take it at once.
+    pub async fn end_lease(&self, key: &str, holder: &str) -> Result<(), StateUnavailable> {
+        let Backend::Redis(redis) = &self.0.backend else {
+            return Ok(());
+        };
+        let key = format!("{}lease:{key}", redis.prefix);
+        redis
+            .run(|mut c| async move {
+                redis
+                    .release
+                    .key(&key)
+                    .arg(holder)
+                    .invoke_async::<i64>(&mut c)
+                    .await
+                    .map(drop)
+            })
+            .await
+    }
+
+    /// Puts `value` where the fleet reads it (`key`, for `ttl`); in memory there is no fleet, so
+    /// nothing is kept.
+    pub async fn publish(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), StateUnavailable> {
+        let Backend::Redis(redis) = &self.0.backend else {
+            return Ok(());
+        };
+        let key = format!("{}seen:{key}", redis.prefix);
+        let ttl_ms = u64::try_from(ttl.as_millis().max(1)).unwrap_or(u64::MAX);
+        let started = Instant::now();
+        let done = redis
+            .run(|mut c| async move { c.pset_ex::<_, _, ()>(&key, value.as_slice(), ttl_ms).await })
+            .await;
+        crate::metrics::state_round_trip("publish", started.elapsed());
+        done
+    }
+
+    /// What the fleet last published under `key`.
+    pub async fn published(&self, key: &str) -> Result<Option<Vec<u8>>, StateUnavailable> {
+        let Backend::Redis(redis) = &self.0.backend else {
+            return Ok(None);
+        };
+        let key = format!("{}seen:{key}", redis.prefix);
+        let started = Instant::now();
+        let held = redis
+            .run(|mut c| async move { c.get::<_, Option<Vec<u8>>>(&key).await })
+            .await;
+        crate::metrics::state_round_trip("published", started.elapsed());
+        held
     }
 
     fn records(&self) -> std::sync::MutexGuard<'_, Records> {

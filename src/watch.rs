@@ -61,7 +61,7 @@ pub trait Watched: Send + Sync + Sized + 'static {
     /// The Describe operation that reads it.
     type Describe: Operation;
     /// The resource as the Describe RPC returns it.
-    type State: prost::Message + Clone + PartialEq + Send + Sync + 'static;
+    type State: prost::Message + Default + Clone + PartialEq + Send + Sync + 'static;
     /// The Watch RPC's request.
     type Request: Validate + Send + 'static;
     /// One message of the Watch RPC's stream.
@@ -318,6 +318,8 @@ pub struct Shared {
     /// Bound on one poll (all its attempts).
     poll_timeout: Duration,
     hubs: Hubs,
+    /// One poller per resource for the whole fleet, when the state is shared.
+    fleet: Option<Fleet>,
     slots: Arc<Semaphore>,
     shutdown: watch::Sender<bool>,
 }
@@ -348,11 +350,13 @@ enum Limit {
 
 impl Watches {
     /// Watches polling through `upstream` with `client`; one poll is bounded by `poll_timeout`.
+    /// With a `fleet`, one process of the fleet polls each resource for all of them.
     pub fn new(
         client: Client,
         upstream: Upstream,
         settings: WatchSettings,
         poll_timeout: Duration,
+        fleet: Option<Fleet>,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(
             settings.max_watches.min(Semaphore::MAX_PERMITS),
@@ -364,6 +368,7 @@ impl Watches {
                 settings,
                 poll_timeout,
                 hubs: Hubs::default(),
+                fleet,
                 slots,
                 shutdown: watch::channel(false).0,
             }),
@@ -373,6 +378,11 @@ impl Watches {
     /// The settings in force.
     pub fn settings(&self) -> &WatchSettings {
         &self.shared.settings
+    }
+
+    /// The fleet these watches poll for, if the state is shared.
+    pub fn fleet(&self) -> Option<&Fleet> {
+        self.shared.fleet.as_ref()
     }
 
     /// Ends every open watch with UNAVAILABLE `SHUTTING_DOWN` (and every later one at once).
@@ -486,12 +496,20 @@ struct Poller<'a, W: Watched> {
     hub: &'a Hub<W>,
     name: &'a str,
     entry: &'a Arc<Entry<W>>,
+    /// The fleet's lease of this resource, when this process holds it: given up at the end, so
+    /// another replica's poller takes over at its next poll rather than when the lease expires.
+    lease: Option<(Fleet, String)>,
 }
 
 impl<'a, W: Watched> Poller<'a, W> {
     fn new(hub: &'a Hub<W>, name: &'a str, entry: &'a Arc<Entry<W>>) -> Self {
         crate::metrics::watch_pollers(W::KIND, 1);
-        Self { hub, name, entry }
+        Self {
+            hub,
+            name,
+            entry,
+            lease: None,
+        }
     }
 }
 
@@ -499,8 +517,60 @@ impl<W: Watched> Drop for Poller<'_, W> {
     fn drop(&mut self) {
         self.hub.remove(self.name, self.entry);
         crate::metrics::watch_pollers(W::KIND, -1);
+        if let (Some((fleet, key)), Ok(runtime)) =
+            (self.lease.take(), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                let _ = fleet.state.end_lease(&key, &fleet.holder).await;
+            });
+        }
     }
 }
+
+/// The replicas' shared state (`[state] backend = "redis"`): one poller per resource for the
+/// whole fleet. The process holding a resource's lease polls AWS and publishes what it read;
+/// the others read that instead of calling AWS (see [`poll`]).
+#[derive(Debug, Clone)]
+pub struct Fleet {
+    state: crate::state::SharedState,
+    /// This process, as a lease names it.
+    holder: String,
+}
+
+impl Fleet {
+    /// The fleet that `state` is shared by, or `None` when it is this process's own.
+    pub fn of(state: &crate::state::SharedState) -> Option<Self> {
+        state.is_shared().then(|| Self {
+            state: state.clone(),
+            holder: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+}
+
+/// A state as the fleet's poller publishes it: `P`, when it was read (ms since the epoch, 8
+/// bytes big-endian), its Protobuf encoding. Anything else (`G`: gone or unreadable) tells the
+/// other replicas to Describe it themselves.
+fn encode_seen<M: prost::Message>(state: &M, at: SystemTime) -> Vec<u8> {
+    let ms = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let mut out = Vec::with_capacity(9 + state.encoded_len());
+    out.push(b'P');
+    out.extend_from_slice(&ms.to_be_bytes());
+    state.encode_raw(&mut out);
+    out
+}
+
+fn decode_seen<M: prost::Message + Default>(bytes: &[u8]) -> Option<(M, SystemTime)> {
+    let rest = bytes.strip_prefix(b"P")?;
+    let (ms, proto) = rest.split_at_checked(8)?;
+    let ms = u64::from_be_bytes(ms.try_into().ok()?);
+    let state = M::decode(proto).ok()?;
+    Some((state, SystemTime::UNIX_EPOCH + Duration::from_millis(ms)))
+}
+
+/// What a poller publishes when its resource is gone or unreadable.
+const TOMBSTONE: &[u8] = b"G";
 
 /// What a poll's failure means for the watch.
 enum PollFailure {
@@ -536,7 +606,17 @@ where
 /// The poller of one resource: Describes it until nobody watches or it is gone.
 async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>>) {
     let hub = W::hub(&shared);
-    let _poller = Poller::new(hub, &name, &entry);
+    let mut poller = Poller::new(hub, &name, &entry);
+    // With a fleet, the resource's lease says which process polls AWS; it outlives the longest
+    // wait between two polls, so a holder that stops renewing it is replaced within that.
+    let fleet_key = format!("watch:{}:{name}", W::KIND);
+    let lease_ttl = 3 * shared
+        .settings
+        .poll_interval
+        .max(shared.settings.settled_poll_interval);
+    // A watcher that just arrived needs a poll that started after it: this process Describes
+    // then, whoever holds the lease; between arrivals, the other replicas read the holder's.
+    let mut arrival = true;
     let settings = &shared.settings;
     // Watchers arriving while the poller is idle need a poll that starts after them; those
     // arriving within MIN_GAP of each other share one.
@@ -557,6 +637,7 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
             tokio::select! {
                 () = tokio::time::sleep_until(next) => {}
                 () = entry.wake.notified() => {
+                    arrival = true;
                     // Not while backing off: new watchers do not make a throttled poll sooner.
                     if failures == 0 {
                         let soonest = last_start.map_or(now, |last| (last + min_gap).max(now));
@@ -575,6 +656,37 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
         let started = Instant::now();
         let number = entry.polls.fetch_add(1, Ordering::SeqCst) + 1;
         last_start = Some(started);
+        let arrived = std::mem::take(&mut arrival);
+        let mut holding = false;
+        if let Some(fleet) = &shared.fleet {
+            match fleet
+                .state
+                .lease(&fleet_key, &fleet.holder, lease_ttl)
+                .await
+            {
+                Ok(true) => holding = true,
+                Ok(false) if !arrived => {
+                    let read = fleet.state.published(&fleet_key).await;
+                    if let Some((state, at)) = read
+                        .ok()
+                        .flatten()
+                        .and_then(|bytes| decode_seen::<W::State>(&bytes))
+                    {
+                        failures = 0;
+                        next = started + interval(settings, W::is_settled(W::status(&state)));
+                        entry.state.send_replace(Observation {
+                            poll: number,
+                            seen: Seen::Present(state, at),
+                        });
+                        continue;
+                    }
+                    // Nothing published, or the holder saw it gone: Describe it here.
+                }
+                // An arrival, or Redis is unreachable: Describe it here.
+                _ => {}
+            }
+            poller.lease = holding.then(|| (fleet.clone(), fleet_key.clone()));
+        }
         crate::metrics::watch_poll(W::KIND);
         let builder = W::describe(&name).to_sdk(W::Describe::builder(&shared.client));
         let result = tokio::select! {
@@ -595,16 +707,15 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
             Ok(output) => match W::find(output.into(), &name) {
                 Some(state) => {
                     failures = 0;
-                    let settled = W::is_settled(W::status(&state));
-                    next = started
-                        + if settled {
-                            settings.settled_poll_interval
-                        } else {
-                            settings.poll_interval
-                        };
+                    next = started + interval(settings, W::is_settled(W::status(&state)));
+                    let at = SystemTime::now();
+                    if let (true, Some(fleet)) = (holding, &shared.fleet) {
+                        let seen = encode_seen(&state, at);
+                        let _ = fleet.state.publish(&fleet_key, seen, lease_ttl).await;
+                    }
                     entry.state.send_replace(Observation {
                         poll: number,
-                        seen: Seen::Present(state, SystemTime::now()),
+                        seen: Seen::Present(state, at),
                     });
                     continue;
                 }
@@ -644,10 +755,25 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
             }
         };
         // The resource is gone or unreadable: later watchers start afresh; those here now get
-        // this last observation.
+        // this last observation, and the other replicas Describe it themselves.
+        if let (true, Some(fleet)) = (holding, &shared.fleet) {
+            let _ = fleet
+                .state
+                .publish(&fleet_key, TOMBSTONE.to_vec(), lease_ttl)
+                .await;
+        }
         hub.remove(&name, &entry);
         entry.state.send_replace(Observation { poll: number, seen });
         return;
+    }
+}
+
+/// The wait until the next poll of a resource that is settled or not.
+fn interval(settings: &WatchSettings, settled: bool) -> Duration {
+    if settled {
+        settings.settled_poll_interval
+    } else {
+        settings.poll_interval
     }
 }
 

@@ -75,6 +75,7 @@ impl ElastiCacheGrpc {
             upstream.clone(),
             WatchSettings::default(),
             default_timeout,
+            None,
         );
         Self {
             client,
@@ -110,6 +111,20 @@ impl ElastiCacheGrpc {
             self.upstream.clone(),
             settings,
             self.default_timeout,
+            self.watches.fleet().cloned(),
+        );
+        self
+    }
+
+    /// Watches share their polls with every replica that shares `state` (with Redis: one poller
+    /// per resource for the whole fleet); with in-process state, each process polls for its own.
+    pub fn with_shared_watches(mut self, state: &crate::state::SharedState) -> Self {
+        self.watches = Watches::new(
+            self.client.clone(),
+            self.upstream.clone(),
+            self.watches.settings().clone(),
+            self.default_timeout,
+            crate::watch::Fleet::of(state),
         );
         self
     }

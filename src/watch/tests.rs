@@ -13,6 +13,7 @@ async fn watches(settings: WatchSettings) -> (Emulator, Client, Watches) {
         Upstream::default(),
         settings,
         Duration::from_secs(5),
+        None,
     );
     (emulator, client, watches)
 }

@@ -388,3 +388,117 @@ async fn a_redis_outage_degrades_and_recovers() {
     }
     emulator.shutdown();
 }
+
+/// Three replicas on one Redis, every one watching the same cache: one of them polls AWS for
+/// the fleet (the lease's holder) and the others read what it publishes, so the fleet's polls
+/// cost what one replica's cost; a change still reaches the watchers of every replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_poller_per_watched_resource_for_the_whole_fleet() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let emulator = emulator().await;
+    let poll = Duration::from_millis(100);
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let state = shared(&redis, 3);
+        replicas.push(
+            replica(&emulator, |s| {
+                s.state = state;
+                s.watch.poll_interval = poll;
+                s.watch.settled_poll_interval = poll;
+            })
+            .await,
+        );
+    }
+    let cache = unique("fleet-watch");
+    let mut client = replicas[0].client.clone();
+    client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let caches = client
+            .describe_serverless_caches(pb::DescribeServerlessCachesRequest {
+                serverless_cache_name: Some(cache.clone()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .serverless_caches;
+        if caches[0].status.as_deref() == Some("available") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "never available");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    emulator.hold(&cache);
+    client
+        .modify_serverless_cache(pb::ModifyServerlessCacheRequest {
+            serverless_cache_name: cache.clone(),
+            description: Some("watched by the fleet".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut streams = Vec::new();
+    for r in &replicas {
+        for _ in 0..2 {
+            let mut stream = r
+                .client
+                .clone()
+                .watch_serverless_cache(pb::WatchServerlessCacheRequest {
+                    serverless_cache_name: cache.clone(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let first = tokio::time::timeout(Duration::from_secs(5), stream.message())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                first.serverless_cache.unwrap().status.as_deref(),
+                Some("modifying")
+            );
+            streams.push(stream);
+        }
+    }
+    // Past the arrivals' own polls: over 2 s, the fleet polls as one replica would.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = emulator.calls("DescribeServerlessCaches");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = emulator.calls("DescribeServerlessCaches") - before;
+    // One poller at 100 ms: about 20 in 2 s; three pollers would make about 60.
+    assert!(
+        (10..=30).contains(&calls),
+        "{calls} Describe calls in 2 s for one resource watched on three replicas"
+    );
+
+    emulator.release(&cache);
+    for mut stream in streams {
+        let mut last = None;
+        while let Some(m) = tokio::time::timeout(Duration::from_secs(5), stream.message())
+            .await
+            .expect("the change reaches every replica's watchers")
+            .unwrap()
+        {
+            last = Some(m);
+        }
+        let last = last.expect("a last message");
+        assert_eq!(
+            last.serverless_cache.unwrap().status.as_deref(),
+            Some("available")
+        );
+        assert!(last.settled);
+    }
+    emulator.shutdown();
+}
