@@ -1,5 +1,6 @@
-//! Events: what happened to the account's node-based resources and groups, as `DescribeEvents`
-//! lists them (newest first), kept for 14 days as ElastiCache does (and at most
+//! Events: what happened to the account's serverless caches and snapshots, replication groups,
+//! cache clusters, classic snapshots, parameter and subnet groups, as `DescribeEvents` lists them
+//! (newest first), kept for 14 days as ElastiCache does (and at most
 //! [`MAX_EVENTS`]).
 
 use std::collections::{BTreeMap, VecDeque};
@@ -23,6 +24,8 @@ pub(crate) enum SourceType {
     ReplicationGroup,
     CacheParameterGroup,
     CacheSubnetGroup,
+    ServerlessCache,
+    ServerlessCacheSnapshot,
 }
 
 /// Every `SourceType` the API accepts, recorded by the emulator or not.
@@ -45,6 +48,8 @@ impl SourceType {
             SourceType::ReplicationGroup => "replication-group",
             SourceType::CacheParameterGroup => "cache-parameter-group",
             SourceType::CacheSubnetGroup => "cache-subnet-group",
+            SourceType::ServerlessCache => "serverless-cache",
+            SourceType::ServerlessCacheSnapshot => "serverless-cache-snapshot",
         }
     }
 }

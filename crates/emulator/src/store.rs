@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::EmulatorConfig;
 use super::error::{ApiError, Fault};
-use super::events::Events;
+use super::events::{Events, SourceType};
 use super::model::{
     Authentication, Cache, CacheStatus, RbacStatus, Snapshot, SnapshotStatus, UsageLimits, User,
     UserGroup,
@@ -265,6 +265,8 @@ trait Settling {
     fn is_deleting(&self) -> bool;
     /// Marks the resource `available`.
     fn make_available(&mut self);
+    /// The event its settling makes, before it is marked `available`.
+    fn settled_event(&self, name: &str) -> (SourceType, String);
 }
 
 impl Settling for Cache {
@@ -276,6 +278,14 @@ impl Settling for Cache {
     }
     fn make_available(&mut self) {
         self.status = CacheStatus::Available;
+    }
+    fn settled_event(&self, _: &str) -> (SourceType, String) {
+        let message = match self.status {
+            CacheStatus::Creating => "Serverless cache created",
+            CacheStatus::Deleting => "Serverless cache deleted",
+            CacheStatus::Modifying | CacheStatus::Available => "Serverless cache modified",
+        };
+        (SourceType::ServerlessCache, message.to_owned())
     }
 }
 
@@ -289,6 +299,19 @@ impl Settling for Snapshot {
     fn make_available(&mut self) {
         self.status = SnapshotStatus::Available;
     }
+    fn settled_event(&self, name: &str) -> (SourceType, String) {
+        let message = match self.status {
+            SnapshotStatus::Creating => format!(
+                "Snapshot {name} of serverless cache {} created",
+                self.cache_name
+            ),
+            SnapshotStatus::Exporting => format!("Snapshot {name} exported to S3"),
+            SnapshotStatus::Deleting | SnapshotStatus::Available => {
+                format!("Snapshot {name} deleted")
+            }
+        };
+        (SourceType::ServerlessCacheSnapshot, message)
+    }
 }
 
 /// Settles what is due at `now` (dropping what was being deleted) and reports, through
@@ -299,10 +322,13 @@ fn settle<T: Settling>(
     held: &BTreeSet<String>,
     now: Instant,
     pending: &mut impl FnMut(Instant),
+    log: &mut Vec<(Instant, SourceType, String, String)>,
 ) {
     resources.retain(|name, resource| match *resource.settles_at() {
         Some(_) if held.contains(name) => true,
         Some(at) if at <= now => {
+            let (kind, message) = resource.settled_event(name);
+            log.push((at, kind, name.clone(), message));
             let deleted = resource.is_deleting();
             *resource.settles_at() = None;
             resource.make_available();
@@ -375,9 +401,21 @@ impl Store {
         }
         let mut next: Option<Instant> = None;
         let mut pending = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        settle(&mut self.caches, &self.held_caches, now, &mut pending);
-        settle(&mut self.snapshots, &self.held_snapshots, now, &mut pending);
         let mut log = Vec::new();
+        settle(
+            &mut self.caches,
+            &self.held_caches,
+            now,
+            &mut pending,
+            &mut log,
+        );
+        settle(
+            &mut self.snapshots,
+            &self.held_snapshots,
+            now,
+            &mut pending,
+            &mut log,
+        );
         self.nodes.settle(
             &self.held_caches,
             &self.held_snapshots,

@@ -630,6 +630,25 @@ async fn events_record_what_happened_through_the_sdk() {
             .any(|e| e.message() == Some("Cache parameter group logged created"))
     );
 
+    // Serverless caches and their snapshots have events too.
+    available_cache(&emulator, &client, "serverless-events").await;
+    let serverless = client
+        .describe_events()
+        .source_type(SourceType::ServerlessCache)
+        .duration(24 * 60)
+        .send()
+        .await
+        .unwrap();
+    let messages: Vec<_> = serverless
+        .events()
+        .iter()
+        .map(|e| (e.source_identifier().unwrap(), e.message().unwrap()))
+        .collect();
+    assert_eq!(
+        messages,
+        [("serverless-events", "Serverless cache created")]
+    );
+
     // Windows: nothing in the future; paging by 20.
     let future = client
         .describe_events()
@@ -646,7 +665,8 @@ async fn events_record_what_happened_through_the_sdk() {
         .await
         .unwrap();
     assert!(first.marker().is_none());
-    assert_eq!(first.events().len(), all.events().len());
+    // Everything so far, and the serverless cache's event since `all` was read.
+    assert_eq!(first.events().len(), all.events().len() + 1);
     assert_fault!(
         client
             .describe_events()
