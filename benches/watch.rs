@@ -15,11 +15,15 @@
 //!
 //! The facade and the emulator run as child processes (the release binary `cargo bench` builds),
 //! with the facade's default `[watch]` settings (2 s polls, 10 s settled polls, 15 s heartbeats).
-//! Loopback only.
+//! With `--replicas N` (N > 1) it runs N facades sharing one `redis-server` (`[state] backend =
+//! "redis"`), the watches spread over them in turn, and reports the fleet's upstream calls (one
+//! poller per resource for the whole fleet: what one replica costs), its summed CPU and the first
+//! replica's RSS. Loopback only.
 //!
 //! ```sh
 //! cargo bench --bench watch                          # 1,000 watches over 100 resources, 30 s
 //! cargo bench --bench watch -- --watches 1000 --resources 100 --secs 30
+//! cargo bench --bench watch -- --replicas 3          # three replicas on Redis
 //! ```
 
 mod common;
@@ -59,6 +63,7 @@ struct Options {
     watches: usize,
     resources: usize,
     secs: u64,
+    replicas: usize,
 }
 
 /// The kinds watched, a quarter of the resources each.
@@ -231,22 +236,30 @@ impl Options {
             watches: 1_000,
             resources: 100,
             secs: 30,
+            replicas: 1,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--watches" => options.watches = args.next().unwrap_or_default().parse()?,
                 "--resources" => options.resources = args.next().unwrap_or_default().parse()?,
+                "--replicas" => options.replicas = args.next().unwrap_or_default().parse()?,
                 "--secs" => options.secs = args.next().unwrap_or_default().parse()?,
                 // `cargo bench` passes --bench to every target.
                 "--bench" => {}
                 other => {
-                    anyhow::bail!("unknown option {other}; use --watches N --resources R --secs S")
+                    anyhow::bail!(
+                        "unknown option {other}; use --watches N --resources R --secs S \
+                         --replicas N"
+                    )
                 }
             }
         }
         anyhow::ensure!(
-            options.watches > 0 && options.resources >= KINDS.len() && options.secs > 0,
+            options.watches > 0
+                && options.resources >= KINDS.len()
+                && options.secs > 0
+                && options.replicas > 0,
             "nothing to measure"
         );
         Ok(options)
@@ -284,27 +297,59 @@ async fn run(options: Options) -> anyhow::Result<()> {
         }
     }
 
-    let facade_addr = free_port()?;
-    let mut facade = Process::spawn(
-        "facade",
-        Command::new(bin())
-            .args(["--listen", &facade_addr.to_string()])
-            .env("AWS_ENDPOINT_URL_ELASTICACHE", &endpoint)
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
-            .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
-            .env("AWS_EC2_METADATA_DISABLED", "true"),
-        &dir,
-    )?;
-    wait_for_port(facade_addr).await?;
+    // With several replicas, one Redis for them all.
+    let mut redis = None;
+    let mut config = Vec::new();
+    if options.replicas > 1 {
+        let addr = free_port()?;
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &addr.port().to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"]);
+        let server = Process::spawn("redis", &mut cmd, &dir)
+            .map_err(|e| anyhow::anyhow!("--replicas needs redis-server: {e}"))?;
+        wait_for_port(addr).await?;
+        redis = Some(server);
+        let path = dir.join("fleet.toml");
+        std::fs::write(
+            &path,
+            format!("[state]\nbackend = \"redis\"\nurl = \"redis://{addr}/0\"\n"),
+        )?;
+        config = vec!["--config".to_owned(), path.display().to_string()];
+    }
+    let mut facades = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..options.replicas {
+        let facade_addr = free_port()?;
+        let facade = Process::spawn(
+            "facade",
+            Command::new(bin())
+                .args(["--listen", &facade_addr.to_string()])
+                .args(&config)
+                .env("AWS_ENDPOINT_URL_ELASTICACHE", &endpoint)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "AKIDBENCH")
+                .env("AWS_SECRET_ACCESS_KEY", "bench-secret")
+                .env("AWS_EC2_METADATA_DISABLED", "true"),
+            &dir,
+        )?;
+        wait_for_port(facade_addr).await?;
+        facades.push(facade);
+        addrs.push(facade_addr);
+    }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pid = facade.pid();
+    let pid = facades[0].pid();
+    let pids: Vec<String> = facades.iter().map(|f| f.pid().to_string()).collect();
     let rss_before = proc_status_kib(pid, "VmRSS")?;
 
-    let connections = options.watches.div_ceil(PER_CONNECTION);
+    // Connections taken in turn from each replica, so the watches spread evenly over them.
+    let connections = options
+        .watches
+        .div_ceil(PER_CONNECTION)
+        .next_multiple_of(options.replicas);
     let mut clients = Vec::new();
-    for _ in 0..connections {
-        let channel: Channel = Endpoint::from_shared(format!("http://{facade_addr}"))?
+    for i in 0..connections {
+        let addr = addrs[i % addrs.len()];
+        let channel: Channel = Endpoint::from_shared(format!("http://{addr}"))?
             .connect()
             .await?;
         clients.push(ElastiCacheServiceClient::new(channel));
@@ -339,7 +384,7 @@ async fn run(options: Options) -> anyhow::Result<()> {
             "only {} of {all} watches had their first message after 60 s",
             seen.first.load(Ordering::Relaxed)
         );
-        if let Some(exit) = facade.exited() {
+        if let Some(exit) = facades.iter_mut().find_map(Process::exited) {
             anyhow::bail!(exit);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -353,13 +398,14 @@ async fn run(options: Options) -> anyhow::Result<()> {
 
     let window = Duration::from_secs(options.secs);
     let calls_before = emulator_calls_of(emulator_addr, &DESCRIBES).await?;
-    let cpu_before = cpu_seconds(&pid.to_string());
+    let fleet_cpu = || pids.iter().map(|p| cpu_seconds(p)).sum::<f64>();
+    let cpu_before = fleet_cpu();
     let heartbeats_before = seen.heartbeats.load(Ordering::Relaxed);
     let started = Instant::now();
     tokio::time::sleep(window).await;
     let elapsed = started.elapsed().as_secs_f64();
     let calls = emulator_calls_of(emulator_addr, &DESCRIBES).await? - calls_before;
-    let cpu = cpu_seconds(&pid.to_string()) - cpu_before;
+    let cpu = fleet_cpu() - cpu_before;
     let heartbeats = seen.heartbeats.load(Ordering::Relaxed) - heartbeats_before;
     let rss_open = proc_status_kib(pid, "VmRSS")?;
     let still_open = all - seen.ended.load(Ordering::Relaxed);
@@ -372,10 +418,16 @@ async fn run(options: Options) -> anyhow::Result<()> {
     println!(
         "watches: {} over {} resources ({transitional} held transitional: serverless snapshots \
          and caches; {settled} settled and watched past it: users and user groups) on \
-         {connections} connections; all had their first message {:.0} ms after the first was \
-         opened; {still_open} still open at the end",
+         {connections} connections to {} replica(s){}; all had their first message {:.0} ms after \
+         the first was opened; {still_open} still open at the end",
         options.watches,
         resources.len(),
+        options.replicas,
+        if options.replicas > 1 {
+            " sharing one Redis"
+        } else {
+            ""
+        },
         opened_in.as_secs_f64() * 1e3,
     );
     println!(
@@ -389,14 +441,16 @@ async fn run(options: Options) -> anyhow::Result<()> {
         POLL_INTERVAL.as_secs(),
     );
     println!(
-        "facade RSS: {:.1} MiB before, {:.1} MiB with the watches open ({:.1} KiB per watch)",
+        "facade RSS (the first replica): {:.1} MiB before, {:.1} MiB with its watches open ({:.1} \
+         KiB per watch)",
         rss_before as f64 / 1024.0,
         rss_open as f64 / 1024.0,
-        (rss_open.saturating_sub(rss_before)) as f64 / options.watches as f64,
+        (rss_open.saturating_sub(rss_before)) as f64
+            / (options.watches / options.replicas).max(1) as f64,
     );
     println!(
-        "facade CPU with the watches open: {:.2}% of one core ({cpu:.3} s in {elapsed:.1} s); \
-         heartbeats received in the window: {heartbeats}",
+        "facade CPU with the watches open (all replicas): {:.2}% of one core ({cpu:.3} s in \
+         {elapsed:.1} s); heartbeats received in the window: {heartbeats}",
         cpu / elapsed * 100.0,
     );
 
@@ -404,7 +458,12 @@ async fn run(options: Options) -> anyhow::Result<()> {
         watcher.abort();
     }
     drop(clients);
-    facade.stop();
+    for facade in facades {
+        facade.stop();
+    }
+    if let Some(redis) = redis {
+        redis.stop();
+    }
     emulator.stop();
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
