@@ -186,6 +186,8 @@ mod updates;
 mod xml;
 
 #[cfg(test)]
+mod model_shapes;
+#[cfg(test)]
 mod sdk_tests;
 #[cfg(test)]
 mod tests;

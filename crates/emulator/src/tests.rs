@@ -1329,6 +1329,12 @@ struct RawResponse {
 }
 
 /// Sends one request on a fresh connection and reads until the server closes it.
+/// POSTs an AWS request; answers the status and body.
+pub(crate) async fn raw_post(addr: SocketAddr, body: &[u8]) -> (u16, String) {
+    let response = raw(addr, "POST", "/", body).await.unwrap();
+    (response.status, response.body)
+}
+
 async fn raw(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> Option<RawResponse> {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let head = format!(
