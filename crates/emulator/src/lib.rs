@@ -50,7 +50,7 @@
 //! | Cache clusters | `DeleteCacheCluster` | yes |
 //! | Snapshots | `CreateSnapshot` | yes |
 //! | Snapshots | `DescribeSnapshots` | yes |
-//! | Snapshots | `CopySnapshot` | yes, without `TargetBucket` (export to S3 is refused) |
+//! | Snapshots | `CopySnapshot` | yes; with `TargetBucket`, an export into the emulated S3 bucket (`EmulatorConfig::s3_dir`): one RDB object per node group, the source `exporting` |
 //! | Snapshots | `DeleteSnapshot` | yes |
 //! | Cache parameter groups | `CreateCacheParameterGroup` | yes |
 //! | Cache parameter groups | `DescribeCacheParameterGroups` | yes |
@@ -115,12 +115,17 @@
 //! | replication group, cache cluster | `deleting` → gone (with its member clusters) | `settle_time` |
 //! | replication group, cache cluster | `snapshotting` → `available` | while its snapshot is `creating` |
 //! | snapshot | `creating` → `available`, `deleting` → gone | `settle_time` |
+//! | snapshot | `exporting` → `available` (`CopySnapshot` with a `TargetBucket`) | `export_time` |
 //!
 //! With [`EmulatorConfig::s3_dir`] set, an export writes the snapshot into the bucket (a
-//! subdirectory) as `<snapshot>-0001.rdb` before going `exporting`, and a missing bucket is
-//! refused. Snapshots outlive what they were taken of. Cross-resource rules hold: a member cluster of a
-//! replication group cannot be deleted or modified alone (`InvalidCacheClusterState`), a
-//! parameter group in use or a default one cannot be deleted
+//! subdirectory) before going `exporting` — `<snapshot>-0001.rdb` for
+//! `ExportServerlessCacheSnapshot`, `<target>-<node group>.rdb` for `CopySnapshot` with a
+//! `TargetBucket` — and a missing bucket (or no `s3_dir`, for `CopySnapshot`) is refused.
+//!
+//! Snapshots outlive what they were taken of. Cross-resource rules hold: a member cluster of a
+//! replication group (or the primary of a global datastore) cannot be deleted or modified alone
+//! (`InvalidCacheClusterState`, `InvalidReplicationGroupState`), a parameter group in use or a
+//! default one cannot be deleted
 //! (`InvalidCacheParameterGroupState`), nor a subnet group in use (`CacheSubnetGroupInUse`),
 //! nor a user group a replication group uses; names are unique per kind (`…AlreadyExists`);
 //! clusters, nodes, node groups per group, snapshots, parameter and subnet groups have quotas
@@ -214,8 +219,9 @@ pub struct EmulatorConfig {
     /// A directory whose subdirectories are the emulated S3 buckets: an export
     /// (`ExportServerlessCacheSnapshot`) writes the snapshot as `<bucket>/<snapshot>-0001.rdb`
     /// (a valid, empty RDB file) before the snapshot goes `exporting`, and a bucket that is not
-    /// there answers `InvalidParameterValue`, as ElastiCache does. `None` keeps no S3: exports
-    /// go `exporting` → `available` without writing anything.
+    /// there answers `InvalidParameterValue`, as ElastiCache does; so does `CopySnapshot` with a
+    /// `TargetBucket` (`<target>-<node group>.rdb`). `None` keeps no S3: serverless exports go
+    /// `exporting` → `available` without writing anything, `CopySnapshot` to a bucket is refused.
     pub s3_dir: Option<std::path::PathBuf>,
 }
 

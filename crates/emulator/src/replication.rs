@@ -431,6 +431,7 @@ impl CacheCluster {
 pub(crate) enum SnapshotStatus {
     Creating,
     Available,
+    Exporting,
     Deleting,
 }
 
@@ -439,6 +440,7 @@ impl SnapshotStatus {
         match self {
             SnapshotStatus::Creating => "creating",
             SnapshotStatus::Available => "available",
+            SnapshotStatus::Exporting => "exporting",
             SnapshotStatus::Deleting => "deleting",
         }
     }
@@ -2808,6 +2810,46 @@ impl Store {
             ..source.clone()
         };
         Ok(self.insert_classic_snapshot(copy))
+    }
+
+    /// `CopySnapshot` with a `TargetBucket`: writes one `<target>-<node group>.rdb` object per
+    /// node group into the emulated bucket, and the source is `exporting` for `export_time`.
+    pub(crate) fn export_classic_snapshot(
+        &mut self,
+        source: &str,
+        target: &str,
+        bucket: &str,
+        clock: Clock,
+    ) -> Result<ClassicSnapshot, ApiError> {
+        let snapshot = self
+            .nodes
+            .snapshots
+            .get(source)
+            .ok_or_else(|| snapshot_not_found(source))?;
+        if snapshot.status != SnapshotStatus::Available {
+            return Err(ApiError::new(
+                Fault::InvalidSnapshotState,
+                format!(
+                    "Snapshot {source} is {}; it must be available.",
+                    snapshot.status.as_str()
+                ),
+            ));
+        }
+        let objects: Vec<String> = snapshot
+            .shards
+            .iter()
+            .map(|shard| format!("{target}-{}.rdb", shard.node_group_id))
+            .collect();
+        self.write_rdb("TargetBucket", bucket, &objects)?;
+        let settles_at = self.schedule(clock.now + self.export_time());
+        let snapshot = self
+            .nodes
+            .snapshots
+            .get_mut(source)
+            .ok_or_else(|| snapshot_not_found(source))?;
+        snapshot.status = SnapshotStatus::Exporting;
+        snapshot.settles_at = Some(settles_at);
+        Ok(snapshot.clone())
     }
 
     pub(crate) fn delete_classic_snapshot(

@@ -868,28 +868,35 @@ pub(crate) struct CopySnapshot;
 
 impl Operation for CopySnapshot {
     const NAME: &'static str = "CopySnapshot";
-    type Input = (String, String, Option<String>, Vec<Tag>);
+    type Input = (String, String, Option<String>, Option<String>, Vec<Tag>);
 
     fn parse(params: &Params) -> Result<Self::Input, ApiError> {
         let source = params.required("SourceSnapshotName")?.to_owned();
         let target = snapshot_name("TargetSnapshotName", params.required("TargetSnapshotName")?)?;
-        if params.get("TargetBucket").is_some_and(|b| !b.is_empty()) {
-            return Err(ApiError::invalid(
-                "TargetBucket",
-                "the elasticache-grpc emulator does not export snapshots to S3 yet",
-            ));
-        }
-        Ok((source, target, non_empty(params, "KmsKeyId"), tags(params)?))
+        let bucket = non_empty(params, "TargetBucket");
+        Ok((
+            source,
+            target,
+            bucket,
+            non_empty(params, "KmsKeyId"),
+            tags(params)?,
+        ))
     }
 
     fn apply(
         store: &mut Store,
-        (source, target, kms_key_id, tags): Self::Input,
+        (source, target, bucket, kms_key_id, tags): Self::Input,
         clock: Clock,
     ) -> Result<Output, ApiError> {
-        store
-            .copy_classic_snapshot(&source, target, kms_key_id, tags, clock)
-            .map(snapshot_answer)
+        match bucket {
+            // An export: objects in the bucket, no new ElastiCache snapshot.
+            Some(bucket) => store
+                .export_classic_snapshot(&source, &target, &bucket, clock)
+                .map(snapshot_answer),
+            None => store
+                .copy_classic_snapshot(&source, target, kms_key_id, tags, clock)
+                .map(snapshot_answer),
+        }
     }
 }
 

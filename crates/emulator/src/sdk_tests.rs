@@ -1861,6 +1861,62 @@ async fn exports_write_an_rdb_file_into_the_emulated_bucket() {
         describe_snapshot(&client, "to-s3").await.status(),
         Some("available")
     );
+
+    // A classic snapshot exported with CopySnapshot's TargetBucket: one object per node group.
+    client
+        .create_replication_group()
+        .replication_group_id("exported-group")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .num_node_groups(2)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .create_snapshot()
+        .replication_group_id("exported-group")
+        .snapshot_name("group-snap")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    let err = client
+        .copy_snapshot()
+        .source_snapshot_name("group-snap")
+        .target_snapshot_name("group-export")
+        .target_bucket("no-such-bucket")
+        .send()
+        .await;
+    assert_fault!(
+        err,
+        aws_sdk_elasticache::operation::copy_snapshot::CopySnapshotError::InvalidParameterValueException
+    );
+    let exported = client
+        .copy_snapshot()
+        .source_snapshot_name("group-snap")
+        .target_snapshot_name("group-export")
+        .target_bucket("backups")
+        .send()
+        .await
+        .unwrap();
+    let exported = exported.snapshot().unwrap();
+    assert_eq!(exported.snapshot_name(), Some("group-snap"));
+    assert_eq!(exported.snapshot_status(), Some("exporting"));
+    for node_group in ["0001", "0002"] {
+        let object = dir
+            .join("backups")
+            .join(format!("group-export-{node_group}.rdb"));
+        assert!(std::fs::read(object).unwrap().starts_with(b"REDIS"));
+    }
+    settle(&emulator);
+    let listed = client
+        .describe_snapshots()
+        .snapshot_name("group-snap")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.snapshots()[0].snapshot_status(), Some("available"));
     emulator.shutdown();
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -768,26 +768,44 @@ impl Store {
         if snapshot.status != SnapshotStatus::Available {
             return Err(snapshot_state(snapshot, "exported"));
         }
-        let Some(dir) = &self.s3_dir else {
+        if self.s3_dir.is_none() {
             return Ok(());
-        };
-        let bucket_dir = dir.join(bucket);
-        if !bucket_dir.is_dir() {
+        }
+        self.write_rdb("S3BucketName", bucket, &[format!("{name}-0001.rdb")])
+    }
+
+    pub(crate) fn export_time(&self) -> Duration {
+        self.export_time
+    }
+
+    /// Writes each object into the emulated bucket as a valid RDB file of an empty dataset
+    /// ("REDIS0011", the end-of-file opcode, a zero checksum meaning none); a bucket that is not
+    /// there (or no S3 at all) is refused on `parameter`.
+    pub(crate) fn write_rdb(
+        &self,
+        parameter: &str,
+        bucket: &str,
+        objects: &[String],
+    ) -> Result<(), ApiError> {
+        let bucket_dir = self.s3_dir.as_ref().map(|dir| dir.join(bucket));
+        let Some(bucket_dir) = bucket_dir.filter(|dir| dir.is_dir()) else {
             return Err(ApiError::invalid(
-                "S3BucketName",
+                parameter,
                 format!("The S3 bucket {bucket} does not exist or is not accessible"),
             ));
-        }
-        // "REDIS0011", the end-of-file opcode, and a zero checksum (checking disabled).
+        };
         let mut rdb = b"REDIS0011".to_vec();
         rdb.push(0xFF);
         rdb.extend_from_slice(&[0; 8]);
-        std::fs::write(bucket_dir.join(format!("{name}-0001.rdb")), rdb).map_err(|error| {
-            ApiError::invalid(
-                "S3BucketName",
-                format!("The snapshot could not be written to the S3 bucket {bucket}: {error}"),
-            )
-        })
+        for object in objects {
+            std::fs::write(bucket_dir.join(object), &rdb).map_err(|error| {
+                ApiError::invalid(
+                    parameter,
+                    format!("The snapshot could not be written to the S3 bucket {bucket}: {error}"),
+                )
+            })?;
+        }
+        Ok(())
     }
 
     pub(crate) fn export_snapshot(
