@@ -41,6 +41,9 @@ struct Cli {
     #[arg(long, env = "ELASTICACHE_GRPC_EMULATOR")]
     emulator: bool,
 
+    #[command(flatten)]
+    s3: EmulatedS3,
+
     /// Bound on a call, in milliseconds, when the caller sends no grpc-timeout [default: 30000].
     #[arg(long, env = "ELASTICACHE_GRPC_DEFAULT_TIMEOUT_MS")]
     default_timeout_ms: Option<u64>,
@@ -84,6 +87,52 @@ struct Cli {
     command: Option<Command>,
 }
 
+/// The emulator's S3: exports write their objects into bucket folders on disk.
+#[derive(Debug, clap::Args)]
+struct EmulatedS3 {
+    /// Folder holding the emulator's S3 buckets, one folder each: an export writes its objects
+    /// into DIR/BUCKET/ [default: elasticache-grpc-s3 in the temp dir].
+    #[arg(long, env = "ELASTICACHE_GRPC_S3_DIR", value_name = "DIR")]
+    s3_dir: Option<PathBuf>,
+
+    /// A bucket the emulator's S3 has (created in --s3-dir at start; repeat for more). An export
+    /// to any other bucket answers AWS's fault.
+    #[arg(
+        long = "s3-bucket",
+        value_name = "NAME",
+        default_value = "corp-cache-backups"
+    )]
+    s3_buckets: Vec<String>,
+}
+
+impl EmulatedS3 {
+    /// Makes the folders, and says where they are.
+    fn prepare(&self) -> anyhow::Result<PathBuf> {
+        let dir = self
+            .s3_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("elasticache-grpc-s3"));
+        for bucket in &self.s3_buckets {
+            anyhow::ensure!(
+                !bucket.is_empty()
+                    && !bucket.contains(['/', '\\'])
+                    && bucket != ".."
+                    && bucket != ".",
+                "--s3-bucket {bucket:?} is not a bucket name"
+            );
+            let path = dir.join(bucket);
+            std::fs::create_dir_all(&path)
+                .map_err(|e| anyhow::anyhow!("--s3-dir: cannot create {}: {e}", path.display()))?;
+        }
+        tracing::info!(
+            dir = %dir.display(),
+            buckets = ?self.s3_buckets,
+            "the emulator's S3: exports write into DIR/BUCKET/"
+        );
+        Ok(dir)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run only the ElastiCache emulator, for any AWS client (AWS CLI, boto3, SDKs).
@@ -103,6 +152,8 @@ enum Command {
         /// Milliseconds a cache or snapshot stays `creating` (and a snapshot `exporting`).
         #[arg(long, default_value_t = 2_000)]
         settle_ms: u64,
+        #[command(flatten)]
+        s3: EmulatedS3,
     },
     /// Read a bearer token on stdin and print the SHA-256 digest to put in the config file.
     HashToken,
@@ -189,12 +240,16 @@ fn hash_token() -> ExitCode {
 
 async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     if let Some(Command::Emulator {
-        listen, settle_ms, ..
+        listen,
+        settle_ms,
+        s3,
+        ..
     }) = cli.command
     {
         let config = EmulatorConfig {
             settle_time: Duration::from_millis(settle_ms),
             export_time: Duration::from_millis(settle_ms),
+            s3_dir: Some(s3.prepare()?),
             ..EmulatorConfig::default()
         };
         emulator::serve(listen, config, shutdown_signal()).await?;
@@ -202,7 +257,10 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     }
 
     let upstream = if cli.emulator {
-        Upstream::Emulator(EmulatorConfig::default())
+        Upstream::Emulator(EmulatorConfig {
+            s3_dir: Some(cli.s3.prepare()?),
+            ..EmulatorConfig::default()
+        })
     } else {
         Upstream::AwsChain
     };

@@ -128,3 +128,77 @@ fn the_standalone_emulator_refuses_a_non_loopback_address_unless_told() {
     assert!(stderr.contains("--allow-remote"), "{stderr}");
     assert!(stderr.contains("no authentication"), "{stderr}");
 }
+
+/// The standalone emulator's S3: `--s3-bucket` folders made in `--s3-dir` at start; an export
+/// there writes its object, and one to any other bucket answers AWS's fault.
+#[tokio::test]
+async fn the_emulators_s3_buckets_are_folders_an_export_writes_into() {
+    let dir = std::env::temp_dir().join(format!("ecgrpc-s3-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["emulator", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--settle-ms", "0", "--s3-dir", dir.to_str().unwrap()])
+        .args(["--s3-bucket", "team-backups"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary runs");
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the emulator never listened"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(dir.join("team-backups").is_dir());
+    let sdk = elasticache_grpc::startup::static_client(&format!("http://127.0.0.1:{port}"));
+    sdk.create_serverless_cache()
+        .serverless_cache_name("s3-src")
+        .engine("valkey")
+        .send()
+        .await
+        .unwrap();
+    sdk.create_serverless_cache_snapshot()
+        .serverless_cache_name("s3-src")
+        .serverless_cache_snapshot_name("s3-snap")
+        .send()
+        .await
+        .unwrap();
+    let missing = sdk
+        .export_serverless_cache_snapshot()
+        .serverless_cache_snapshot_name("s3-snap")
+        .s3_bucket_name("no-such-bucket")
+        .send()
+        .await
+        .unwrap_err();
+    let code = aws_sdk_elasticache::error::ProvideErrorMetadata::code(&missing).map(str::to_owned);
+    sdk.export_serverless_cache_snapshot()
+        .serverless_cache_snapshot_name("s3-snap")
+        .s3_bucket_name("team-backups")
+        .send()
+        .await
+        .unwrap();
+    let written: Vec<String> = std::fs::read_dir(dir.join("team-backups"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        code.is_some(),
+        "a missing bucket is an AWS fault: {missing:?}"
+    );
+    assert!(
+        written.iter().any(|f| f.starts_with("s3-snap")),
+        "objects written: {written:?}"
+    );
+}
