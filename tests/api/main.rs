@@ -5,6 +5,7 @@
 mod cli;
 mod connect;
 mod exactly_once;
+mod families;
 mod faults;
 mod hardening;
 mod helpers;
