@@ -27,7 +27,7 @@ impl CacheStatus {
     }
 }
 
-/// Lifecycle of a serverless cache snapshot.
+/// Lifecycle of a snapshot, serverless or classic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SnapshotStatus {
     Creating,

@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime};
 
 use super::error::{ApiError, Fault};
 use super::events::SourceType;
+use super::model::SnapshotStatus;
 use super::parameters::{default_parameter_group, engine_version, family_of};
 use super::query::Tag;
 use super::store::{Clock, Page, PageRequest, Store, TokenKind, paginate, region_code};
@@ -422,26 +423,6 @@ impl CacheCluster {
         xml.text("IpDiscovery", &self.settings.ip_discovery);
         if self.settings.transit_encryption {
             xml.text("TransitEncryptionMode", "required");
-        }
-    }
-}
-
-/// Lifecycle of a classic snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SnapshotStatus {
-    Creating,
-    Available,
-    Exporting,
-    Deleting,
-}
-
-impl SnapshotStatus {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            SnapshotStatus::Creating => "creating",
-            SnapshotStatus::Available => "available",
-            SnapshotStatus::Exporting => "exporting",
-            SnapshotStatus::Deleting => "deleting",
         }
     }
 }
