@@ -60,6 +60,11 @@ async fn watch_group(app: &mut TestApp, id: &str) -> Streaming<pb::WatchReplicat
 
 /// Creates the group `id` (two clusters), held `creating` at the emulator until released.
 async fn creating_group(app: &mut TestApp, id: &str, snapshot: Option<&str>) {
+    creating_group_of(app, id, snapshot, "cache.t3.micro").await;
+}
+
+/// [`creating_group`] with nodes of `node_type`.
+async fn creating_group_of(app: &mut TestApp, id: &str, snapshot: Option<&str>, node_type: &str) {
     app.emulator.hold(id);
     let created = app
         .client
@@ -67,7 +72,7 @@ async fn creating_group(app: &mut TestApp, id: &str, snapshot: Option<&str>) {
             replication_group_id: id.to_owned(),
             replication_group_description: "orders".into(),
             engine: Some("redis".into()),
-            cache_node_type: Some("cache.t3.micro".into()),
+            cache_node_type: Some(node_type.into()),
             num_cache_clusters: Some(2),
             snapshot_name: snapshot.map(str::to_owned),
             ..Default::default()
@@ -224,4 +229,76 @@ async fn a_replication_group_is_created_watched_snapshotted_restored_and_deleted
         .snapshots;
     assert_eq!(snapshots.len(), 1);
     assert_eq!(snapshots[0].snapshot_status.as_deref(), Some("available"));
+}
+
+/// A global datastore made from a group is watched to its settled status, then deleted while
+/// watched.
+#[tokio::test]
+async fn a_global_datastore_is_watched_to_settled_and_to_its_deletion() {
+    let mut app = spawn_app_with(fast).await;
+    let primary = unique("global-primary");
+    // Global datastores need M5, R5 or later nodes.
+    creating_group_of(&mut app, &primary, None, "cache.r5.large").await;
+    let mut stream = watch_group(&mut app, &primary).await;
+    app.emulator.release(&primary);
+    let (_, end) = drain(&mut stream, group_seen).await;
+    end.unwrap();
+
+    let created = app
+        .client
+        .create_global_replication_group(pb::CreateGlobalReplicationGroupRequest {
+            global_replication_group_id_suffix: unique("orders-global"),
+            primary_replication_group_id: primary.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("global datastore created")
+        .into_inner()
+        .global_replication_group
+        .expect("the datastore");
+    let id = created.global_replication_group_id.expect("its id");
+    let seen = |m: &pb::WatchGlobalReplicationGroupResponse| {
+        let g = m.global_replication_group.as_ref().unwrap();
+        (m.event(), g.status.clone().unwrap_or_default())
+    };
+    let mut stream = app
+        .client
+        .watch_global_replication_group(pb::WatchGlobalReplicationGroupRequest {
+            global_replication_group_id: id.clone(),
+            keep_watching_when_settled: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // Settled: available or primary-only (a datastore with no secondary yet).
+    let settled = loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), stream.message())
+            .await
+            .expect("a message within 10 s")
+            .unwrap()
+            .expect("not the end yet");
+        if m.settled {
+            break seen(&m);
+        }
+    };
+    assert!(
+        ["available", "primary-only"].contains(&settled.1.as_str()),
+        "{settled:?}"
+    );
+    app.client
+        .delete_global_replication_group(pb::DeleteGlobalReplicationGroupRequest {
+            global_replication_group_id: id.clone(),
+            retain_primary_replication_group: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("deleted");
+    let (seen, end) = drain(&mut stream, seen).await;
+    assert_eq!(
+        seen.last().map(|(event, _)| *event),
+        Some(WatchEvent::Deleted),
+        "{seen:?}"
+    );
+    end.unwrap();
 }
