@@ -229,6 +229,8 @@ pub struct UpstreamBudget {
     burst: u32,
     /// With Redis, the budget is the account's, shared by every replica.
     shared: Option<SharedState>,
+    /// The budget's name in the shared state: `upstream`, or `upstream:<target>`.
+    name: String,
 }
 
 impl UpstreamBudget {
@@ -241,7 +243,14 @@ impl UpstreamBudget {
             requests_per_second: rps.get(),
             burst: burst.get(),
             shared: None,
+            name: "upstream".into(),
         }
+    }
+
+    /// The budget of the named target (its own AWS account quota).
+    pub fn of_target(mut self, target: &str) -> Self {
+        self.name = format!("upstream:{target}");
+        self
     }
 
     /// The same budget, kept in `state` when it is shared.
@@ -259,7 +268,7 @@ impl UpstreamBudget {
                         per_second: self.requests_per_second,
                         burst: self.burst,
                     };
-                    state.acquire("upstream", limit).await
+                    state.acquire(&self.name, limit).await
                 }
                 None => self
                     .limiter
@@ -454,6 +463,21 @@ impl Upstream {
     pub fn with_state(mut self, state: &SharedState, settings: &UpstreamSettings) -> Self {
         self.budget = Arc::new(
             UpstreamBudget::new(settings.requests_per_second, settings.burst).shared(state),
+        );
+        self
+    }
+
+    /// Like [`Upstream::with_state`] for the named target: its own budget in `state`.
+    pub fn with_target_state(
+        mut self,
+        state: &SharedState,
+        settings: &UpstreamSettings,
+        target: &str,
+    ) -> Self {
+        self.budget = Arc::new(
+            UpstreamBudget::new(settings.requests_per_second, settings.burst)
+                .of_target(target)
+                .shared(state),
         );
         self
     }

@@ -435,7 +435,10 @@ async fn one_poller_per_watched_resource_for_the_whole_fleet() {
         if caches[0].status.as_deref() == Some("available") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "never available");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never available"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     emulator.hold(&cache);
