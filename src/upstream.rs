@@ -127,6 +127,8 @@ pub struct RetryPolicy {
     /// Largest backoff cap.
     pub max_backoff: Duration,
     budget: Arc<RetryBudget>,
+    /// The named target whose calls these are (the metrics' `target` label).
+    target: Option<Arc<str>>,
 }
 
 impl RetryPolicy {
@@ -147,6 +149,7 @@ impl RetryPolicy {
                 1,
                 Self::BUDGET_RATIO,
             )),
+            target: None,
         }
     }
 
@@ -212,7 +215,7 @@ impl<Op: Operation> tower::retry::Policy<Attempt<Op>, Op::Output, UpstreamError<
             "retrying"
         );
         attempt.number += 1;
-        crate::metrics::upstream_retry(Op::NAME);
+        crate::metrics::upstream_retry(Op::NAME, self.target.as_deref());
         Some(tokio::time::sleep(backoff))
     }
 
@@ -389,11 +392,11 @@ where
 
 /// The SDK call itself.
 #[derive(Debug)]
-pub struct SdkCall<Op>(PhantomData<fn() -> Op>);
+pub struct SdkCall<Op>(PhantomData<fn() -> Op>, Option<Arc<str>>);
 
 impl<Op> Clone for SdkCall<Op> {
     fn clone(&self) -> Self {
-        SdkCall(PhantomData)
+        SdkCall(PhantomData, self.1.clone())
     }
 }
 
@@ -407,13 +410,14 @@ impl<Op: Operation> Service<Attempt<Op>> for SdkCall<Op> {
     }
 
     fn call(&mut self, attempt: Attempt<Op>) -> Self::Future {
+        let target = self.1.clone();
         Box::pin(async move {
             let result = Op::send(attempt.builder).await;
             let outcome = outcome(&result);
             if is_throttling_code(&outcome) {
-                crate::metrics::upstream_throttle(Op::NAME);
+                crate::metrics::upstream_throttle(Op::NAME, target.as_deref());
             }
-            crate::metrics::upstream_call(Op::NAME, outcome);
+            crate::metrics::upstream_call(Op::NAME, outcome, target.as_deref());
             result.map_err(UpstreamError::Sdk)
         })
     }
@@ -479,6 +483,7 @@ impl Upstream {
                 .of_target(target)
                 .shared(state),
         );
+        self.retry.target = Some(target.into());
         self
     }
 
@@ -499,7 +504,7 @@ impl Upstream {
             .layer(tower::retry::RetryLayer::new(self.retry.clone()))
             .layer(BudgetLayer(self.budget.clone()))
             .layer(AttemptTimeoutLayer(self.attempt_timeout))
-            .service(SdkCall::<Op>(PhantomData));
+            .service(SdkCall::<Op>(PhantomData, self.retry.target.clone()));
         let attempt = Attempt::<Op> {
             builder,
             deadline,

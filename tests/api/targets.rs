@@ -69,7 +69,10 @@ fn describe(
 
 #[tokio::test]
 async fn the_header_routes_each_call_to_its_target_and_the_default_takes_the_rest() {
-    let (mut served, eu, us) = two_accounts(|_| {}).await;
+    let (mut served, eu, us) = two_accounts(|s| {
+        s.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+    })
+    .await;
     let calls = |e: &Emulator| e.calls("DescribeServerlessCaches");
 
     served
@@ -140,6 +143,17 @@ async fn the_header_routes_each_call_to_its_target_and_the_default_takes_the_res
         .await
         .unwrap();
     assert_eq!(names(in_eu.into_inner()), ["routed"]);
+
+    let metrics = crate::helpers::scrape(served.metrics_addr.unwrap()).await;
+    for target in ["eu", "us"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("elasticache_upstream_calls_total")
+                    && l.contains(&format!("target=\"{target}\""))),
+            "no upstream calls of {target} in {metrics}"
+        );
+    }
 }
 
 #[tokio::test]
