@@ -98,6 +98,8 @@ fn bench(c: &mut Criterion) {
         export_buckets: Vec::new(),
         requests_per_second: Some(u32::MAX),
         burst: Some(u32::MAX),
+        targets: Vec::new(),
+        default_target: None,
     };
 
     let mut group = c.benchmark_group("inbound");

@@ -3,7 +3,8 @@
 //! invalid, rate limited, overloaded), failed in AWS, of unknown outcome, or abandoned by the
 //! caller mid-call — so it can be routed on its own (`RUST_LOG=audit=info`).
 //!
-//! Fields: `caller`, `rpc`, `resources` (`kind=name,…`), `bucket`, `outcome` (`ok`, `error`,
+//! Fields: `caller`, `target` (the `[targets]` name the call went to; empty without targets),
+//! `rpc`, `resources` (`kind=name,…`), `bucket`, `outcome` (`ok`, `error`,
 //! `unknown`: sent, the answer lost; `ok_response_not_sent`: AWS did it, the response was too
 //! large to send; `cancelled`: the caller went away before the call ended, so AWS may or may not
 //! have done it), `grpc_code`, `reason` (`ErrorInfo.reason`), `request_id`, `aws_request_id`.
@@ -25,6 +26,7 @@ pub struct Audit {
     request_id: String,
     resources: String,
     bucket: String,
+    target: String,
     written: bool,
 }
 
@@ -44,8 +46,15 @@ impl Audit {
             request_id: request_id.to_owned(),
             resources,
             bucket: bucket.to_owned(),
+            target: String::new(),
             written: false,
         }
+    }
+
+    /// The line of a call to the named target (`[targets.<name>]`).
+    pub fn with_target(mut self, target: &str) -> Self {
+        self.target = target.to_owned();
+        self
     }
 
     /// The line of a call refused or ended before its body was read (middleware, tonic's own
@@ -82,6 +91,7 @@ impl Audit {
         tracing::info!(
             target: "audit",
             caller = self.caller.as_deref().unwrap_or(UNAUTHENTICATED),
+            target = self.target.as_str(),
             rpc = self.rpc,
             resources = self.resources.as_str(),
             bucket = self.bucket.as_str(),

@@ -63,6 +63,40 @@ pub struct CallerConfig {
     pub requests_per_second: Option<u32>,
     /// Calls allowed at once above the sustained rate.
     pub burst: Option<u32>,
+    /// Names of the `[targets]` the caller may call; empty when no targets are configured.
+    pub targets: Vec<String>,
+    /// The target of a call without `x-elasticache-target`; `None`: the only one in `targets`.
+    pub default_target: Option<String>,
+}
+
+impl CallerConfig {
+    /// The target a call goes to when it names none.
+    pub fn default_target(&self) -> Option<&str> {
+        match (&self.default_target, self.targets.as_slice()) {
+            (Some(name), _) => Some(name),
+            (None, [only]) => Some(only),
+            (None, _) => None,
+        }
+    }
+}
+
+/// One AWS account and region the facade calls (`[targets.<name>]` in the config file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetConfig {
+    /// The name callers use in `x-elasticache-target`, metrics, audit lines and state keys.
+    pub name: String,
+    /// The AWS region of the target's caches.
+    pub region: String,
+    /// The IAM role assumed (STS AssumeRole) with the facade's own credentials, when set.
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy asks for.
+    pub external_id: Option<String>,
+    /// The role session name (CloudTrail shows it); `elasticache-grpc` by default.
+    pub session_name: Option<String>,
+    /// An ElastiCache endpoint instead of the region's (tests, emulators, VPC endpoints).
+    pub endpoint_url: Option<String>,
+    /// An STS endpoint for AssumeRole instead of the region's (VPC endpoints, tests).
+    pub sts_endpoint_url: Option<String>,
 }
 
 /// Upstream call policy.
@@ -184,6 +218,9 @@ pub struct Settings {
     pub upstream_policy: UpstreamSettings,
     /// The known callers; empty means unauthenticated (loopback only, unless allowed).
     pub callers: Vec<CallerConfig>,
+    /// Named AWS accounts and regions, sorted by name; empty: the one implicit target of
+    /// `upstream`.
+    pub targets: Vec<TargetConfig>,
     /// Serve without callers on a non-loopback address.
     pub allow_unauthenticated: bool,
     /// TLS, when configured.
@@ -228,6 +265,7 @@ impl Settings {
             upstream,
             upstream_policy: UpstreamSettings::default(),
             callers: Vec::new(),
+            targets: Vec::new(),
             allow_unauthenticated: false,
             tls: None,
             metrics_listen: None,
@@ -283,6 +321,7 @@ impl Settings {
             ));
         }
         check_identities_unique(&self.callers).map_err(in_file)?;
+        check_targets(&self.targets, &self.callers).map_err(in_file)?;
         let client_ca = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if !client_ca
             && let Some((i, c)) = self
@@ -347,6 +386,33 @@ pub struct FileConfig {
     watch: WatchSection,
     #[serde(default)]
     state: StateSection,
+    #[serde(default)]
+    targets: std::collections::BTreeMap<String, TargetSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSection {
+    region: String,
+    role_arn: Option<String>,
+    external_id: Option<String>,
+    session_name: Option<String>,
+    endpoint_url: Option<String>,
+    sts_endpoint_url: Option<String>,
+}
+
+impl TargetSection {
+    fn to_config(&self, name: &str) -> TargetConfig {
+        TargetConfig {
+            name: name.to_owned(),
+            region: self.region.clone(),
+            role_arn: self.role_arn.clone(),
+            external_id: self.external_id.clone(),
+            session_name: self.session_name.clone(),
+            endpoint_url: self.endpoint_url.clone(),
+            sts_endpoint_url: self.sts_endpoint_url.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq, Clone, Copy)]
@@ -421,6 +487,9 @@ struct CallerSection {
     export_buckets: Vec<String>,
     requests_per_second: Option<u32>,
     burst: Option<u32>,
+    #[serde(default)]
+    targets: Vec<String>,
+    default_target: Option<String>,
 }
 
 impl FileConfig {
@@ -600,9 +669,17 @@ impl FileConfig {
                 export_buckets: Vec::new(),
                 requests_per_second: None,
                 burst: None,
+                targets: c.targets.clone(),
+                default_target: c.default_target.clone(),
             })
             .collect();
-        check_identities_unique(&callers)
+        check_identities_unique(&callers)?;
+        let targets: Vec<_> = self
+            .targets
+            .iter()
+            .map(|(name, t)| t.to_config(name))
+            .collect();
+        check_targets(&targets, &callers)
     }
 
     /// Applies the file's values to `settings` where flags and environment set nothing.
@@ -702,7 +779,14 @@ impl FileConfig {
                 export_buckets: c.export_buckets,
                 requests_per_second: c.requests_per_second,
                 burst: c.burst,
+                targets: c.targets,
+                default_target: c.default_target,
             })
+            .collect();
+        settings.targets = self
+            .targets
+            .iter()
+            .map(|(name, t)| t.to_config(name))
             .collect();
     }
 
@@ -799,6 +883,206 @@ fn check_identities_unique(callers: &[CallerConfig]) -> Result<(), ConfigError> 
         }
     }
     Ok(())
+}
+
+/// Targets are well formed and every caller's targets exist, with a default among them. With no
+/// targets nothing here applies: the one implicit target serves every caller.
+fn check_targets(targets: &[TargetConfig], callers: &[CallerConfig]) -> Result<(), ConfigError> {
+    let mut names = std::collections::HashSet::new();
+    for t in targets {
+        let key = |k: &str| format!("targets.{}.{k}", t.name);
+        check_target_name(&t.name)
+            .map_err(|why| ConfigError::new(format!("targets.{}", t.name), why))?;
+        if !names.insert(t.name.as_str()) {
+            return Err(ConfigError::new(
+                format!("targets.{}", t.name),
+                "is configured twice",
+            ));
+        }
+        let region_ok = !t.region.is_empty()
+            && t.region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return Err(ConfigError::new(
+                key("region"),
+                format!(
+                    "{:?} is not an AWS region (such as \"eu-west-1\")",
+                    t.region
+                ),
+            ));
+        }
+        if let Some(arn) = &t.role_arn {
+            check_role_arn(arn).map_err(|why| ConfigError::new(key("role_arn"), why))?;
+        }
+        for (field, set) in [
+            ("external_id", t.external_id.is_some()),
+            ("session_name", t.session_name.is_some()),
+            ("sts_endpoint_url", t.sts_endpoint_url.is_some()),
+        ] {
+            if set && t.role_arn.is_none() {
+                return Err(ConfigError::new(
+                    key(field),
+                    "is only used with role_arn (the role to assume)",
+                ));
+            }
+        }
+        if let Some(id) = &t.external_id
+            && !(2..=1224).contains(&id.len())
+        {
+            return Err(ConfigError::new(
+                key("external_id"),
+                "must be 2 to 1224 characters (STS's limit)",
+            ));
+        }
+        if let Some(name) = &t.session_name {
+            let valid = (2..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b));
+            if !valid {
+                return Err(ConfigError::new(
+                    key("session_name"),
+                    format!("{name:?} is not a role session name: 2 to 64 of [A-Za-z0-9_+=,.@-]"),
+                ));
+            }
+        }
+        for (field, url) in [
+            ("endpoint_url", &t.endpoint_url),
+            ("sts_endpoint_url", &t.sts_endpoint_url),
+        ] {
+            let Some(url) = url else { continue };
+            let rest = url
+                .strip_prefix("https://")
+                .or_else(|| url.strip_prefix("http://"))
+                .unwrap_or_default();
+            if rest.is_empty() {
+                return Err(ConfigError::new(
+                    key(field),
+                    format!(
+                        "{url:?} is not a URL: it starts with https:// or http:// and names a host"
+                    ),
+                ));
+            }
+        }
+    }
+    for (i, c) in callers.iter().enumerate() {
+        let key = |k: &str| format!("callers[{i}].{k}");
+        if targets.is_empty() {
+            if !c.targets.is_empty() || c.default_target.is_some() {
+                return Err(ConfigError::new(
+                    key("targets"),
+                    format!(
+                        "caller {:?} names targets, but no [targets.<name>] are configured",
+                        c.name
+                    ),
+                ));
+            }
+            continue;
+        }
+        if c.targets.is_empty() {
+            return Err(ConfigError::new(
+                key("targets"),
+                format!(
+                    "caller {:?} may use no target: name at least one of {}",
+                    c.name,
+                    target_list(targets)
+                ),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in &c.targets {
+            if !names.contains(name.as_str()) {
+                return Err(ConfigError::new(
+                    key("targets"),
+                    format!(
+                        "{name:?} is not a configured target (configured: {})",
+                        target_list(targets)
+                    ),
+                ));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(ConfigError::new(
+                    key("targets"),
+                    format!("{name:?} is named twice"),
+                ));
+            }
+        }
+        match (&c.default_target, c.default_target()) {
+            (Some(d), _) if !c.targets.contains(d) => {
+                return Err(ConfigError::new(
+                    key("default_target"),
+                    format!(
+                        "{d:?} is not one of the caller's targets ({})",
+                        c.targets.join(", ")
+                    ),
+                ));
+            }
+            (_, None) => {
+                return Err(ConfigError::new(
+                    key("default_target"),
+                    format!(
+                        "caller {:?} may use several targets: say which one a call without \
+                         x-elasticache-target goes to",
+                        c.name
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if callers.is_empty() && targets.len() > 1 {
+        return Err(ConfigError::new(
+            "targets",
+            "several targets and no [[callers]]: configure callers, each with its targets and \
+             default_target, so that every call has a target it may use",
+        ));
+    }
+    Ok(())
+}
+
+fn target_list(targets: &[TargetConfig]) -> String {
+    targets
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A target name goes into a header, metric labels and state keys: 1 to 64 of
+/// `[A-Za-z0-9_.-]`.
+pub fn check_target_name(name: &str) -> Result<(), String> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a target name: 1 to 64 of [A-Za-z0-9_.-]"
+        ))
+    }
+}
+
+/// `arn:PARTITION:iam::ACCOUNT:role/NAME`.
+fn check_role_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let valid = matches!(
+        parts.as_slice(),
+        ["arn", partition, "iam", "", account, resource]
+            if !partition.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty())
+    );
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)"
+        ))
+    }
 }
 
 /// Resolves `host:port` (an IP address or a name such as `localhost`) to the first address.
@@ -1067,6 +1351,8 @@ allow = ["Describe*"]
             export_buckets: vec![],
             requests_per_second: None,
             burst: None,
+            targets: Vec::new(),
+            default_target: None,
         };
         let mut s = settings();
         s.config_file = Some(PathBuf::from("/etc/ecg.toml"));
@@ -1174,6 +1460,204 @@ allow = ["Describe*"]
             .apply(&mut untouched, &Overrides::default());
         assert_eq!(untouched.watch.heartbeat, Duration::from_secs(1));
         assert_eq!(untouched.watch.poll_interval, Duration::from_secs(2));
+    }
+
+    const TARGETS: &str = r#"
+[targets.prod-eu]
+region = "eu-west-1"
+role_arn = "arn:aws:iam::111111111111:role/elasticache-grpc"
+external_id = "corp-facade"
+session_name = "elasticache-grpc-prod"
+
+[targets.staging-us]
+region = "us-east-1"
+endpoint_url = "http://127.0.0.1:4566"
+
+[[callers]]
+name = "backup-job"
+mtls_identity = "spiffe://backup"
+targets = ["prod-eu", "staging-us"]
+default_target = "prod-eu"
+
+[[callers]]
+name = "reporting"
+mtls_identity = "spiffe://reporting"
+targets = ["staging-us"]
+"#;
+
+    #[test]
+    fn targets_parse_and_apply_with_each_callers_default() {
+        let file = FileConfig::parse(TARGETS).expect("targets are valid");
+        let mut s = settings();
+        file.apply(&mut s, &Overrides::default());
+        let names: Vec<&str> = s.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["prod-eu", "staging-us"]);
+        assert_eq!(
+            s.targets[0],
+            TargetConfig {
+                name: "prod-eu".into(),
+                region: "eu-west-1".into(),
+                role_arn: Some("arn:aws:iam::111111111111:role/elasticache-grpc".into()),
+                external_id: Some("corp-facade".into()),
+                session_name: Some("elasticache-grpc-prod".into()),
+                endpoint_url: None,
+                sts_endpoint_url: None,
+            }
+        );
+        assert_eq!(
+            s.targets[1].endpoint_url.as_deref(),
+            Some("http://127.0.0.1:4566")
+        );
+        assert_eq!(s.callers[0].targets, ["prod-eu", "staging-us"]);
+        assert_eq!(s.callers[0].default_target(), Some("prod-eu"));
+        // One target: it is the default.
+        assert_eq!(s.callers[1].default_target(), Some("staging-us"));
+        s.tls = Some(TlsSettings {
+            cert: "c".into(),
+            key: "k".into(),
+            client_ca: Some("ca".into()),
+        });
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn without_targets_nothing_changes() {
+        let file = FileConfig::parse(EXAMPLE).unwrap();
+        let mut s = settings();
+        file.apply(&mut s, &Overrides::default());
+        assert!(s.targets.is_empty());
+        assert!(s.callers.iter().all(|c| c.targets.is_empty()));
+        assert_eq!(s.callers[0].default_target(), None);
+    }
+
+    #[test]
+    fn bad_targets_name_the_key_and_the_reason() {
+        let target = "[targets.a]\nregion = \"eu-west-1\"\n";
+        let two = format!("{target}[targets.b]\nregion = \"us-east-1\"\n");
+        let caller =
+            |extra: &str| format!("[[callers]]\nname = \"c\"\nmtls_identity = \"x\"\n{extra}");
+        let cases = [
+            (
+                caller("targets = [\"a\"]\n"),
+                "callers[0].targets",
+                "no [targets.<name>] are configured",
+            ),
+            (
+                format!("{target}{}", caller("targets = [\"nope\"]\n")),
+                "callers[0].targets",
+                "\"nope\" is not a configured target (configured: a)",
+            ),
+            (
+                format!("{target}{}", caller("")),
+                "callers[0].targets",
+                "may use no target",
+            ),
+            (
+                format!("{two}{}", caller("targets = [\"a\", \"b\"]\n")),
+                "callers[0].default_target",
+                "say which one",
+            ),
+            (
+                format!(
+                    "{two}{}",
+                    caller("targets = [\"a\"]\ndefault_target = \"b\"\n")
+                ),
+                "callers[0].default_target",
+                "\"b\" is not one of the caller's targets (a)",
+            ),
+            (
+                format!("{target}{}", caller("targets = [\"a\", \"a\"]\n")),
+                "callers[0].targets",
+                "named twice",
+            ),
+            (two.clone(), "targets", "several targets and no [[callers]]"),
+            (
+                "[targets.a]\nregion = \"EU West\"\n".into(),
+                "targets.a.region",
+                "not an AWS region",
+            ),
+            (
+                "[targets.a]\nrole_arn = \"x\"\n".into(),
+                "(line 1)",
+                "missing field `region`",
+            ),
+            (
+                format!("{target}role_arn = \"arn:aws:iam::1:role/x\"\n"),
+                "targets.a.role_arn",
+                "not an IAM role ARN",
+            ),
+            (
+                format!("{target}external_id = \"abc\"\n"),
+                "targets.a.external_id",
+                "only used with role_arn",
+            ),
+            (
+                format!(
+                    "{target}role_arn = \"arn:aws:iam::111111111111:role/r\"\nsession_name = \"a b\"\n"
+                ),
+                "targets.a.session_name",
+                "not a role session name",
+            ),
+            (
+                format!("{target}endpoint_url = \"localhost:4566\"\n"),
+                "targets.a.endpoint_url",
+                "not a URL",
+            ),
+            (
+                "[targets.\"a b\"]\nregion = \"eu-west-1\"\n".into(),
+                "targets.a b",
+                "not a target name",
+            ),
+            (format!("{target}bogus = 1\n"), "(line 3)", "unknown field"),
+        ];
+        for (text, key, reason) in cases {
+            let err = FileConfig::parse(&text).expect_err(&text);
+            assert_eq!(err.key, key, "{text}");
+            assert!(err.reason.contains(reason), "{text}: {}", err.reason);
+        }
+    }
+
+    #[test]
+    fn settings_check_targets_too() {
+        let mut s = settings();
+        s.targets = vec![TargetConfig {
+            name: "a".into(),
+            region: "eu-west-1".into(),
+            role_arn: None,
+            external_id: None,
+            session_name: None,
+            endpoint_url: None,
+            sts_endpoint_url: None,
+        }];
+        assert!(
+            s.check().is_ok(),
+            "one target, no callers: it serves every call"
+        );
+        s.config_file = Some(PathBuf::from("/etc/ecg.toml"));
+        s.callers = vec![CallerConfig {
+            targets: vec!["b".into()],
+            ..caller_named("c")
+        }];
+        let err = s.check().expect_err("unknown target");
+        assert!(
+            err.to_string()
+                .starts_with("/etc/ecg.toml: callers[0].targets"),
+            "{err}"
+        );
+    }
+
+    fn caller_named(name: &str) -> CallerConfig {
+        CallerConfig {
+            name: name.into(),
+            token_sha256: Some(TokenDigest([7; 32])),
+            mtls_identity: None,
+            allow: vec!["*".into()],
+            export_buckets: vec![],
+            requests_per_second: None,
+            burst: None,
+            targets: Vec::new(),
+            default_target: None,
+        }
     }
 
     #[test]

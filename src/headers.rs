@@ -10,6 +10,8 @@ pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 pub const GRPC_STATUS_DETAILS_BIN: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 /// The caller's deadline.
 pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+/// The named target (AWS account and region, `[targets.<name>]`) a call goes to.
+pub const X_ELASTICACHE_TARGET: HeaderName = HeaderName::from_static("x-elasticache-target");
 /// W3C trace context.
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// The AWS form of the SDK's user agent, with its business metrics (`upstream::user_agent`; the

@@ -102,12 +102,24 @@ pub struct Marker {
 pub struct Idempotency {
     state: SharedState,
     ttl: Duration,
+    /// The target the records are of (`eu/`), before every key; empty without targets.
+    scope: String,
 }
 
 impl Idempotency {
     /// Records kept in `state` for `ttl`.
     pub fn new(state: SharedState, ttl: Duration) -> Self {
-        Self { state, ttl }
+        Self {
+            state,
+            ttl,
+            scope: String::new(),
+        }
+    }
+
+    /// The records of `target`'s calls: one `request_id` in two targets is two calls.
+    pub fn for_target(mut self, target: &str) -> Self {
+        self.scope = format!("{target}/");
+        self
     }
 
     /// Finds what is known of (`caller`, `rpc`, `request_id`) for a request whose digest is
@@ -121,7 +133,7 @@ impl Idempotency {
         deadline: Instant,
         request_id_of_call: &str,
     ) -> Result<Found, Status> {
-        let key = format!("{caller}:{rpc}:{request_id}");
+        let key = format!("{}{caller}:{rpc}:{request_id}", self.scope);
         let token = uuid::Uuid::new_v4().to_string();
         let in_flight = Entry {
             digest: digest.clone(),

@@ -23,6 +23,8 @@ pub struct Caller {
     allow: Vec<String>,
     export_buckets: Vec<String>,
     limit: Option<CallerLimit>,
+    targets: Vec<String>,
+    default_target: Option<String>,
 }
 
 /// A caller's GCRA rate limit.
@@ -55,6 +57,8 @@ impl Caller {
             allow: config.allow.clone(),
             export_buckets: config.export_buckets.clone(),
             limit,
+            targets: config.targets.clone(),
+            default_target: config.default_target().map(str::to_owned),
         }
     }
 
@@ -66,6 +70,16 @@ impl Caller {
     /// Whether the caller may export to `bucket`.
     pub fn may_export_to(&self, bucket: &str) -> bool {
         self.export_buckets.iter().any(|b| b == bucket)
+    }
+
+    /// Whether the caller may use the target named `target`.
+    pub fn may_use_target(&self, target: &str) -> bool {
+        self.targets.iter().any(|t| t == target)
+    }
+
+    /// Where the caller's calls go when they name no target.
+    pub fn default_target(&self) -> Option<&str> {
+        self.default_target.as_deref()
     }
 
     /// The caller's rate limit, if it has one.
@@ -168,6 +182,8 @@ mod tests {
             export_buckets: vec!["corp-cache-backups".into()],
             requests_per_second: Some(5),
             burst: Some(2),
+            targets: Vec::new(),
+            default_target: None,
         }
     }
 

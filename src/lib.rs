@@ -28,6 +28,7 @@ pub mod service;
 pub mod startup;
 pub mod state;
 pub mod status;
+pub mod target;
 pub mod telemetry;
 pub mod upstream;
 pub mod validate;

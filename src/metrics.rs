@@ -146,20 +146,32 @@ pub fn refusal(reason: &'static str) {
     counter!("elasticache_refusals_total", "reason" => reason).increment(1);
 }
 
-/// Counts one upstream attempt and its outcome.
-pub fn upstream_call(operation: &'static str, outcome: String) {
-    counter!("elasticache_upstream_calls_total", "operation" => operation, "outcome" => outcome)
-        .increment(1);
+/// Counts one upstream attempt and its outcome; `target`: the named target's (`[targets]`, so
+/// the label's values are bounded by the config), none without targets.
+pub fn upstream_call(operation: &'static str, outcome: String, target: Option<&str>) {
+    match target {
+        None => counter!("elasticache_upstream_calls_total", "operation" => operation, "outcome" => outcome),
+        Some(t) => counter!("elasticache_upstream_calls_total", "operation" => operation, "outcome" => outcome, "target" => t.to_owned()),
+    }
+    .increment(1);
 }
 
 /// Counts one retry.
-pub fn upstream_retry(operation: &'static str) {
-    counter!("elasticache_upstream_retries_total", "operation" => operation).increment(1);
+pub fn upstream_retry(operation: &'static str, target: Option<&str>) {
+    match target {
+        None => counter!("elasticache_upstream_retries_total", "operation" => operation),
+        Some(t) => counter!("elasticache_upstream_retries_total", "operation" => operation, "target" => t.to_owned()),
+    }
+    .increment(1);
 }
 
 /// Counts one throttled attempt.
-pub fn upstream_throttle(operation: &'static str) {
-    counter!("elasticache_upstream_throttles_total", "operation" => operation).increment(1);
+pub fn upstream_throttle(operation: &'static str, target: Option<&str>) {
+    match target {
+        None => counter!("elasticache_upstream_throttles_total", "operation" => operation),
+        Some(t) => counter!("elasticache_upstream_throttles_total", "operation" => operation, "target" => t.to_owned()),
+    }
+    .increment(1);
 }
 
 /// Counts one call answered from a `request_id` record.

@@ -79,6 +79,16 @@ pub enum Refusal {
     /// The server is shutting down: a watch ends so the caller watches again elsewhere.
     #[error("this server is shutting down; watch again (another replica will answer)")]
     ShuttingDown,
+    /// The call names a target (`x-elasticache-target`) the caller may not use, or none exists.
+    #[error("caller {caller:?} may not use target {target:?}: {why}")]
+    TargetNotAllowed {
+        /// The caller (`-` when unauthenticated).
+        caller: String,
+        /// The target the call named (or the one it would have gone to).
+        target: String,
+        /// Why: not configured, not among the caller's targets.
+        why: &'static str,
+    },
     /// The upstream budget had no permit before the caller's deadline.
     #[error("ElastiCache request budget exhausted: {requests_per_second} rps for this process")]
     UpstreamRateLimited {
@@ -105,6 +115,10 @@ impl Refusal {
             Refusal::BucketNotAllowed { caller, bucket } => b(Code::PermissionDenied)
                 .metadata("caller", caller)
                 .metadata("bucket", bucket)
+                .build(),
+            Refusal::TargetNotAllowed { caller, target, .. } => b(Code::PermissionDenied)
+                .metadata("caller", caller)
+                .metadata("target", target)
                 .build(),
             Refusal::RateLimited {
                 caller,
@@ -181,6 +195,7 @@ impl Refusal {
             Refusal::Unauthenticated(_) => "UNAUTHENTICATED",
             Refusal::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             Refusal::BucketNotAllowed { .. } => "BUCKET_NOT_ALLOWED",
+            Refusal::TargetNotAllowed { .. } => "TARGET_NOT_ALLOWED",
             Refusal::RateLimited { .. } => "RATE_LIMITED",
             Refusal::Overloaded { .. } => "OVERLOADED",
             Refusal::UnsupportedContentType { .. } => "UNSUPPORTED_CONTENT_TYPE",
@@ -262,6 +277,15 @@ mod tests {
                 },
                 Code::PermissionDenied,
                 "BUCKET_NOT_ALLOWED",
+            ),
+            (
+                Refusal::TargetNotAllowed {
+                    caller: "c".into(),
+                    target: "prod".into(),
+                    why: "not one of the caller's targets",
+                },
+                Code::PermissionDenied,
+                "TARGET_NOT_ALLOWED",
             ),
             (
                 Refusal::Overloaded { limit: 3 },

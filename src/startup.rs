@@ -26,7 +26,9 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::{Settings, Upstream};
 use crate::emulator::Emulator;
-use crate::headers::{GRPC_STATUS, GRPC_STATUS_DETAILS_BIN, GRPC_TIMEOUT, TRACEPARENT};
+use crate::headers::{
+    GRPC_STATUS, GRPC_STATUS_DETAILS_BIN, GRPC_TIMEOUT, TRACEPARENT, X_ELASTICACHE_TARGET,
+};
 use crate::identity::Callers;
 use crate::metrics::GrpcMetricsLayer;
 use crate::middleware::auth::{AuthLayer, Authenticate};
@@ -54,6 +56,8 @@ pub struct Application {
     metrics_addr: Option<SocketAddr>,
     settings: Settings,
     client: aws_sdk_elasticache::Client,
+    /// One client per named target (`[targets]`); empty: `client` serves every call.
+    targets: Vec<(String, aws_sdk_elasticache::Client)>,
     emulator: Option<Emulator>,
 }
 
@@ -61,9 +65,17 @@ impl Application {
     /// Binds `settings.listen`, starts the emulator when asked, and builds the SDK client.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         settings.check()?;
-        let (client, emulator) =
-            upstream_client(&settings.upstream, settings.upstream_policy.attempt_timeout).await?;
-        Self::with_client(settings, client, emulator).await
+        let attempt_timeout = settings.upstream_policy.attempt_timeout;
+        let (client, emulator) = upstream_client(&settings.upstream, attempt_timeout).await?;
+        let targets = if settings.targets.is_empty() {
+            Vec::new()
+        } else {
+            let base = base_sdk_config(&settings.upstream, emulator.as_ref()).await;
+            crate::target::clients(&settings.targets, &base, attempt_timeout).await
+        };
+        let mut app = Self::with_client(settings, client, emulator).await?;
+        app.targets = targets;
+        Ok(app)
     }
 
     /// Like [`Application::build`] with a ready SDK client (tests use mocked clients).
@@ -92,6 +104,7 @@ impl Application {
             metrics_addr,
             settings,
             client,
+            targets: Vec::new(),
             emulator,
         })
     }
@@ -136,18 +149,37 @@ impl Application {
                 "shared state: limits and request ids in Redis"
             );
         }
-        let grpc = ElastiCacheGrpc::with_upstream(
-            self.client,
-            settings.default_timeout,
-            UpstreamStack::new(&settings.upstream_policy)
-                .with_state(&state, &settings.upstream_policy),
-        )
-        .with_idempotency(state.clone(), settings.state.request_id_ttl)
-        .with_max_response_bytes(max)
-        .with_coalescing(settings.coalesce_describes)
-        .with_watch_settings(settings.watch.clone())
-        .with_shared_watches(&state);
-        let watches = grpc.watches().clone();
+        // One service per target: each has its own upstream budget, retry budget, coalescer,
+        // watches and request_id records, as each target is its own AWS account quota.
+        let service_of = |client, upstream| {
+            ElastiCacheGrpc::with_upstream(client, settings.default_timeout, upstream)
+                .with_idempotency(state.clone(), settings.state.request_id_ttl)
+                .with_max_response_bytes(max)
+                .with_coalescing(settings.coalesce_describes)
+                .with_watch_settings(settings.watch.clone())
+                .with_shared_watches(&state)
+        };
+        let routed =
+            ElastiCacheGrpc::routed(
+                self.targets
+                    .into_iter()
+                    .map(|(name, client)| {
+                        let upstream = UpstreamStack::new(&settings.upstream_policy)
+                            .with_target_state(&state, &settings.upstream_policy, &name);
+                        let service = service_of(client, upstream).for_target(&name);
+                        (name, service)
+                    })
+                    .collect(),
+            );
+        let grpc = match routed {
+            Some(routed) => routed,
+            None => service_of(
+                self.client,
+                UpstreamStack::new(&settings.upstream_policy)
+                    .with_state(&state, &settings.upstream_policy),
+            ),
+        };
+        let watches = grpc.all_watches();
         let service = ElastiCacheServiceServer::new(grpc)
             .max_decoding_message_size(max)
             .max_encoding_message_size(max);
@@ -180,7 +212,9 @@ impl Application {
             tokio::time::sleep(drain_delay).await;
             // Open watches would hold the drain until their deadline: end them, so their
             // callers watch again on another replica.
-            watches.shut_down();
+            for watches in &watches {
+                watches.shut_down();
+            }
         };
 
         let tls = settings.tls.as_ref().map(tls_acceptor).transpose()?;
@@ -243,6 +277,7 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<tower_http::cors::CorsLayer
                 name("connect-timeout-ms"),
                 X_REQUEST_ID,
                 TRACEPARENT,
+                X_ELASTICACHE_TARGET,
             ])
             .expose_headers([
                 GRPC_STATUS,
@@ -452,6 +487,43 @@ pub async fn upstream_client(
             ))
         }
         Upstream::Endpoint(url) => Ok((facade_client(static_config(url), attempt_timeout), None)),
+    }
+}
+
+/// The configuration the targets' clients start from: the standard AWS chain, or static test
+/// credentials and the emulator's (or the fixed) endpoint.
+async fn base_sdk_config(
+    upstream: &Upstream,
+    emulator: Option<&Emulator>,
+) -> aws_config::SdkConfig {
+    let loader =
+        aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::disabled());
+    let endpoint = match (upstream, emulator) {
+        (_, Some(emulator)) => Some(emulator.endpoint_url()),
+        (Upstream::Endpoint(url), None) => Some(url.clone()),
+        _ => None,
+    };
+    match endpoint {
+        None => loader.load().await,
+        Some(url) => {
+            loader
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new(
+                    "AKIDEMULATOR",
+                    "emulator-secret",
+                    None,
+                    None,
+                    "elasticache-grpc-static",
+                ))
+                .endpoint_url(url)
+                .timeout_config(
+                    TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(3))
+                        .build(),
+                )
+                .load()
+                .await
+        }
     }
 }
 

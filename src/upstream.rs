@@ -127,6 +127,8 @@ pub struct RetryPolicy {
     /// Largest backoff cap.
     pub max_backoff: Duration,
     budget: Arc<RetryBudget>,
+    /// The named target whose calls these are (the metrics' `target` label).
+    target: Option<Arc<str>>,
 }
 
 impl RetryPolicy {
@@ -147,6 +149,7 @@ impl RetryPolicy {
                 1,
                 Self::BUDGET_RATIO,
             )),
+            target: None,
         }
     }
 
@@ -212,7 +215,7 @@ impl<Op: Operation> tower::retry::Policy<Attempt<Op>, Op::Output, UpstreamError<
             "retrying"
         );
         attempt.number += 1;
-        crate::metrics::upstream_retry(Op::NAME);
+        crate::metrics::upstream_retry(Op::NAME, self.target.as_deref());
         Some(tokio::time::sleep(backoff))
     }
 
@@ -229,6 +232,8 @@ pub struct UpstreamBudget {
     burst: u32,
     /// With Redis, the budget is the account's, shared by every replica.
     shared: Option<SharedState>,
+    /// The budget's name in the shared state: `upstream`, or `upstream:<target>`.
+    name: String,
 }
 
 impl UpstreamBudget {
@@ -241,7 +246,14 @@ impl UpstreamBudget {
             requests_per_second: rps.get(),
             burst: burst.get(),
             shared: None,
+            name: "upstream".into(),
         }
+    }
+
+    /// The budget of the named target (its own AWS account quota).
+    pub fn of_target(mut self, target: &str) -> Self {
+        self.name = format!("upstream:{target}");
+        self
     }
 
     /// The same budget, kept in `state` when it is shared.
@@ -259,7 +271,7 @@ impl UpstreamBudget {
                         per_second: self.requests_per_second,
                         burst: self.burst,
                     };
-                    state.acquire("upstream", limit).await
+                    state.acquire(&self.name, limit).await
                 }
                 None => self
                     .limiter
@@ -380,11 +392,11 @@ where
 
 /// The SDK call itself.
 #[derive(Debug)]
-pub struct SdkCall<Op>(PhantomData<fn() -> Op>);
+pub struct SdkCall<Op>(PhantomData<fn() -> Op>, Option<Arc<str>>);
 
 impl<Op> Clone for SdkCall<Op> {
     fn clone(&self) -> Self {
-        SdkCall(PhantomData)
+        SdkCall(PhantomData, self.1.clone())
     }
 }
 
@@ -398,13 +410,14 @@ impl<Op: Operation> Service<Attempt<Op>> for SdkCall<Op> {
     }
 
     fn call(&mut self, attempt: Attempt<Op>) -> Self::Future {
+        let target = self.1.clone();
         Box::pin(async move {
             let result = Op::send(attempt.builder).await;
             let outcome = outcome(&result);
             if is_throttling_code(&outcome) {
-                crate::metrics::upstream_throttle(Op::NAME);
+                crate::metrics::upstream_throttle(Op::NAME, target.as_deref());
             }
-            crate::metrics::upstream_call(Op::NAME, outcome);
+            crate::metrics::upstream_call(Op::NAME, outcome, target.as_deref());
             result.map_err(UpstreamError::Sdk)
         })
     }
@@ -458,6 +471,22 @@ impl Upstream {
         self
     }
 
+    /// Like [`Upstream::with_state`] for the named target: its own budget in `state`.
+    pub fn with_target_state(
+        mut self,
+        state: &SharedState,
+        settings: &UpstreamSettings,
+        target: &str,
+    ) -> Self {
+        self.budget = Arc::new(
+            UpstreamBudget::new(settings.requests_per_second, settings.burst)
+                .of_target(target)
+                .shared(state),
+        );
+        self.retry.target = Some(target.into());
+        self
+    }
+
     /// Replaces the retry policy (tests use [`RetryPolicy::none`]).
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
@@ -475,7 +504,7 @@ impl Upstream {
             .layer(tower::retry::RetryLayer::new(self.retry.clone()))
             .layer(BudgetLayer(self.budget.clone()))
             .layer(AttemptTimeoutLayer(self.attempt_timeout))
-            .service(SdkCall::<Op>(PhantomData));
+            .service(SdkCall::<Op>(PhantomData, self.retry.target.clone()));
         let attempt = Attempt::<Op> {
             builder,
             deadline,

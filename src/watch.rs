@@ -535,6 +535,8 @@ pub struct Fleet {
     state: crate::state::SharedState,
     /// This process, as a lease names it.
     holder: String,
+    /// The target whose resources these are (`eu:`), in every lease key; empty without targets.
+    scope: String,
 }
 
 impl Fleet {
@@ -543,7 +545,15 @@ impl Fleet {
         state.is_shared().then(|| Self {
             state: state.clone(),
             holder: uuid::Uuid::new_v4().to_string(),
+            scope: String::new(),
         })
+    }
+
+    /// The same fleet polling `target`'s resources: a resource of one name in two targets is two
+    /// resources, with a lease each.
+    pub fn for_target(mut self, target: &str) -> Self {
+        self.scope = format!("{target}:");
+        self
     }
 }
 
@@ -609,7 +619,8 @@ async fn poll<W: Watched>(shared: Arc<Shared>, name: String, entry: Arc<Entry<W>
     let mut poller = Poller::new(hub, &name, &entry);
     // With a fleet, the resource's lease says which process polls AWS; it outlives the longest
     // wait between two polls, so a holder that stops renewing it is replaced within that.
-    let fleet_key = format!("watch:{}:{name}", W::KIND);
+    let scope = shared.fleet.as_ref().map_or("", |f| f.scope.as_str());
+    let fleet_key = format!("watch:{scope}{}:{name}", W::KIND);
     let lease_ttl = 3 * shared
         .settings
         .poll_interval

@@ -49,6 +49,17 @@ pub struct ElastiCacheGrpc {
     watches: Watches,
     /// `request_id` records (exactly-once mutations).
     idempotency: Idempotency,
+    /// Named targets (`[targets]`), each its own service; `None`: this one serves every call.
+    targets: Option<Arc<Targets>>,
+    /// The name of the target this service calls, when it is one of `[targets]`.
+    target: Option<Arc<str>>,
+}
+
+/// One service per named target (AWS account and region): its own client, upstream stack,
+/// coalescer, watches and `request_id` records.
+#[derive(Debug)]
+struct Targets {
+    by_name: std::collections::HashMap<String, ElastiCacheGrpc>,
 }
 
 impl ElastiCacheGrpc {
@@ -89,7 +100,66 @@ impl ElastiCacheGrpc {
                 crate::state::SharedState::memory(),
                 crate::config::StateSettings::default().request_id_ttl,
             ),
+            targets: None,
+            target: None,
         }
+    }
+
+    /// A service that sends each call to the named target it picks (`x-elasticache-target`, else
+    /// the caller's default); `None` when `targets` is empty.
+    pub fn routed(targets: Vec<(String, ElastiCacheGrpc)>) -> Option<Self> {
+        let (_, first) = targets.first()?;
+        let mut routed = first.clone();
+        routed.targets = Some(Arc::new(Targets {
+            by_name: targets.into_iter().collect(),
+        }));
+        Some(routed)
+    }
+
+    /// The service of the target a call goes to: refused (nothing sent) when the call names a
+    /// target that does not exist or the caller may not use.
+    fn route(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        caller: Option<&Caller>,
+    ) -> Result<&ElastiCacheGrpc, Refusal> {
+        let asked = metadata
+            .get(crate::headers::X_ELASTICACHE_TARGET.as_str())
+            .map(|v| {
+                // Only a possible name is echoed back (ErrorInfo, logs).
+                v.to_str()
+                    .ok()
+                    .filter(|t| crate::config::check_target_name(t).is_ok())
+                    .unwrap_or("(invalid)")
+            });
+        let refuse = |target: &str, why| Refusal::TargetNotAllowed {
+            caller: caller.map_or("-", |c| c.name.as_str()).to_owned(),
+            target: target.to_owned(),
+            why,
+        };
+        let Some(targets) = &self.targets else {
+            return match asked {
+                None => Ok(self),
+                Some(t) => Err(refuse(t, "this server has no [targets] configured")),
+            };
+        };
+        let name = match (asked, caller) {
+            (Some(t), _) => t,
+            (None, Some(c)) => c
+                .default_target()
+                .ok_or_else(|| refuse("(none)", "the caller has no default target"))?,
+            (None, None) => match targets.by_name.keys().next() {
+                Some(only) if targets.by_name.len() == 1 => only,
+                _ => return Err(refuse("(none)", "name one in x-elasticache-target")),
+            },
+        };
+        let Some(service) = targets.by_name.get(name) else {
+            return Err(refuse(name, "no such target is configured"));
+        };
+        if caller.is_some_and(|c| !c.may_use_target(name)) {
+            return Err(refuse(name, "it is not one of the caller's targets"));
+        }
+        Ok(service)
     }
 
     /// `request_id` records kept in `state` for `ttl`.
@@ -129,9 +199,36 @@ impl ElastiCacheGrpc {
         self
     }
 
+    /// The service of the named target: its `request_id` records and Watch leases apart from
+    /// every other target's.
+    pub fn for_target(mut self, target: &str) -> Self {
+        self.target = Some(target.into());
+        self.idempotency = self.idempotency.for_target(target);
+        self.watches = Watches::new(
+            self.client.clone(),
+            self.upstream.clone(),
+            self.watches.settings().clone(),
+            self.default_timeout,
+            self.watches.fleet().cloned().map(|f| f.for_target(target)),
+        );
+        self
+    }
+
     /// The Watch RPCs' pollers (to end the watches at shutdown, or to count them).
     pub fn watches(&self) -> &Watches {
         &self.watches
+    }
+
+    /// The pollers of every target (this service's alone when it has no named targets).
+    pub fn all_watches(&self) -> Vec<Watches> {
+        match &self.targets {
+            Some(targets) => targets
+                .by_name
+                .values()
+                .map(|s| s.watches.clone())
+                .collect(),
+            None => vec![self.watches.clone()],
+        }
     }
 
     /// Responses larger than `bytes` cannot be sent: the call is answered with a status that says
@@ -141,8 +238,33 @@ impl ElastiCacheGrpc {
         self
     }
 
-    /// Serves one RPC of any operation.
+    /// Serves one RPC of any operation, at the target it names.
     pub async fn handle<Op: Operation + Reconcile>(
+        &self,
+        request: Request<Op>,
+    ) -> Result<Response<Op::Response>, Status> {
+        let caller = request.extensions().get::<Arc<Caller>>();
+        let refusal = match self.route(request.metadata(), caller.map(|c| &**c)) {
+            Ok(service) => return service.handle_here(request).await,
+            Err(refusal) => refusal,
+        };
+        let target = match &refusal {
+            Refusal::TargetNotAllowed { target, .. } => target.clone(),
+            _ => String::new(),
+        };
+        let request_id = crate::request_id::of_metadata(request.metadata());
+        let status = refusal.into_status(&request_id);
+        // Refused before the request was read: audited like every refusal.
+        if Op::MUTATING {
+            Audit::unread(caller.map(|c| c.name.as_str()), Op::NAME, &request_id)
+                .with_target(&target)
+                .status(&status);
+        }
+        Err(status)
+    }
+
+    /// Serves one RPC with this service's client.
+    async fn handle_here<Op: Operation + Reconcile>(
         &self,
         request: Request<Op>,
     ) -> Result<Response<Op::Response>, Status> {
@@ -159,7 +281,13 @@ impl ElastiCacheGrpc {
             resources: &resources,
         };
         // Written when the call ends, or as `cancelled` if the caller goes away first.
-        let audit = Op::MUTATING.then(|| audit_line(ctx, caller.as_deref()));
+        let audit = Op::MUTATING.then(|| {
+            let audit = audit_line(ctx, caller.as_deref());
+            match &self.target {
+                Some(target) => audit.with_target(target),
+                None => audit,
+            }
+        });
         let result = self
             .serve(ctx, caller.as_deref(), message, deadline, timeout)
             .await;
@@ -333,8 +461,22 @@ fn replay<Op: Operation>(
 }
 
 impl ElastiCacheGrpc {
-    /// Serves one Watch RPC: authorise, validate, then stream from the resource's poller.
+    /// Serves one Watch RPC at the target it names.
     pub async fn watch<W: Watched>(
+        &self,
+        request: Request<W::Request>,
+    ) -> Result<Response<WatchStream<W::Message>>, Status> {
+        let caller = request.extensions().get::<Arc<Caller>>();
+        match self.route(request.metadata(), caller.map(|c| &**c)) {
+            Ok(service) => service.watch_here::<W>(request).await,
+            Err(refusal) => {
+                Err(refusal.into_status(&crate::request_id::of_metadata(request.metadata())))
+            }
+        }
+    }
+
+    /// Serves one Watch RPC: authorise, validate, then stream from the resource's poller.
+    async fn watch_here<W: Watched>(
         &self,
         request: Request<W::Request>,
     ) -> Result<Response<WatchStream<W::Message>>, Status> {

@@ -300,6 +300,8 @@ async fn connect_calls_are_authenticated_authorised_and_limited_like_grpc() {
         s.callers = vec![CallerConfig {
             requests_per_second: Some(1),
             burst: Some(3),
+            targets: Vec::new(),
+            default_target: None,
             ..caller("reporting", "reporting-secret", &["Describe*"], &[])
         }];
     })

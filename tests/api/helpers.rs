@@ -131,6 +131,8 @@ pub(crate) fn caller(name: &str, token: &str, allow: &[&str], buckets: &[&str]) 
         export_buckets: buckets.iter().map(|s| s.to_string()).collect(),
         requests_per_second: None,
         burst: None,
+        targets: Vec::new(),
+        default_target: None,
     }
 }
 

@@ -17,4 +17,5 @@ mod robustness;
 mod security;
 mod server;
 mod shared_state;
+mod targets;
 mod watch;
