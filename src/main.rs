@@ -44,6 +44,9 @@ struct Cli {
     #[command(flatten)]
     s3: EmulatedS3,
 
+    #[command(flatten)]
+    accounts: EmulatedAccounts,
+
     /// Bound on a call, in milliseconds, when the caller sends no grpc-timeout [default: 30000].
     #[arg(long, env = "ELASTICACHE_GRPC_DEFAULT_TIMEOUT_MS")]
     default_timeout_ms: Option<u64>,
@@ -133,6 +136,44 @@ impl EmulatedS3 {
     }
 }
 
+/// The AWS accounts the emulator plays.
+#[derive(Debug, clap::Args)]
+struct EmulatedAccounts {
+    /// The AWS accounts the emulator plays, 12-digit ids separated by commas, the default (first)
+    /// one for credentials the emulator did not issue [default: 123456789012]. Each account has
+    /// its own resources in every region; the emulator answers STS AssumeRole for a role in any
+    /// of them, and the credentials it issues sign that account's requests.
+    #[arg(
+        long = "emulator-accounts",
+        alias = "accounts",
+        env = "ELASTICACHE_GRPC_EMULATOR_ACCOUNTS",
+        value_name = "ACCOUNT,...",
+        value_delimiter = ',',
+        value_parser = account_id
+    )]
+    accounts: Vec<String>,
+}
+
+impl EmulatedAccounts {
+    /// Puts the accounts into `config`: the first is the default one.
+    fn apply(self, config: &mut EmulatorConfig) {
+        let mut accounts = self.accounts.into_iter();
+        if let Some(first) = accounts.next() {
+            config.account_id = first;
+        }
+        config.accounts = accounts.collect();
+    }
+}
+
+/// A 12-digit AWS account id.
+fn account_id(id: &str) -> Result<String, String> {
+    if id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(id.to_owned())
+    } else {
+        Err(format!("{id:?} is not an AWS account id (12 digits)"))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run only the ElastiCache emulator, for any AWS client (AWS CLI, boto3, SDKs).
@@ -154,6 +195,8 @@ enum Command {
         settle_ms: u64,
         #[command(flatten)]
         s3: EmulatedS3,
+        #[command(flatten)]
+        accounts: EmulatedAccounts,
     },
     /// Read a bearer token on stdin and print the SHA-256 digest to put in the config file.
     HashToken,
@@ -243,24 +286,36 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
         listen,
         settle_ms,
         s3,
+        accounts,
         ..
     }) = cli.command
     {
-        let config = EmulatorConfig {
+        let mut config = EmulatorConfig {
             settle_time: Duration::from_millis(settle_ms),
             export_time: Duration::from_millis(settle_ms),
             s3_dir: Some(s3.prepare()?),
             ..EmulatorConfig::default()
         };
+        accounts.apply(&mut config);
         emulator::serve(listen, config, shutdown_signal()).await?;
         return Ok(());
     }
 
+    if !cli.emulator && !cli.accounts.accounts.is_empty() {
+        return Err(ConfigError {
+            file: None,
+            key: "--emulator-accounts".to_owned(),
+            reason: "the accounts are the embedded emulator's; add --emulator".to_owned(),
+        }
+        .into());
+    }
     let upstream = if cli.emulator {
-        Upstream::Emulator(EmulatorConfig {
+        let mut config = EmulatorConfig {
             s3_dir: Some(cli.s3.prepare()?),
             ..EmulatorConfig::default()
-        })
+        };
+        cli.accounts.apply(&mut config);
+        Upstream::Emulator(config)
     } else {
         Upstream::AwsChain
     };

@@ -442,3 +442,139 @@ async fn the_header_routes_connect_calls_too() {
     assert_eq!(eu.calls("DescribeServerlessCaches"), 1);
     assert_eq!(us.total_calls(), 0);
 }
+
+/// One emulator playing two accounts (`--emulator-accounts`): target `dev` is the default
+/// account in us-east-1 with the facade's own credentials, `prod` a role in the second account
+/// in eu-west-1, assumed through the emulator's own STS. Each sees only its account's resources,
+/// with its account and region in their ARNs, and the role is assumed once for all the calls.
+#[tokio::test]
+async fn one_emulator_plays_two_accounts_in_two_regions_through_assume_role() {
+    let emulator = Emulator::start(
+        ([127, 0, 0, 1], 0).into(),
+        elasticache_grpc::emulator::EmulatorConfig {
+            settle_time: crate::helpers::SETTLE,
+            export_time: crate::helpers::SETTLE,
+            account_id: "111111111111".into(),
+            accounts: vec!["222222222222".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let no_endpoint = |name: &str, region: &str| TargetConfig {
+        endpoint_url: None,
+        ..target(name, region, &emulator)
+    };
+    let mut served = serve(&emulator, |s| {
+        s.targets = vec![
+            no_endpoint("dev", "us-east-1"),
+            TargetConfig {
+                role_arn: Some("arn:aws:iam::222222222222:role/cache-admin".into()),
+                ..no_endpoint("prod", "eu-west-1")
+            },
+            TargetConfig {
+                role_arn: Some("arn:aws:iam::333333333333:role/cache-admin".into()),
+                ..no_endpoint("elsewhere", "eu-west-1")
+            },
+        ];
+        s.callers = vec![
+            caller_of("dev-team", &["dev"], None),
+            caller_of("platform", &["dev", "prod", "elsewhere"], Some("dev")),
+        ];
+    })
+    .await;
+    for (token, target) in [("dev-team-token", None), ("platform-token", Some("prod"))] {
+        let create = pb::CreateServerlessCacheRequest {
+            serverless_cache_name: "orders".into(),
+            engine: "valkey".into(),
+            ..Default::default()
+        };
+        served
+            .client
+            .create_serverless_cache(routed(create, token, target))
+            .await
+            .unwrap_or_else(|s| panic!("{target:?}: {s:?}"));
+    }
+    let arns = |response: pb::DescribeServerlessCachesResponse| {
+        response
+            .serverless_caches
+            .into_iter()
+            .filter_map(|c| c.arn)
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..4 {
+        let prod = served
+            .client
+            .describe_serverless_caches(routed(
+                pb::DescribeServerlessCachesRequest::default(),
+                "platform-token",
+                Some("prod"),
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            arns(prod.into_inner()),
+            ["arn:aws:elasticache:eu-west-1:222222222222:serverlesscache:orders"]
+        );
+    }
+    let dev = served
+        .client
+        .describe_serverless_caches(routed(
+            pb::DescribeServerlessCachesRequest::default(),
+            "platform-token",
+            None,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        arns(dev.into_inner()),
+        ["arn:aws:elasticache:us-east-1:111111111111:serverlesscache:orders"]
+    );
+    assert_eq!(
+        emulator.calls("AssumeRole"),
+        1,
+        "the role is assumed once for five calls"
+    );
+
+    // The caller allowed one target cannot reach the other account.
+    let status = served
+        .client
+        .describe_serverless_caches(routed(
+            pb::DescribeServerlessCachesRequest::default(),
+            "dev-team-token",
+            Some("prod"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied);
+    assert_eq!(reason(&status), "TARGET_NOT_ALLOWED");
+
+    // A role in an account the emulator does not play cannot be assumed: that target only fails.
+    let status = served
+        .client
+        .describe_serverless_caches(routed(
+            pb::DescribeServerlessCachesRequest::default(),
+            "platform-token",
+            Some("elsewhere"),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert_eq!(reason(&status), "TARGET_CREDENTIALS_UNAVAILABLE");
+    assert_eq!(
+        emulator.calls("DescribeServerlessCaches"),
+        5,
+        "nothing was sent for `elsewhere`"
+    );
+}
+
+/// `message` from the caller of `token`, to `target` if one is named.
+fn routed<T>(message: T, token: &str, target: Option<&str>) -> tonic::Request<T> {
+    let mut request = with_token(message, token);
+    if let Some(target) = target {
+        request
+            .metadata_mut()
+            .insert("x-elasticache-target", target.parse().unwrap());
+    }
+    request
+}

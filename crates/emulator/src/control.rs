@@ -39,10 +39,8 @@ pub(crate) async fn handle(shared: &Shared, request: Request<Incoming>) -> HttpR
         ),
         (Method::POST, "/_emulator/reset") => {
             shared.faults.clear();
-            let mut store = shared.lock_store();
-            store.release_all();
-            store.ensure_default_user();
-            drop(store);
+            shared.stores.release_all();
+            shared.stores.for_each(|store| store.ensure_default_user());
             text_response(StatusCode::OK, "ok\n")
         }
         (Method::GET, "/_emulator/calls") => {
@@ -84,16 +82,15 @@ fn hold(shared: &Shared, params: &Params) -> Result<(), String> {
         .get("name")
         .filter(|name| !name.is_empty())
         .ok_or("hold needs name=<resource name>")?;
-    shared.lock_store().hold(name);
+    shared.stores.hold(name);
     Ok(())
 }
 
 /// `name=<name>`; an empty or missing name releases every hold.
 fn release(shared: &Shared, params: &Params) -> Result<(), String> {
-    let mut store = shared.lock_store();
     match params.get("name").filter(|name| !name.is_empty()) {
-        Some(name) => store.release(name),
-        None => store.release_all(),
+        Some(name) => shared.stores.release(name),
+        None => shared.stores.release_all(),
     }
     Ok(())
 }

@@ -23,6 +23,12 @@
 //! SDK, the AWS CLI, boto3 — by pointing its endpoint URL at [`Emulator::endpoint_url`];
 //! signatures are accepted unchecked.
 //!
+//! Accounts and regions ([`accounts`]): each (account, region) is its own ElastiCache, the region
+//! the one a request's signature is scoped to, the account the default one
+//! ([`EmulatorConfig::account_id`]) unless the access key came from the emulator's STS
+//! `AssumeRole` ([`sts`]) for a role in one of [`EmulatorConfig::accounts`]. A global datastore
+//! lives in one (account, region): its secondaries in other regions are not emulated.
+//!
 //! | family | operation | served |
 //! |---|---|---|
 //! | Serverless caches | `CreateServerlessCache` | yes |
@@ -170,6 +176,7 @@
 //!   user again should it be missing);
 //! * `GET /_emulator/calls` answers one `Action count` line per operation.
 
+mod accounts;
 mod control;
 mod error;
 mod events;
@@ -186,6 +193,7 @@ mod reserved;
 mod server;
 mod shared;
 mod store;
+mod sts;
 mod unemulated;
 mod updates;
 mod xml;
@@ -214,8 +222,13 @@ pub struct EmulatorConfig {
     pub export_time: Duration,
     /// Region used in ARNs and endpoint host names.
     pub region: String,
-    /// Account id used in ARNs.
+    /// The default account's id, used in ARNs: requests signed with any access key the emulator
+    /// did not issue are this account's.
     pub account_id: String,
+    /// More accounts the emulator plays (12-digit ids), each with its own resources in every
+    /// region. A request is an account's when its access key came from the emulator's STS
+    /// `AssumeRole` of a role in that account (`arn:aws:iam::<account>:role/<name>`).
+    pub accounts: Vec<String>,
     /// A directory whose subdirectories are the emulated S3 buckets: an export
     /// (`ExportServerlessCacheSnapshot`) writes the snapshot as `<bucket>/<snapshot>-0001.rdb`
     /// (a valid, empty RDB file) before the snapshot goes `exporting`, and a bucket that is not
@@ -232,6 +245,7 @@ impl Default for EmulatorConfig {
             export_time: Duration::from_secs(2),
             region: "us-east-1".to_owned(),
             account_id: "123456789012".to_owned(),
+            accounts: Vec::new(),
             s3_dir: None,
         }
     }
@@ -285,19 +299,19 @@ impl Emulator {
     /// match case-insensitively, as ElastiCache's do; snapshot names exactly. Holding a name
     /// already held does nothing.
     pub fn hold(&self, name: &str) {
-        self.shared.lock_store().hold(name);
+        self.shared.stores.hold(name);
     }
 
     /// Ends a hold placed with [`hold`](Emulator::hold). What it held settles on the first
     /// request at or after its due time: at once on the next request if that time has passed.
     /// Releasing a name not held does nothing.
     pub fn release(&self, name: &str) {
-        self.shared.lock_store().release(name);
+        self.shared.stores.release(name);
     }
 
     /// Ends every hold, as [`release`](Emulator::release) does for one name.
     pub fn release_all(&self) {
-        self.shared.lock_store().release_all();
+        self.shared.stores.release_all();
     }
 
     /// Moves the emulator's clock ahead by `by`, settling transitions without waiting.

@@ -1923,3 +1923,112 @@ async fn exports_write_an_rdb_file_into_the_emulated_bucket() {
 
 mod catalog;
 mod nodes;
+
+/// `--emulator-accounts`: STS `AssumeRole` on the emulator issues keys of the role's account,
+/// and the SDK's requests signed with them (in another region) are that account's alone.
+#[tokio::test]
+async fn assumed_roles_reach_their_own_account_in_the_region_signed_for() {
+    let accounts = EmulatorConfig {
+        settle_time: SETTLE,
+        export_time: SETTLE,
+        accounts: vec!["222222222222".into()],
+        ..EmulatorConfig::default()
+    };
+    let emulator = Emulator::start("127.0.0.1:0".parse().unwrap(), accounts)
+        .await
+        .unwrap();
+    let form = "Action=AssumeRole&Version=2011-06-15&RoleSessionName=ops\
+                &RoleArn=arn%3Aaws%3Aiam%3A%3A222222222222%3Arole%2Fcache-admin";
+    let (status, body) = super::tests::raw_post(emulator.local_addr(), form.as_bytes()).await;
+    assert_eq!(status, 200, "{body}");
+    let field = |name: &str| {
+        let start = body.find(&format!("<{name}>")).unwrap() + name.len() + 2;
+        body[start..start + body[start..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(
+        field("Arn"),
+        "arn:aws:sts::222222222222:assumed-role/cache-admin/ops"
+    );
+    assert!(field("AccessKeyId").starts_with("ASIA222222222222"));
+    assert_eq!(emulator.calls("AssumeRole"), 1);
+
+    let assumed = Client::from_conf(
+        config(&emulator)
+            .region(Region::new("eu-west-1"))
+            .credentials_provider(Credentials::new(
+                field("AccessKeyId"),
+                field("SecretAccessKey"),
+                Some(field("SessionToken")),
+                None,
+                "emulator-sts",
+            ))
+            .build(),
+    );
+    let created = assumed
+        .create_serverless_cache()
+        .serverless_cache_name("orders")
+        .engine("valkey")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        created.serverless_cache().and_then(|c| c.arn()),
+        Some("arn:aws:elasticache:eu-west-1:222222222222:serverlesscache:orders")
+    );
+    // The default account, and the same account in another region, have no such cache.
+    for other in [
+        client(&emulator),
+        Client::from_conf(
+            config(&emulator)
+                .region(Region::new("us-east-1"))
+                .credentials_provider(Credentials::new(
+                    field("AccessKeyId"),
+                    field("SecretAccessKey"),
+                    Some(field("SessionToken")),
+                    None,
+                    "emulator-sts",
+                ))
+                .build(),
+        ),
+    ] {
+        let listed = other.describe_serverless_caches().send().await.unwrap();
+        assert!(listed.serverless_caches().is_empty());
+    }
+    let listed = assumed.describe_serverless_caches().send().await.unwrap();
+    assert_eq!(listed.serverless_caches().len(), 1);
+}
+
+/// What STS refuses, the emulator refuses with STS's codes.
+#[tokio::test]
+async fn assume_role_refuses_what_sts_refuses() {
+    let emulator = emulator().await;
+    for (form, status, code) in [
+        (
+            "Action=AssumeRole&RoleSessionName=ops&RoleArn=arn%3Aaws%3Aiam%3A%3A999999999999%3Arole%2Fx",
+            403,
+            "AccessDenied",
+        ),
+        (
+            "Action=AssumeRole&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fx",
+            400,
+            "ValidationError",
+        ),
+        (
+            "Action=AssumeRole&RoleSessionName=ops&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Auser%2Fx",
+            400,
+            "ValidationError",
+        ),
+        (
+            "Action=AssumeRole&RoleSessionName=ops&DurationSeconds=60&RoleArn=arn%3Aaws%3Aiam%3A%3A123456789012%3Arole%2Fx",
+            400,
+            "ValidationError",
+        ),
+    ] {
+        let (got, body) = super::tests::raw_post(emulator.local_addr(), form.as_bytes()).await;
+        assert_eq!(got, status, "{form}: {body}");
+        assert!(
+            body.contains(&format!("<Code>{code}</Code>")),
+            "{form}: {body}"
+        );
+    }
+}

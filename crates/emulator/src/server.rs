@@ -2,8 +2,8 @@
 //! action on the store, applies injected faults, and writes the XML answer.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,13 +16,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::accounts::Stores;
 use super::error::{ApiError, Fault};
 use super::faults::{FaultInjector, FaultKind};
 use super::http::{ConnectionDropped, HttpResponse, read_body};
 use super::operations::{self, Output};
 use super::query::Params;
 use super::shared::{CallCounters, Shared};
-use super::store::Store;
 use super::{Emulator, EmulatorConfig, control, xml};
 
 /// How long a stopping emulator waits for requests in flight.
@@ -38,7 +38,7 @@ pub(crate) async fn start(
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         local_addr: listener.local_addr()?,
-        store: Mutex::new(Store::new(&config)),
+        stores: Stores::new(&config),
         faults: FaultInjector::default(),
         calls: CallCounters::new(),
         shutdown,
@@ -121,6 +121,7 @@ async fn handle(
     }
     shared.calls.request();
     let request_id = uuid::Uuid::new_v4().to_string();
+    let route = shared.stores.route(request.headers());
     // Query APIs take their parameters from the body, or from the URL of a GET.
     let input = if request.method() == Method::GET {
         Bytes::from(request.uri().query().unwrap_or_default().to_owned())
@@ -141,6 +142,8 @@ async fn handle(
     let action = operations::find(action_name);
     if let Some((index, _)) = action {
         shared.calls.action(index);
+    } else if action_name == super::sts::ASSUME_ROLE {
+        shared.calls.assume_role();
     }
 
     let mut drop_response = false;
@@ -165,6 +168,14 @@ async fn handle(
         }
     }
 
+    if action_name == super::sts::ASSUME_ROLE {
+        return Ok(super::sts::assume_role(
+            &shared.stores,
+            &params,
+            shared.clock().wall,
+            &request_id,
+        ));
+    }
     let Some((_, action)) = action else {
         let error = ApiError::new(
             Fault::InvalidAction,
@@ -172,7 +183,21 @@ async fn handle(
         );
         return Ok(error_response(&error, &request_id));
     };
-    let response = match action.handle(&params, &shared.store, shared.clock()) {
+    let store = match route {
+        Ok((account, region)) => shared.stores.get(&account, &region),
+        Err(access_key) => {
+            let message = format!(
+                "The security token included in the request is invalid: {access_key} was issued for an account this emulator does not play"
+            );
+            return Ok(xml_error(
+                403,
+                "InvalidClientTokenId",
+                &message,
+                &request_id,
+            ));
+        }
+    };
+    let response = match action.handle(&params, &store, shared.clock()) {
         Ok(output) => {
             let body = if output == Output::Empty {
                 xml::bare_document(action.name, &request_id)
@@ -210,7 +235,7 @@ fn xml_error(status: u16, code: &str, message: &str, request_id: &str) -> HttpRe
     xml_response(status, body, request_id)
 }
 
-fn xml_response(status: StatusCode, body: String, request_id: &str) -> HttpResponse {
+pub(crate) fn xml_response(status: StatusCode, body: String, request_id: &str) -> HttpResponse {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();

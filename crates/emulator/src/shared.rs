@@ -1,22 +1,23 @@
-//! The state every request handler shares: the store, the injected faults, the call counters
-//! and the emulator's clock.
+//! The state every request handler shares: the accounts' stores, the injected faults, the call
+//! counters and the emulator's clock.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::accounts::Stores;
 use super::faults::FaultInjector;
 use super::operations::{self, ACTIONS};
-use super::store::{Clock, Store};
+use super::store::Clock;
 
 /// Everything the request handlers share.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) local_addr: SocketAddr,
-    pub(crate) store: Mutex<Store>,
+    /// A store per (account, region).
+    pub(crate) stores: Stores,
     pub(crate) faults: FaultInjector,
     pub(crate) calls: CallCounters,
     /// Flips to `true` once to stop the emulator.
@@ -26,12 +27,6 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// The store, locked. Store methods cannot panic half-way through an update, so a poisoned
-    /// lock is still sound.
-    pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The emulator's notion of now.
     pub(crate) fn clock(&self) -> Clock {
         let skew = Duration::from_nanos(self.clock_skew.load(Ordering::Relaxed));
@@ -54,6 +49,8 @@ impl Shared {
 #[derive(Debug)]
 pub(crate) struct CallCounters {
     total: AtomicU64,
+    /// STS `AssumeRole` requests.
+    assume_role: AtomicU64,
     per_action: [AtomicU64; ACTIONS.len()],
 }
 
@@ -61,6 +58,7 @@ impl CallCounters {
     pub(crate) fn new() -> Self {
         Self {
             total: AtomicU64::new(0),
+            assume_role: AtomicU64::new(0),
             per_action: [const { AtomicU64::new(0) }; ACTIONS.len()],
         }
     }
@@ -75,7 +73,15 @@ impl CallCounters {
         self.per_action[index].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts one STS `AssumeRole` request.
+    pub(crate) fn assume_role(&self) {
+        self.assume_role.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn get(&self, action: &str) -> u64 {
+        if action == "AssumeRole" {
+            return self.assume_role.load(Ordering::Relaxed);
+        }
         operations::find(action).map_or(0, |(index, _)| {
             self.per_action[index].load(Ordering::Relaxed)
         })
@@ -85,11 +91,12 @@ impl CallCounters {
         self.total.load(Ordering::Relaxed)
     }
 
-    /// `(action, count)` for every served action, in table order.
+    /// `(action, count)` for every served action, in table order, then STS `AssumeRole`.
     pub(crate) fn snapshot(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         ACTIONS
             .iter()
             .zip(&self.per_action)
             .map(|(action, count)| (action.name, count.load(Ordering::Relaxed)))
+            .chain([("AssumeRole", self.assume_role.load(Ordering::Relaxed))])
     }
 }

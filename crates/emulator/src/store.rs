@@ -441,6 +441,12 @@ impl Store {
         self.held_snapshots.insert(name.to_owned());
     }
 
+    /// Whether `name` is held as a cache name.
+    #[cfg(test)]
+    pub(crate) fn is_held(&self, name: &str) -> bool {
+        self.held_caches.contains(&name.to_ascii_lowercase())
+    }
+
     /// Ends a hold placed with [`Store::hold`]; what it held settles on the next `tick` at or
     /// after its due time (at once if that has passed). Releasing a name not held does nothing.
     pub(crate) fn release(&mut self, name: &str) {

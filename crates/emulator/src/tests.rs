@@ -1490,7 +1490,12 @@ async fn control_surface_injects_faults_and_reports_calls() {
     );
     assert!(calls.body.contains("CreateServerlessCache 0\n"));
     assert!(calls.body.contains("CreateUserGroup 0\n"), "{}", calls.body);
-    assert_eq!(calls.body.lines().count(), super::operations::ACTIONS.len());
+    // Every ElastiCache action, then STS AssumeRole.
+    assert_eq!(
+        calls.body.lines().count(),
+        super::operations::ACTIONS.len() + 1
+    );
+    assert!(calls.body.ends_with("AssumeRole 0\n"), "{}", calls.body);
     assert_eq!(super::operations::ACTIONS.len(), 77);
     assert_eq!(
         raw(addr, "GET", "/_emulator/nope", b"")

@@ -75,8 +75,18 @@ pub(crate) fn success_document(
     request_id: &str,
     result: impl FnOnce(&mut XmlWriter),
 ) -> String {
+    success_document_in(NAMESPACE, action, request_id, result)
+}
+
+/// [`success_document`] of another Query API (STS).
+pub(crate) fn success_document_in(
+    namespace: &str,
+    action: &str,
+    request_id: &str,
+    result: impl FnOnce(&mut XmlWriter),
+) -> String {
     let mut xml = XmlWriter::default();
-    let _ = write!(xml.out, "<{action}Response xmlns=\"{NAMESPACE}\">");
+    let _ = write!(xml.out, "<{action}Response xmlns=\"{namespace}\">");
     xml.element(&format!("{action}Result"), result);
     xml.element("ResponseMetadata", |xml| xml.text("RequestId", request_id));
     xml.close(&format!("{action}Response"));
@@ -95,8 +105,19 @@ pub(crate) fn bare_document(action: &str, request_id: &str) -> String {
 
 /// The `ErrorResponse` of a fault; `Type` is `Receiver` for server-side (5xx) faults.
 pub(crate) fn error_document(status: u16, code: &str, message: &str, request_id: &str) -> String {
+    error_document_in(NAMESPACE, status, code, message, request_id)
+}
+
+/// [`error_document`] of another Query API (STS).
+pub(crate) fn error_document_in(
+    namespace: &str,
+    status: u16,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> String {
     let mut xml = XmlWriter::default();
-    let _ = write!(xml.out, "<ErrorResponse xmlns=\"{NAMESPACE}\">");
+    let _ = write!(xml.out, "<ErrorResponse xmlns=\"{namespace}\">");
     xml.element("Error", |xml| {
         xml.text("Type", if status >= 500 { "Receiver" } else { "Sender" });
         xml.text("Code", code);
