@@ -188,6 +188,7 @@ mod shared;
 mod store;
 mod unemulated;
 mod updates;
+mod wall_time;
 mod xml;
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{ApiError, Fault};
 use super::events::SourceType;
 use super::model::SnapshotStatus;
@@ -31,7 +33,7 @@ pub(crate) const MAX_REPLICAS: usize = 5;
 pub(crate) const MAX_MEMCACHED_NODES: usize = 40;
 
 /// Lifecycle of a replication group or cache cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Status {
     Creating,
     Available,
@@ -55,7 +57,7 @@ impl Status {
 }
 
 /// A cache cluster in a node group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Member {
     pub(crate) cluster_id: String,
     pub(crate) az: String,
@@ -63,7 +65,7 @@ pub(crate) struct Member {
 }
 
 /// A shard: a primary and its replicas.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NodeGroup {
     pub(crate) id: String,
     pub(crate) slots: Option<String>,
@@ -77,7 +79,7 @@ impl NodeGroup {
 }
 
 /// Settings a replication group and its member clusters share.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Settings {
     pub(crate) engine: String,
     pub(crate) engine_version: String,
@@ -99,11 +101,12 @@ pub(crate) struct Settings {
 }
 
 /// A replication group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReplicationGroup {
     pub(crate) id: String,
     pub(crate) description: String,
     pub(crate) status: Status,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) created: SystemTime,
     pub(crate) settings: Settings,
@@ -262,7 +265,7 @@ fn write_endpoint(xml: &mut XmlWriter, name: &str, address: &str, port: u16) {
 }
 
 /// A node of a cache cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CacheNode {
     pub(crate) id: String,
     pub(crate) created: SystemTime,
@@ -274,7 +277,7 @@ pub(crate) struct CacheNode {
 }
 
 /// Changes waiting for the maintenance window (`ApplyImmediately=false`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub(crate) num_cache_nodes: Option<usize>,
     pub(crate) node_ids_to_remove: Vec<String>,
@@ -283,10 +286,11 @@ pub(crate) struct Pending {
 }
 
 /// A cache cluster: standalone, or a member of a replication group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CacheCluster {
     pub(crate) id: String,
     pub(crate) status: Status,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) created: SystemTime,
     pub(crate) settings: Settings,
@@ -428,7 +432,7 @@ impl CacheCluster {
 }
 
 /// One node group (or the single node of a cluster) as a snapshot records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SnapshotShard {
     pub(crate) node_group_id: String,
     pub(crate) cache_cluster_id: Option<String>,
@@ -439,11 +443,12 @@ pub(crate) struct SnapshotShard {
 }
 
 /// A classic (node-based) snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ClassicSnapshot {
     pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) status: SnapshotStatus,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) created: SystemTime,
     pub(crate) replication_group_id: Option<String>,
@@ -524,7 +529,7 @@ impl ClassicSnapshot {
 }
 
 /// Replication groups, cache clusters and classic snapshots, by (lower-case) id or name.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Nodes {
     pub(crate) groups: BTreeMap<String, ReplicationGroup>,
     pub(crate) clusters: BTreeMap<String, CacheCluster>,

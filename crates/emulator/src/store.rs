@@ -24,6 +24,7 @@ use super::parameters::Catalog;
 use super::query::Tag;
 use super::replication::Nodes;
 use super::reserved::ReservedNode;
+use super::wall_time;
 
 /// Tags a resource may carry.
 pub(crate) const MAX_TAGS: usize = 50;
@@ -240,8 +241,6 @@ pub(crate) struct Store {
     pub(crate) reserved: BTreeMap<String, ReservedNode>,
     /// What happened, for `DescribeEvents`.
     pub(crate) events: Events,
-    /// A moment on both clocks, to date the transitions that settle between requests.
-    epoch: (Instant, SystemTime),
     snapshots: BTreeMap<String, Snapshot>,
     /// Stored without their derived `user_group_ids`; by id.
     users: BTreeMap<String, User>,
@@ -360,7 +359,6 @@ impl Store {
             events: Events::default(),
             reserved: BTreeMap::new(),
             s3_dir: config.s3_dir.clone(),
-            epoch: (Instant::now(), SystemTime::now()),
             snapshots: BTreeMap::new(),
             users: BTreeMap::new(),
             user_groups: BTreeMap::new(),
@@ -424,11 +422,8 @@ impl Store {
             &mut log,
         );
         for (at, source_type, id, message) in log {
-            let wall = match at.checked_duration_since(self.epoch.0) {
-                Some(after) => self.epoch.1 + after,
-                None => self.epoch.1,
-            };
-            self.events.push(source_type, &id, message, wall);
+            self.events
+                .push(source_type, &id, message, wall_time::wall(at));
         }
         self.next_deadline = next;
     }
