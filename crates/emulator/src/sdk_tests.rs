@@ -1923,3 +1923,4 @@ async fn exports_write_an_rdb_file_into_the_emulated_bucket() {
 
 mod catalog;
 mod nodes;
+mod state_file;

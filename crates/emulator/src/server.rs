@@ -34,11 +34,13 @@ pub(crate) async fn start(
     addr: SocketAddr,
     config: EmulatorConfig,
 ) -> std::io::Result<(Emulator, JoinHandle<()>)> {
+    // The state file first: a bad one is refused before anything listens.
+    let store = Store::open(&config)?;
     let listener = TcpListener::bind(addr).await?;
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         local_addr: listener.local_addr()?,
-        store: Mutex::new(Store::new(&config)),
+        store: Mutex::new(store),
         faults: FaultInjector::default(),
         calls: CallCounters::new(),
         shutdown,
