@@ -389,6 +389,9 @@ impl Store {
         let file = StateFile::new(path);
         if let Some(document) = file.read(&config.account_id, &config.region)? {
             store.restore(document);
+            tracing::info!(file = %path.display(), "emulator state read from its state file");
+        } else {
+            tracing::info!(file = %path.display(), "no emulator state file yet: a new account");
         }
         store.state_file = Some(file);
         store.save()?;
