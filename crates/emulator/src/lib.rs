@@ -164,8 +164,9 @@
 //!   releases every hold), injected faults, call counters, and the configuration (settle and
 //!   export times, region and account, the S3 directory, whose objects are files already).
 //! * **Refused at start**: a file that cannot be read, is not such a document, is of another
-//!   version, or was made for another account or region — with an error naming the file and the
-//!   problem, leaving the file as it is. A missing file starts a new account and is written at
+//!   version, was made for another account or region, or holds what the emulator never is in (a
+//!   resource filed under another name, a replication group without node groups or members) —
+//!   with an error naming the file and the problem, leaving the file as it is. A missing file starts a new account and is written at
 //!   once, so a place the file cannot be written is found at start too.
 //! * **One emulator per file**: two emulators on one file overwrite each other's saves.
 //!

@@ -54,6 +54,9 @@ pub(crate) enum StateFileError {
         account: String,
         region: String,
     },
+    /// Well-formed, but not a state the emulator can be in (a hand edit gone wrong).
+    #[error("state file {}: {problem}", path.display())]
+    Inconsistent { path: PathBuf, problem: String },
     #[error("state file {}: cannot write it: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
 }
@@ -87,6 +90,58 @@ pub(crate) struct Document<'a> {
     pub(crate) catalog: Cow<'a, Catalog>,
     pub(crate) reserved_nodes: Cow<'a, BTreeMap<String, ReservedNode>>,
     pub(crate) events: Cow<'a, Events>,
+}
+
+impl Document<'_> {
+    /// What the emulator takes for granted of its state and a file might not hold: each resource
+    /// is filed under its own name, and every replication group has node groups, each with
+    /// members.
+    fn check(&self) -> Result<(), String> {
+        filed_by_name("serverless cache", &self.serverless_caches, |c| &c.name)?;
+        filed_by_name("serverless snapshot", &self.serverless_snapshots, |s| {
+            &s.name
+        })?;
+        filed_by_name("user", &self.users, |u| &u.id)?;
+        filed_by_name("user group", &self.user_groups, |g| &g.id)?;
+        filed_by_name("replication group", &self.nodes.groups, |g| &g.id)?;
+        filed_by_name("cache cluster", &self.nodes.clusters, |c| &c.id)?;
+        filed_by_name("snapshot", &self.nodes.snapshots, |s| &s.name)?;
+        filed_by_name("global datastore", &self.nodes.globals, |g| &g.id)?;
+        filed_by_name("parameter group", &self.catalog.parameter_groups, |g| {
+            &g.name
+        })?;
+        filed_by_name("subnet group", &self.catalog.subnet_groups, |g| &g.name)?;
+        for (id, group) in self.nodes.groups.iter() {
+            if group.node_groups.is_empty() {
+                return Err(format!("replication group {id} has no node groups"));
+            }
+            if let Some(empty) = group.node_groups.iter().find(|g| g.members.is_empty()) {
+                return Err(format!(
+                    "node group {} of replication group {id} has no members",
+                    empty.id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that each resource of a kind is filed under its own name.
+fn filed_by_name<T>(
+    kind: &str,
+    resources: &BTreeMap<String, T>,
+    name: impl Fn(&T) -> &String,
+) -> Result<(), String> {
+    match resources
+        .iter()
+        .find(|(key, resource)| name(resource) != *key)
+    {
+        Some((key, resource)) => Err(format!(
+            "the {kind} filed as {key:?} is named {:?}",
+            name(resource)
+        )),
+        None => Ok(()),
+    }
 }
 
 /// What is read first, so a document of another version is refused as such rather than for
@@ -146,6 +201,12 @@ impl StateFile {
             }
         }
         let document: Document<'static> = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        document
+            .check()
+            .map_err(|problem| StateFileError::Inconsistent {
+                path: path(),
+                problem,
+            })?;
         if document.account_id != account || document.region != region {
             return Err(StateFileError::Account {
                 path: path(),

@@ -404,6 +404,44 @@ async fn a_corrupt_state_file_is_refused_at_start_and_left_alone() {
 }
 
 #[tokio::test]
+async fn a_state_file_the_emulator_cannot_be_in_is_refused() {
+    let dir = scratch("inconsistent");
+    let path = dir.join("state.json");
+    let emulator = start(state_config(&path)).await.unwrap();
+    client(&emulator)
+        .create_replication_group()
+        .replication_group_id("edited")
+        .replication_group_description("hand-edited later")
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .unwrap();
+    emulator.shutdown();
+    drop(emulator);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+
+    let mut edited = saved.clone();
+    edited["nodes"]["groups"]["edited"]["node_groups"] = serde_json::json!([]);
+    let (message, _) = refused("no-node-groups", &edited.to_string()).await;
+    assert!(
+        message.contains("replication group edited has no node groups"),
+        "{message}"
+    );
+
+    let mut edited = saved;
+    let groups = edited["nodes"]["groups"].as_object_mut().unwrap();
+    let group = groups.remove("edited").unwrap();
+    groups.insert("renamed".to_owned(), group);
+    let (message, _) = refused("misfiled", &edited.to_string()).await;
+    assert!(
+        message.contains("the replication group filed as \"renamed\" is named \"edited\""),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn a_state_file_of_another_version_is_refused_naming_both() {
     let (message, after) = refused("version", "{\"version\": 2, \"future\": true}").await;
     assert!(message.contains("version 2"), "{message}");
