@@ -47,6 +47,9 @@ struct Cli {
     #[command(flatten)]
     accounts: EmulatedAccounts,
 
+    #[command(flatten)]
+    state: EmulatorState,
+
     /// Bound on a call, in milliseconds, when the caller sends no grpc-timeout [default: 30000].
     #[arg(long, env = "ELASTICACHE_GRPC_DEFAULT_TIMEOUT_MS")]
     default_timeout_ms: Option<u64>,
@@ -174,6 +177,17 @@ fn account_id(id: &str) -> Result<String, String> {
     }
 }
 
+/// Where the emulator keeps its account across restarts.
+#[derive(Debug, clap::Args)]
+struct EmulatorState {
+    /// JSON file the emulator keeps its resources in: read at start (created when missing) and
+    /// rewritten after every change, so they survive a restart. A file it cannot use (not its
+    /// format, another version, region or account) stops the start naming the problem
+    /// [default: none, state in memory only].
+    #[arg(long, env = "ELASTICACHE_GRPC_STATE_FILE", value_name = "PATH")]
+    state_file: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run only the ElastiCache emulator, for any AWS client (AWS CLI, boto3, SDKs).
@@ -197,6 +211,8 @@ enum Command {
         s3: EmulatedS3,
         #[command(flatten)]
         accounts: EmulatedAccounts,
+        #[command(flatten)]
+        state: EmulatorState,
     },
     /// Read a bearer token on stdin and print the SHA-256 digest to put in the config file.
     HashToken,
@@ -287,6 +303,7 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
         settle_ms,
         s3,
         accounts,
+        state,
         ..
     }) = cli.command
     {
@@ -294,6 +311,7 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
             settle_time: Duration::from_millis(settle_ms),
             export_time: Duration::from_millis(settle_ms),
             s3_dir: Some(s3.prepare()?),
+            state_file: state.state_file,
             ..EmulatorConfig::default()
         };
         accounts.apply(&mut config);
@@ -312,6 +330,7 @@ async fn run(cli: Cli, file: Option<FileConfig>) -> anyhow::Result<()> {
     let upstream = if cli.emulator {
         let mut config = EmulatorConfig {
             s3_dir: Some(cli.s3.prepare()?),
+            state_file: cli.state.state_file,
             ..EmulatorConfig::default()
         };
         cli.accounts.apply(&mut config);

@@ -1,5 +1,5 @@
-//! The binary's own behaviour: `hash-token`, bad configurations refused with exit code 64, and
-//! the standalone emulator's address rule.
+//! The binary's own behaviour: `hash-token`, bad configurations refused with exit code 64, the
+//! standalone emulator's address rule, and the emulator's S3 folders and state file.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -201,4 +201,79 @@ async fn the_emulators_s3_buckets_are_folders_an_export_writes_into() {
         written.iter().any(|f| f.starts_with("s3-snap")),
         "objects written: {written:?}"
     );
+}
+
+/// `--emulator --state-file`: what was made over gRPC is still there after the process is killed
+/// and started again on the same file.
+#[tokio::test]
+async fn the_embedded_emulators_state_file_survives_a_kill_and_restart() {
+    use elasticache_grpc::pb;
+    use elasticache_grpc::pb::elasti_cache_service_client::ElastiCacheServiceClient;
+
+    use crate::helpers::Binary;
+
+    let dir = std::env::temp_dir().join(format!("ecgrpc-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    let args = ["--emulator", "--state-file", path.to_str().unwrap()];
+    let describe = |addr: std::net::SocketAddr| async move {
+        let mut client = ElastiCacheServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        client
+            .describe_serverless_caches(pb::DescribeServerlessCachesRequest {
+                serverless_cache_name: Some("kept-across-restarts".to_owned()),
+                ..Default::default()
+            })
+            .await
+            .map(|response| response.into_inner().serverless_caches)
+    };
+
+    let first = Binary::spawn(None, &args, &[]);
+    let mut client = ElastiCacheServiceClient::connect(format!("http://{}", first.addr))
+        .await
+        .unwrap();
+    let created = client
+        .create_serverless_cache(pb::CreateServerlessCacheRequest {
+            serverless_cache_name: "kept-across-restarts".into(),
+            engine: "valkey".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("created")
+        .into_inner()
+        .serverless_cache
+        .expect("the cache");
+    // Killed, not stopped: what a create answered is on disk already.
+    let mut child = first.into_child();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let second = Binary::spawn(None, &args, &[]);
+    let found = describe(second.addr)
+        .await
+        .expect("found after the restart");
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].arn, created.arn);
+    assert_eq!(found[0].create_time, created.create_time);
+}
+
+/// `emulator --state-file` on a file that is not a state file stops at start, naming it; the
+/// file is left as it was.
+#[test]
+fn a_corrupt_state_file_stops_the_standalone_emulator_naming_it() {
+    let path =
+        std::env::temp_dir().join(format!("ecgrpc-corrupt-state-{}.json", std::process::id()));
+    std::fs::write(&path, "{\"version\": 1,").unwrap();
+    let file = path.to_str().unwrap().to_owned();
+    let (code, stderr) = run(&["emulator", "--listen", "127.0.0.1:0", "--state-file", &file]);
+    let after = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&file), "{stderr}");
+    assert!(stderr.contains("not an emulator state file"), "{stderr}");
+    assert_eq!(after, "{\"version\": 1,");
 }

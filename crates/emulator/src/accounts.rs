@@ -4,14 +4,22 @@
 //! any key the emulator did not issue, the role's account for a key its STS `AssumeRole` issued
 //! ([`super::sts`]). An unsigned request (curl, tests) goes to the default account in the
 //! configured region. Stores are made on the first request to them.
+//!
+//! With a state file ([`EmulatorConfig::state_file`]), the default account in the configured
+//! region is saved to it, and every other (account, region) to a file of its own beside it,
+//! named after both: `state.json` → `state.222222222222-eu-west-1.json`. The played accounts'
+//! files in the configured region are read at start, so a bad one stops the start; a file of
+//! another region is read on the first request there.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 
 use super::EmulatorConfig;
+use super::state_file::StateFileError;
 use super::store::Store;
 
 /// A store of its own for each (account id, region).
@@ -30,21 +38,31 @@ pub(crate) struct Stores {
 }
 
 impl Stores {
-    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+    /// The stores, with the played accounts' state files in the configured region read.
+    pub(crate) fn open(config: &EmulatorConfig) -> Result<Self, StateFileError> {
         let mut accounts = vec![config.account_id.clone()];
         for account in &config.accounts {
             if !accounts.contains(account) {
                 accounts.push(account.clone());
             }
         }
-        let default = (config.account_id.clone(), config.region.clone());
-        let stores = BTreeMap::from([(default, Arc::new(Mutex::new(Store::new(config))))]);
-        Self {
+        let stores = Self {
             config: config.clone(),
             accounts,
-            stores: Mutex::new(stores),
+            stores: Mutex::new(BTreeMap::new()),
             held: Mutex::new(BTreeSet::new()),
+        };
+        for account in &stores.accounts {
+            stores.get(account, &config.region)?;
         }
+        Ok(stores)
+    }
+
+    /// [`Stores::open`] of a config without a state file, which cannot fail.
+    #[cfg(test)]
+    pub(crate) fn new(config: &EmulatorConfig) -> Self {
+        assert!(config.state_file.is_none(), "Stores::new has no state file");
+        Self::open(config).expect("no state file to read")
     }
 
     /// The account ids played, the default first.
@@ -61,27 +79,38 @@ impl Stores {
     #[cfg(test)]
     pub(crate) fn default_store(&self) -> Arc<Mutex<Store>> {
         self.get(&self.config.account_id, &self.config.region)
+            .expect("made at start")
     }
 
-    /// The store of `account` (one played) in `region`, made with the names held if new.
-    pub(crate) fn get(&self, account: &str, region: &str) -> Arc<Mutex<Store>> {
+    /// The store of `account` (one played) in `region`, made with the names held if new (and
+    /// read from its state file, if there is one).
+    pub(crate) fn get(
+        &self,
+        account: &str,
+        region: &str,
+    ) -> Result<Arc<Mutex<Store>>, StateFileError> {
         let mut stores = lock(&self.stores);
         let key = (account.to_owned(), region.to_owned());
         if let Some(store) = stores.get(&key) {
-            return Arc::clone(store);
+            return Ok(Arc::clone(store));
         }
+        let is_default = account == self.config.account_id && region == self.config.region;
         let config = EmulatorConfig {
             account_id: account.to_owned(),
             region: region.to_owned(),
+            state_file: match &self.config.state_file {
+                Some(path) if !is_default => Some(state_file_of(path, account, region)),
+                other => other.clone(),
+            },
             ..self.config.clone()
         };
-        let mut store = Store::new(&config);
+        let mut store = Store::open(&config)?;
         for name in lock(&self.held).iter() {
             store.hold(name);
         }
         let store = Arc::new(Mutex::new(store));
         stores.insert(key, Arc::clone(&store));
-        store
+        Ok(store)
     }
 
     /// Runs `f` on every store made so far.
@@ -130,6 +159,17 @@ impl Stores {
         };
         Ok((account, region))
     }
+}
+
+/// The state file of another (account, region) than the default: `state.json` →
+/// `state.222222222222-eu-west-1.json`, beside it.
+fn state_file_of(path: &Path, account: &str, region: &str) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}.{account}-{region}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{account}-{region}"),
+    };
+    path.with_file_name(name)
 }
 
 /// The access key and region of `AWS4-HMAC-SHA256 Credential=KEY/DATE/REGION/SERVICE/aws4_request,
@@ -203,10 +243,26 @@ mod tests {
     }
 
     #[test]
+    fn other_accounts_and_regions_have_state_files_beside_the_default_one() {
+        assert_eq!(
+            state_file_of(
+                Path::new("/var/lib/emu/state.json"),
+                "222222222222",
+                "eu-west-1"
+            ),
+            Path::new("/var/lib/emu/state.222222222222-eu-west-1.json")
+        );
+        assert_eq!(
+            state_file_of(Path::new("state"), "222222222222", "eu-west-1"),
+            Path::new("state.222222222222-eu-west-1")
+        );
+    }
+
+    #[test]
     fn a_hold_reaches_stores_made_after_it() {
         let stores = Stores::new(&EmulatorConfig::default());
         stores.hold("cache-a");
-        let later = stores.get("123456789012", "ap-south-1");
+        let later = stores.get("123456789012", "ap-south-1").unwrap();
         assert!(lock(&later).is_held("cache-a"));
         stores.release("cache-a");
         assert!(!lock(&later).is_held("cache-a"));

@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
 use super::error::ApiError;
 use super::operations::{Operation, Output, marker_page, non_empty};
 use super::query::Params;
@@ -18,7 +20,7 @@ pub(crate) const MAX_EVENTS: usize = 10_000;
 const RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// The `SourceType` of an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SourceType {
     CacheCluster,
     ReplicationGroup,
@@ -55,7 +57,7 @@ impl SourceType {
 }
 
 /// One event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Event {
     pub(crate) source_id: String,
     pub(crate) source_type: SourceType,
@@ -75,7 +77,7 @@ impl Event {
 }
 
 /// The account's events, oldest first, each with its sequence number.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Events {
     pub(crate) list: VecDeque<(u64, Event)>,
     next: u64,

@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{ApiError, Fault};
 use super::operations::{Operation, Output, int_in, marker_page, non_empty, tags};
 use super::query::{Params, Tag};
@@ -14,12 +16,13 @@ use super::store::{Clock, Page, PageRequest, Store, TokenKind, paginate};
 use super::xml::XmlWriter;
 
 /// A global datastore; what it shares with its primary group is read from the group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct GlobalGroup {
     pub(crate) id: String,
     pub(crate) description: String,
     pub(crate) primary: String,
     pub(crate) status: Status,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) arn: String,
     pub(crate) tags: Vec<Tag>,

@@ -147,6 +147,35 @@
 //! [`Emulator::release_all`]): a resource whose time has passed settles on the next request, the
 //! others when their time comes.
 //!
+//! With [`EmulatorConfig::state_file`] the account outlives the process, so a developer's
+//! resources survive a restart or a reboot:
+//!
+//! * **What is kept**: everything the account holds — serverless caches and snapshots, users
+//!   and user groups, replication groups, cache clusters, classic snapshots, global datastores,
+//!   parameter groups with their changed parameters, subnet groups, reserved nodes, the tags on
+//!   all of them, events — as one JSON document, `{"version": 1, "account_id": …, "region": …,
+//!   …}`.
+//! * **When**: after every request that changed something (any action but the `Describe…` and
+//!   `List…` ones; only when the document differs from the file), before it is answered and
+//!   under the store's lock, so a change answered with success is on disk and saves land in the
+//!   order of the changes. The file is replaced atomically: a temporary file beside it, flushed
+//!   to disk, renamed over it. A change that cannot be written answers `InternalFailure` (500)
+//!   naming the file and why; it stays in memory and goes to disk with the next save.
+//! * **Transitions**: deadlines are kept as wall-clock times. A cache `creating` with 3 s left is
+//!   still `creating` after a restart and settles when its time comes; one that came due while
+//!   the emulator was down settles on the first request, its event dated when it was due.
+//!   Settling is computed, not saved: the file keeps the transitional status until the next
+//!   change, and every start settles it the same way.
+//! * **Not kept**: held names ([`Emulator::hold`] is a test's control of one run, so a restart
+//!   releases every hold), injected faults, call counters, and the configuration (settle and
+//!   export times, region and account, the S3 directory, whose objects are files already).
+//! * **Refused at start**: a file that cannot be read, is not such a document, is of another
+//!   version, was made for another account or region, or holds what the emulator never is in (a
+//!   resource filed under another name, a replication group without node groups or members) —
+//!   with an error naming the file and the problem, leaving the file as it is. A missing file starts a new account and is written at
+//!   once, so a place the file cannot be written is found at start too.
+//! * **One emulator per file**: two emulators on one file overwrite each other's saves.
+//!
 //! For tests it counts calls per action and injects faults ([`FaultInjector`]): throttling,
 //! modelled or arbitrary errors, delays, dropped connections and requests that never answer.
 //!
@@ -192,10 +221,12 @@ mod replication_ops;
 mod reserved;
 mod server;
 mod shared;
+mod state_file;
 mod store;
 mod sts;
 mod unemulated;
 mod updates;
+mod wall_time;
 mod xml;
 
 #[cfg(test)]
@@ -236,6 +267,10 @@ pub struct EmulatorConfig {
     /// `TargetBucket` (`<target>-<node group>.rdb`). `None` keeps no S3: serverless exports go
     /// `exporting` → `available` without writing anything, `CopySnapshot` to a bucket is refused.
     pub s3_dir: Option<std::path::PathBuf>,
+    /// A JSON file that keeps the emulated account across restarts (see the crate
+    /// documentation): read at start, or created there when missing, and rewritten after every
+    /// change. `None` keeps the state in memory only.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -247,6 +282,7 @@ impl Default for EmulatorConfig {
             account_id: "123456789012".to_owned(),
             accounts: Vec::new(),
             s3_dir: None,
+            state_file: None,
         }
     }
 }
@@ -259,6 +295,8 @@ pub struct Emulator {
 
 impl Emulator {
     /// Binds `addr` (e.g. `127.0.0.1:0`) before returning, then serves in a spawned tokio task.
+    /// A [state file](EmulatorConfig::state_file) that cannot be used is an error (of kind
+    /// `InvalidData` unless the file could not be read or written) naming the file and why.
     pub async fn start(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
         let (emulator, _task) = server::start(addr, config).await?;
         Ok(emulator)

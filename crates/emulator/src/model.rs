@@ -4,11 +4,13 @@
 
 use std::time::{Instant, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::query::Tag;
 use super::xml::XmlWriter;
 
 /// Lifecycle of a serverless cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum CacheStatus {
     Creating,
     Available,
@@ -28,7 +30,7 @@ impl CacheStatus {
 }
 
 /// Lifecycle of a snapshot, serverless or classic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SnapshotStatus {
     Creating,
     Available,
@@ -48,26 +50,27 @@ impl SnapshotStatus {
 }
 
 /// `CacheUsageLimits`: bounds on storage (GB) and ECPU per second.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UsageLimits {
     pub(crate) data_storage: Option<Range>,
     pub(crate) ecpu_per_second: Option<Range>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Range {
     pub(crate) minimum: Option<i64>,
     pub(crate) maximum: Option<i64>,
 }
 
 /// A serverless cache.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Cache {
     pub(crate) name: String,
     pub(crate) description: String,
     pub(crate) created: SystemTime,
     pub(crate) status: CacheStatus,
     /// When the current transitional status ends.
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) engine: String,
     pub(crate) major_engine_version: String,
@@ -157,7 +160,7 @@ fn write_range(xml: &mut XmlWriter, range: &Range) {
 }
 
 /// A serverless cache snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Snapshot {
     pub(crate) name: String,
     pub(crate) arn: String,
@@ -165,6 +168,7 @@ pub(crate) struct Snapshot {
     pub(crate) created: SystemTime,
     pub(crate) expires: SystemTime,
     pub(crate) status: SnapshotStatus,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) bytes_used: u64,
     /// The cache it was taken from, which may since have been deleted.
@@ -209,7 +213,7 @@ pub(crate) fn write_tag_list(xml: &mut XmlWriter, tags: &[Tag]) {
 /// Lifecycle of a user or user group. The emulator gives them no transitions: they are `active`
 /// from the moment they are created (ElastiCache passes through `creating` or `modifying`
 /// first) until deleted, and a Delete answers them one last time as `deleting` and drops them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum RbacStatus {
     Active,
     Deleting,
@@ -230,7 +234,7 @@ pub(crate) fn minimum_rbac_engine_version(engine: &str) -> &'static str {
 }
 
 /// How a user authenticates: `Authentication.Type`, with the number of passwords it has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Authentication {
     /// One or two passwords (the emulator keeps only their number).
     Password(usize),
@@ -256,7 +260,7 @@ impl Authentication {
 }
 
 /// An RBAC user (`User` shape).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct User {
     /// Stored in lower case, as ElastiCache does.
     pub(crate) id: String,
@@ -266,7 +270,8 @@ pub(crate) struct User {
     pub(crate) access_string: String,
     pub(crate) authentication: Authentication,
     pub(crate) arn: String,
-    /// The groups the user belongs to: filled in from the groups when the user is answered.
+    /// The groups the user belongs to: filled in from the groups when the user is answered. Not stored.
+    #[serde(skip)]
     pub(crate) user_group_ids: Vec<String>,
     pub(crate) tags: Vec<Tag>,
 }
@@ -294,7 +299,7 @@ impl User {
 
 /// An RBAC user group (`UserGroup` shape). Membership changes apply at once, so it never has
 /// `PendingChanges`; `ReplicationGroups` and `ServerlessCaches` are its users.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct UserGroup {
     /// Stored in lower case, as ElastiCache does.
     pub(crate) id: String,
@@ -303,9 +308,11 @@ pub(crate) struct UserGroup {
     /// Members, in the order they were added.
     pub(crate) user_ids: Vec<String>,
     pub(crate) arn: String,
-    /// The serverless caches using the group: filled in from the caches when it is answered.
+    /// The serverless caches using the group: filled in from the caches when it is answered. Not stored.
+    #[serde(skip)]
     pub(crate) serverless_caches: Vec<String>,
-    /// The replication groups using the group: filled in when it is answered.
+    /// The replication groups using the group: filled in when it is answered. Not stored.
+    #[serde(skip)]
     pub(crate) replication_groups: Vec<String>,
     pub(crate) tags: Vec<Tag>,
 }

@@ -150,7 +150,21 @@ fn run<O: Operation>(
     // Store methods cannot panic half-way through an update, so a poisoned lock is still sound.
     let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
     store.tick(clock.now);
-    O::apply(&mut store, input, clock)
+    let output = O::apply(&mut store, input, clock)?;
+    // Saved before the answer, under the lock, so what a caller was told succeeded is on disk
+    // and saves land in the order of the changes. ElastiCache's Describe and List actions
+    // change nothing; what `tick` settled for them is settled again, the same way, after a
+    // restart, and saved with the next change.
+    if !(O::NAME.starts_with("Describe") || O::NAME.starts_with("List")) {
+        store.save().map_err(|error| {
+            tracing::error!(%error, action = O::NAME, "emulator state not saved");
+            ApiError::new(
+                Fault::InternalFailure,
+                format!("The change was made but not saved: {error}"),
+            )
+        })?;
+    }
+    Ok(output)
 }
 
 /// Every action the emulator serves; the index is the call counter's slot.

@@ -8,6 +8,8 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{ApiError, Fault};
 use super::events::SourceType;
 use super::operations::{Operation, Output, marker_page, non_empty, tags};
@@ -623,7 +625,7 @@ fn allows(allowed: &str, data_type: &str, value: &str) -> bool {
 }
 
 /// A cache parameter group: a family's parameters with the values the account changed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ParameterGroup {
     pub(crate) name: String,
     pub(crate) family: String,
@@ -695,7 +697,7 @@ const DEFAULT_SUBNETS: [&str; 3] = [
 const DEFAULT_VPC: &str = "vpc-0a1b2c3d4e5f60000";
 
 /// A cache subnet group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SubnetGroup {
     pub(crate) name: String,
     description: String,
@@ -735,7 +737,7 @@ impl SubnetGroup {
 }
 
 /// The parameter and subnet groups of the account.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Catalog {
     pub(crate) parameter_groups: BTreeMap<String, ParameterGroup>,
     pub(crate) subnet_groups: BTreeMap<String, SubnetGroup>,

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{ApiError, Fault};
 use super::xml::is_xml_char;
 
@@ -13,7 +15,7 @@ pub(crate) struct Params {
 }
 
 /// A resource tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Tag {
     pub(crate) key: String,
     pub(crate) value: Option<String>,

@@ -15,6 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{ApiError, Fault};
 use super::events::SourceType;
 use super::model::SnapshotStatus;
@@ -31,7 +33,7 @@ pub(crate) const MAX_REPLICAS: usize = 5;
 pub(crate) const MAX_MEMCACHED_NODES: usize = 40;
 
 /// Lifecycle of a replication group or cache cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Status {
     Creating,
     Available,
@@ -55,7 +57,7 @@ impl Status {
 }
 
 /// A cache cluster in a node group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Member {
     pub(crate) cluster_id: String,
     pub(crate) az: String,
@@ -63,7 +65,7 @@ pub(crate) struct Member {
 }
 
 /// A shard: a primary and its replicas.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NodeGroup {
     pub(crate) id: String,
     pub(crate) slots: Option<String>,
@@ -77,7 +79,7 @@ impl NodeGroup {
 }
 
 /// Settings a replication group and its member clusters share.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Settings {
     pub(crate) engine: String,
     pub(crate) engine_version: String,
@@ -99,11 +101,12 @@ pub(crate) struct Settings {
 }
 
 /// A replication group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReplicationGroup {
     pub(crate) id: String,
     pub(crate) description: String,
     pub(crate) status: Status,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) created: SystemTime,
     pub(crate) settings: Settings,
@@ -262,7 +265,7 @@ fn write_endpoint(xml: &mut XmlWriter, name: &str, address: &str, port: u16) {
 }
 
 /// A node of a cache cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CacheNode {
     pub(crate) id: String,
     pub(crate) created: SystemTime,
@@ -274,7 +277,7 @@ pub(crate) struct CacheNode {
 }
 
 /// Changes waiting for the maintenance window (`ApplyImmediately=false`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Pending {
     pub(crate) num_cache_nodes: Option<usize>,
     pub(crate) node_ids_to_remove: Vec<String>,
@@ -283,10 +286,11 @@ pub(crate) struct Pending {
 }
 
 /// A cache cluster: standalone, or a member of a replication group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CacheCluster {
     pub(crate) id: String,
     pub(crate) status: Status,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) created: SystemTime,
     pub(crate) settings: Settings,
@@ -428,7 +432,7 @@ impl CacheCluster {
 }
 
 /// One node group (or the single node of a cluster) as a snapshot records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SnapshotShard {
     pub(crate) node_group_id: String,
     pub(crate) cache_cluster_id: Option<String>,
@@ -439,11 +443,12 @@ pub(crate) struct SnapshotShard {
 }
 
 /// A classic (node-based) snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ClassicSnapshot {
     pub(crate) name: String,
     pub(crate) arn: String,
     pub(crate) status: SnapshotStatus,
+    #[serde(with = "crate::wall_time::deadline")]
     pub(crate) settles_at: Option<Instant>,
     pub(crate) created: SystemTime,
     pub(crate) replication_group_id: Option<String>,
@@ -524,7 +529,7 @@ impl ClassicSnapshot {
 }
 
 /// Replication groups, cache clusters and classic snapshots, by (lower-case) id or name.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Nodes {
     pub(crate) groups: BTreeMap<String, ReplicationGroup>,
     pub(crate) clusters: BTreeMap<String, CacheCluster>,
@@ -765,6 +770,31 @@ pub(crate) struct ShardConfig {
     pub(crate) replica_azs: Vec<String>,
 }
 
+/// The node settings `CreateReplicationGroup` and `CreateCacheCluster` both take, under the
+/// same parameter names, validated for syntax.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NodeSettings {
+    pub(crate) engine: Option<String>,
+    pub(crate) engine_version: Option<String>,
+    pub(crate) cache_node_type: Option<String>,
+    pub(crate) parameter_group: Option<String>,
+    pub(crate) subnet_group: Option<String>,
+    pub(crate) security_group_ids: Option<Vec<String>>,
+    /// The classic snapshot to restore from.
+    pub(crate) snapshot_name: Option<String>,
+    pub(crate) maintenance_window: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) notification_topic_arn: Option<String>,
+    pub(crate) auto_minor_version_upgrade: Option<bool>,
+    pub(crate) snapshot_retention_limit: Option<i64>,
+    pub(crate) snapshot_window: Option<String>,
+    /// Whether an `AuthToken` was given (the emulator keeps no secret).
+    pub(crate) auth_token: bool,
+    pub(crate) transit_encryption: Option<bool>,
+    pub(crate) network_type: Option<String>,
+    pub(crate) ip_discovery: Option<String>,
+}
+
 /// A `CreateReplicationGroup` request, validated for syntax.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct NewGroup {
@@ -776,26 +806,10 @@ pub(crate) struct NewGroup {
     pub(crate) automatic_failover: Option<bool>,
     pub(crate) multi_az: Option<bool>,
     pub(crate) cluster_mode: Option<String>,
-    pub(crate) engine: Option<String>,
-    pub(crate) engine_version: Option<String>,
-    pub(crate) cache_node_type: Option<String>,
-    pub(crate) parameter_group: Option<String>,
-    pub(crate) subnet_group: Option<String>,
-    pub(crate) security_group_ids: Option<Vec<String>>,
-    pub(crate) snapshot_name: Option<String>,
-    pub(crate) maintenance_window: Option<String>,
-    pub(crate) port: Option<u16>,
-    pub(crate) notification_topic_arn: Option<String>,
-    pub(crate) auto_minor_version_upgrade: Option<bool>,
-    pub(crate) snapshot_retention_limit: Option<i64>,
-    pub(crate) snapshot_window: Option<String>,
-    pub(crate) auth_token: bool,
-    pub(crate) transit_encryption: Option<bool>,
+    pub(crate) settings: NodeSettings,
     pub(crate) at_rest_encryption: Option<bool>,
     pub(crate) kms_key_id: Option<String>,
     pub(crate) user_group_ids: Vec<String>,
-    pub(crate) network_type: Option<String>,
-    pub(crate) ip_discovery: Option<String>,
     pub(crate) tags: Vec<Tag>,
 }
 
@@ -807,23 +821,7 @@ pub(crate) struct NewCluster {
     pub(crate) cross_az: bool,
     pub(crate) preferred_azs: Vec<String>,
     pub(crate) num_cache_nodes: Option<usize>,
-    pub(crate) engine: Option<String>,
-    pub(crate) engine_version: Option<String>,
-    pub(crate) cache_node_type: Option<String>,
-    pub(crate) parameter_group: Option<String>,
-    pub(crate) subnet_group: Option<String>,
-    pub(crate) security_group_ids: Option<Vec<String>>,
-    pub(crate) snapshot_name: Option<String>,
-    pub(crate) maintenance_window: Option<String>,
-    pub(crate) port: Option<u16>,
-    pub(crate) notification_topic_arn: Option<String>,
-    pub(crate) auto_minor_version_upgrade: Option<bool>,
-    pub(crate) snapshot_retention_limit: Option<i64>,
-    pub(crate) snapshot_window: Option<String>,
-    pub(crate) auth_token: bool,
-    pub(crate) transit_encryption: Option<bool>,
-    pub(crate) network_type: Option<String>,
-    pub(crate) ip_discovery: Option<String>,
+    pub(crate) settings: NodeSettings,
     pub(crate) tags: Vec<Tag>,
 }
 
@@ -1153,7 +1151,7 @@ impl Store {
             ));
         }
         // What a snapshot or an existing primary brings.
-        let snapshot = match &new.snapshot_name {
+        let snapshot = match &new.settings.snapshot_name {
             Some(name) => Some(self.available_snapshot(name)?.clone()),
             None => None,
         };
@@ -1183,6 +1181,7 @@ impl Store {
             .map(|s| &s.settings)
             .or(primary.as_ref().map(|c| &c.settings));
         let engine = new
+            .settings
             .engine
             .clone()
             .or_else(|| base.map(|b| b.engine.clone()))
@@ -1201,18 +1200,19 @@ impl Store {
                 "a memcached cluster cannot be the primary of a replication group",
             ));
         }
-        let wanted_version = new.engine_version.clone().or_else(|| {
+        let wanted_version = new.settings.engine_version.clone().or_else(|| {
             base.filter(|b| b.engine == engine)
                 .map(|b| b.engine_version.clone())
         });
         let version = engine_version(&engine, wanted_version.as_deref())?;
         let family = family_of(&engine, version).unwrap_or_default();
         let node_type = Self::check_node_type(
-            new.cache_node_type
+            new.settings
+                .cache_node_type
                 .as_deref()
                 .or(base.map(|b| b.cache_node_type.as_str())),
         )?;
-        let named_group = match &new.parameter_group {
+        let named_group = match &new.settings.parameter_group {
             Some(name) => Some(self.catalog.parameter_group(name)?.clone()),
             None => None,
         };
@@ -1300,8 +1300,11 @@ impl Store {
                 "NumCacheClusters is for cluster mode disabled; use NumNodeGroups and ReplicasPerNodeGroup",
             ));
         }
-        let parameter_group =
-            self.resolve_parameter_group(new.parameter_group.as_deref(), family, cluster_enabled)?;
+        let parameter_group = self.resolve_parameter_group(
+            new.settings.parameter_group.as_deref(),
+            family,
+            cluster_enabled,
+        )?;
         let min_replicas = shards
             .iter()
             .map(|s| s.replicas.unwrap_or(0))
@@ -1325,6 +1328,7 @@ impl Store {
             ));
         }
         let subnet_group = new
+            .settings
             .subnet_group
             .clone()
             .unwrap_or_else(|| "default".to_owned());
@@ -1332,13 +1336,13 @@ impl Store {
         for id in &new.user_group_ids {
             self.user_group(id)?;
         }
-        let transit_encryption = new.transit_encryption.unwrap_or(false);
-        if (new.auth_token || !new.user_group_ids.is_empty()) && !transit_encryption {
+        let transit_encryption = new.settings.transit_encryption.unwrap_or(false);
+        if (new.settings.auth_token || !new.user_group_ids.is_empty()) && !transit_encryption {
             return Err(ApiError::combination(
                 "AuthToken and UserGroupIds need TransitEncryptionEnabled=true",
             ));
         }
-        if new.auth_token && !new.user_group_ids.is_empty() {
+        if new.settings.auth_token && !new.user_group_ids.is_empty() {
             return Err(ApiError::combination(
                 "AuthToken and UserGroupIds cannot be specified together",
             ));
@@ -1368,34 +1372,39 @@ impl Store {
             parameter_group,
             subnet_group,
             security_group_ids: new
+                .settings
                 .security_group_ids
                 .clone()
                 .filter(|ids| !ids.is_empty())
                 .or(base.map(|b| b.security_group_ids.clone()))
                 .unwrap_or_else(|| vec!["sg-0a1b2c3d4e5f60718".to_owned()]),
             maintenance_window: new
+                .settings
                 .maintenance_window
                 .clone()
                 .unwrap_or_else(|| "sun:05:00-sun:06:00".to_owned()),
-            snapshot_retention_limit: new.snapshot_retention_limit.unwrap_or(0),
+            snapshot_retention_limit: new.settings.snapshot_retention_limit.unwrap_or(0),
             snapshot_window: new
+                .settings
                 .snapshot_window
                 .clone()
                 .unwrap_or_else(|| "03:00-04:00".to_owned()),
-            port: new.port.or(base.map(|b| b.port)).unwrap_or(6379),
+            port: new.settings.port.or(base.map(|b| b.port)).unwrap_or(6379),
             transit_encryption,
             at_rest_encryption: new.at_rest_encryption.unwrap_or(false),
-            auth_token: new.auth_token,
-            auto_minor_version_upgrade: new.auto_minor_version_upgrade.unwrap_or(true),
+            auth_token: new.settings.auth_token,
+            auto_minor_version_upgrade: new.settings.auto_minor_version_upgrade.unwrap_or(true),
             network_type: new
+                .settings
                 .network_type
                 .clone()
                 .unwrap_or_else(|| "ipv4".to_owned()),
             ip_discovery: new
+                .settings
                 .ip_discovery
                 .clone()
                 .unwrap_or_else(|| "ipv4".to_owned()),
-            notification_topic_arn: new.notification_topic_arn.clone(),
+            notification_topic_arn: new.settings.notification_topic_arn.clone(),
         };
         let settles_at = self.schedule(clock.now + self.settle_time());
         let slots = split_slots(shards.len());
@@ -2129,12 +2138,13 @@ impl Store {
         if let Some(group_id) = new.replication_group_id.clone() {
             return self.add_replica_cluster(&group_id, new, clock);
         }
-        let snapshot = match &new.snapshot_name {
+        let snapshot = match &new.settings.snapshot_name {
             Some(name) => Some(self.available_snapshot(name)?.clone()),
             None => None,
         };
         let base = snapshot.as_ref().map(|s| &s.settings);
         let engine = new
+            .settings
             .engine
             .clone()
             .or(base.map(|b| b.engine.clone()))
@@ -2147,13 +2157,15 @@ impl Store {
         let memcached = engine == "memcached";
         let version = engine_version(
             &engine,
-            new.engine_version
+            new.settings
+                .engine_version
                 .as_deref()
                 .or(base.map(|b| b.engine_version.as_str())),
         )?;
         let family = family_of(&engine, version).unwrap_or_default();
         let node_type = Self::check_node_type(
-            new.cache_node_type
+            new.settings
+                .cache_node_type
                 .as_deref()
                 .or(base.map(|b| b.cache_node_type.as_str())),
         )?;
@@ -2176,7 +2188,10 @@ impl Store {
                 "cross-az is for memcached clusters",
             ));
         }
-        if memcached && (new.snapshot_retention_limit.is_some() || new.snapshot_window.is_some()) {
+        if memcached
+            && (new.settings.snapshot_retention_limit.is_some()
+                || new.settings.snapshot_window.is_some())
+        {
             return Err(ApiError::combination(
                 "Snapshots are not supported for memcached clusters",
             ));
@@ -2194,7 +2209,7 @@ impl Store {
             ));
         }
         let parameter_group =
-            self.resolve_parameter_group(new.parameter_group.as_deref(), family, false)?;
+            self.resolve_parameter_group(new.settings.parameter_group.as_deref(), family, false)?;
         if !memcached
             && self
                 .catalog
@@ -2206,12 +2221,13 @@ impl Store {
             ));
         }
         let subnet_group = new
+            .settings
             .subnet_group
             .clone()
             .unwrap_or_else(|| "default".to_owned());
         self.catalog.subnet_group(&subnet_group)?;
-        let transit_encryption = new.transit_encryption.unwrap_or(false);
-        if new.auth_token && !transit_encryption {
+        let transit_encryption = new.settings.transit_encryption.unwrap_or(false);
+        if new.settings.auth_token && !transit_encryption {
             return Err(ApiError::combination(
                 "AuthToken needs TransitEncryptionEnabled=true",
             ));
@@ -2244,28 +2260,37 @@ impl Store {
                 parameter_group,
                 subnet_group,
                 security_group_ids: new
+                    .settings
                     .security_group_ids
                     .filter(|ids| !ids.is_empty())
                     .unwrap_or_else(|| vec!["sg-0a1b2c3d4e5f60718".to_owned()]),
                 maintenance_window: new
+                    .settings
                     .maintenance_window
                     .unwrap_or_else(|| "sun:05:00-sun:06:00".to_owned()),
-                snapshot_retention_limit: new.snapshot_retention_limit.unwrap_or(0),
+                snapshot_retention_limit: new.settings.snapshot_retention_limit.unwrap_or(0),
                 snapshot_window: new
+                    .settings
                     .snapshot_window
                     .unwrap_or_else(|| "03:00-04:00".to_owned()),
-                port: new.port.or(base.map(|b| b.port)).unwrap_or(if memcached {
-                    11211
-                } else {
-                    6379
-                }),
+                port: new
+                    .settings
+                    .port
+                    .or(base.map(|b| b.port))
+                    .unwrap_or(if memcached { 11211 } else { 6379 }),
                 transit_encryption,
                 at_rest_encryption: false,
-                auth_token: new.auth_token,
-                auto_minor_version_upgrade: new.auto_minor_version_upgrade.unwrap_or(true),
-                network_type: new.network_type.unwrap_or_else(|| "ipv4".to_owned()),
-                ip_discovery: new.ip_discovery.unwrap_or_else(|| "ipv4".to_owned()),
-                notification_topic_arn: new.notification_topic_arn,
+                auth_token: new.settings.auth_token,
+                auto_minor_version_upgrade: new.settings.auto_minor_version_upgrade.unwrap_or(true),
+                network_type: new
+                    .settings
+                    .network_type
+                    .unwrap_or_else(|| "ipv4".to_owned()),
+                ip_discovery: new
+                    .settings
+                    .ip_discovery
+                    .unwrap_or_else(|| "ipv4".to_owned()),
+                notification_topic_arn: new.settings.notification_topic_arn,
             },
             az: nodes[0].az.clone(),
             nodes,
@@ -2307,7 +2332,7 @@ impl Store {
                 format!("A node group can have at most {MAX_REPLICAS} replicas."),
             ));
         }
-        if let Some(node_type) = &new.cache_node_type
+        if let Some(node_type) = &new.settings.cache_node_type
             && node_type != &group.settings.cache_node_type
         {
             return Err(ApiError::combination(
@@ -2939,7 +2964,10 @@ mod tests {
             id: id.to_owned(),
             description: "quota".to_owned(),
             topology: Some(topology),
-            cache_node_type: Some("cache.t3.micro".to_owned()),
+            settings: NodeSettings {
+                cache_node_type: Some("cache.t3.micro".to_owned()),
+                ..NodeSettings::default()
+            },
             ..NewGroup::default()
         }
     }
@@ -2973,8 +3001,11 @@ mod tests {
             .unwrap();
         let memcached = NewCluster {
             id: "m".to_owned(),
-            engine: Some("memcached".to_owned()),
-            cache_node_type: Some("cache.t3.micro".to_owned()),
+            settings: NodeSettings {
+                engine: Some("memcached".to_owned()),
+                cache_node_type: Some("cache.t3.micro".to_owned()),
+                ..NodeSettings::default()
+            },
             num_cache_nodes: Some(2),
             ..NewCluster::default()
         };

@@ -5,8 +5,8 @@ use super::error::{ApiError, Fault};
 use super::operations::{Operation, Output, ids, int_in, marker_page, non_empty, tags};
 use super::query::{Params, Tag};
 use super::replication::{
-    Answer, ClusterChanges, GroupChanges, MAX_REPLICAS, NewCluster, NewGroup, ReplicaChanges,
-    SettingsChanges, ShardChanges, ShardConfig, SnapshotFilter, Topology,
+    Answer, ClusterChanges, GroupChanges, MAX_REPLICAS, NewCluster, NewGroup, NodeSettings,
+    ReplicaChanges, SettingsChanges, ShardChanges, ShardConfig, SnapshotFilter, Topology,
 };
 use super::store::{Clock, PageRequest, Store};
 
@@ -249,6 +249,29 @@ fn topology(params: &Params) -> Result<Option<Topology>, ApiError> {
     })
 }
 
+/// The settings `CreateReplicationGroup` and `CreateCacheCluster` both take.
+fn node_settings(params: &Params) -> Result<NodeSettings, ApiError> {
+    Ok(NodeSettings {
+        engine: engine(params)?,
+        engine_version: non_empty(params, "EngineVersion"),
+        cache_node_type: non_empty(params, "CacheNodeType"),
+        parameter_group: lower(params, "CacheParameterGroupName"),
+        subnet_group: lower(params, "CacheSubnetGroupName"),
+        security_group_ids: ids(params, "SecurityGroupIds", "SecurityGroupId", "sg-")?,
+        snapshot_name: non_empty(params, "SnapshotName"),
+        maintenance_window: maintenance_window(params)?,
+        port: port(params)?,
+        notification_topic_arn: non_empty(params, "NotificationTopicArn"),
+        auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
+        snapshot_retention_limit: int_in(params, "SnapshotRetentionLimit", 0..=35)?,
+        snapshot_window: snapshot_window(params)?,
+        auth_token: auth_token(params)?,
+        transit_encryption: params.bool("TransitEncryptionEnabled")?,
+        network_type: one_of(params, "NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
+        ip_discovery: one_of(params, "IpDiscovery", &["ipv4", "ipv6"])?,
+    })
+}
+
 fn settings_changes(params: &Params) -> Result<SettingsChanges, ApiError> {
     refuse_unmodelled(params)?;
     Ok(SettingsChanges {
@@ -307,21 +330,7 @@ impl Operation for CreateReplicationGroup {
                 "ClusterMode",
                 &["enabled", "disabled", "compatible"],
             )?,
-            engine: engine(params)?,
-            engine_version: non_empty(params, "EngineVersion"),
-            cache_node_type: non_empty(params, "CacheNodeType"),
-            parameter_group: lower(params, "CacheParameterGroupName"),
-            subnet_group: lower(params, "CacheSubnetGroupName"),
-            security_group_ids: ids(params, "SecurityGroupIds", "SecurityGroupId", "sg-")?,
-            snapshot_name: non_empty(params, "SnapshotName"),
-            maintenance_window: maintenance_window(params)?,
-            port: port(params)?,
-            notification_topic_arn: non_empty(params, "NotificationTopicArn"),
-            auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-            snapshot_retention_limit: int_in(params, "SnapshotRetentionLimit", 0..=35)?,
-            snapshot_window: snapshot_window(params)?,
-            auth_token: auth_token(params)?,
-            transit_encryption: params.bool("TransitEncryptionEnabled")?,
+            settings: node_settings(params)?,
             at_rest_encryption: params.bool("AtRestEncryptionEnabled")?,
             kms_key_id: non_empty(params, "KmsKeyId"),
             user_group_ids: params
@@ -330,8 +339,6 @@ impl Operation for CreateReplicationGroup {
                 .into_iter()
                 .map(|id| id.to_ascii_lowercase())
                 .collect(),
-            network_type: one_of(params, "NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
-            ip_discovery: one_of(params, "IpDiscovery", &["ipv4", "ipv6"])?,
             tags: tags(params)?,
         })
     }
@@ -619,23 +626,7 @@ impl Operation for CreateCacheCluster {
             cross_az,
             preferred_azs,
             num_cache_nodes: count(params, "NumCacheNodes", 1..=i64::from(u16::MAX))?,
-            engine: engine(params)?,
-            engine_version: non_empty(params, "EngineVersion"),
-            cache_node_type: non_empty(params, "CacheNodeType"),
-            parameter_group: lower(params, "CacheParameterGroupName"),
-            subnet_group: lower(params, "CacheSubnetGroupName"),
-            security_group_ids: ids(params, "SecurityGroupIds", "SecurityGroupId", "sg-")?,
-            snapshot_name: non_empty(params, "SnapshotName"),
-            maintenance_window: maintenance_window(params)?,
-            port: port(params)?,
-            notification_topic_arn: non_empty(params, "NotificationTopicArn"),
-            auto_minor_version_upgrade: params.bool("AutoMinorVersionUpgrade")?,
-            snapshot_retention_limit: int_in(params, "SnapshotRetentionLimit", 0..=35)?,
-            snapshot_window: snapshot_window(params)?,
-            auth_token: auth_token(params)?,
-            transit_encryption: params.bool("TransitEncryptionEnabled")?,
-            network_type: one_of(params, "NetworkType", &["ipv4", "ipv6", "dual_stack"])?,
-            ip_discovery: one_of(params, "IpDiscovery", &["ipv4", "ipv6"])?,
+            settings: node_settings(params)?,
             tags: tags(params)?,
         })
     }

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
+use serde::{Deserialize, Serialize};
+
 use super::error::{ApiError, Fault};
 use super::operations::{Operation, Output, int_in, marker_page, non_empty, tags};
 use super::query::{Params, Tag};
@@ -136,14 +138,36 @@ impl Offering {
 }
 
 /// A purchased reservation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ReservedNode {
     id: String,
+    #[serde(rename = "offering_id", with = "by_offering_id")]
     offering: Offering,
     start: SystemTime,
     count: usize,
     arn: String,
     pub(crate) tags: Vec<Tag>,
+}
+
+/// `#[serde(with = "…")]`: a reservation is saved with its offering's id, which names the same
+/// offering in every run.
+mod by_offering_id {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{Offering, offerings};
+
+    pub(super) fn serialize<S: Serializer>(offering: &Offering, s: S) -> Result<S::Ok, S::Error> {
+        offering.id.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Offering, D::Error> {
+        let id = String::deserialize(d)?;
+        offerings()
+            .into_iter()
+            .find(|offering| offering.id == id)
+            .ok_or_else(|| D::Error::custom(format!("{id} is not a reserved node offering")))
+    }
 }
 
 impl ReservedNode {

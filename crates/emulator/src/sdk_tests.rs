@@ -1923,6 +1923,7 @@ async fn exports_write_an_rdb_file_into_the_emulated_bucket() {
 
 mod catalog;
 mod nodes;
+mod state_file;
 
 /// `--emulator-accounts`: STS `AssumeRole` on the emulator issues keys of the role's account,
 /// and the SDK's requests signed with them (in another region) are that account's alone.

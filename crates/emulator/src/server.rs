@@ -34,11 +34,13 @@ pub(crate) async fn start(
     addr: SocketAddr,
     config: EmulatorConfig,
 ) -> std::io::Result<(Emulator, JoinHandle<()>)> {
+    // The state file first: a bad one is refused before anything listens.
+    let stores = Stores::open(&config)?;
     let listener = TcpListener::bind(addr).await?;
     let (shutdown, _) = watch::channel(false);
     let shared = Arc::new(Shared {
         local_addr: listener.local_addr()?,
-        stores: Stores::new(&config),
+        stores,
         faults: FaultInjector::default(),
         calls: CallCounters::new(),
         shutdown,
@@ -183,8 +185,13 @@ async fn handle(
         );
         return Ok(error_response(&error, &request_id));
     };
-    let store = match route {
-        Ok((account, region)) => shared.stores.get(&account, &region),
+    let store = match route.map(|(account, region)| shared.stores.get(&account, &region)) {
+        Ok(Ok(store)) => store,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "emulator state not read");
+            let error = ApiError::new(Fault::InternalFailure, error.to_string());
+            return Ok(error_response(&error, &request_id));
+        }
         Err(access_key) => {
             let message = format!(
                 "The security token included in the request is invalid: {access_key} was issued for an account this emulator does not play"

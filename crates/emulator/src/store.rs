@@ -6,8 +6,10 @@
 //! Transitions are computed lazily: every request first calls [`Store::tick`], which settles
 //! whatever is due. Tests may hold a name ([`Store::hold`]): its resources then stay in their
 //! transitional status until released. All methods run under the emulator's mutex and never
-//! block.
+//! block, but for [`Store::save`], which writes the state file (when there is one) after a
+//! change.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::ops::Bound;
@@ -24,6 +26,8 @@ use super::parameters::Catalog;
 use super::query::Tag;
 use super::replication::Nodes;
 use super::reserved::ReservedNode;
+use super::state_file::{self, Document, StateFile, StateFileError};
+use super::wall_time;
 
 /// Tags a resource may carry.
 pub(crate) const MAX_TAGS: usize = 50;
@@ -240,8 +244,8 @@ pub(crate) struct Store {
     pub(crate) reserved: BTreeMap<String, ReservedNode>,
     /// What happened, for `DescribeEvents`.
     pub(crate) events: Events,
-    /// A moment on both clocks, to date the transitions that settle between requests.
-    epoch: (Instant, SystemTime),
+    /// Where the account is saved after each change, if anywhere.
+    state_file: Option<StateFile>,
     snapshots: BTreeMap<String, Snapshot>,
     /// Stored without their derived `user_group_ids`; by id.
     users: BTreeMap<String, User>,
@@ -360,7 +364,7 @@ impl Store {
             events: Events::default(),
             reserved: BTreeMap::new(),
             s3_dir: config.s3_dir.clone(),
-            epoch: (Instant::now(), SystemTime::now()),
+            state_file: None,
             snapshots: BTreeMap::new(),
             users: BTreeMap::new(),
             user_groups: BTreeMap::new(),
@@ -371,6 +375,75 @@ impl Store {
         store.ensure_default_user();
         store.catalog = Catalog::new(|kind, name| store.arn(kind, name));
         store
+    }
+
+    /// The store of [`EmulatorConfig::state_file`] when there is one — what the file holds, or a
+    /// new account when there is no file yet — which every change is then saved to (the file is
+    /// written at once, so a place it cannot be written is found at start); a new store
+    /// otherwise.
+    pub(crate) fn open(config: &EmulatorConfig) -> Result<Self, StateFileError> {
+        let mut store = Self::new(config);
+        let Some(path) = &config.state_file else {
+            return Ok(store);
+        };
+        let file = StateFile::new(path);
+        if let Some(document) = file.read(&config.account_id, &config.region)? {
+            store.restore(document);
+            tracing::info!(file = %path.display(), "emulator state read from its state file");
+        } else {
+            tracing::info!(file = %path.display(), "no emulator state file yet: a new account");
+        }
+        store.state_file = Some(file);
+        store.save()?;
+        Ok(store)
+    }
+
+    /// Takes over the resources of a saved account. What a new account has and the document
+    /// lacks (the `default` user, a default parameter or subnet group) is kept.
+    fn restore(&mut self, document: Document<'static>) {
+        self.caches = document.serverless_caches.into_owned();
+        self.snapshots = document.serverless_snapshots.into_owned();
+        self.users.extend(document.users.into_owned());
+        self.user_groups = document.user_groups.into_owned();
+        self.nodes = document.nodes.into_owned();
+        let catalog = document.catalog.into_owned();
+        self.catalog
+            .parameter_groups
+            .extend(catalog.parameter_groups);
+        self.catalog.subnet_groups.extend(catalog.subnet_groups);
+        self.reserved = document.reserved_nodes.into_owned();
+        self.events = document.events.into_owned();
+        // Early, so the first request's `tick` settles what came due while the emulator was
+        // down and finds the next deadline.
+        self.next_deadline = Some(Instant::now());
+    }
+
+    /// The account as the state file holds it.
+    fn document(&self) -> Document<'_> {
+        Document {
+            version: state_file::VERSION,
+            account_id: Cow::Borrowed(&self.account_id),
+            region: Cow::Borrowed(&self.region),
+            serverless_caches: Cow::Borrowed(&self.caches),
+            serverless_snapshots: Cow::Borrowed(&self.snapshots),
+            users: Cow::Borrowed(&self.users),
+            user_groups: Cow::Borrowed(&self.user_groups),
+            nodes: Cow::Borrowed(&self.nodes),
+            catalog: Cow::Borrowed(&self.catalog),
+            reserved_nodes: Cow::Borrowed(&self.reserved),
+            events: Cow::Borrowed(&self.events),
+        }
+    }
+
+    /// Writes the account to its state file, if it has one and anything changed since the last
+    /// save. Held names are not saved: holds are a test's control of one run.
+    pub(crate) fn save(&mut self) -> Result<(), StateFileError> {
+        let Some(mut file) = self.state_file.take() else {
+            return Ok(());
+        };
+        let saved = file.save(&self.document());
+        self.state_file = Some(file);
+        saved
     }
 
     /// Seeds the user every ElastiCache account has (id and name `default`, engine `redis`,
@@ -424,11 +497,8 @@ impl Store {
             &mut log,
         );
         for (at, source_type, id, message) in log {
-            let wall = match at.checked_duration_since(self.epoch.0) {
-                Some(after) => self.epoch.1 + after,
-                None => self.epoch.1,
-            };
-            self.events.push(source_type, &id, message, wall);
+            self.events
+                .push(source_type, &id, message, wall_time::wall(at));
         }
         self.next_deadline = next;
     }
