@@ -3,7 +3,7 @@
 # HTTP/1.1 and HTTP/2), the official Connect client for Node (.ci/connect: Connect JSON, Connect
 # binary, gRPC-Web), the official Connect web client in headless Chromium (.ci/connect/browser.mjs;
 # Debian's chromium must be installed: missing is a failure), and the standalone ElastiCache
-# emulator from boto3.
+# emulator from boto3 (the serverless lifecycle, then one lifecycle of each node-based family).
 #
 #   .ci/polyglot/run.sh target/debug/elasticache-grpc
 #
@@ -324,6 +324,9 @@ run_py grpc_client_check.py 180 grpc_client_check.py --addr "$facade_addr" --gen
 
 phase="boto3 checks"
 run_py boto3_lifecycle.py 300 boto3_lifecycle.py --endpoint "$emulator_url" --settle-ms "$settle_ms"
+
+phase="boto3 family lifecycles"
+run_py boto3_families.py 300 boto3_families.py --endpoint "$emulator_url" --settle-ms "$settle_ms"
 
 # ---- the servers must still be up, then stop cleanly ---------------------------------------------
 
