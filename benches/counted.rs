@@ -18,7 +18,13 @@
 //! cargo bench --bench counted -- --calls 100,600
 //! cargo bench --bench counted -- --check BENCHMARKS.md   # fail if (b) grew > 5% (.ci/run)
 //! cargo bench --bench counted -- --keep /tmp/counted      # keep the callgrind outputs there
+//! cargo bench --bench counted -- --targets 1,50           # (b) with 1 and with 50 named targets
 //! ```
+//!
+//! `--targets A,B` counts (b) again with `[targets]` configs of A and of B targets (all on the
+//! emulator, one caller allowed every one, each call naming the last with `x-elasticache-target`),
+//! and fails when the two differ by more than 5%: routing a call must cost the same whatever the
+//! number of targets (issue 25).
 //!
 //! `--check FILE` reads the committed figure from the line `counted-guard: facade_describe=N`
 //! and fails when (b) is more than 5% above it: counts are repeatable (seven runs of (b) spread
@@ -65,6 +71,13 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .position(|a| a == "--keep")
         .map(|i| PathBuf::from(args.get(i + 1).expect("--keep DIR")));
+    if let Some(i) = args.iter().position(|a| a == "--targets") {
+        let (a, b) = args
+            .get(i + 1)
+            .and_then(|v| v.split_once(','))
+            .expect("--targets A,B");
+        return runtime.block_on(run_targets(calls, (a.parse()?, b.parse()?)));
+    }
     let describe = runtime.block_on(run(calls, keep))?;
     if let Some(file) = check {
         let text = std::fs::read_to_string(&file)?;
@@ -177,14 +190,40 @@ fn count_direct(dir: &Path, endpoint: &str, calls: usize) -> anyhow::Result<u64>
 
 /// (b) and (c): the facade under callgrind, `describes` Describe calls then `checks` health
 /// checks, one at a time, then SIGTERM.
+/// The bearer token of the `--targets` configs' caller.
+const TARGETS_TOKEN: &str = "bench-token";
+
+/// How (b)'s calls are sent: as is, or by the `--targets` caller to a named target.
+#[derive(Clone, Copy)]
+enum Calls<'a> {
+    Plain,
+    ToTarget(&'a str),
+}
+
+impl Calls<'_> {
+    fn request<T>(self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Calls::ToTarget(target) = self {
+            let metadata = request.metadata_mut();
+            metadata.insert(
+                "authorization",
+                format!("Bearer {TARGETS_TOKEN}").parse().expect("ascii"),
+            );
+            metadata.insert("x-elasticache-target", target.parse().expect("ascii"));
+        }
+        request
+    }
+}
+
 async fn count_facade(
     dir: &Path,
     endpoint: &str,
     config: &Path,
-    describes: usize,
-    checks: usize,
+    (describes, checks): (usize, usize),
+    calls: Calls<'_>,
 ) -> anyhow::Result<(u64, PathBuf)> {
-    let out = dir.join(format!("facade-{describes}-{checks}.out"));
+    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("facade");
+    let out = dir.join(format!("{stem}-{describes}-{checks}.out"));
     let addr = free_port()?;
     let mut cmd = callgrind(&out);
     cmd.arg(bin())
@@ -207,14 +246,16 @@ async fn count_facade(
     // One of each first, so lazily built state (the SDK's connection, the HTTP/2 streams) is
     // built in both runs alike.
     client
-        .describe_serverless_cache_snapshots(pb::DescribeServerlessCacheSnapshotsRequest::default())
+        .describe_serverless_cache_snapshots(
+            calls.request(pb::DescribeServerlessCacheSnapshotsRequest::default()),
+        )
         .await?;
     health.check(HealthCheckRequest::default()).await?;
     zero_counters(facade.0.id())?;
     for _ in 0..describes {
         let r = client
             .describe_serverless_cache_snapshots(
-                pb::DescribeServerlessCacheSnapshotsRequest::default(),
+                calls.request(pb::DescribeServerlessCacheSnapshotsRequest::default()),
             )
             .await?;
         anyhow::ensure!(r.get_ref().serverless_cache_snapshots.len() == SNAPSHOTS);
@@ -238,15 +279,11 @@ async fn count_facade(
     Ok((instructions(&out)?, out))
 }
 
-/// Runs (a), (b) and (c), prints them; returns (b).
-async fn run((n1, n2): (usize, usize), keep: Option<PathBuf>) -> anyhow::Result<u64> {
-    anyhow::ensure!(n2 > n1, "--calls N1,N2 needs N2 > N1");
-    let dir = keep.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ecgrpc-counted-{}", std::process::id()))
-    });
-    std::fs::create_dir_all(&dir)?;
+/// Starts the emulator (settling at once) with the snapshots (b) describes; its process and
+/// endpoint.
+async fn seeded_emulator() -> anyhow::Result<(Process, String)> {
     let emulator_addr = free_port()?;
-    let _emulator = Process(
+    let emulator = Process(
         Command::new(bin())
             .args([
                 "emulator",
@@ -262,19 +299,81 @@ async fn run((n1, n2): (usize, usize), keep: Option<PathBuf>) -> anyhow::Result<
     let endpoint = format!("http://{emulator_addr}");
     let sdk = elasticache_grpc::startup::static_client(&endpoint);
     seed(&sdk).await?;
+    Ok((emulator, endpoint))
+}
+
+/// The upstream budget (20 rps by default) would otherwise be what is measured.
+const UNLIMITED_UPSTREAM: &str = "[upstream]\nrequests_per_second = 1000000\nburst = 1000000\n";
+
+/// (b) with `a` and with `b` named targets; fails when they differ by more than 5%.
+async fn run_targets((n1, n2): (usize, usize), (a, b): (usize, usize)) -> anyhow::Result<()> {
+    anyhow::ensure!(n2 > n1, "--calls N1,N2 needs N2 > N1");
+    anyhow::ensure!(a >= 1 && b >= 1, "--targets A,B needs at least one target each");
+    let dir = std::env::temp_dir().join(format!("ecgrpc-counted-targets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let (_emulator, endpoint) = seeded_emulator().await?;
+    let span = (n2 - n1) as u64;
+    let mut per_call = Vec::new();
+    for targets in [a, b] {
+        let config = dir.join(format!("targets-{targets}.toml"));
+        std::fs::write(&config, targets_config(targets, &endpoint))?;
+        let last = format!("t{}", targets - 1);
+        let calls = Calls::ToTarget(&last);
+        let (base, _) = count_facade(&dir, &endpoint, &config, (n1, n1), calls).await?;
+        let (more, _) = count_facade(&dir, &endpoint, &config, (n2, n1), calls).await?;
+        per_call.push(more.saturating_sub(base) / span);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let (ia, ib) = (per_call[0], per_call[1]);
+    let change = (ib as f64 - ia as f64) / ia as f64 * 100.0;
+    println!("\ninstructions per Describe call to a named target (callgrind, N = {n1} vs {n2}):");
+    println!("  {a:>3} target(s)  {ia:>10}");
+    println!("  {b:>3} target(s)  {ib:>10}   ({change:+.2}%)");
+    println!("counted-targets: targets_{a}={ia} targets_{b}={ib}");
+    anyhow::ensure!(
+        change.abs() <= 5.0,
+        "a call costs {change:+.2}% with {b} targets instead of {a}: routing must not grow with the targets"
+    );
+    Ok(())
+}
+
+/// `targets` targets `t0`…, all on the emulator, and one caller allowed every one.
+fn targets_config(targets: usize, endpoint: &str) -> String {
+    let mut config = UNLIMITED_UPSTREAM.to_owned();
+    let names: Vec<String> = (0..targets).map(|i| format!("t{i}")).collect();
+    for name in &names {
+        config.push_str(&format!(
+            "\n[targets.{name}]\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n"
+        ));
+    }
+    config.push_str(&format!(
+        "\n[[callers]]\nname = \"bench\"\ntoken_sha256 = \"{}\"\nallow = [\"*\"]\n\
+         requests_per_second = 1000000\nburst = 1000000\ntargets = {names:?}\n\
+         default_target = \"t0\"\n",
+        elasticache_grpc::identity::hash_token(TARGETS_TOKEN)
+    ));
+    config
+}
+
+/// Runs (a), (b) and (c), prints them; returns (b).
+async fn run((n1, n2): (usize, usize), keep: Option<PathBuf>) -> anyhow::Result<u64> {
+    anyhow::ensure!(n2 > n1, "--calls N1,N2 needs N2 > N1");
+    let dir = keep.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ecgrpc-counted-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&dir)?;
+    let (_emulator, endpoint) = seeded_emulator().await?;
     // The upstream budget (20 rps by default) would otherwise be what is measured.
     let config = dir.join("bench.toml");
-    std::fs::write(
-        &config,
-        "[upstream]\nrequests_per_second = 1000000\nburst = 1000000\n",
-    )?;
+    std::fs::write(&config, UNLIMITED_UPSTREAM)?;
 
     let span = (n2 - n1) as u64;
     let started = Instant::now();
     let direct = (count_direct(&dir, &endpoint, n2)? - count_direct(&dir, &endpoint, n1)?) / span;
-    let (base, _) = count_facade(&dir, &endpoint, &config, n1, n1).await?;
-    let (more_describes, profile) = count_facade(&dir, &endpoint, &config, n2, n1).await?;
-    let (more_checks, _) = count_facade(&dir, &endpoint, &config, n1, n2).await?;
+    let (base, _) = count_facade(&dir, &endpoint, &config, (n1, n1), Calls::Plain).await?;
+    let (more_describes, profile) =
+        count_facade(&dir, &endpoint, &config, (n2, n1), Calls::Plain).await?;
+    let (more_checks, _) = count_facade(&dir, &endpoint, &config, (n1, n2), Calls::Plain).await?;
     let describe = more_describes.saturating_sub(base) / span;
     let check = more_checks.saturating_sub(base) / span;
     let own = describe.saturating_sub(direct);

@@ -3,7 +3,8 @@
 //! invalid, rate limited, overloaded), failed in AWS, of unknown outcome, or abandoned by the
 //! caller mid-call — so it can be routed on its own (`RUST_LOG=audit=info`).
 //!
-//! Fields: `caller`, `target` (the `[targets]` name the call went to; empty without targets),
+//! Fields: `caller`, `target_name` (the `[targets]` name the call went to; empty without
+//! targets; not `target`, which is the log line's own in JSON),
 //! `rpc`, `resources` (`kind=name,…`), `bucket`, `outcome` (`ok`, `error`,
 //! `unknown`: sent, the answer lost; `ok_response_not_sent`: AWS did it, the response was too
 //! large to send; `cancelled`: the caller went away before the call ended, so AWS may or may not
@@ -91,7 +92,7 @@ impl Audit {
         tracing::info!(
             target: "audit",
             caller = self.caller.as_deref().unwrap_or(UNAUTHENTICATED),
-            target = self.target.as_str(),
+            target_name = self.target.as_str(),
             rpc = self.rpc,
             resources = self.resources.as_str(),
             bucket = self.bucket.as_str(),

@@ -277,3 +277,22 @@ fn a_corrupt_state_file_stops_the_standalone_emulator_naming_it() {
     assert!(stderr.contains("not an emulator state file"), "{stderr}");
     assert_eq!(after, "{\"version\": 1,");
 }
+
+#[test]
+fn emulator_accounts_are_account_ids_and_need_the_emulator() {
+    let (code, stderr) = run(&["--emulator", "--emulator-accounts", "111111111111,12345"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("\"12345\" is not an AWS account id"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&[
+        "--emulator-accounts",
+        "111111111111",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(code, Some(64), "{stderr}");
+    assert!(stderr.contains("--emulator-accounts"), "{stderr}");
+    assert!(stderr.contains("add --emulator"), "{stderr}");
+}

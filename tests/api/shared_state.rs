@@ -92,6 +92,42 @@ impl RedisServer {
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/0", self.port)
     }
+
+    /// `KEYS pattern`, sorted (over RESP by hand: tests need no Redis client).
+    async fn keys(&self, pattern: &str) -> Vec<String> {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let command = format!("*2\r\n$4\r\nKEYS\r\n${}\r\n{pattern}\r\n", pattern.len());
+        s.write_all(command.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The whole array: its header says how many bulk strings follow.
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0, "redis closed the connection");
+            reply.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&reply);
+            let Some(count) = text
+                .strip_prefix('*')
+                .and_then(|t| t.split("\r\n").next())
+                .and_then(|c| c.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            let lines: Vec<&str> = text.split("\r\n").collect();
+            if lines.len() > 2 * count + 1 {
+                let mut keys: Vec<String> = lines[1..=2 * count]
+                    .iter()
+                    .skip(1)
+                    .step_by(2)
+                    .map(|k| (*k).to_owned())
+                    .collect();
+                keys.sort();
+                return keys;
+            }
+        }
+    }
 }
 
 impl Drop for RedisServer {
@@ -504,4 +540,108 @@ async fn one_poller_per_watched_resource_for_the_whole_fleet() {
         assert!(last.settled);
     }
     emulator.shutdown();
+}
+
+/// With named targets, a resource's lease is per (target, kind, name): the same cache name
+/// watched through two targets is two resources with a poller each, and replicas watching it
+/// through one target share that target's lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_leases_are_keyed_by_target() {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let east = emulator().await;
+    let west = emulator().await;
+    let target = |name: &str, emulator: &Emulator| elasticache_grpc::config::TargetConfig {
+        name: name.into(),
+        region: "us-east-1".into(),
+        role_arn: None,
+        external_id: None,
+        session_name: None,
+        endpoint_url: Some(emulator.endpoint_url()),
+        sts_endpoint_url: None,
+    };
+    let mut replicas = Vec::new();
+    for _ in 0..2 {
+        let state = shared(&redis, 2);
+        let targets = vec![target("east", &east), target("west", &west)];
+        replicas.push(
+            replica(&east, |s| {
+                s.state = state;
+                s.targets = targets;
+                s.callers = vec![elasticache_grpc::config::CallerConfig {
+                    targets: vec!["east".into(), "west".into()],
+                    default_target: Some("east".into()),
+                    ..caller("fleet", "fleet-token", &["*"], &[])
+                }];
+            })
+            .await,
+        );
+    }
+    let cache = unique("leased");
+    let to = |message, target: &str| {
+        let mut request = with_token(message, "fleet-token");
+        request
+            .metadata_mut()
+            .insert("x-elasticache-target", target.parse().unwrap());
+        request
+    };
+    for (emulator, name) in [(&east, "east"), (&west, "west")] {
+        emulator.hold(&cache);
+        replicas[0]
+            .client
+            .clone()
+            .create_serverless_cache(to(
+                pb::CreateServerlessCacheRequest {
+                    serverless_cache_name: cache.clone(),
+                    engine: "valkey".into(),
+                    ..Default::default()
+                },
+                name,
+            ))
+            .await
+            .unwrap();
+    }
+    let mut streams = Vec::new();
+    for r in &replicas {
+        for name in ["east", "west"] {
+            let watch = pb::WatchServerlessCacheRequest {
+                serverless_cache_name: cache.clone(),
+                ..Default::default()
+            };
+            let mut request = with_token(watch, "fleet-token");
+            request
+                .metadata_mut()
+                .insert("x-elasticache-target", name.parse().unwrap());
+            let mut stream = r
+                .client
+                .clone()
+                .watch_serverless_cache(request)
+                .await
+                .unwrap()
+                .into_inner();
+            let first = tokio::time::timeout(Duration::from_secs(5), stream.message())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                first.serverless_cache.unwrap().status.as_deref(),
+                Some("creating")
+            );
+            streams.push(stream);
+        }
+    }
+    let leases = redis.keys("elasticache-grpc:lease:*").await;
+    assert_eq!(
+        leases,
+        [
+            format!("elasticache-grpc:lease:watch:east:cache:{cache}"),
+            format!("elasticache-grpc:lease:watch:west:cache:{cache}"),
+        ],
+        "one lease per target for the two replicas"
+    );
+    drop(streams);
+    east.release(&cache);
+    west.release(&cache);
 }

@@ -578,3 +578,95 @@ fn routed<T>(message: T, token: &str, target: Option<&str>) -> tonic::Request<T>
     }
     request
 }
+
+/// The binary itself with `--emulator --emulator-accounts` and a targets config: a call to the
+/// role's target lands in the second account, and its JSON audit line names the target in
+/// `target_name` while `target` stays the log line's own (`audit`), once.
+#[tokio::test]
+async fn the_binary_with_emulator_accounts_routes_and_audits_each_target() {
+    use crate::helpers::{Binary, unique};
+    let dir = std::env::temp_dir().join(unique("ecgrpc-targets-bin"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("targets.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[targets.dev]\nregion = \"us-east-1\"\n\n\
+             [targets.prod]\nregion = \"eu-west-1\"\n\
+             role_arn = \"arn:aws:iam::222222222222:role/cache-admin\"\n\n\
+             [[callers]]\nname = \"platform\"\ntoken_sha256 = \"{}\"\nallow = [\"*\"]\n\
+             targets = [\"dev\", \"prod\"]\ndefault_target = \"dev\"\n",
+            elasticache_grpc::identity::hash_token("platform-token")
+        ),
+    )
+    .unwrap();
+    let binary = Binary::spawn(
+        None,
+        &[
+            "--emulator",
+            "--emulator-accounts",
+            "111111111111,222222222222",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-format",
+            "json",
+            "--s3-dir",
+            dir.join("s3").to_str().unwrap(),
+        ],
+        &[],
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", binary.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = pb::elasti_cache_service_client::ElastiCacheServiceClient::new(channel);
+    let create = pb::CreateServerlessCacheRequest {
+        serverless_cache_name: "orders".into(),
+        engine: "valkey".into(),
+        ..Default::default()
+    };
+    let mut request = routed(create, "platform-token", Some("prod"));
+    request
+        .metadata_mut()
+        .insert("x-request-id", "audited-prod".parse().unwrap());
+    let created = client.create_serverless_cache(request).await.unwrap();
+    assert_eq!(
+        created.into_inner().serverless_cache.and_then(|c| c.arn),
+        Some("arn:aws:elasticache:eu-west-1:222222222222:serverlesscache:orders".into())
+    );
+    let dev = client
+        .describe_serverless_caches(routed(
+            pb::DescribeServerlessCachesRequest::default(),
+            "platform-token",
+            None,
+        ))
+        .await
+        .unwrap();
+    assert!(
+        dev.into_inner().serverless_caches.is_empty(),
+        "dev is another account"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let line =
+        loop {
+            if let Some(line) = binary.log().lines().find(|l| {
+                l.contains("\"request_id\":\"audited-prod\"") && l.contains("mutating call")
+            }) {
+                break line.to_owned();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no audit line:\n{}",
+                binary.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+    assert_eq!(line.matches("\"target\":").count(), 1, "{line}");
+    let audit: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(audit["target"], "audit", "{line}");
+    assert_eq!(audit["target_name"], "prod", "{line}");
+    assert_eq!(audit["outcome"], "ok", "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
