@@ -52,7 +52,7 @@
 //! | Cache clusters | `CreateCacheCluster` | yes |
 //! | Cache clusters | `DescribeCacheClusters` | yes |
 //! | Cache clusters | `ModifyCacheCluster` | yes; scaling and upgrades with `ApplyImmediately=false` stay pending |
-//! | Cache clusters | `RebootCacheCluster` | yes |
+//! | Cache clusters | `RebootCacheCluster` | yes; only the named nodes are `rebooting`, the others stay `available` |
 //! | Cache clusters | `DeleteCacheCluster` | yes |
 //! | Snapshots | `CreateSnapshot` | yes |
 //! | Snapshots | `DescribeSnapshots` | yes |

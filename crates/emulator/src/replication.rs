@@ -274,6 +274,10 @@ pub(crate) struct CacheNode {
     pub(crate) adding: bool,
     /// Being removed by a modification under way.
     pub(crate) removing: bool,
+    /// Named by a `RebootCacheCluster` under way: only the nodes it names reboot, the others
+    /// keep serving. (Absent from state files written before it was kept.)
+    #[serde(default)]
+    pub(crate) rebooting: bool,
 }
 
 /// Changes waiting for the maintenance window (`ApplyImmediately=false`).
@@ -383,7 +387,7 @@ impl CacheCluster {
                             "deleting"
                         } else if node.adding || self.status == Status::Creating {
                             "creating"
-                        } else if self.status == Status::Rebooting {
+                        } else if node.rebooting {
                             "rebooting"
                         } else {
                             "available"
@@ -616,6 +620,7 @@ impl Nodes {
                     cluster.nodes.retain(|node| !node.removing);
                     for node in &mut cluster.nodes {
                         node.adding = false;
+                        node.rebooting = false;
                     }
                     !deleted
                 }
@@ -1518,6 +1523,7 @@ impl Store {
                 az: member.az.clone(),
                 adding: false,
                 removing: false,
+                rebooting: false,
             }],
             az: member.az.clone(),
             cross_az: false,
@@ -2246,6 +2252,7 @@ impl Store {
                     .unwrap_or_else(|| zone(&region, if new.cross_az { i } else { 0 })),
                 adding: false,
                 removing: false,
+                rebooting: false,
             })
             .collect::<Vec<_>>();
         let cluster = CacheCluster {
@@ -2502,6 +2509,7 @@ impl Store {
                     az: zone(&region, if cluster.cross_az { next - 1 } else { 0 }),
                     adding: true,
                     removing: false,
+                    rebooting: false,
                 });
             }
             cluster.pending = Pending::default();
@@ -2539,6 +2547,11 @@ impl Store {
         let cluster = self.nodes_cluster_mut(id)?;
         cluster.status = Status::Rebooting;
         cluster.settles_at = Some(settles_at);
+        // Only the named nodes reboot ("to reboot an entire cluster, specify all of the cache
+        // node IDs").
+        for node in &mut cluster.nodes {
+            node.rebooting = node_ids.contains(&node.id);
+        }
         Ok(cluster.clone())
     }
 

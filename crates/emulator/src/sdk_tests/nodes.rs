@@ -1005,6 +1005,132 @@ async fn cache_clusters_through_the_sdk() {
     emulator.shutdown();
 }
 
+/// Each node's id and status, as `DescribeCacheClusters(ShowCacheNodeInfo)` lists them.
+async fn node_statuses(client: &Client, id: &str) -> Vec<(String, String)> {
+    cluster(client, id)
+        .await
+        .cache_nodes()
+        .iter()
+        .map(|n| {
+            (
+                n.cache_node_id().unwrap().to_owned(),
+                n.cache_node_status().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn statuses(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(id, status)| ((*id).to_owned(), (*status).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn rebooting_some_nodes_leaves_the_others_available_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("partial")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(3)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+
+    // "To reboot an entire cluster, specify all of the cache node IDs": only 0001 reboots.
+    let rebooting = client
+        .reboot_cache_cluster()
+        .cache_cluster_id("partial")
+        .cache_node_ids_to_reboot("0001")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        rebooting.cache_cluster().unwrap().cache_cluster_status(),
+        Some("rebooting cache cluster nodes")
+    );
+    let answered: Vec<_> = rebooting
+        .cache_cluster()
+        .unwrap()
+        .cache_nodes()
+        .iter()
+        .map(|n| n.cache_node_status().unwrap())
+        .collect();
+    assert_eq!(answered, ["rebooting", "available", "available"]);
+    assert_eq!(
+        node_statuses(&client, "partial").await,
+        statuses(&[
+            ("0001", "rebooting"),
+            ("0002", "available"),
+            ("0003", "available")
+        ])
+    );
+    settle(&emulator);
+    assert_eq!(
+        cluster(&client, "partial").await.cache_cluster_status(),
+        Some("available")
+    );
+    assert_eq!(
+        node_statuses(&client, "partial").await,
+        statuses(&[
+            ("0001", "available"),
+            ("0002", "available"),
+            ("0003", "available")
+        ])
+    );
+
+    // Two of them, then every one: the whole cluster.
+    client
+        .reboot_cache_cluster()
+        .cache_cluster_id("partial")
+        .cache_node_ids_to_reboot("0003")
+        .cache_node_ids_to_reboot("0002")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        node_statuses(&client, "partial").await,
+        statuses(&[
+            ("0001", "available"),
+            ("0002", "rebooting"),
+            ("0003", "rebooting")
+        ])
+    );
+    settle(&emulator);
+    client
+        .reboot_cache_cluster()
+        .cache_cluster_id("partial")
+        .cache_node_ids_to_reboot("0001")
+        .cache_node_ids_to_reboot("0002")
+        .cache_node_ids_to_reboot("0003")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        node_statuses(&client, "partial").await,
+        statuses(&[
+            ("0001", "rebooting"),
+            ("0002", "rebooting"),
+            ("0003", "rebooting")
+        ])
+    );
+    settle(&emulator);
+    assert_eq!(
+        node_statuses(&client, "partial").await,
+        statuses(&[
+            ("0001", "available"),
+            ("0002", "available"),
+            ("0003", "available")
+        ])
+    );
+    emulator.shutdown();
+}
+
 #[tokio::test]
 async fn node_describes_page_with_markers_through_the_sdk() {
     let emulator = emulator().await;

@@ -592,3 +592,92 @@ async fn each_account_and_region_survives_a_restart_in_its_own_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each node's id and status, as `DescribeCacheClusters(ShowCacheNodeInfo)` lists them.
+async fn node_statuses(client: &Client, id: &str) -> Vec<(String, String)> {
+    let output = client
+        .describe_cache_clusters()
+        .cache_cluster_id(id)
+        .show_cache_node_info(true)
+        .send()
+        .await
+        .unwrap();
+    output.cache_clusters()[0]
+        .cache_nodes()
+        .iter()
+        .map(|n| {
+            (
+                n.cache_node_id().unwrap().to_owned(),
+                n.cache_node_status().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_partial_reboot_survives_a_restart() {
+    let dir = scratch("reboot");
+    let path = dir.join("state.json");
+    let first = start(state_config(&path)).await.unwrap();
+    let client1 = client(&first);
+    client1
+        .create_cache_cluster()
+        .cache_cluster_id("rebooted")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(2)
+        .send()
+        .await
+        .unwrap();
+    settle(&first);
+    client1
+        .reboot_cache_cluster()
+        .cache_cluster_id("rebooted")
+        .cache_node_ids_to_reboot("0002")
+        .send()
+        .await
+        .unwrap();
+    let rebooting = vec![
+        ("0001".to_owned(), "available".to_owned()),
+        ("0002".to_owned(), "rebooting".to_owned()),
+    ];
+    assert_eq!(node_statuses(&client1, "rebooted").await, rebooting);
+    first.shutdown();
+    drop(first);
+    let saved = std::fs::read_to_string(&path).unwrap();
+
+    let second = start(state_config(&path)).await.unwrap();
+    second.advance_clock(SETTLE);
+    let client2 = client(&second);
+    assert_eq!(node_statuses(&client2, "rebooted").await, rebooting);
+    second.advance_clock(SETTLE);
+    let available = vec![
+        ("0001".to_owned(), "available".to_owned()),
+        ("0002".to_owned(), "available".to_owned()),
+    ];
+    assert_eq!(node_statuses(&client2, "rebooted").await, available);
+    second.shutdown();
+    drop(second);
+
+    // A file written before nodes kept their own reboot reads as no node rebooting.
+    let mut older: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    for node in older["nodes"]["clusters"]["rebooted"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+    {
+        assert!(node.as_object_mut().unwrap().remove("rebooting").is_some());
+    }
+    std::fs::write(&path, older.to_string()).unwrap();
+    let third = start(state_config(&path)).await.unwrap();
+    third.advance_clock(SETTLE);
+    let client3 = client(&third);
+    assert_eq!(
+        node_statuses(&client3, "rebooted").await,
+        vec![
+            ("0001".to_owned(), "available".to_owned()),
+            ("0002".to_owned(), "available".to_owned()),
+        ]
+    );
+    third.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
