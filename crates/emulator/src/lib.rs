@@ -78,9 +78,9 @@
 //! | User groups | `DescribeUserGroups` | yes |
 //! | User groups | `ModifyUserGroup` | yes |
 //! | User groups | `DeleteUserGroup` | yes |
-//! | Tags | `AddTagsToResource` | yes |
+//! | Tags | `AddTagsToResource` | yes; on a replication group, replicated to its member clusters |
 //! | Tags | `ListTagsForResource` | yes |
-//! | Tags | `RemoveTagsFromResource` | yes |
+//! | Tags | `RemoveTagsFromResource` | yes; on a replication group, replicated to its member clusters |
 //! | Events | `DescribeEvents` | yes |
 //! | Service updates | `DescribeServiceUpdates` | yes: the emulated service publishes none, so an empty list |
 //! | Service updates | `DescribeUpdateActions` | yes: none, so an empty list |

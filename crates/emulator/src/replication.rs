@@ -22,7 +22,7 @@ use super::events::SourceType;
 use super::model::SnapshotStatus;
 use super::parameters::{default_parameter_group, engine_version, family_of};
 use super::query::Tag;
-use super::store::{Clock, Page, PageRequest, Store, TokenKind, paginate, region_code};
+use super::store::{Clock, Page, PageRequest, Store, TokenKind, merge_tags, paginate, region_code};
 use super::xml::XmlWriter;
 
 /// Hash slots of a Valkey or Redis OSS cluster.
@@ -1491,6 +1491,7 @@ impl Store {
             && let Some(cluster) = self.nodes.clusters.get_mut(&primary.id)
         {
             cluster.replication_group_id = Some(group.id.clone());
+            cluster.tags = merge_tags(&cluster.tags, &group.tags);
             cluster.status = Status::Modifying;
             cluster.settles_at = Some(settles_at);
             // It keeps its engine; the group adopts the cluster's suffix for its endpoints.
@@ -1533,7 +1534,8 @@ impl Store {
             region_code: group.region_code.clone(),
             pending: Pending::default(),
             snapshot_in_progress: None,
-            tags: Vec::new(),
+            // "Tags on replication groups will be replicated to all nodes."
+            tags: group.tags.clone(),
         }
     }
 
@@ -2363,7 +2365,7 @@ impl Store {
         group.status = Status::Modifying;
         group.settles_at = Some(settles_at);
         let mut cluster = self.member_cluster(&group, &member, clock, settles_at);
-        cluster.tags = new.tags;
+        cluster.tags = merge_tags(&cluster.tags, &new.tags);
         self.nodes.groups.insert(group.id.clone(), group);
         self.nodes
             .clusters

@@ -32,6 +32,18 @@ use super::wall_time;
 /// Tags a resource may carry.
 pub(crate) const MAX_TAGS: usize = 50;
 
+/// `current` with `tags` added, a key already there taking the new value in its place.
+pub(crate) fn merge_tags(current: &[Tag], tags: &[Tag]) -> Vec<Tag> {
+    let mut merged = current.to_vec();
+    for tag in tags {
+        match merged.iter_mut().find(|existing| existing.key == tag.key) {
+            Some(existing) => existing.value.clone_from(&tag.value),
+            None => merged.push(tag.clone()),
+        }
+    }
+    merged
+}
+
 /// The user id and user name of the user every account has, and the user name every Valkey or
 /// Redis OSS user group must contain.
 pub(crate) const DEFAULT_USER: &str = "default";
@@ -975,35 +987,48 @@ impl Store {
     }
 
     /// Adds tags to a resource, replacing the value of a key it already has; refuses (changing
-    /// nothing) if the resource would end up with more than [`MAX_TAGS`].
+    /// nothing) if the resource would end up with more than [`MAX_TAGS`]. Tags added to a
+    /// replication group are added to each of its member clusters too ("when you add or remove
+    /// tags on replication groups, those actions will be replicated to all nodes in the
+    /// replication group"), which must have room for them as well.
     pub(crate) fn add_tags(
         &mut self,
         resource: &ResourceArn,
         tags: Vec<Tag>,
     ) -> Result<Vec<Tag>, ApiError> {
-        let current = self.tags_mut(resource)?;
-        let mut merged = current.clone();
-        for tag in tags {
-            match merged.iter_mut().find(|existing| existing.key == tag.key) {
-                Some(existing) => existing.value = tag.value,
-                None => merged.push(tag),
+        let merged = merge_tags(self.tags_mut(resource)?, &tags);
+        let over_quota = |arn: &str, count: usize| {
+            ApiError::new(
+                Fault::TagQuotaPerResourceExceeded,
+                format!("{arn} would have {count} tags; a resource can have at most {MAX_TAGS}."),
+            )
+        };
+        if merged.len() > MAX_TAGS {
+            return Err(over_quota(&resource.arn, merged.len()));
+        }
+        let mut members = Vec::new();
+        for id in self.tag_replicas(resource) {
+            if let Some(cluster) = self.nodes.clusters.get(&id) {
+                let tagged = merge_tags(&cluster.tags, &tags);
+                if tagged.len() > MAX_TAGS {
+                    return Err(over_quota(&cluster.arn, tagged.len()));
+                }
+                members.push((id, tagged));
             }
         }
-        if merged.len() > MAX_TAGS {
-            return Err(ApiError::new(
-                Fault::TagQuotaPerResourceExceeded,
-                format!(
-                    "{} would have {} tags; a resource can have at most {MAX_TAGS}.",
-                    resource.arn,
-                    merged.len()
-                ),
-            ));
+        for (id, tagged) in members {
+            if let Some(cluster) = self.nodes.clusters.get_mut(&id) {
+                cluster.tags = tagged;
+            }
         }
+        let current = self.tags_mut(resource)?;
         *current = merged;
         Ok(current.clone())
     }
 
     /// Removes tags by key; refuses (changing nothing) if the resource lacks one of the keys.
+    /// Keys removed from a replication group are removed from each of its member clusters too
+    /// (those that have them).
     pub(crate) fn remove_tags(
         &mut self,
         resource: &ResourceArn,
@@ -1020,7 +1045,27 @@ impl Store {
             ));
         }
         current.retain(|tag| !keys.contains(&tag.key));
-        Ok(current.clone())
+        let remaining = current.clone();
+        for id in self.tag_replicas(resource) {
+            if let Some(cluster) = self.nodes.clusters.get_mut(&id) {
+                cluster.tags.retain(|tag| !keys.contains(&tag.key));
+            }
+        }
+        Ok(remaining)
+    }
+
+    /// The member clusters a change to the tags of `resource` is replicated to: those of a
+    /// replication group, none for any other kind.
+    fn tag_replicas(&self, resource: &ResourceArn) -> Vec<String> {
+        match resource.kind {
+            TaggableKind::ReplicationGroup => self
+                .nodes
+                .groups
+                .get(&resource.name)
+                .map(|group| group.member_ids().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
     }
 
     /// The tags of the resource an ARN names: `InvalidARN` for another account or region, the

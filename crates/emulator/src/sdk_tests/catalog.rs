@@ -498,11 +498,12 @@ async fn tags_on_node_based_arns_through_the_sdk() {
             .send()
             .await
             .unwrap();
-        assert_eq!(
-            listed_tags(&client, arn).await,
-            expected(&[("owner", Some("me"))]),
-            "{arn}"
-        );
+        // The member cluster also has its group's tags.
+        let mut tags = expected(&[("owner", Some("me"))]);
+        if arn.contains(":cluster:") {
+            tags.insert(0, ("env".to_owned(), Some("dev".to_owned())));
+        }
+        assert_eq!(listed_tags(&client, arn).await, tags, "{arn}");
     }
     settle(&emulator);
     client
@@ -534,6 +535,226 @@ async fn tags_on_node_based_arns_through_the_sdk() {
             .send()
             .await,
         ListTagsError::SnapshotNotFoundFault
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
+async fn replication_group_tags_reach_every_member_through_the_sdk() {
+    // "Tags on replication groups will be replicated to all nodes"; "when you add or remove tags
+    // on replication groups, those actions will be replicated to all nodes in the replication
+    // group".
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let arn = |kind: &str, name: &str| format!("{ARN_PREFIX}:{kind}:{name}");
+    client
+        .create_replication_group()
+        .replication_group_id("shared")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_clusters(2)
+        .tags(tag("env", Some("dev")))
+        .send()
+        .await
+        .unwrap();
+    let group_arn = arn("replicationgroup", "shared");
+    for member in ["shared-001", "shared-002"] {
+        assert_eq!(
+            listed_tags(&client, &arn("cluster", member)).await,
+            expected(&[("env", Some("dev"))]),
+            "{member}"
+        );
+    }
+    settle(&emulator);
+
+    // A member's own tag stays its own; the group's reach every member.
+    client
+        .add_tags_to_resource()
+        .resource_name(arn("cluster", "shared-002"))
+        .tags(tag("own", Some("yes")))
+        .send()
+        .await
+        .unwrap();
+    let added = client
+        .add_tags_to_resource()
+        .resource_name(&group_arn)
+        .tags(tag("team", Some("core")))
+        .tags(tag("env", Some("prod")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pairs(added.tag_list()),
+        expected(&[("env", Some("prod")), ("team", Some("core"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &group_arn).await,
+        expected(&[("env", Some("prod")), ("team", Some("core"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-001")).await,
+        expected(&[("env", Some("prod")), ("team", Some("core"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-002")).await,
+        expected(&[
+            ("env", Some("prod")),
+            ("own", Some("yes")),
+            ("team", Some("core"))
+        ])
+    );
+    client
+        .remove_tags_from_resource()
+        .resource_name(&group_arn)
+        .tag_keys("env")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-001")).await,
+        expected(&[("team", Some("core"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-002")).await,
+        expected(&[("own", Some("yes")), ("team", Some("core"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &group_arn).await,
+        expected(&[("team", Some("core"))])
+    );
+
+    // Members added later get the group's tags: a replica, a cluster created into the group.
+    client
+        .increase_replica_count()
+        .replication_group_id("shared")
+        .new_replica_count(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-003")).await,
+        expected(&[("team", Some("core"))])
+    );
+    settle(&emulator);
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("shared-extra")
+        .replication_group_id("shared")
+        .tags(tag("mine", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-extra")).await,
+        expected(&[("team", Some("core")), ("mine", None)])
+    );
+    settle(&emulator);
+
+    // A standalone cluster made the primary of a tagged group takes its tags too.
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("alone")
+        .engine("redis")
+        .cache_node_type("cache.t3.micro")
+        .tags(tag("was", Some("alone")))
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("around")
+        .replication_group_description("x")
+        .primary_cluster_id("alone")
+        .num_cache_clusters(2)
+        .tags(tag("group", Some("around")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "alone")).await,
+        expected(&[("was", Some("alone")), ("group", Some("around"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "around-002")).await,
+        expected(&[("group", Some("around"))])
+    );
+
+    // Cluster mode enabled: the new shard's members on scale-out.
+    client
+        .create_replication_group()
+        .replication_group_id("sharded")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .cluster_mode(aws_sdk_elasticache::types::ClusterMode::Enabled)
+        .num_node_groups(1)
+        .replicas_per_node_group(1)
+        .tags(tag("sharded", Some("yes")))
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .modify_replication_group_shard_configuration()
+        .replication_group_id("sharded")
+        .node_group_count(2)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    for member in [
+        "sharded-0001-001",
+        "sharded-0001-002",
+        "sharded-0002-001",
+        "sharded-0002-002",
+    ] {
+        assert_eq!(
+            listed_tags(&client, &arn("cluster", member)).await,
+            expected(&[("sharded", Some("yes"))]),
+            "{member}"
+        );
+    }
+
+    // Removing a key the group lacks changes nothing anywhere, even where a member has it.
+    assert_fault!(
+        client
+            .remove_tags_from_resource()
+            .resource_name(&group_arn)
+            .tag_keys("own")
+            .send()
+            .await,
+        RemoveTagsError::TagNotFoundFault
+    );
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-002")).await,
+        expected(&[("own", Some("yes")), ("team", Some("core"))])
+    );
+
+    // A member without room for the group's new tag refuses it for the group as a whole.
+    let mut filling = client
+        .add_tags_to_resource()
+        .resource_name(arn("cluster", "shared-002"));
+    for n in 0..48 {
+        filling = filling.tags(tag(&format!("fill-{n}"), None));
+    }
+    filling.send().await.unwrap();
+    assert_fault!(
+        client
+            .add_tags_to_resource()
+            .resource_name(&group_arn)
+            .tags(tag("one-too-many", None))
+            .send()
+            .await,
+        AddTagsError::TagQuotaPerResourceExceeded
+    );
+    assert_eq!(
+        listed_tags(&client, &group_arn).await,
+        expected(&[("team", Some("core"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &arn("cluster", "shared-001")).await,
+        expected(&[("team", Some("core"))])
     );
     emulator.shutdown();
 }
