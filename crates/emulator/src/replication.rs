@@ -129,6 +129,11 @@ pub(crate) struct ReplicationGroup {
     /// The global datastore it is the primary of.
     pub(crate) global_replication_group_id: Option<String>,
     pub(crate) tags: Vec<Tag>,
+    /// The member cluster a `TestFailover` under way took the primary role from: its node is
+    /// recovering until the group settles. (Absent from state files written before it was
+    /// kept.)
+    #[serde(default)]
+    pub(crate) recovering: Option<String>,
 }
 
 impl ReplicationGroup {
@@ -664,6 +669,14 @@ impl Nodes {
                         _ if group.resharding => "Completed online resharding".to_owned(),
                         _ => format!("Replication group {id} modified"),
                     };
+                    if let Some(cluster) = group.recovering.take() {
+                        log.push((
+                            at,
+                            SourceType::CacheCluster,
+                            cluster,
+                            "Finished recovery for cache nodes 0001".to_owned(),
+                        ));
+                    }
                     log.push((at, SourceType::ReplicationGroup, id.clone(), message));
                     group.resharding = false;
                     let deleted = group.status == Status::Deleting;
@@ -1472,6 +1485,7 @@ impl Store {
             resharding: false,
             global_replication_group_id: None,
             tags: new.tags,
+            recovering: None,
         };
         for node_group in &group.node_groups {
             for member in &node_group.members {
@@ -1933,22 +1947,33 @@ impl Store {
         let new = members.iter().position(|m| !m.primary).unwrap_or(0);
         members[old].primary = false;
         members[new].primary = true;
+        let demoted = members[old].cluster_id.clone();
         let promoted = members[new].cluster_id.clone();
         group.status = Status::Modifying;
         group.settles_at = Some(settles_at);
+        group.recovering = Some(demoted.clone());
         let group = group.clone();
-        self.events.push(
-            SourceType::ReplicationGroup,
-            id,
-            format!("Test Failover API called for node group {node_group_id}"),
-            clock.wall,
-        );
-        self.events.push(
-            SourceType::ReplicationGroup,
-            id,
-            format!("Failover to replica node {promoted} completed"),
-            clock.wall,
-        );
+        // The events TestFailover's documentation lists, in their order; the last one,
+        // `Finished recovery for cache nodes`, when the group settles.
+        let failover =
+            format!("Failover from primary node {demoted} to replica node {promoted} completed");
+        let events = [
+            (
+                SourceType::ReplicationGroup,
+                id,
+                format!("Test Failover API called for node group {node_group_id}"),
+            ),
+            (SourceType::CacheCluster, demoted.as_str(), failover.clone()),
+            (SourceType::ReplicationGroup, id, failover),
+            (
+                SourceType::CacheCluster,
+                demoted.as_str(),
+                "Recovering cache nodes 0001".to_owned(),
+            ),
+        ];
+        for (kind, source, message) in events {
+            self.events.push(kind, source, message, clock.wall);
+        }
         Ok(group)
     }
 

@@ -759,6 +759,133 @@ async fn replication_group_tags_reach_every_member_through_the_sdk() {
     emulator.shutdown();
 }
 
+/// `(source type, source id, message)` of the events of the last day, newest first.
+async fn recent_events(client: &Client) -> Vec<(String, String, String)> {
+    let output = client
+        .describe_events()
+        .duration(24 * 60)
+        .send()
+        .await
+        .unwrap();
+    output
+        .events()
+        .iter()
+        .map(|e| {
+            (
+                e.source_type().unwrap().as_str().to_owned(),
+                e.source_identifier().unwrap().to_owned(),
+                e.message().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn events_of(events: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    events
+        .iter()
+        .map(|(kind, id, message)| ((*kind).to_owned(), (*id).to_owned(), (*message).to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn test_failover_records_the_events_its_documentation_lists_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("failing")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_clusters(2)
+        .automatic_failover_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    let before = recent_events(&client).await.len();
+    client
+        .test_failover()
+        .replication_group_id("failing")
+        .node_group_id("0001")
+        .send()
+        .await
+        .unwrap();
+    // TestFailover's documentation, in order of occurrence: the replication group's call, the
+    // cache cluster's and the group's failover, then the old primary's recovery (which finishes
+    // as the failover settles).
+    let during = recent_events(&client).await;
+    assert_eq!(
+        during[..during.len() - before],
+        events_of(&[
+            (
+                "cache-cluster",
+                "failing-001",
+                "Recovering cache nodes 0001"
+            ),
+            (
+                "replication-group",
+                "failing",
+                "Failover from primary node failing-001 to replica node failing-002 completed"
+            ),
+            (
+                "cache-cluster",
+                "failing-001",
+                "Failover from primary node failing-001 to replica node failing-002 completed"
+            ),
+            (
+                "replication-group",
+                "failing",
+                "Test Failover API called for node group 0001"
+            ),
+        ])
+    );
+    settle(&emulator);
+    let after = recent_events(&client).await;
+    assert_eq!(
+        after[..after.len() - during.len()],
+        events_of(&[
+            (
+                "replication-group",
+                "failing",
+                "Replication group failing modified"
+            ),
+            (
+                "cache-cluster",
+                "failing-001",
+                "Finished recovery for cache nodes 0001"
+            ),
+        ])
+    );
+
+    // Back again: failing-002 is now the primary.
+    client
+        .test_failover()
+        .replication_group_id("failing")
+        .node_group_id("0001")
+        .send()
+        .await
+        .unwrap();
+    let again = recent_events(&client).await;
+    assert_eq!(
+        again[1],
+        (
+            "replication-group".to_owned(),
+            "failing".to_owned(),
+            "Failover from primary node failing-002 to replica node failing-001 completed"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        again[0],
+        (
+            "cache-cluster".to_owned(),
+            "failing-002".to_owned(),
+            "Recovering cache nodes 0001".to_owned()
+        )
+    );
+    emulator.shutdown();
+}
+
 #[tokio::test]
 async fn events_record_what_happened_through_the_sdk() {
     use aws_sdk_elasticache::operation::describe_events::DescribeEventsError;
@@ -822,7 +949,7 @@ async fn events_record_what_happened_through_the_sdk() {
         [
             "Snapshot succeeded for snapshot with ID 'evented-snap' of replication group with ID 'evented'",
             "Replication group evented modified",
-            "Failover to replica node evented-002 completed",
+            "Failover from primary node evented-001 to replica node evented-002 completed",
             "Test Failover API called for node group 0001",
             "Replication group evented created",
         ]
