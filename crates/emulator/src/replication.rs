@@ -621,6 +621,22 @@ impl Nodes {
                         _ => "Cache cluster modified".to_owned(),
                     };
                     log.push((at, SourceType::CacheCluster, id.clone(), message));
+                    // One event per node the cluster gained or lost, as botocore's
+                    // DescribeEvents example has them.
+                    let created = cluster.status == Status::Creating;
+                    for node in &cluster.nodes {
+                        let message = if node.removing {
+                            format!("Removed cache nodes {}", node.id)
+                        } else if created || node.adding {
+                            format!(
+                                "Added cache node {} in availability zone {}",
+                                node.id, node.az
+                            )
+                        } else {
+                            continue;
+                        };
+                        log.push((at, SourceType::CacheCluster, id.clone(), message));
+                    }
                     cluster.status = Status::Available;
                     cluster.nodes.retain(|node| !node.removing);
                     for node in &mut cluster.nodes {

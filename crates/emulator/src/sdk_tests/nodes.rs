@@ -1131,6 +1131,139 @@ async fn rebooting_some_nodes_leaves_the_others_available_through_the_sdk() {
     emulator.shutdown();
 }
 
+/// The messages of a cache cluster's events, oldest first.
+async fn cluster_messages(client: &Client, id: &str) -> Vec<String> {
+    let output = client
+        .describe_events()
+        .source_type(aws_sdk_elasticache::types::SourceType::CacheCluster)
+        .source_identifier(id)
+        .duration(24 * 60)
+        .send()
+        .await
+        .unwrap();
+    let mut messages: Vec<_> = output
+        .events()
+        .iter()
+        .map(|e| e.message().unwrap().to_owned())
+        .collect();
+    messages.reverse();
+    messages
+}
+
+#[tokio::test]
+async fn adding_and_removing_cache_nodes_records_an_event_per_node_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("grown")
+        .engine("memcached")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_nodes(2)
+        .az_mode(aws_sdk_elasticache::types::AzMode::CrossAz)
+        .send()
+        .await
+        .unwrap();
+    assert!(cluster_messages(&client, "grown").await.is_empty());
+    settle(&emulator);
+    // As botocore's DescribeEvents example has it: the cluster, then each node it was created
+    // with.
+    assert_eq!(
+        cluster_messages(&client, "grown").await,
+        [
+            "Cache cluster created",
+            "Added cache node 0001 in availability zone us-east-1a",
+            "Added cache node 0002 in availability zone us-east-1b",
+        ]
+    );
+    client
+        .modify_cache_cluster()
+        .cache_cluster_id("grown")
+        .num_cache_nodes(4)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    assert_eq!(
+        cluster_messages(&client, "grown").await[3..],
+        [
+            "Cache cluster modified",
+            "Added cache node 0003 in availability zone us-east-1c",
+            "Added cache node 0004 in availability zone us-east-1a",
+        ]
+    );
+    client
+        .modify_cache_cluster()
+        .cache_cluster_id("grown")
+        .num_cache_nodes(2)
+        .cache_node_ids_to_remove("0004")
+        .cache_node_ids_to_remove("0002")
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    assert_eq!(
+        cluster_messages(&client, "grown").await[6..],
+        [
+            "Cache cluster modified",
+            "Removed cache nodes 0002",
+            "Removed cache nodes 0004",
+        ]
+    );
+
+    // A change left for the maintenance window adds no node, so no event.
+    client
+        .modify_cache_cluster()
+        .cache_cluster_id("grown")
+        .num_cache_nodes(3)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    assert_eq!(
+        cluster_messages(&client, "grown").await[9..],
+        ["Cache cluster modified"]
+    );
+
+    // A Valkey or Redis OSS cluster, standalone or a group's member, has its one node.
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("single-node")
+        .engine("redis")
+        .cache_node_type("cache.t3.micro")
+        .preferred_availability_zone("us-east-1c")
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_replication_group()
+        .replication_group_id("pair")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    assert_eq!(
+        cluster_messages(&client, "single-node").await,
+        [
+            "Cache cluster created",
+            "Added cache node 0001 in availability zone us-east-1c"
+        ]
+    );
+    assert_eq!(
+        cluster_messages(&client, "pair-002").await,
+        [
+            "Cache cluster created",
+            "Added cache node 0001 in availability zone us-east-1b"
+        ]
+    );
+    emulator.shutdown();
+}
+
 #[tokio::test]
 async fn node_describes_page_with_markers_through_the_sdk() {
     let emulator = emulator().await;
