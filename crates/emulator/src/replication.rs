@@ -556,6 +556,7 @@ impl Nodes {
         pending: &mut impl FnMut(Instant),
         log: &mut Vec<(Instant, SourceType, String, String)>,
     ) {
+        let groups = &self.groups;
         self.snapshots
             .retain(|name, snapshot| match snapshot.settles_at {
                 Some(_) if held_snapshots.contains(name) => true,
@@ -563,18 +564,23 @@ impl Nodes {
                     snapshot.settles_at = None;
                     let deleted = snapshot.status == SnapshotStatus::Deleting;
                     if snapshot.status == SnapshotStatus::Creating {
-                        let (kind, what, id) =
+                        // An event of the cache cluster the snapshot was taken from, even one of
+                        // a whole replication group (as botocore's DescribeEvents example has
+                        // it).
+                        let (what, id, source) =
                             match (&snapshot.cache_cluster_id, &snapshot.replication_group_id) {
-                                (Some(id), _) => (SourceType::CacheCluster, "cache cluster", id),
-                                (None, Some(id)) => {
-                                    (SourceType::ReplicationGroup, "replication group", id)
-                                }
-                                (None, None) => (SourceType::CacheCluster, "cache cluster", name),
+                                (Some(id), _) => ("cache cluster", id.clone(), id.clone()),
+                                (None, Some(group)) => (
+                                    "replication group",
+                                    group.clone(),
+                                    snapshot_source(snapshot, groups.get(group)),
+                                ),
+                                (None, None) => ("cache cluster", name.clone(), name.clone()),
                             };
                         log.push((
                             at,
-                            kind,
-                            id.clone(),
+                            SourceType::CacheCluster,
+                            source,
                             format!(
                                 "Snapshot succeeded for snapshot with ID '{name}' of {what} with ID '{id}'"
                             ),
@@ -716,6 +722,29 @@ impl Nodes {
         let snapshots = self.snapshots.values().filter_map(|s| s.settles_at);
         groups.chain(globals).chain(clusters).chain(snapshots).min()
     }
+}
+
+/// The member cluster a snapshot of a whole replication group was taken from: the one its first
+/// node group names (cluster mode disabled), else the first member of that node group in the
+/// group (while it exists) or by the name ElastiCache gives it.
+fn snapshot_source(snapshot: &ClassicSnapshot, group: Option<&ReplicationGroup>) -> String {
+    let group_id = snapshot.replication_group_id.as_deref().unwrap_or_default();
+    let Some(shard) = snapshot.shards.first() else {
+        return group_id.to_owned();
+    };
+    if let Some(id) = &shard.cache_cluster_id {
+        return id.clone();
+    }
+    group
+        .and_then(|group| {
+            group
+                .node_groups
+                .iter()
+                .find(|g| g.id == shard.node_group_id)
+        })
+        .and_then(|node_group| node_group.members.first())
+        .map(|member| member.cluster_id.clone())
+        .unwrap_or_else(|| format!("{group_id}-{}-001", shard.node_group_id))
 }
 
 pub(crate) fn group_not_found(id: &str) -> ApiError {

@@ -887,6 +887,102 @@ async fn test_failover_records_the_events_its_documentation_lists_through_the_sd
 }
 
 #[tokio::test]
+async fn a_replication_group_snapshot_succeeds_as_an_event_of_its_member_through_the_sdk() {
+    use aws_sdk_elasticache::types::ClusterMode;
+
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    client
+        .create_replication_group()
+        .replication_group_id("snapped")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .num_cache_clusters(2)
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_replication_group()
+        .replication_group_id("clustered")
+        .replication_group_description("x")
+        .cache_node_type("cache.t3.micro")
+        .cluster_mode(ClusterMode::Enabled)
+        .num_node_groups(2)
+        .send()
+        .await
+        .unwrap();
+    client
+        .create_cache_cluster()
+        .cache_cluster_id("lone")
+        .engine("redis")
+        .cache_node_type("cache.t3.micro")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    let before = recent_events(&client).await.len();
+    for (group, name) in [("snapped", "snapped-snap"), ("clustered", "clustered-snap")] {
+        client
+            .create_snapshot()
+            .replication_group_id(group)
+            .snapshot_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+    client
+        .create_snapshot()
+        .cache_cluster_id("lone")
+        .snapshot_name("lone-snap")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    client
+        .delete_replication_group()
+        .replication_group_id("snapped")
+        .final_snapshot_identifier("snapped-final")
+        .send()
+        .await
+        .unwrap();
+    settle(&emulator);
+    // As botocore's DescribeEvents example has it: source type cache-cluster, the member the
+    // snapshot was taken from (`clustered-redis-0001-001` there).
+    let events = recent_events(&client).await;
+    let succeeded: Vec<_> = events[..events.len() - before]
+        .iter()
+        .filter(|(_, _, message)| message.starts_with("Snapshot succeeded"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        succeeded,
+        events_of(&[
+            (
+                "cache-cluster",
+                "snapped-001",
+                "Snapshot succeeded for snapshot with ID 'snapped-final' of replication group with ID 'snapped'"
+            ),
+            (
+                "cache-cluster",
+                "snapped-001",
+                "Snapshot succeeded for snapshot with ID 'snapped-snap' of replication group with ID 'snapped'"
+            ),
+            (
+                "cache-cluster",
+                "lone",
+                "Snapshot succeeded for snapshot with ID 'lone-snap' of cache cluster with ID 'lone'"
+            ),
+            (
+                "cache-cluster",
+                "clustered-0001-001",
+                "Snapshot succeeded for snapshot with ID 'clustered-snap' of replication group with ID 'clustered'"
+            ),
+        ])
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
 async fn events_record_what_happened_through_the_sdk() {
     use aws_sdk_elasticache::operation::describe_events::DescribeEventsError;
     use aws_sdk_elasticache::primitives::DateTime;
@@ -947,7 +1043,6 @@ async fn events_record_what_happened_through_the_sdk() {
     assert_eq!(
         messages,
         [
-            "Snapshot succeeded for snapshot with ID 'evented-snap' of replication group with ID 'evented'",
             "Replication group evented modified",
             "Failover from primary node evented-001 to replica node evented-002 completed",
             "Test Failover API called for node group 0001",
