@@ -10,8 +10,8 @@
 //! overrides, reset), cache subnet groups and engine versions; RBAC users and user groups
 //! (every account has the user `default`, the `default.<family>` parameter groups and the
 //! `default` subnet group); tags on every ARN of those kinds; events for what happened
-//! (`DescribeEvents`); reserved node offerings and purchases; the service-update family (the
-//! emulated service publishes no updates).
+//! (`DescribeEvents`); reserved node offerings and purchases (tagged by their
+//! `ReservationARN`); the service-update family (the emulated service publishes no updates).
 //! Requests are form-encoded `POST /` with `Action=…&Version=2015-02-02`; answers are XML in the
 //! `2015-02-02` namespace with the model's element names, `ErrorResponse` faults with the
 //! modelled HTTP status and an `x-amzn-RequestId` header. An action outside the model is

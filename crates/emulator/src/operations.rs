@@ -1081,11 +1081,12 @@ fn resource_arn(arn: &str) -> Result<ResourceArn, ApiError> {
         "snapshot" => (TaggableKind::Snapshot, name.to_owned()),
         "parametergroup" => (TaggableKind::ParameterGroup, name.to_ascii_lowercase()),
         "subnetgroup" => (TaggableKind::SubnetGroup, name.to_ascii_lowercase()),
+        "reserved-instance" => (TaggableKind::ReservedCacheNode, name.to_owned()),
         other => {
             return Err(invalid(format!(
                 "the emulator has no {other:?} resources to tag (it tags serverlesscache, \
                  serverlesscachesnapshot, user, usergroup, replicationgroup, cluster, snapshot, \
-                 parametergroup and subnetgroup)"
+                 parametergroup, subnetgroup and reserved-instance)"
             )));
         }
     };

@@ -279,6 +279,13 @@ impl Filter {
     }
 }
 
+pub(crate) fn reserved_node_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        Fault::ReservedCacheNodeNotFound,
+        format!("ReservedCacheNode {id} not found."),
+    )
+}
+
 fn offering_not_found(id: &str) -> ApiError {
     ApiError::new(
         Fault::ReservedCacheNodesOfferingNotFound,
@@ -336,10 +343,7 @@ impl Operation for DescribeReservedCacheNodes {
         if let Some(id) = &id
             && !store.reserved.contains_key(id)
         {
-            return Err(ApiError::new(
-                Fault::ReservedCacheNodeNotFound,
-                format!("ReservedCacheNode {id} not found."),
-            ));
+            return Err(reserved_node_not_found(id));
         }
         let page = paginate(&store.reserved, TokenKind::ReservedNode, &page, |node| {
             id.as_ref().is_none_or(|id| id == &node.id) && filter.keeps(&node.offering)

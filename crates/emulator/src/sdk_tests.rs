@@ -1111,7 +1111,7 @@ async fn tags_on_caches_and_snapshots_through_the_sdk() {
     // ARNs that are malformed, of a kind the emulator does not serve, or of nothing.
     for arn in [
         "not-an-arn".to_owned(),
-        format!("{ARN_PREFIX}:reserved-instance:tagged"),
+        format!("{ARN_PREFIX}:securitygroup:tagged"),
         "arn:aws:elasticache:eu-west-1:123456789012:serverlesscache:tagged".to_owned(),
     ] {
         let status = assert_fault!(

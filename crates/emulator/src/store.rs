@@ -224,6 +224,8 @@ pub(crate) enum TaggableKind {
     ParameterGroup,
     /// `subnetgroup`
     SubnetGroup,
+    /// `reserved-instance`: a reserved cache node, by its `ReservedCacheNodeId`
+    ReservedCacheNode,
 }
 
 /// `arn:<partition>:elasticache:<region>:<account>:<kind>:<name>`, checked for syntax; the name
@@ -1136,6 +1138,13 @@ impl Store {
                     .subnet_groups
                     .get_mut(name)
                     .ok_or_else(|| super::parameters::subnet_group_not_found(name))?
+                    .tags
+            }
+            TaggableKind::ReservedCacheNode => {
+                &mut self
+                    .reserved
+                    .get_mut(name)
+                    .ok_or_else(|| super::reserved::reserved_node_not_found(name))?
                     .tags
             }
         })

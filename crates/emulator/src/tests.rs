@@ -945,6 +945,10 @@ fn tags_by_arn_are_added_replaced_and_removed() {
         ),
         (TaggableKind::User, Fault::UserNotFound),
         (TaggableKind::UserGroup, Fault::UserGroupNotFound),
+        (
+            TaggableKind::ReservedCacheNode,
+            Fault::ReservedCacheNodeNotFound,
+        ),
     ] {
         let missing = resource(kind, "ghost");
         assert_eq!(
@@ -1639,7 +1643,7 @@ async fn rbac_and_tag_parameters_are_validated() {
         ),
         (
             "Action=ListTagsForResource\
-             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:reserved-instance:c1"
+             &ResourceName=arn:aws:elasticache:us-east-1:123456789012:securitygroup:c1"
                 .to_owned(),
             400,
             "InvalidARN",

@@ -1333,6 +1333,104 @@ async fn reserved_nodes_through_the_sdk() {
 }
 
 #[tokio::test]
+async fn reservations_are_tagged_by_their_reservation_arn_through_the_sdk() {
+    let emulator = emulator().await;
+    let client = client(&emulator);
+    let offerings = client
+        .describe_reserved_cache_nodes_offerings()
+        .cache_node_type("cache.r6g.large")
+        .product_description("redis")
+        .duration("1")
+        .offering_type("All Upfront")
+        .send()
+        .await
+        .unwrap();
+    let bought = client
+        .purchase_reserved_cache_nodes_offering()
+        .reserved_cache_nodes_offering_id(
+            offerings.reserved_cache_nodes_offerings()[0]
+                .reserved_cache_nodes_offering_id()
+                .unwrap(),
+        )
+        .reserved_cache_node_id("tagged-reservation")
+        .tags(tag("family", Some("reserved")))
+        .send()
+        .await
+        .unwrap();
+    let arn = bought
+        .reserved_cache_node()
+        .and_then(|node| node.reservation_arn())
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        arn,
+        format!("{ARN_PREFIX}:reserved-instance:tagged-reservation")
+    );
+    // PurchaseReservedCacheNodesOffering's tags are kept, and the ARN takes more.
+    assert_eq!(
+        listed_tags(&client, &arn).await,
+        expected(&[("family", Some("reserved"))])
+    );
+    let added = client
+        .add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(tag("owner", Some("finance")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pairs(added.tag_list()),
+        expected(&[("family", Some("reserved")), ("owner", Some("finance"))])
+    );
+    let removed = client
+        .remove_tags_from_resource()
+        .resource_name(&arn)
+        .tag_keys("family")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        pairs(removed.tag_list()),
+        expected(&[("owner", Some("finance"))])
+    );
+    assert_eq!(
+        listed_tags(&client, &arn).await,
+        expected(&[("owner", Some("finance"))])
+    );
+
+    // An unknown reservation: ReservedCacheNodeNotFound, as the model lists for each.
+    let unknown = format!("{ARN_PREFIX}:reserved-instance:never-bought");
+    let status = assert_fault!(
+        client
+            .list_tags_for_resource()
+            .resource_name(&unknown)
+            .send()
+            .await,
+        ListTagsError::ReservedCacheNodeNotFoundFault
+    );
+    assert_eq!(status, Some(404));
+    assert_fault!(
+        client
+            .add_tags_to_resource()
+            .resource_name(&unknown)
+            .tags(tag("k", None))
+            .send()
+            .await,
+        AddTagsError::ReservedCacheNodeNotFoundFault
+    );
+    assert_fault!(
+        client
+            .remove_tags_from_resource()
+            .resource_name(&unknown)
+            .tag_keys("k")
+            .send()
+            .await,
+        RemoveTagsError::ReservedCacheNodeNotFoundFault
+    );
+    emulator.shutdown();
+}
+
+#[tokio::test]
 async fn what_no_offline_emulator_can_mean_answers_realistic_faults_through_the_sdk() {
     use aws_sdk_elasticache::operation::authorize_cache_security_group_ingress::AuthorizeCacheSecurityGroupIngressError as AuthorizeError;
     use aws_sdk_elasticache::operation::complete_migration::CompleteMigrationError;

@@ -681,3 +681,58 @@ async fn a_partial_reboot_survives_a_restart() {
     third.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_tags_of_a_reservation_survive_a_restart() {
+    let dir = scratch("reservation-tags");
+    let path = dir.join("state.json");
+    let first = start(state_config(&path)).await.unwrap();
+    let client1 = client(&first);
+    let offerings = client1
+        .describe_reserved_cache_nodes_offerings()
+        .send()
+        .await
+        .unwrap();
+    let bought = client1
+        .purchase_reserved_cache_nodes_offering()
+        .reserved_cache_nodes_offering_id(
+            offerings.reserved_cache_nodes_offerings()[0]
+                .reserved_cache_nodes_offering_id()
+                .unwrap(),
+        )
+        .reserved_cache_node_id("kept-reservation")
+        .tags(Tag::builder().key("family").value("reserved").build())
+        .send()
+        .await
+        .unwrap();
+    let arn = bought
+        .reserved_cache_node()
+        .and_then(|node| node.reservation_arn())
+        .unwrap()
+        .to_owned();
+    client1
+        .add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(Tag::builder().key("owner").value("finance").build())
+        .send()
+        .await
+        .unwrap();
+    first.shutdown();
+    drop(first);
+
+    let second = start(state_config(&path)).await.unwrap();
+    let listed = client(&second)
+        .list_tags_for_resource()
+        .resource_name(&arn)
+        .send()
+        .await
+        .unwrap();
+    let tags: Vec<_> = listed
+        .tag_list()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert_eq!(tags, [("family", "reserved"), ("owner", "finance")]);
+    second.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
