@@ -222,7 +222,10 @@ async fn count_facade(
     (describes, checks): (usize, usize),
     calls: Calls<'_>,
 ) -> anyhow::Result<(u64, PathBuf)> {
-    let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("facade");
+    let stem = config
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("facade");
     let out = dir.join(format!("{stem}-{describes}-{checks}.out"));
     let addr = free_port()?;
     let mut cmd = callgrind(&out);
@@ -308,7 +311,10 @@ const UNLIMITED_UPSTREAM: &str = "[upstream]\nrequests_per_second = 1000000\nbur
 /// (b) with `a` and with `b` named targets; fails when they differ by more than 5%.
 async fn run_targets((n1, n2): (usize, usize), (a, b): (usize, usize)) -> anyhow::Result<()> {
     anyhow::ensure!(n2 > n1, "--calls N1,N2 needs N2 > N1");
-    anyhow::ensure!(a >= 1 && b >= 1, "--targets A,B needs at least one target each");
+    anyhow::ensure!(
+        a >= 1 && b >= 1,
+        "--targets A,B needs at least one target each"
+    );
     let dir = std::env::temp_dir().join(format!("ecgrpc-counted-targets-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let (_emulator, endpoint) = seeded_emulator().await?;

@@ -22,6 +22,7 @@
 //! cargo bench --bench e2e -- --duration 5 --concurrency 16
 //! cargo bench --bench e2e -- --only-state --fixed-secs 20   # only Redis vs memory (needs redis-server)
 //! cargo bench --bench e2e -- --only-rss     # only start to SERVING, idle RSS, 1,000 in flight (≈ 15 s)
+//! cargo bench --bench e2e -- --only-rss --check-memory   # and fail over the memory budgets (.ci/run)
 //! ```
 
 #[path = "common/bare.rs"]
@@ -72,6 +73,9 @@ struct Options {
     only_state: bool,
     /// Only start to SERVING, the idle RSS and the RSS with calls in flight: `--only-rss`.
     only_rss: bool,
+    /// Fail when the idle RSS or the RSS with 1,000 calls in flight is over its DESIGN §9
+    /// budget: `--check-memory`.
+    check_memory: bool,
 }
 
 impl Options {
@@ -83,6 +87,7 @@ impl Options {
             facade_env: Vec::new(),
             only_state: false,
             only_rss: false,
+            check_memory: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -103,6 +108,7 @@ impl Options {
                 }
                 "--only-state" => options.only_state = true,
                 "--only-rss" => options.only_rss = true,
+                "--check-memory" => options.check_memory = true,
                 // `cargo bench` passes `--bench`; a filter or other harness flags are ignored.
                 _ => {}
             }
@@ -412,8 +418,31 @@ async fn run(options: Options) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
 
     println!("{}", report.markdown(&options));
+    if options.check_memory {
+        let idle = mib(report.idle_rss_kib);
+        anyhow::ensure!(
+            idle <= IDLE_RSS_BUDGET_MIB,
+            "idle RSS {idle:.1} MiB is over its {IDLE_RSS_BUDGET_MIB} MiB budget"
+        );
+        let peak = report
+            .in_flight
+            .as_ref()
+            .map(|f| mib(f.peak_rss_kib))
+            .ok_or_else(|| anyhow::anyhow!("no RSS with calls in flight was measured"))?;
+        anyhow::ensure!(
+            peak <= IN_FLIGHT_RSS_BUDGET_MIB,
+            "RSS with 1,000 calls in flight {peak:.1} MiB is over its {IN_FLIGHT_RSS_BUDGET_MIB} MiB budget"
+        );
+        println!(
+            "memory budgets: idle {idle:.1} ≤ {IDLE_RSS_BUDGET_MIB} MiB, 1,000 in flight {peak:.1} ≤ {IN_FLIGHT_RSS_BUDGET_MIB} MiB: ok"
+        );
+    }
     Ok(())
 }
+
+/// DESIGN §9: the idle facade's RSS, and with 1,000 calls in flight.
+const IDLE_RSS_BUDGET_MIB: f64 = 20.0;
+const IN_FLIGHT_RSS_BUDGET_MIB: f64 = 100.0;
 
 /// A `redis-server` on a free loopback port with persistence off, and its address; `None` (the
 /// section is left out) where it is not installed.
@@ -1061,7 +1090,7 @@ impl Report {
             mib(self.idle_rss_file_kib),
             mib(self.idle_rss_anon_kib),
             mib(self.idle_rss_kib),
-            verdict(mib(self.idle_rss_kib) <= 20.0)
+            verdict(mib(self.idle_rss_kib) <= IDLE_RSS_BUDGET_MIB)
         );
         if let Some(f) = &self.in_flight {
             let _ = writeln!(
@@ -1069,7 +1098,10 @@ impl Report {
                 "| RSS with {IN_FLIGHT} calls in flight (peak sampled; {} held at the emulator) | **{:.1} MiB** | ≤ 100 MiB | {} |",
                 f.held_at_emulator,
                 mib(f.peak_rss_kib),
-                verdict(mib(f.peak_rss_kib) <= 100.0 && f.held_at_emulator >= IN_FLIGHT as u64)
+                verdict(
+                    mib(f.peak_rss_kib) <= IN_FLIGHT_RSS_BUDGET_MIB
+                        && f.held_at_emulator >= IN_FLIGHT as u64
+                )
             );
         }
         let median = self.start_to_serving[self.start_to_serving.len() / 2];
