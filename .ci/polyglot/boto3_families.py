@@ -13,21 +13,15 @@ the resource through the control surface (/_emulator/hold, /_emulator/release). 
 `ok <name>` / `FAIL <name>: <reason>` line per check; exits 1 on any FAIL.
 """
 
-import argparse
-import contextlib
 import datetime
 import math
 import re
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 
-import boto3
-import botocore.config
 import botocore.exceptions
 
+import boto3lib
 from checklib import Checks, CheckError, expect, main_guard, one_line, poll
 
 REGION = "us-east-1"
@@ -36,15 +30,8 @@ SMALL_NODE_TYPE = "cache.t3.micro"
 PASSWORD = "polyglot-ci-password-0123"
 
 
-def parse_args():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True, help="http://127.0.0.1:PORT of the standalone emulator")
-    parser.add_argument("--settle-ms", type=int, default=200, help="the emulator's --settle-ms")
-    return parser.parse_args()
-
-
 def main():
-    args = parse_args()
+    args = boto3lib.parse_args()
     settle_s = args.settle_ms / 1000.0
     # Generous bound on every wait for a transition (settle time plus slow-CI slack).
     wait_s = max(20.0, 20 * settle_s)
@@ -52,19 +39,7 @@ def main():
     waiter_delay = max(0.05, settle_s / 4)
     waiter_config = {"Delay": waiter_delay, "MaxAttempts": math.ceil(wait_s / waiter_delay) + 1}
 
-    client = boto3.client(
-        "elasticache",
-        endpoint_url=args.endpoint,
-        region_name=REGION,
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-        config=botocore.config.Config(
-            # One attempt only (see boto3_lifecycle.py): a fault reaches the script as it was sent.
-            retries={"max_attempts": 1, "total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=15,
-        ),
-    )
+    client = boto3lib.client(args.endpoint, REGION)
     errors = client.exceptions
     checks = Checks()
     run_id = uuid.uuid4().hex[:6]
@@ -98,61 +73,11 @@ def main():
 
     # ---- helpers -------------------------------------------------------------------------------
 
-    def control(method, path, form=None):
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(args.endpoint + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-
-    def call_counts():
-        status, body = control("GET", "/_emulator/calls")
-        expect(status == 200, f"GET /_emulator/calls answered {status}: {body!r}")
-        counts = {}
-        for line in body.splitlines():
-            action, _, count = line.strip().rpartition(" ")
-            if action:
-                counts[action] = int(count)
-        return counts
-
-    def hold(name):
-        status, body = control("POST", "/_emulator/hold", {"name": name})
-        expect(status == 200, f"POST /_emulator/hold {name} answered {status}: {body!r}")
-
-    def release(name):
-        status, body = control("POST", "/_emulator/release", {"name": name})
-        expect(status == 200, f"POST /_emulator/release {name} answered {status}: {body!r}")
-
-    @contextlib.contextmanager
-    def held(name):
-        """What is named `name` stays in its transitional status inside the block."""
-        hold(name)
-        try:
-            yield
-        finally:
-            release(name)
+    control = boto3lib.Control(args.endpoint)
+    call_counts, hold, release, held = control.call_counts, control.hold, control.release, control.held
 
     def raises(exc_class, fn, **kwargs):
-        """The exception fn(**kwargs) must raise, as exc_class (a modelled boto3 exception)."""
-        try:
-            response = fn(**kwargs)
-        except exc_class as err:
-            expect(err.response["ResponseMetadata"].get("RequestId"), f"no RequestId on {exc_class.__name__}")
-            return err
-        except botocore.exceptions.ClientError as err:
-            error = err.response.get("Error", {})
-            raise CheckError(
-                f"raised {type(err).__name__} (code {error.get('Code')!r}, HTTP "
-                f"{err.response.get('ResponseMetadata', {}).get('HTTPStatusCode')}: {error.get('Message')!r}), "
-                f"expected {exc_class.__name__}"
-            ) from None
-        response = dict(response)
-        response.pop("ResponseMetadata", None)
-        raise CheckError(f"expected {exc_class.__name__}, got a response: {one_line(response, 200)}")
+        return boto3lib.raises(exc_class, fn, request_id=True, **kwargs)
 
     def arn_of(kind, name):
         return f"arn:aws:elasticache:{REGION}:{state['account']}:{kind}:{name}"
@@ -233,7 +158,7 @@ def main():
     # ---- control surface -----------------------------------------------------------------------
 
     def reset():
-        status, body = control("POST", "/_emulator/reset", {})
+        status, body = control.request("POST", "/_emulator/reset", {})
         expect(status == 200, f"POST /_emulator/reset answered {status}: {body!r}")
         counts = call_counts()
         for action in ("CreateReplicationGroup", "CreateGlobalReplicationGroup", "PurchaseReservedCacheNodesOffering"):
@@ -342,7 +267,7 @@ def main():
             )
 
     checks.run("boto3-rg-available-via-waiter", group_a_available, needs=["boto3-rg-create-cluster-mode-disabled"])
-    control("POST", "/_emulator/release", {"name": rg_a})  # whatever happened above
+    control.request("POST", "/_emulator/release", {"name": rg_a})  # whatever happened above
 
     def create_group_b():
         response = client.create_replication_group(
@@ -572,7 +497,7 @@ def main():
 
     # ---- 2. cache clusters ---------------------------------------------------------------------
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
 
     def create_memcached():
         response = client.create_cache_cluster(
@@ -662,7 +587,7 @@ def main():
         expect(during == {"0001": "rebooting", "0002": "available", "0003": "available"}, f"nodes while rebooting only 0001: {during}")
 
     checks.run("boto3-cc-reboot", reboot_memcached, needs=["boto3-cc-modify-memcached-add-node"])
-    control("POST", "/_emulator/release", {"name": memcached})  # whatever happened above
+    control.request("POST", "/_emulator/release", {"name": memcached})  # whatever happened above
 
     def member_not_deleted_alone():
         err = raises(errors.InvalidCacheClusterStateFault, client.delete_cache_cluster, CacheClusterId=f"{rg_c}-001")
@@ -699,7 +624,7 @@ def main():
 
     # ---- 3. parameter groups and 4. subnet groups ----------------------------------------------
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
 
     def parameters_of(name, **kwargs):
         return {param["ParameterName"]: param for param in all_items("describe_cache_parameters", "Parameters", CacheParameterGroupName=name, **kwargs)}
@@ -903,7 +828,7 @@ def main():
 
     # ---- 5. users and user groups --------------------------------------------------------------
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
 
     def user(user_id):
         users = client.describe_users(UserId=user_id)["Users"]
@@ -1024,7 +949,7 @@ def main():
 
     # ---- 6. global datastores ------------------------------------------------------------------
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
 
     def global_group(show=False):
         groups = client.describe_global_replication_groups(GlobalReplicationGroupId=state["global"], ShowMemberInfo=show)[
@@ -1123,7 +1048,7 @@ def main():
 
     # ---- 7. tags on every kind -----------------------------------------------------------------
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
 
     def tag_round_trip(arn, initial):
         before = tags_of(arn)
@@ -1404,7 +1329,7 @@ def main():
 
     checks.run("boto3-families-cleanup", cleanup, needs=["boto3-rg-restore-from-snapshot", "boto3-cc-delete-with-final-snapshot"])
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
     print(f"boto3_families: {checks.passed} passed, {checks.failed} failed", file=sys.stderr)
     return checks.exit_code()
 

@@ -7,19 +7,14 @@ injected throttle via the emulator's control surface (/_emulator/...). Prints on
 `ok <name>` / `FAIL <name>: <reason>` line per check; exits 1 on any FAIL.
 """
 
-import argparse
 import datetime
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 
-import boto3
-import botocore.config
 import botocore.exceptions
 
+import boto3lib
 from checklib import Checks, CheckError, expect, main_guard, one_line, poll
 
 BUCKET = "corp-cache-backups"
@@ -28,34 +23,13 @@ PAGING_SNAPSHOTS = 25
 TRANSITION_TRIES = 5
 
 
-def parse_args():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--endpoint", required=True, help="http://127.0.0.1:PORT of the standalone emulator")
-    parser.add_argument("--settle-ms", type=int, default=200, help="the emulator's --settle-ms")
-    return parser.parse_args()
-
-
 def main():
-    args = parse_args()
+    args = boto3lib.parse_args()
     settle_s = args.settle_ms / 1000.0
     # Generous bound on every wait for a transition (settle time plus slow-CI slack).
     wait_s = max(20.0, 20 * settle_s)
 
-    client = boto3.client(
-        "elasticache",
-        endpoint_url=args.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="y",
-        config=botocore.config.Config(
-            # botocore reads `max_attempts` as the number of RETRIES (1 => 2 attempts in all);
-            # `total_max_attempts` counts the first attempt too and wins when both are set. One
-            # attempt only, so an injected fault reaches the script as it was sent.
-            retries={"max_attempts": 1, "total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=15,
-        ),
-    )
+    client = boto3lib.client(args.endpoint)
     errors = client.exceptions
     checks = Checks()
     run_id = uuid.uuid4().hex[:8]
@@ -65,41 +39,9 @@ def main():
 
     # ---- helpers -------------------------------------------------------------------------------
 
-    def control(method, path, form=None):
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(args.endpoint + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as err:
-            return err.code, err.read().decode()
-
-    def call_counts():
-        status, body = control("GET", "/_emulator/calls")
-        expect(status == 200, f"GET /_emulator/calls answered {status}: {body!r}")
-        counts = {}
-        for line in body.splitlines():
-            action, _, count = line.strip().rpartition(" ")
-            if action:
-                counts[action] = int(count)
-        return counts
-
-    def raises(exc_class, fn, **kwargs):
-        """The exception fn(**kwargs) must raise, as exc_class (a modelled boto3 exception)."""
-        try:
-            response = fn(**kwargs)
-        except exc_class as err:
-            return err
-        except botocore.exceptions.ClientError as err:
-            error = err.response.get("Error", {})
-            raise CheckError(
-                f"raised {type(err).__name__} (code {error.get('Code')!r}, HTTP "
-                f"{err.response.get('ResponseMetadata', {}).get('HTTPStatusCode')}: {error.get('Message')!r}), "
-                f"expected {exc_class.__name__}"
-            ) from None
-        raise CheckError(f"expected {exc_class.__name__}, got a response: {one_line(response, 200)}")
+    control = boto3lib.Control(args.endpoint)
+    call_counts = control.call_counts
+    raises = boto3lib.raises
 
     def cache_status(name):
         caches = client.describe_serverless_caches(ServerlessCacheName=name)["ServerlessCaches"]
@@ -143,7 +85,7 @@ def main():
     # ---- control surface -----------------------------------------------------------------------
 
     def reset():
-        status, body = control("POST", "/_emulator/reset", {})
+        status, body = control.request("POST", "/_emulator/reset", {})
         expect(status == 200, f"POST /_emulator/reset answered {status}: {body!r}")
         counts = call_counts()
         expect("ExportServerlessCacheSnapshot" in counts, f"/_emulator/calls lists {sorted(counts)}")
@@ -366,7 +308,7 @@ def main():
 
     def throttled():
         before = call_counts().get("DescribeServerlessCaches", 0)
-        status, body = control("POST", "/_emulator/faults", {"action": "DescribeServerlessCaches", "kind": "throttle", "times": "1"})
+        status, body = control.request("POST", "/_emulator/faults", {"action": "DescribeServerlessCaches", "kind": "throttle", "times": "1"})
         expect(status == 200, f"POST /_emulator/faults answered {status}: {body!r}")
         try:
             response = client.describe_serverless_caches()
@@ -384,7 +326,7 @@ def main():
     checks.run("boto3-injected-throttle", throttled)
 
     def injected_error():
-        status, body = control(
+        status, body = control.request(
             "POST", "/_emulator/faults",
             {"action": "DescribeServerlessCacheSnapshots", "kind": "error", "times": "1", "status": "503", "code": "ServiceUnavailable", "message": "injected"},
         )
@@ -417,7 +359,7 @@ def main():
 
     checks.run("boto3-delete-serverless-cache", delete_cache, needs=["boto3-cache-becomes-available"])
 
-    control("POST", "/_emulator/reset", {})
+    control.request("POST", "/_emulator/reset", {})
     print(f"boto3_lifecycle: {checks.passed} passed, {checks.failed} failed", file=sys.stderr)
     return checks.exit_code()
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut};
 
-use elasticache_grpc::config::{CallerConfig, Settings, Upstream, parse_digest};
+use elasticache_grpc::config::{CallerConfig, Settings, TargetConfig, Upstream, parse_digest};
 use elasticache_grpc::emulator::{Emulator, EmulatorConfig};
 use elasticache_grpc::identity::hash_token;
 use elasticache_grpc::pb;
@@ -142,6 +142,31 @@ pub(crate) fn with_token<T>(message: T, token: &str) -> tonic::Request<T> {
     r.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     r
+}
+
+/// `message` with the bearer `token`, sent to the named target when one is given
+/// (`x-elasticache-target`).
+pub(crate) fn routed<T>(message: T, token: &str, target: Option<&str>) -> tonic::Request<T> {
+    let mut request = with_token(message, token);
+    if let Some(target) = target {
+        request
+            .metadata_mut()
+            .insert("x-elasticache-target", target.parse().unwrap());
+    }
+    request
+}
+
+/// A target `[targets.<name>]` in `region` on `emulator`, with the facade's own credentials.
+pub(crate) fn target_on(name: &str, region: &str, emulator: &Emulator) -> TargetConfig {
+    TargetConfig {
+        name: name.into(),
+        region: region.into(),
+        role_arn: None,
+        external_id: None,
+        session_name: None,
+        endpoint_url: Some(emulator.endpoint_url()),
+        sts_endpoint_url: None,
+    }
 }
 
 /// The `i`th of a set of Describes that differ (page size `i + 1`), so that they are not

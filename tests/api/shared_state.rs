@@ -552,15 +552,7 @@ async fn watch_leases_are_keyed_by_target() {
     };
     let east = emulator().await;
     let west = emulator().await;
-    let target = |name: &str, emulator: &Emulator| elasticache_grpc::config::TargetConfig {
-        name: name.into(),
-        region: "us-east-1".into(),
-        role_arn: None,
-        external_id: None,
-        session_name: None,
-        endpoint_url: Some(emulator.endpoint_url()),
-        sts_endpoint_url: None,
-    };
+    let target = |name: &str, emulator: &Emulator| target_on(name, "us-east-1", emulator);
     let mut replicas = Vec::new();
     for _ in 0..2 {
         let state = shared(&redis, 2);
@@ -579,25 +571,19 @@ async fn watch_leases_are_keyed_by_target() {
         );
     }
     let cache = unique("leased");
-    let to = |message, target: &str| {
-        let mut request = with_token(message, "fleet-token");
-        request
-            .metadata_mut()
-            .insert("x-elasticache-target", target.parse().unwrap());
-        request
-    };
     for (emulator, name) in [(&east, "east"), (&west, "west")] {
         emulator.hold(&cache);
         replicas[0]
             .client
             .clone()
-            .create_serverless_cache(to(
+            .create_serverless_cache(routed(
                 pb::CreateServerlessCacheRequest {
                     serverless_cache_name: cache.clone(),
                     engine: "valkey".into(),
                     ..Default::default()
                 },
-                name,
+                "fleet-token",
+                Some(name),
             ))
             .await
             .unwrap();
@@ -609,14 +595,10 @@ async fn watch_leases_are_keyed_by_target() {
                 serverless_cache_name: cache.clone(),
                 ..Default::default()
             };
-            let mut request = with_token(watch, "fleet-token");
-            request
-                .metadata_mut()
-                .insert("x-elasticache-target", name.parse().unwrap());
             let mut stream = r
                 .client
                 .clone()
-                .watch_serverless_cache(request)
+                .watch_serverless_cache(routed(watch, "fleet-token", Some(name)))
                 .await
                 .unwrap()
                 .into_inner();

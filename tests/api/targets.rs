@@ -9,19 +9,9 @@ use elasticache_grpc::emulator::Emulator;
 use elasticache_grpc::pb;
 use tonic::Code;
 
-use crate::helpers::{Served, caller, details, reason, serve, start_emulator, with_token};
-
-fn target(name: &str, region: &str, emulator: &Emulator) -> TargetConfig {
-    TargetConfig {
-        name: name.into(),
-        region: region.into(),
-        role_arn: None,
-        external_id: None,
-        session_name: None,
-        endpoint_url: Some(emulator.endpoint_url()),
-        sts_endpoint_url: None,
-    }
-}
+use crate::helpers::{
+    Served, caller, details, reason, routed, serve, start_emulator, target_on as target,
+};
 
 fn caller_of(name: &str, targets: &[&str], default: Option<&str>) -> CallerConfig {
     CallerConfig {
@@ -58,13 +48,11 @@ fn describe(
     token: &str,
     target: Option<&str>,
 ) -> tonic::Request<pb::DescribeServerlessCachesRequest> {
-    let mut request = with_token(pb::DescribeServerlessCachesRequest::default(), token);
-    if let Some(target) = target {
-        request
-            .metadata_mut()
-            .insert("x-elasticache-target", target.parse().unwrap());
-    }
-    request
+    routed(
+        pb::DescribeServerlessCachesRequest::default(),
+        token,
+        target,
+    )
 }
 
 #[tokio::test]
@@ -114,10 +102,7 @@ async fn the_header_routes_each_call_to_its_target_and_the_default_takes_the_res
         engine: "valkey".into(),
         ..Default::default()
     };
-    let mut request = with_token(create, "both-token");
-    request
-        .metadata_mut()
-        .insert("x-elasticache-target", "eu".parse().unwrap());
+    let request = routed(create, "both-token", Some("eu"));
     served
         .client
         .create_serverless_cache(request)
@@ -379,18 +364,15 @@ async fn a_role_that_cannot_be_assumed_fails_its_target_only() {
 async fn request_ids_are_kept_per_target() {
     let (mut served, eu, us) = two_accounts(|_| {}).await;
     let delete = |target: &str| {
-        let mut request = with_token(
+        routed(
             pb::DeleteServerlessCacheRequest {
                 serverless_cache_name: "absent".into(),
                 request_id: Some("5b0e3d1c-0000-4000-8000-000000000001".into()),
                 ..Default::default()
             },
             "both-token",
-        );
-        request
-            .metadata_mut()
-            .insert("x-elasticache-target", target.parse().unwrap());
-        request
+            Some(target),
+        )
     };
     for target in ["eu", "us", "eu"] {
         let status = served
@@ -566,17 +548,6 @@ async fn one_emulator_plays_two_accounts_in_two_regions_through_assume_role() {
         5,
         "nothing was sent for `elsewhere`"
     );
-}
-
-/// `message` from the caller of `token`, to `target` if one is named.
-fn routed<T>(message: T, token: &str, target: Option<&str>) -> tonic::Request<T> {
-    let mut request = with_token(message, token);
-    if let Some(target) = target {
-        request
-            .metadata_mut()
-            .insert("x-elasticache-target", target.parse().unwrap());
-    }
-    request
 }
 
 /// The binary itself with `--emulator --emulator-accounts` and a targets config: a call to the

@@ -22,8 +22,9 @@ use super::EmulatorConfig;
 use super::state_file::StateFileError;
 use super::store::Store;
 
-/// A store of its own for each (account id, region).
-type ByAccountAndRegion = BTreeMap<(String, String), Arc<Mutex<Store>>>;
+/// A store of its own for each account id, then region (nested, so that finding one borrows
+/// the request's names instead of allocating a key).
+type ByAccountAndRegion = BTreeMap<String, BTreeMap<String, Arc<Mutex<Store>>>>;
 
 /// The accounts, and a store per (account, region) asked for so far.
 #[derive(Debug)]
@@ -90,8 +91,7 @@ impl Stores {
         region: &str,
     ) -> Result<Arc<Mutex<Store>>, StateFileError> {
         let mut stores = lock(&self.stores);
-        let key = (account.to_owned(), region.to_owned());
-        if let Some(store) = stores.get(&key) {
+        if let Some(store) = stores.get(account).and_then(|regions| regions.get(region)) {
             return Ok(Arc::clone(store));
         }
         let is_default = account == self.config.account_id && region == self.config.region;
@@ -109,13 +109,20 @@ impl Stores {
             store.hold(name);
         }
         let store = Arc::new(Mutex::new(store));
-        stores.insert(key, Arc::clone(&store));
+        stores
+            .entry(account.to_owned())
+            .or_default()
+            .insert(region.to_owned(), Arc::clone(&store));
         Ok(store)
     }
 
     /// Runs `f` on every store made so far.
     pub(crate) fn for_each(&self, mut f: impl FnMut(&mut Store)) {
-        let stores: Vec<_> = lock(&self.stores).values().cloned().collect();
+        let stores: Vec<_> = lock(&self.stores)
+            .values()
+            .flat_map(BTreeMap::values)
+            .cloned()
+            .collect();
         for store in stores {
             f(&mut lock(&store));
         }

@@ -2,7 +2,7 @@
 //! returns. [`Operation`] carries the shared shape once; [`ACTIONS`] is the dispatch table.
 
 use std::ops::RangeInclusive;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 use super::error::{ApiError, Fault};
 use super::model::{
@@ -147,8 +147,7 @@ fn run<O: Operation>(
     clock: Clock,
 ) -> Result<Output, ApiError> {
     let input = O::parse(params)?;
-    // Store methods cannot panic half-way through an update, so a poisoned lock is still sound.
-    let mut store = store.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut store = super::accounts::lock(store);
     store.tick(clock.now);
     let output = O::apply(&mut store, input, clock)?;
     // Saved before the answer, under the lock, so what a caller was told succeeded is on disk

@@ -65,6 +65,16 @@ fn client(emulator: &Emulator) -> Client {
     Client::from_conf(config(emulator).build())
 }
 
+/// A client signing in `region` with these temporary credentials (e.g. the emulator's STS's).
+fn signed_as(emulator: &Emulator, region: &str, credentials: Credentials) -> Client {
+    Client::from_conf(
+        config(emulator)
+            .region(Region::new(region.to_owned()))
+            .credentials_provider(credentials)
+            .build(),
+    )
+}
+
 /// Asserts the call failed with this variant of its operation error, with a request id, and
 /// returns the HTTP status it came with.
 macro_rules! assert_fault {
@@ -1953,18 +1963,14 @@ async fn assumed_roles_reach_their_own_account_in_the_region_signed_for() {
     assert!(field("AccessKeyId").starts_with("ASIA222222222222"));
     assert_eq!(emulator.calls("AssumeRole"), 1);
 
-    let assumed = Client::from_conf(
-        config(&emulator)
-            .region(Region::new("eu-west-1"))
-            .credentials_provider(Credentials::new(
-                field("AccessKeyId"),
-                field("SecretAccessKey"),
-                Some(field("SessionToken")),
-                None,
-                "emulator-sts",
-            ))
-            .build(),
+    let issued = Credentials::new(
+        field("AccessKeyId"),
+        field("SecretAccessKey"),
+        Some(field("SessionToken")),
+        None,
+        "emulator-sts",
     );
+    let assumed = signed_as(&emulator, "eu-west-1", issued.clone());
     let created = assumed
         .create_serverless_cache()
         .serverless_cache_name("orders")
@@ -1977,21 +1983,7 @@ async fn assumed_roles_reach_their_own_account_in_the_region_signed_for() {
         Some("arn:aws:elasticache:eu-west-1:222222222222:serverlesscache:orders")
     );
     // The default account, and the same account in another region, have no such cache.
-    for other in [
-        client(&emulator),
-        Client::from_conf(
-            config(&emulator)
-                .region(Region::new("us-east-1"))
-                .credentials_provider(Credentials::new(
-                    field("AccessKeyId"),
-                    field("SecretAccessKey"),
-                    Some(field("SessionToken")),
-                    None,
-                    "emulator-sts",
-                ))
-                .build(),
-        ),
-    ] {
+    for other in [client(&emulator), signed_as(&emulator, "us-east-1", issued)] {
         let listed = other.describe_serverless_caches().send().await.unwrap();
         assert!(listed.serverless_caches().is_empty());
     }

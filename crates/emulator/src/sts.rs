@@ -35,16 +35,14 @@ pub(crate) fn access_key_for(account: &str) -> String {
     format!("{KEY_PREFIX}{account}{}", &random_upper(4))
 }
 
+/// `len` (at most 64) random upper-case hexadecimal characters.
 fn random_upper(len: usize) -> String {
-    let mut out = String::with_capacity(len);
-    while out.len() < len {
-        let id = uuid::Uuid::new_v4()
-            .simple()
-            .to_string()
-            .to_ascii_uppercase();
-        out.push_str(&id[..(len - out.len()).min(id.len())]);
-    }
-    out
+    let random = format!(
+        "{:X}{:X}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    random[..len].to_owned()
 }
 
 /// A failed STS request: the HTTP status, the code and the message.

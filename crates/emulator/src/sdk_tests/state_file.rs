@@ -533,19 +533,10 @@ async fn each_account_and_region_survives_a_restart_in_its_own_file() {
         accounts: vec!["222222222222".into()],
         ..state_config(&path)
     };
+    let key = super::super::sts::access_key_for("222222222222");
     let assumed = |emulator: &Emulator, region: &str| {
-        Client::from_conf(
-            super::config(emulator)
-                .region(Region::new(region.to_owned()))
-                .credentials_provider(Credentials::new(
-                    super::super::sts::access_key_for("222222222222"),
-                    "secret",
-                    Some("token".into()),
-                    None,
-                    "emulator-sts",
-                ))
-                .build(),
-        )
+        let credentials = Credentials::new(&key, "secret", Some("token".into()), None, "sts");
+        super::signed_as(emulator, region, credentials)
     };
     let emulator = start(config.clone()).await.unwrap();
     // The played accounts' files in the configured region are made at start.
